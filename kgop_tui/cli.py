@@ -1,0 +1,106 @@
+"""The ``kgop`` command: parse arguments, build services once, dispatch.
+
+Plain verbs never import Textual: startup time is a feature. Every expected failure is a
+:class:`~kgop_tui.errors.KgopError`, turned here, and only here, into one stderr line and
+its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from kgop_tui import __version__
+from kgop_tui.errors import ExitCode, KgopError, UsageError
+from kgop_tui.settings import Settings, load_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as UsageError (exit 2, one line)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message, hint=f"run `{self.prog} --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also the source of ``--help``)."""
+    parser = _Parser(
+        prog="kgop",
+        description="Operate the self-hosted Knowledge Graph platform.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 bad input, 3 Docker or Postgres unreachable, "
+        "4 refused for safety.",
+    )
+    parser.add_argument("--version", action="version", version=f"kgop {__version__}")
+    parser.add_argument(
+        "--home", metavar="DIR", help="install directory (KG_HOME; default: current directory)"
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+
+    status = verbs.add_parser("status", help="services of the platform: state, health, uptime")
+    status.add_argument("--json", action="store_true", help="stable JSON output (see README)")
+    status.set_defaults(handler=cmd_status)
+    return parser
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """``kgop status [--json]``."""
+    from kgop_tui.render import render_status
+    from kgop_tui.services.docker_engine import DockerService
+
+    service = DockerService(settings)
+    try:
+        status = service.project_status()
+    finally:
+        service.close()
+    if args.json:
+        print(json.dumps(status.model_dump(mode="json"), indent=2))
+    else:
+        print(render_status(status))
+    return ExitCode.OK
+
+
+def cmd_overview(parser: argparse.ArgumentParser, settings: Settings) -> int:
+    """No verb: plain status then help (the TUI takes this place on a terminal)."""
+    args = argparse.Namespace(json=False)
+    try:
+        cmd_status(args, settings)
+    except KgopError as exc:
+        print(f"kgop: {exc.one_line()}", file=sys.stderr)
+    print()
+    parser.print_help()
+    return ExitCode.OK
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse and dispatch; raises KgopError for expected failures."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = load_settings(kg_home=args.home)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        return cmd_overview(parser, settings)
+    return handler(args, settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kgop`` console script."""
+    try:
+        return run(argv)
+    except KgopError as exc:
+        print(f"kgop: {exc.one_line()}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("kgop: interrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`kgop status | head`): not an error worth a traceback.
+        sys.stderr.close()
+        return ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""TUI screens: one module per screen; they reach services through the app."""

@@ -1,0 +1,188 @@
+"""The Docker engine service: discovery and status of the compose project's containers.
+
+Blocking docker SDK calls live here; async callers wrap them in ``asyncio.to_thread``.
+SDK objects never leave this module: everything is translated into models.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from kgop_tui.errors import DockerUnavailable, OperationFailed
+from kgop_tui.models import ContainerState, Health, PortBinding, ProjectStatus, ServiceStatus
+from kgop_tui.settings import Settings
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+NUMBER_LABEL = "com.docker.compose.container-number"
+VERSION_LABEL = "org.opencontainers.image.version"
+_UNSET_TIME = "0001-01-01T00:00:00Z"
+_FRACTION = re.compile(r"\.(\d{6})\d*")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware (the default clock of the services)."""
+    return datetime.now(UTC)
+
+
+def parse_docker_time(value: str | None) -> datetime | None:
+    """Parse Docker's RFC 3339 times (nanoseconds, ``Z``); the zero time means unset."""
+    if not value or value.startswith("0001-01-01"):
+        return None
+    text = _FRACTION.sub(lambda m: "." + m.group(1), value.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _ports(attrs: Mapping[str, Any]) -> list[PortBinding]:
+    published = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    out: list[PortBinding] = []
+    for spec, bindings in sorted(published.items()):
+        port, _, proto = spec.partition("/")
+        for binding in bindings or []:
+            out.append(
+                PortBinding(
+                    container_port=int(port),
+                    protocol=proto or "tcp",
+                    host_ip=binding.get("HostIp") or "0.0.0.0",
+                    host_port=int(binding.get("HostPort") or 0),
+                )
+            )
+    return out
+
+
+def status_from_inspect(attrs: Mapping[str, Any], now: datetime) -> ServiceStatus:
+    """Translate one ``docker inspect`` document into a :class:`ServiceStatus`."""
+    config = attrs.get("Config") or {}
+    labels = config.get("Labels") or {}
+    state = attrs.get("State") or {}
+    health_doc = state.get("Health") or {}
+    probes = health_doc.get("Log") or []
+    last_probe = probes[-1] if probes else {}
+    status = ContainerState(state.get("Status", "dead"))
+    started = parse_docker_time(state.get("StartedAt"))
+    running = status in (ContainerState.RUNNING, ContainerState.PAUSED)
+    uptime = max(0, int((now - started).total_seconds())) if running and started else None
+    output = last_probe.get("Output")
+    return ServiceStatus(
+        service=labels.get(SERVICE_LABEL, attrs.get("Name", "").lstrip("/")),
+        container_name=attrs.get("Name", "").lstrip("/"),
+        container_id=str(attrs.get("Id", ""))[:12],
+        state=status,
+        health=Health(health_doc.get("Status", "none")),
+        health_output=output.strip() if isinstance(output, str) else None,
+        health_exit_code=last_probe.get("ExitCode"),
+        exit_code=state.get("ExitCode")
+        if status in (ContainerState.EXITED, ContainerState.DEAD)
+        else None,
+        restart_count=int(attrs.get("RestartCount") or 0),
+        image=str(config.get("Image", "")),
+        version=labels.get(VERSION_LABEL),
+        started_at=started,
+        finished_at=parse_docker_time(state.get("FinishedAt")) if not running else None,
+        uptime_seconds=uptime,
+        ports=_ports(attrs),
+    )
+
+
+class DockerService:
+    """The compose project as the Docker engine sees it."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.project = settings.compose_project_name
+        self._clock = clock
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def engine_address(self) -> str:
+        """Where the engine is expected (for messages)."""
+        return self.settings.docker_host
+
+    def unavailable(self, detail: str) -> DockerUnavailable:
+        """The error for an unreachable engine, naming the address it tried."""
+        return DockerUnavailable(
+            f"Cannot reach the Docker engine at {self.engine_address} ({detail})",
+            hint="start Docker, or set DOCKER_HOST to the engine's socket",
+        )
+
+    @contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        """Turn docker SDK and transport errors into kgop errors at the boundary."""
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            raise OperationFailed(
+                f"Docker could not find it: {exc.explanation or exc}",
+                hint="run `kgop status` to see what exists",
+            ) from None
+        except docker.errors.APIError as exc:
+            raise OperationFailed(
+                f"The Docker engine refused the request: {exc.explanation or exc}",
+                hint="see the engine's log",
+            ) from None
+        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+            raise self.unavailable(_short_reason(exc)) from None
+        except requests.exceptions.Timeout:
+            raise self.unavailable("no answer in time") from None
+        except docker.errors.DockerException as exc:
+            raise self.unavailable(_short_reason(exc)) from None
+
+    def client(self) -> docker.DockerClient:
+        """The SDK client, connected on first use (raises DockerUnavailable)."""
+        if self._client is None:
+            with self.translate_errors():
+                self._client = docker.DockerClient(base_url=self.engine_address, timeout=15)
+        return self._client
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _project_filter(self) -> dict[str, Any]:
+        return {"label": [f"{PROJECT_LABEL}={self.project}"]}
+
+    def inspect_project(self) -> list[dict[str, Any]]:
+        """``docker inspect`` documents of the project's service containers (no one-offs)."""
+        api = self.client().api
+        with self.translate_errors():
+            summaries = api.containers(all=True, filters=self._project_filter())
+            docs: list[dict[str, Any]] = []
+            for summary in summaries:
+                labels = summary.get("Labels") or {}
+                if labels.get(ONEOFF_LABEL, "False") == "True":
+                    continue
+                try:
+                    docs.append(api.inspect_container(summary["Id"]))
+                except docker.errors.NotFound:
+                    continue  # removed between the list and the inspect
+        return docs
+
+    def project_status(self) -> ProjectStatus:
+        """Every service container of the project, sorted by service name."""
+        now = self._clock()
+        services = [status_from_inspect(doc, now) for doc in self.inspect_project()]
+        services.sort(key=lambda s: (s.service, s.container_name))
+        return ProjectStatus(project=self.project, services=services)
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("No such file or directory", "Connection refused", "Permission denied"):
+        if marker in text:
+            return marker.lower()
+    text = text.split("\n", 1)[0]
+    return text[:120] if text else type(exc).__name__

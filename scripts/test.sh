@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# kgop's test command.
+#
+# Run as root on a Debian bookworm machine, it provisions everything the suite needs and
+# runs it: Debian packages, compose v2, a private Docker engine (own socket and data-root,
+# stopped on exit even on failure), a base image from debootstrap, the Postgres server
+# binaries the tests start throwaway clusters from, a venv with the package and its test
+# tools; then ruff, mypy --strict, shellcheck and pytest with every tier. Re-runs reuse the
+# caches (venv, compose, base image, the engine's images).
+#
+#   scripts/test.sh                  everything: what CI runs (root)
+#   scripts/test.sh --fast           static checks, unit and TUI tests; no engines, no root
+#   scripts/test.sh [--fast] -- ARG  extra pytest arguments, e.g. -- -k status -x
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT
+readonly CACHE="${KGOP_TEST_CACHE:-/var/cache/kgop-test}"
+readonly STATE="${KGOP_TEST_STATE:-/var/lib/kgop-test}"
+readonly RUN_DIR="${KGOP_TEST_RUN:-/run/kgop-test}"
+readonly ENGINE_SOCK="${RUN_DIR}/docker.sock"
+readonly BASE_IMAGE="${KGOP_BASE_IMAGE:-kgop-base:bookworm}"
+readonly DEBIAN_MIRROR="${KGOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+readonly PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
+
+ENGINE_PID=""
+
+log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  sed -n '3,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+# ---- provisioning ---------------------------------------------------------------------
+
+pg_bindir() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [[ -x "${dir}/initdb" ]] && { printf '%s\n' "${dir}"; return 0; }
+  done
+  return 1
+}
+
+ensure_packages() {
+  local -a missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker >/dev/null || missing+=(docker.io)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v shellcheck >/dev/null || missing+=(shellcheck)
+  command -v tmux >/dev/null || missing+=(tmux)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  pg_bindir >/dev/null || missing+=(postgresql)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  if ((${#missing[@]} == 0)); then
+    log "Debian packages: present"
+    return 0
+  fi
+  log "Debian packages: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+ensure_compose() {
+  if docker compose version >/dev/null 2>&1; then
+    log "compose: $(docker compose version --short)"
+    return 0
+  fi
+  local cached="${CACHE}/docker-compose"
+  if [[ ! -x "${cached}" ]]; then
+    log "compose: fetching Debian trixie's docker-compose (compose v2)"
+    local work
+    work="$(mktemp -d)"
+    mkdir -p "${work}/lists/partial" "${work}/cache/archives/partial"
+    printf '%s\n' "Types: deb" "URIs: ${DEBIAN_MIRROR}" "Suites: trixie" "Components: main" \
+      "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" >"${work}/trixie.sources"
+    local -a apt_opts=(
+      -o "Dir::Etc::sourcelist=${work}/trixie.sources" -o "Dir::Etc::sourceparts=/nonexistent"
+      -o "Dir::State::Lists=${work}/lists" -o "Dir::Cache=${work}/cache"
+      -o "APT::Sandbox::User=root"
+    )
+    apt-get "${apt_opts[@]}" update -qq
+    (cd "${work}" && apt-get "${apt_opts[@]}" download docker-compose >/dev/null)
+    dpkg -x "${work}"/docker-compose_*.deb "${work}/root"
+    mkdir -p "${CACHE}"
+    install -m 0755 "${work}/root/usr/libexec/docker/cli-plugins/docker-compose" "${cached}"
+    rm -rf "${work}"
+  fi
+  mkdir -p "${PLUGIN_DIR}"
+  install -m 0755 "${cached}" "${PLUGIN_DIR}/docker-compose"
+  docker compose version >/dev/null || die "compose v2 did not install"
+  log "compose: $(docker compose version --short) (installed)"
+}
+
+stop_engine() {
+  [[ -n "${ENGINE_PID}" ]] || return 0
+  log "engine: stopping"
+  kill "${ENGINE_PID}" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "${ENGINE_PID}" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -9 "${ENGINE_PID}" 2>/dev/null || true
+  ENGINE_PID=""
+}
+
+start_engine() {
+  mkdir -p "${RUN_DIR}" "${STATE}/docker"
+  local stale
+  if [[ -f "${RUN_DIR}/dockerd.pid" ]]; then
+    stale="$(cat "${RUN_DIR}/dockerd.pid")"
+    if kill -0 "${stale}" 2>/dev/null; then
+      log "engine: stopping a leftover engine (pid ${stale})"
+      kill "${stale}" || true
+      while kill -0 "${stale}" 2>/dev/null; do sleep 0.2; done
+    fi
+    rm -f "${RUN_DIR}/dockerd.pid"
+  fi
+  dockerd --host "unix://${ENGINE_SOCK}" --data-root "${STATE}/docker" \
+    --exec-root "${RUN_DIR}/exec" --pidfile "${RUN_DIR}/dockerd.pid" \
+    --storage-driver=overlay2 --iptables=false --ip6tables=false --bridge=none \
+    >"${STATE}/dockerd.log" 2>&1 &
+  ENGINE_PID=$!
+  trap stop_engine EXIT
+  trap 'exit 130' INT TERM
+  export DOCKER_HOST="unix://${ENGINE_SOCK}"
+  local i
+  for ((i = 0; i < 300; i++)); do
+    docker info >/dev/null 2>&1 && break
+    kill -0 "${ENGINE_PID}" 2>/dev/null || { tail -20 "${STATE}/dockerd.log" >&2; die "dockerd exited"; }
+    sleep 0.2
+  done
+  docker info >/dev/null 2>&1 || die "the Docker engine did not answer within 60 s (see ${STATE}/dockerd.log)"
+  log "engine: $(docker version --format '{{.Server.Version}}') on ${ENGINE_SOCK}"
+  # A run that crashed may have left its labelled test resources behind.
+  local -a leftovers
+  mapfile -t leftovers < <(docker ps -aq --filter label=kgop.test)
+  ((${#leftovers[@]} == 0)) || docker rm -f "${leftovers[@]}" >/dev/null
+  docker network prune -f --filter label=kgop.test >/dev/null
+}
+
+ensure_base_image() {
+  if docker image inspect "${BASE_IMAGE}" >/dev/null 2>&1; then
+    log "base image: ${BASE_IMAGE} present"
+    return 0
+  fi
+  local tarball="${CACHE}/bookworm-minbase.tar"
+  if [[ ! -s "${tarball}" ]]; then
+    log "base image: debootstrap --variant=minbase bookworm (about a minute)"
+    local rootfs
+    rootfs="$(mktemp -d)"
+    debootstrap --variant=minbase bookworm "${rootfs}" "${DEBIAN_MIRROR}" >"${STATE}/debootstrap.log" 2>&1 \
+      || { tail -20 "${STATE}/debootstrap.log" >&2; die "debootstrap failed"; }
+    mkdir -p "${CACHE}"
+    tar -C "${rootfs}" -cf "${tarball}.part" .
+    mv "${tarball}.part" "${tarball}"
+    rm -rf "${rootfs}"
+  fi
+  docker import "${tarball}" "${BASE_IMAGE}" >/dev/null
+  log "base image: ${BASE_IMAGE} imported"
+}
+
+venv_dir() {
+  local key
+  key="$(sha256sum <"${ROOT}/pyproject.toml" | cut -c1-12)"
+  if mkdir -p "${CACHE}" 2>/dev/null && [[ -w "${CACHE}" ]]; then
+    printf '%s\n' "${CACHE}/venv-${key}"
+  else
+    printf '%s\n' "${ROOT}/.venv"
+  fi
+}
+
+ensure_venv() {
+  local venv
+  venv="$(venv_dir)"
+  if [[ ! -x "${venv}/bin/pytest" ]]; then
+    log "venv: creating ${venv}"
+    local pip_log
+    pip_log="$(mktemp)"
+    rm -rf "${venv}"
+    python3 -m venv "${venv}"
+    if ! { "${venv}/bin/pip" install --disable-pip-version-check "setuptools>=77" wheel &&
+      "${venv}/bin/pip" install --disable-pip-version-check -e "${ROOT}[test,lint]"; } \
+      >"${pip_log}" 2>&1; then
+      tail -30 "${pip_log}" >&2
+      rm -rf "${venv}"
+      die "installing the Python dependencies failed (log: ${pip_log})"
+    fi
+    rm -f "${pip_log}"
+  fi
+  # The checkout may have moved since the venv was made (CI clones anew): point at it.
+  "${venv}/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation \
+    -e "${ROOT}" >/dev/null 2>&1
+  VENV="${venv}"
+  log "venv: ${venv}"
+}
+
+# ---- checks and tests -------------------------------------------------------------------
+
+static_checks() {
+  log "ruff"
+  "${VENV}/bin/ruff" format --check "${ROOT}"
+  "${VENV}/bin/ruff" check "${ROOT}"
+  log "mypy --strict kgop_tui"
+  (cd "${ROOT}" && "${VENV}/bin/mypy" --strict kgop_tui)
+  log "shellcheck"
+  local -a scripts
+  mapfile -t scripts < <(cd "${ROOT}" && git ls-files -co --exclude-standard -- '*.sh' .ci/run)
+  if command -v shellcheck >/dev/null; then
+    (cd "${ROOT}" && shellcheck -x "${scripts[@]}")
+  elif [[ "${FAST}" == 1 ]]; then
+    log "shellcheck not installed: skipped in --fast mode"
+  else
+    die "shellcheck is missing"
+  fi
+}
+
+run_pytest() {
+  local -a markers=()
+  [[ "${FAST}" == 1 ]] && markers=(-m "unit or tui")
+  log "pytest ${markers[*]} $*"
+  cd "${ROOT}"
+  "${VENV}/bin/pytest" -ra "${markers[@]}" "$@"
+}
+
+main() {
+  FAST=0
+  local -a extra=()
+  while (($#)); do
+    case "$1" in
+      --fast) FAST=1 ;;
+      -h | --help) usage; return 0 ;;
+      --) shift; extra=("$@"); break ;;
+      *) die "unknown option $1 (see --help)" ;;
+    esac
+    shift
+  done
+  local started=${SECONDS}
+  if [[ "${FAST}" == 0 ]]; then
+    [[ ${EUID} -eq 0 ]] || die "the full run provisions a Docker engine: run it as root (or use --fast)"
+    ensure_packages
+    ensure_compose
+    start_engine
+    ensure_base_image
+    export KGOP_REQUIRE_ENGINES=1
+    KGOP_PG_BINDIR="$(pg_bindir)"
+    export KGOP_PG_BINDIR
+  fi
+  ensure_venv
+  static_checks
+  local rc=0
+  run_pytest "${extra[@]}" || rc=$?
+  log "finished in $((SECONDS - started)) s (pytest exit ${rc})"
+  return "${rc}"
+}
+
+main "$@"

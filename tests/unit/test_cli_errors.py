@@ -1,0 +1,108 @@
+"""Exit codes and the one-line error a user sees, through the real entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kgop_tui import cli
+from kgop_tui.errors import (
+    ChecksumDrift,
+    ConfigInvalid,
+    DatabaseUnavailable,
+    DockerUnavailable,
+    ExitCode,
+    KgopError,
+    LockHeld,
+    MigrationFailed,
+    UnknownService,
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (KgopError("x"), 1),
+        (MigrationFailed("x"), 1),
+        (ConfigInvalid("x"), 2),
+        (UnknownService("x"), 2),
+        (DockerUnavailable("x"), 3),
+        (DatabaseUnavailable("x"), 3),
+        (LockHeld("x"), 4),
+        (ChecksumDrift("x"), 4),
+    ],
+)
+def test_every_error_maps_to_its_exit_code(
+    error: KgopError, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def failing(*_: object) -> int:
+        raise error
+
+    monkeypatch.setattr(cli, "run", failing)
+    assert cli.main([]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("kgop: ")
+    assert err.count("\n") == 1
+
+
+def test_message_and_hint_on_one_line() -> None:
+    error = DockerUnavailable("Cannot reach it.", hint="start Docker")
+    assert error.one_line() == "Cannot reach it. Hint: start Docker."
+
+
+def run_kgop(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kgop_tui.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def test_version(tmp_path: Path) -> None:
+    done = run_kgop("--version", env=dict(os.environ), cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.startswith("kgop ")
+
+
+def test_bad_usage_is_exit_2_with_hint(tmp_path: Path) -> None:
+    done = run_kgop("statuss", env=dict(os.environ), cwd=tmp_path)
+    assert done.returncode == ExitCode.USAGE
+    assert "invalid choice" in done.stderr
+    assert "kgop --help" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_malformed_env_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("GOOD=1\nBROKEN\n")
+    env = {k: v for k, v in os.environ.items() if k != "KG_HOME"}
+    done = run_kgop("status", env=env, cwd=tmp_path)
+    assert done.returncode == ExitCode.USAGE
+    assert ".env line 2: expected KEY=VALUE" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("unix:///nonexistent/docker.sock", "no such file or directory"),
+        ("tcp://127.0.0.1:9", "connection refused"),
+    ],
+)
+def test_unreachable_engine_is_exit_3_one_line(tmp_path: Path, host: str, reason: str) -> None:
+    env = {**os.environ, "DOCKER_HOST": host, "KG_HOME": str(tmp_path)}
+    done = run_kgop("status", env=env, cwd=tmp_path)
+    assert done.returncode == ExitCode.UNAVAILABLE
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "Docker engine" in done.stderr
+    assert host in done.stderr
+    assert reason in done.stderr
+    assert "Hint:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""

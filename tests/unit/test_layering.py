@@ -1,0 +1,40 @@
+"""Layers: services never import Textual; plain verbs start without it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def imported_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys\nprint('\\n'.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "kgop_tui.services",
+        "kgop_tui.services.docker_engine",
+        "kgop_tui.cli",
+        "kgop_tui.render",
+        "kgop_tui.settings",
+    ],
+)
+def test_module_does_not_import_textual(module: str) -> None:
+    modules = imported_after(f"import {module}")
+    assert "textual" not in modules
+
+
+def test_services_import_no_textual_at_all() -> None:
+    modules = imported_after(
+        "import importlib, pkgutil, kgop_tui.services as s\n"
+        "for m in pkgutil.walk_packages(s.__path__, 'kgop_tui.services.'):\n"
+        "    importlib.import_module(m.name)"
+    )
+    assert not {m for m in modules if m == "textual" or m.startswith("textual.")}

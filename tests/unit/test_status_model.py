@@ -1,0 +1,117 @@
+"""Translating docker inspect documents into ServiceStatus, and the status table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from kgop_tui.models import ContainerState, Health, ProjectStatus
+from kgop_tui.render import human_duration, render_status
+from kgop_tui.services.docker_engine import parse_docker_time, status_from_inspect
+
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+
+def inspect_doc(**state: Any) -> dict[str, Any]:
+    base_state = {
+        "Status": "running",
+        "ExitCode": 0,
+        "StartedAt": "2026-11-26T11:00:00.123456789Z",
+        "FinishedAt": "0001-01-01T00:00:00Z",
+    }
+    base_state.update(state)
+    return {
+        "Id": "f" * 64,
+        "Name": "/kg-api-1",
+        "RestartCount": 2,
+        "State": base_state,
+        "Config": {
+            "Image": "kg/api:0.6.0",
+            "Labels": {
+                "com.docker.compose.service": "api",
+                "org.opencontainers.image.version": "0.6.0",
+            },
+        },
+        "NetworkSettings": {
+            "Ports": {
+                "8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8000"}],
+                "9000/tcp": None,
+            }
+        },
+    }
+
+
+def test_running_healthy_service() -> None:
+    doc = inspect_doc(Health={"Status": "healthy", "Log": [{"ExitCode": 0, "Output": "ok\n"}]})
+    status = status_from_inspect(doc, NOW)
+    assert status.service == "api"
+    assert status.container_name == "kg-api-1"
+    assert status.container_id == "f" * 12
+    assert status.state is ContainerState.RUNNING
+    assert status.health is Health.HEALTHY
+    assert status.uptime_seconds == 3599
+    assert status.restart_count == 2
+    assert status.version == "0.6.0"
+    assert status.exit_code is None
+    assert [(p.host_ip, p.host_port, p.container_port) for p in status.ports] == [
+        ("127.0.0.1", 8000, 8000)
+    ]
+    assert status.ok
+
+
+def test_unhealthy_service_keeps_the_probe_output() -> None:
+    probes = [
+        {"ExitCode": 0, "Output": "fine"},
+        {"ExitCode": 1, "Output": "curl: (7) Failed to connect to localhost port 8000\n"},
+    ]
+    status = status_from_inspect(inspect_doc(Health={"Status": "unhealthy", "Log": probes}), NOW)
+    assert status.health is Health.UNHEALTHY
+    assert status.health_exit_code == 1
+    assert status.health_output == "curl: (7) Failed to connect to localhost port 8000"
+    assert not status.ok
+
+
+def test_exited_service_has_exit_code_and_no_uptime() -> None:
+    doc = inspect_doc(Status="exited", ExitCode=137, FinishedAt="2026-11-26T11:30:00Z")
+    status = status_from_inspect(doc, NOW)
+    assert status.state is ContainerState.EXITED
+    assert status.exit_code == 137
+    assert status.uptime_seconds is None
+    assert status.finished_at == datetime(2026, 11, 26, 11, 30, tzinfo=UTC)
+
+
+def test_docker_times() -> None:
+    assert parse_docker_time("0001-01-01T00:00:00Z") is None
+    assert parse_docker_time("2026-11-26T11:00:00.123456789Z") == datetime(
+        2026, 11, 26, 11, 0, 0, 123456, tzinfo=UTC
+    )
+
+
+def test_human_duration() -> None:
+    assert human_duration(None) == "-"
+    assert human_duration(42) == "42s"
+    assert human_duration(3599) == "59m59s"
+    assert human_duration(93784) == "1d2h"
+
+
+def test_status_table_explains_problems() -> None:
+    healthy = status_from_inspect(inspect_doc(), NOW)
+    sick_doc = inspect_doc(Health={"Status": "unhealthy", "Log": [{"ExitCode": 2, "Output": "no"}]})
+    sick_doc["Config"]["Labels"]["com.docker.compose.service"] = "web"
+    sick = status_from_inspect(sick_doc, NOW)
+    dead_doc = inspect_doc(Status="exited", ExitCode=3)
+    dead_doc["Config"]["Labels"]["com.docker.compose.service"] = "worker"
+    dead = status_from_inspect(dead_doc, NOW)
+    text = render_status(ProjectStatus(project="kg", services=[healthy, sick, dead]))
+    lines = text.splitlines()
+    assert lines[0].split() == ["SERVICE", "STATE", "HEALTH", "UPTIME", "RESTARTS", "IMAGE",
+                                "VERSION"]  # fmt: skip
+    assert lines[1].split()[:4] == ["api", "running", "-", "59m59s"]
+    assert "exited (3)" in lines[3]
+    assert "web: unhealthy — last probe exited 2: no" in text
+    assert "worker: exited with code 3" in text
+
+
+def test_empty_project_says_how_to_start() -> None:
+    text = render_status(ProjectStatus(project="kg", services=[]))
+    assert "No containers found for compose project 'kg'" in text
