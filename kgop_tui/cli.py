@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     status = verbs.add_parser("status", help="services of the platform: state, health, uptime")
     status.add_argument("--json", action="store_true", help="stable JSON output (see README)")
     status.set_defaults(handler=cmd_status)
+
+    from kgop_tui.commands import migrate
+
+    migrate.register(verbs)
     return parser
 
 

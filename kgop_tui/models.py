@@ -84,3 +84,113 @@ class ProjectStatus(BaseModel):
 
     project: str
     services: list[ServiceStatus]
+
+
+class MigrationState(StrEnum):
+    """Where one migration stands."""
+
+    APPLIED = "applied"
+    PENDING = "pending"
+    DRIFTED = "drifted"
+    """Applied, but the file changed since (its checksum differs)."""
+    MISSING = "missing"
+    """Applied, but its file is no longer there."""
+
+
+class MigrationFile(BaseModel):
+    """A file ``NNNN_name.sql`` of the migrations folder."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    name: str
+    filename: str
+    checksum: str = Field(description="SHA-256 of the file, line endings normalised.")
+    transactional: bool = Field(
+        default=True, description="False when the file opts out with `-- kgop:no-transaction`."
+    )
+    sql: str = Field(exclude=True, repr=False)
+
+
+class MigrationEntry(BaseModel):
+    """One version as ``kgop migrate status`` lists it: the file and the tracking row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    name: str
+    state: MigrationState
+    filename: str | None = None
+    applied_at: datetime | None = None
+    duration_ms: int | None = None
+    applied_by: str | None = None
+    kgop_version: str | None = None
+    checksum: str | None = Field(default=None, description="Checksum recorded when applied.")
+    file_checksum: str | None = Field(default=None, description="Checksum of the file now.")
+    transactional: bool = True
+
+
+class MigrationStatus(BaseModel):
+    """Every known migration, applied or not, in version order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    database: str
+    migrations_dir: str
+    current_version: int | None
+    entries: list[MigrationEntry]
+
+    def by_state(self, state: MigrationState) -> list[MigrationEntry]:
+        return [e for e in self.entries if e.state is state]
+
+
+class PlannedMigration(BaseModel):
+    """A pending file with a preview of its SQL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    name: str
+    filename: str
+    transactional: bool
+    preview: str
+
+
+class AppliedStep(BaseModel):
+    """One file applied (or, in a dry run, applied and rolled back)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    name: str
+    duration_ms: int
+
+
+class MigrationFailure(BaseModel):
+    """Why a file failed: where in the file, and Postgres's own explanation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    filename: str
+    message: str
+    sqlstate: str | None = None
+    detail: str | None = None
+    hint: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+class MigrationRun(BaseModel):
+    """The result of ``kgop migrate up`` (or its dry run)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dry_run: bool
+    applied: list[AppliedStep] = Field(default_factory=list)
+    skipped: list[str] = Field(
+        default_factory=list, description="Files a dry run could not try (no-transaction)."
+    )
+    adopted: int = Field(default=0, description="Legacy rows given a checksum on this run.")
+    failure: MigrationFailure | None = None
+    current_version: int | None = None

@@ -79,8 +79,11 @@ def _pg_bindir() -> Path | None:
     return Path(found).parent if found else None
 
 
-def start_cluster() -> Iterator[PgServer]:
-    """initdb + pg_ctl on a loopback port; as root, the cluster runs as ``postgres``."""
+def start_cluster(fsync: bool = False) -> Iterator[PgServer]:
+    """initdb + pg_ctl on a loopback port; as root, the cluster runs as ``postgres``.
+
+    Tests run without fsync (speed); benchmarks ask for a durable server.
+    """
     bindir = _pg_bindir()
     if bindir is None:
         require_or_skip("Postgres server binaries (initdb, pg_ctl) not found")
@@ -104,7 +107,9 @@ def start_cluster() -> Iterator[PgServer]:
          "-E", "UTF8", "--no-sync"],
         check=True, capture_output=True,
     )  # fmt: skip
-    options = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options = (
+        f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'}"
+    )
     subprocess.run(
         [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
          "-l", str(tmp / "server.log"), "-w", "-t", "60", "start"],

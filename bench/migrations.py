@@ -1,0 +1,135 @@
+"""Benchmark the migration runner against a psql-per-file shell loop.
+
+    python -m bench.migrations            # a throwaway cluster with fsync on
+    KGOP_TEST_DSN=postgresql://... python -m bench.migrations
+
+Prints: time to apply 200 small migrations with kgop and with a loop running
+``psql -f FILE -c "INSERT INTO schema_migrations ..."`` per file (the runner kgop replaces),
+both on the same server in the same run; then ``status`` time with 500 applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kgop_tui import __version__
+from kgop_tui.services.database import DatabaseTarget
+from kgop_tui.services.migrations import MigrationService
+from tests.engines import PgServer, create_database, start_cluster
+
+
+def write_files(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, count + 1):
+        (folder / f"{n:04d}_bench_{n}.sql").write_text(
+            f"CREATE TABLE bench_{n} (id int PRIMARY KEY, v text);\n"
+            f"INSERT INTO bench_{n} VALUES (1, 'x');\n"
+        )
+
+
+@contextmanager
+def server() -> Iterator[PgServer]:
+    dsn = os.environ.get("KGOP_TEST_DSN")
+    if dsn:
+        from urllib.parse import urlparse
+
+        url = urlparse(dsn)
+        yield PgServer(url.hostname or "127.0.0.1", url.port or 5432, url.username or "postgres",
+                       url.password)  # fmt: skip
+        return
+    yield from start_cluster(fsync=True)
+
+
+def kgop_apply(dsn: str, folder: Path) -> tuple[float, float]:
+    """Wall time of ``up``, and the part spent executing the files' SQL on the server."""
+    svc = MigrationService(DatabaseTarget(dsn, "bench"), folder, __version__)
+    started = time.perf_counter()
+    run = asyncio.run(svc.up())
+    elapsed = time.perf_counter() - started
+    assert run.failure is None
+    assert len(run.applied) > 0
+    return elapsed, sum(step.duration_ms for step in run.applied) / 1000
+
+
+def psql_loop(dsn: str, folder: Path) -> float:
+    psql = shutil.which("psql")
+    if psql is None:
+        sys.exit("psql is required for the comparison")
+    subprocess.run(
+        [psql, "-q", "-v", "ON_ERROR_STOP=1", dsn, "-c",
+         "CREATE TABLE public.schema_migrations (version int PRIMARY KEY, name text, "
+         "applied_at timestamptz DEFAULT now())"],
+        check=True,
+    )  # fmt: skip
+    script = (
+        'for f in "$1"/*.sql; do b=$(basename "$f" .sql); v=$((10#${b%%_*}));'
+        ' psql -q -v ON_ERROR_STOP=1 "$2" -f "$f"'
+        " -c \"INSERT INTO public.schema_migrations (version, name) VALUES ($v, '$b')\""
+        " >/dev/null || exit 1; done"
+    )
+    started = time.perf_counter()
+    subprocess.run(["bash", "-c", script, "loop", str(folder), dsn], check=True)
+    return time.perf_counter() - started
+
+
+def status_times(dsn: str, folder: Path, repeat: int = 20) -> tuple[float, float]:
+    svc = MigrationService(DatabaseTarget(dsn, "bench"), folder, __version__)
+
+    async def many() -> list[float]:
+        out = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            status = await svc.status()
+            out.append(time.perf_counter() - started)
+            assert len(status.entries) == 500
+        return out
+
+    in_process = statistics.median(asyncio.run(many()))
+    env = {**os.environ, "KGOP_DATABASE_URL": dsn, "KGOP_MIGRATIONS_DIR": str(folder)}
+    walls = []
+    for _ in range(5):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "kgop_tui.cli", "migrate", "status", "--json"],
+                       env=env, check=True, capture_output=True)  # fmt: skip
+        walls.append(time.perf_counter() - started)
+    return in_process, statistics.median(walls)
+
+
+def main() -> None:
+    with server() as pg, tempfile.TemporaryDirectory() as tmp:
+        files200, files500 = Path(tmp, "m200"), Path(tmp, "m500")
+        write_files(files200, 200)
+        write_files(files500, 500)
+        kgop_db, psql_db, status_db = (create_database(pg) for _ in range(3))
+        kgop_s, sql_s = kgop_apply(pg.dsn(kgop_db), files200)
+        psql_s = psql_loop(pg.dsn(psql_db), files200)
+        kgop_apply(pg.dsn(status_db), files500)
+        status_in, status_cli = status_times(pg.dsn(status_db), files500)
+    print("migrations: apply 200 small files on the same server, same run")
+    print(f"  kgop migrate up (one connection, a transaction per file): {kgop_s:7.3f} s")
+    print(f"  psql -f per file + tracking insert (shell loop):          {psql_s:7.3f} s")
+    print(f"  ratio: kgop is {psql_s / kgop_s:.1f}x faster")
+    overhead_kgop = (kgop_s - sql_s) / 200 * 1000
+    overhead_psql = (psql_s - sql_s) / 200 * 1000
+    print(f"  executing the files' SQL itself took {sql_s:.3f} s (the same work for both);")
+    print(
+        f"  per-file overhead beyond it: kgop {overhead_kgop:.2f} ms, psql loop "
+        f"{overhead_psql:.2f} ms ({overhead_psql / max(overhead_kgop, 0.001):.0f}x)"
+    )
+    print("status with 500 applied migrations")
+    print(f"  MigrationService.status() median of 20:       {status_in * 1000:7.1f} ms")
+    print(f"  `kgop migrate status --json` process, median: {status_cli * 1000:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

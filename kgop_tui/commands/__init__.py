@@ -1,0 +1,1 @@
+"""Plain verbs: each module registers its parsers and handlers; ``cli`` dispatches."""
