@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="stable JSON output (see README)")
     status.set_defaults(handler=cmd_status)
 
-    from kgop_tui.commands import migrate
+    from kgop_tui.commands import engine, migrate
 
+    engine.register(verbs)
     migrate.register(verbs)
     return parser
 

@@ -16,7 +16,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from kgop_tui.errors import DockerUnavailable, OperationFailed
+from kgop_tui.errors import DockerUnavailable, OperationFailed, UnknownService
 from kgop_tui.models import ContainerState, Health, PortBinding, ProjectStatus, ServiceStatus
 from kgop_tui.settings import Settings
 
@@ -170,6 +170,45 @@ class DockerService:
                 except docker.errors.NotFound:
                     continue  # removed between the list and the inspect
         return docs
+
+    def inspect_container(self, container_id: str) -> dict[str, Any] | None:
+        """One container's inspect document; None when it no longer exists."""
+        api = self.client().api
+        with self.translate_errors():
+            try:
+                doc: dict[str, Any] = api.inspect_container(container_id)
+            except docker.errors.NotFound:
+                return None
+        return doc
+
+    def status_of(self, doc: dict[str, Any]) -> ServiceStatus:
+        """Translate an inspect document with this service's clock."""
+        return status_from_inspect(doc, self._clock())
+
+    def is_project_container(self, doc: Mapping[str, Any]) -> bool:
+        labels = (doc.get("Config") or {}).get("Labels") or {}
+        return bool(
+            labels.get(PROJECT_LABEL) == self.project
+            and labels.get(ONEOFF_LABEL, "False") != "True"
+        )
+
+    def service_containers(self, services: list[str] | None = None) -> list[tuple[str, str]]:
+        """(service, container id) pairs, for the given services or all of them.
+
+        An unknown service name is refused with the list of the project's services.
+        """
+        docs = self.inspect_project()
+        found = [(status_from_inspect(doc, self._clock()).service, str(doc["Id"])) for doc in docs]
+        known = sorted({service for service, _ in found})
+        if services:
+            unknown = [s for s in services if s not in known]
+            if unknown:
+                raise UnknownService(
+                    f"No service named {', '.join(unknown)} in project '{self.project}'",
+                    hint=f"known services: {', '.join(known) or 'none (is the stack up?)'}",
+                )
+            found = [pair for pair in found if pair[0] in services]
+        return sorted(found)
 
     def project_status(self) -> ProjectStatus:
         """Every service container of the project, sorted by service name."""

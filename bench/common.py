@@ -1,0 +1,47 @@
+"""Shared helpers for benchmarks that need the Docker engine (DOCKER_HOST)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BASE_IMAGE = os.environ.get("KGOP_BASE_IMAGE", "kgop-base:bookworm")
+
+
+def docker(*args: str, check: bool = True) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise SystemExit(f"docker {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@contextmanager
+def bench_project(home: Path) -> Iterator[tuple[str, str]]:
+    """A labelled network and KG_HOME/.env for a throwaway project; yields (project, net)."""
+    project = f"kgopbench{uuid.uuid4().hex[:6]}"
+    network = docker("network", "create", "--label", "kgop.test=1", project)
+    (home / ".env").write_text(
+        f"COMPOSE_PROJECT_NAME={project}\n"
+        f"DOCKER_HOST={os.environ.get('DOCKER_HOST', 'unix:///var/run/docker.sock')}\n"
+    )
+    try:
+        yield project, project
+    finally:
+        ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}")
+        if ids:
+            docker("rm", "-f", *ids.split(), check=False)
+        docker("network", "rm", network, check=False)
+
+
+def run_service(project: str, network: str, service: str, *command: str) -> str:
+    return docker(
+        "run", "-d", "--network", network, "--label", "kgop.test=1",
+        "--label", f"com.docker.compose.project={project}",
+        "--label", f"com.docker.compose.service={service}",
+        "--label", "com.docker.compose.oneoff=False",
+        "--name", f"{project}-{service}-1", BASE_IMAGE, *command,
+    )  # fmt: skip
