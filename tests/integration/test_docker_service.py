@@ -18,7 +18,7 @@ import pytest
 from kgop_tui.models import ContainerState, Health
 from kgop_tui.services.docker_engine import DockerService
 from kgop_tui.services.events import ProjectWatcher, StatusUpdate
-from kgop_tui.services.logs import LogFollower
+from kgop_tui.services.logs import LogFollower, sort_key
 from kgop_tui.settings import Settings, load_settings
 from tests.engines import ComposeProject, DockerEngine, compose_project, wait_for
 from tests.helpers import KGOP, kgop_env, run_kgop
@@ -180,14 +180,16 @@ def test_logs_tail_of_one_service(project: ComposeProject) -> None:
 
 
 def test_logs_merge_several_services_with_prefixes(project: ComposeProject) -> None:
-    out = lines_of(run_kgop("logs", "alpha", "beta", "--grep", "line", env=kgop_env(project.home)))
-    alpha = [line for line in out if line.startswith("alpha | ")]
-    beta = [line for line in out if line.startswith("beta  | ")]
-    assert alpha == [f"alpha | alpha line {i}" for i in range(1, 6)]
-    assert beta == [f"beta  | beta line {i}" for i in range(1, 6)]
-    # Merged by time: the two writers ran side by side, so their lines interleave.
-    first_beta = out.index(beta[0])
-    assert out.index(alpha[-1]) > first_beta
+    env = kgop_env(project.home)
+    out = lines_of(run_kgop("logs", "alpha", "beta", "--grep", "line", "-t", env=env))
+    parsed = [line.split(" ", 3) for line in out]  # service, |, timestamp, message
+    alpha = [(p[0], p[3]) for p in parsed if p[0] == "alpha"]
+    beta = [(p[0], p[3]) for p in parsed if p[0] == "beta"]
+    assert alpha == [("alpha", f"alpha line {i}") for i in range(1, 6)]
+    assert beta == [("beta", f"beta line {i}") for i in range(1, 6)]
+    assert all(line.startswith(("alpha | ", "beta  | ")) for line in out)
+    stamps = [sort_key(p[2]) for p in parsed]
+    assert stamps == sorted(stamps)  # one stream, merged by time
 
 
 def test_logs_grep_and_inverted_grep(project: ComposeProject) -> None:
