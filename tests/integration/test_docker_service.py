@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -182,13 +183,15 @@ def test_logs_tail_of_one_service(project: ComposeProject) -> None:
 def test_logs_merge_several_services_with_prefixes(project: ComposeProject) -> None:
     env = kgop_env(project.home)
     out = lines_of(run_kgop("logs", "alpha", "beta", "--grep", "line", "-t", env=env))
-    parsed = [line.split(" ", 3) for line in out]  # service, |, timestamp, message
-    alpha = [(p[0], p[3]) for p in parsed if p[0] == "alpha"]
-    beta = [(p[0], p[3]) for p in parsed if p[0] == "beta"]
+    parsed = [re.fullmatch(r"(\w+) +\| (\S+) (.*)", line) for line in out]
+    assert all(parsed)
+    rows = [(m.group(1), m.group(2), m.group(3)) for m in parsed if m]
+    alpha = [(svc, text) for svc, _, text in rows if svc == "alpha"]
+    beta = [(svc, text) for svc, _, text in rows if svc == "beta"]
     assert alpha == [("alpha", f"alpha line {i}") for i in range(1, 6)]
     assert beta == [("beta", f"beta line {i}") for i in range(1, 6)]
     assert all(line.startswith(("alpha | ", "beta  | ")) for line in out)
-    stamps = [sort_key(p[2]) for p in parsed]
+    stamps = [sort_key(stamp) for _, stamp, _ in rows]
     assert stamps == sorted(stamps)  # one stream, merged by time
 
 
