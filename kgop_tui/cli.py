@@ -44,10 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="stable JSON output (see README)")
     status.set_defaults(handler=cmd_status)
 
-    from kgop_tui.commands import engine, migrate
+    from kgop_tui.commands import configure, engine, migrate
 
     engine.register(verbs)
     migrate.register(verbs)
+    configure.register(verbs)
     return parser
 
 

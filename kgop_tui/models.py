@@ -194,3 +194,88 @@ class MigrationRun(BaseModel):
     adopted: int = Field(default=0, description="Legacy rows given a checksum on this run.")
     failure: MigrationFailure | None = None
     current_version: int | None = None
+
+
+class Provider(StrEnum):
+    """AI providers the platform can use."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    OLLAMA = "ollama"
+    OPENROUTER = "openrouter"
+
+
+class Device(StrEnum):
+    """Where embeddings are computed."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
+    MPS = "mps"
+
+
+class ValidationStatus(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    UNTESTED = "untested"
+
+
+class AdminUser(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    username: str
+    disabled: bool
+    updated_at: datetime
+
+
+class AiProviderSetting(BaseModel):
+    """The active extraction provider: validated before anything is written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    model: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")
+    max_tokens: int = Field(default=4096, ge=1, le=1_000_000)
+
+
+class EmbeddingProfile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    provider: str
+    model: str
+    dimensions: int
+    device: Device
+    active: bool
+
+
+class StoredApiKey(BaseModel):
+    """A stored provider key as shown to people: masked, never the key itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    key_hint: str
+    validation_status: ValidationStatus
+    validated_at: datetime | None
+    updated_at: datetime
+
+
+class EncryptionStatus(BaseModel):
+    """Whether the key in .env is the one the stored secrets were encrypted with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env_fingerprint: str | None
+    database_fingerprint: str | None
+    match: bool | None = Field(description="None when the database has no canary yet.")
+    rotation_in_progress: bool = False
+
+
+class ConfigStatus(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    admins: list[AdminUser]
+    ai_provider: AiProviderSetting | None
+    embedding: EmbeddingProfile | None
+    api_keys: list[StoredApiKey]
+    encryption: EncryptionStatus

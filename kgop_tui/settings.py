@@ -147,6 +147,10 @@ class Settings(BaseModel):
     encryption_key: SecretStr | None = Field(
         default=None, description="Fernet key that encrypts stored secrets."
     )
+    encryption_keys_previous: SecretStr | None = Field(
+        default=None,
+        description="Keys being rotated out (comma-separated); set only during a rotation.",
+    )
     kgop_migrations_dir: Path | None = Field(
         default=None, description="Migrations folder; default KG_HOME/sql/migrations."
     )

@@ -62,6 +62,7 @@ class PgServer:
     port: int
     user: str
     password: str | None = None
+    log_path: Path | None = None
 
     def dsn(self, database: str = "postgres") -> str:
         auth = self.user if not self.password else f"{self.user}:{self.password}"
@@ -116,7 +117,7 @@ def start_cluster(fsync: bool = False) -> Iterator[PgServer]:
         check=True, capture_output=True,
     )  # fmt: skip
     try:
-        yield PgServer(host="127.0.0.1", port=port, user="postgres", password=password)
+        yield PgServer("127.0.0.1", port, "postgres", password, log_path=tmp / "server.log")
     finally:
         subprocess.run(
             [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],

@@ -1,0 +1,307 @@
+"""``kgop configure admin|ai-provider|embedding|api-key|status|rotate-key|forget-secrets``.
+
+Scriptable with flags; on a terminal, missing input is asked for (questionary). Without a
+terminal nothing is ever asked: missing input is exit 2 naming what is missing. Secrets
+come from stdin or a file, never from argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kgop_tui.errors import ExitCode, OperationFailed, RefusedForSafety, UsageError
+from kgop_tui.models import (
+    AiProviderSetting,
+    ConfigStatus,
+    Device,
+    EmbeddingProfile,
+    Provider,
+    StoredApiKey,
+    ValidationStatus,
+)
+from kgop_tui.render import table
+from kgop_tui.settings import Settings
+
+if TYPE_CHECKING:
+    from kgop_tui.services.config import ConfigService
+
+DEFAULT_MODELS = {
+    Provider.OPENAI: "gpt-4o-mini",
+    Provider.ANTHROPIC: "claude-sonnet-4-5",
+    Provider.OLLAMA: "llama3.1",
+    Provider.OPENROUTER: "openai/gpt-4o-mini",
+}
+PROVIDERS = [p.value for p in Provider]
+
+
+def register(verbs: Any) -> None:
+    configure = verbs.add_parser("configure", help="platform configuration")
+    sub = configure.add_subparsers(dest="configure_verb", metavar="WHAT", required=True)
+
+    admin = sub.add_parser("admin", help="create the admin user or change its password")
+    admin.add_argument("--username", help="default: admin")
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    admin.set_defaults(handler=cmd_admin)
+
+    ai = sub.add_parser("ai-provider", help="the AI provider and model for extraction")
+    ai.add_argument("provider", nargs="?", choices=PROVIDERS, metavar="PROVIDER")
+    ai.add_argument("--model", help="default: the provider's recommended model")
+    ai.add_argument("--max-tokens", type=int, default=4096, metavar="N")
+    ai.set_defaults(handler=cmd_ai_provider)
+
+    emb = sub.add_parser("embedding", help="list embedding profiles, or make one active")
+    emb.add_argument("profile", nargs="?", metavar="PROFILE")
+    emb.add_argument("--device", choices=[d.value for d in Device])
+    emb.add_argument("--json", action="store_true")
+    emb.set_defaults(handler=cmd_embedding)
+
+    key = sub.add_parser("api-key", help="store, list or delete provider API keys")
+    key.add_argument("provider", nargs="?", choices=PROVIDERS, metavar="PROVIDER")
+    source = key.add_mutually_exclusive_group()
+    source.add_argument("--key-stdin", action="store_true", help="read the key from stdin")
+    source.add_argument("--key-file", type=Path, metavar="F", help="read the key from a file")
+    key.add_argument("--no-validate", action="store_true", help="skip the online check")
+    key.add_argument("--list", action="store_true", help="list stored keys (masked)")
+    key.add_argument("--delete", action="store_true", help="delete the provider's key")
+    key.add_argument("--json", action="store_true")
+    key.set_defaults(handler=cmd_api_key)
+
+    status = sub.add_parser("status", help="admins, provider, embedding, keys (masked)")
+    status.add_argument("--json", action="store_true", help="stable JSON output")
+    status.set_defaults(handler=cmd_status)
+
+    rotate = sub.add_parser("rotate-key", help="new ENCRYPTION_KEY; re-encrypt stored secrets")
+    rotate.set_defaults(handler=cmd_rotate_key)
+
+    forget = sub.add_parser(
+        "forget-secrets", help="delete secrets that no key can read (the key is lost)"
+    )
+    forget.add_argument("--yes", action="store_true", help="confirm the deletion")
+    forget.set_defaults(handler=cmd_forget_secrets)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def service(settings: Settings) -> ConfigService:
+    from kgop_tui.services.config import ConfigService
+    from kgop_tui.services.database import DatabaseTarget
+
+    return ConfigService(DatabaseTarget.from_settings(settings), settings)
+
+
+def _ask(question: Any) -> Any:
+    answer = question.ask()
+    if answer is None:  # Ctrl-C or Esc in the prompt
+        raise KeyboardInterrupt
+    return answer
+
+
+def read_stdin_secret(what: str, flag: str) -> str:
+    text = sys.stdin.read()
+    value = text[:-1] if text.endswith("\n") else text
+    value = value[:-1] if value.endswith("\r") else value
+    if not value:
+        raise UsageError(f"No {what} on stdin", hint=f"pipe it in: `echo ... | kgop ... {flag}`")
+    return value
+
+
+def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
+    username = args.username
+    if args.password_stdin:
+        password = read_stdin_secret("password", "--password-stdin")
+    elif interactive():
+        import questionary
+
+        username = username or _ask(questionary.text("Admin username:", default="admin"))
+        password = _ask(questionary.password(f"Password for {username} (12+ characters):"))
+        if _ask(questionary.password("Type it again:")) != password:
+            raise UsageError("The two passwords differ", hint="run the command again")
+    else:
+        raise UsageError(
+            "The admin password is missing (no terminal to ask it on)",
+            hint="pipe it in with --password-stdin",
+        )
+    username = username or "admin"
+    created = asyncio.run(service(settings).set_admin(username, password))
+    print(f"{'Created' if created else 'Updated'} admin user {username!r}.")
+    return ExitCode.OK
+
+
+def cmd_ai_provider(args: argparse.Namespace, settings: Settings) -> int:
+    provider, model = args.provider, args.model
+    if provider is None:
+        if not interactive():
+            raise UsageError("The provider is missing", hint=f"give one of: {', '.join(PROVIDERS)}")
+        import questionary
+
+        provider = _ask(questionary.select("AI provider:", choices=PROVIDERS))
+        model = model or _ask(
+            questionary.text("Model:", default=DEFAULT_MODELS[Provider(provider)])
+        )
+    chosen = Provider(provider)
+    setting = _validated(chosen, model or DEFAULT_MODELS[chosen], args.max_tokens)
+    asyncio.run(service(settings).set_ai_provider(setting))
+    print(
+        f"AI provider: {setting.provider.value}, model {setting.model}, "
+        f"max tokens {setting.max_tokens}."
+    )
+    return ExitCode.OK
+
+
+def _validated(provider: Provider, model: str, max_tokens: int) -> AiProviderSetting:
+    from pydantic import ValidationError
+
+    try:
+        return AiProviderSetting(provider=provider, model=model, max_tokens=max_tokens)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]).replace("_", "-")
+        raise UsageError(f"--{field} is invalid: {error['msg']}", hint="see --help") from None
+
+
+def render_profiles(profiles: list[EmbeddingProfile]) -> str:
+    rows = [
+        ("*" if p.active else "", p.name, p.provider, p.model, str(p.dimensions), p.device.value)
+        for p in profiles
+    ]
+    return table(("", "PROFILE", "PROVIDER", "MODEL", "DIMENSIONS", "DEVICE"), rows)
+
+
+def cmd_embedding(args: argparse.Namespace, settings: Settings) -> int:
+    svc = service(settings)
+    if args.profile is None:
+        profiles = asyncio.run(svc.embeddings())
+        if args.json:
+            print(json.dumps([p.model_dump(mode="json") for p in profiles], indent=2))
+        else:
+            print(render_profiles(profiles))
+        return ExitCode.OK
+    device = Device(args.device) if args.device else None
+    profile = asyncio.run(svc.set_embedding(args.profile, device))
+    print(f"Embedding profile: {profile.name} ({profile.model}, {profile.device.value}).")
+    return ExitCode.OK
+
+
+def _read_key(args: argparse.Namespace, provider: Provider) -> str:
+    if args.key_stdin:
+        return read_stdin_secret("key", "--key-stdin")
+    if args.key_file:
+        try:
+            return Path(args.key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(
+                f"Cannot read --key-file {args.key_file}: {exc.strerror}",
+                hint="check the path and its permissions",
+            ) from None
+    if interactive():
+        import questionary
+
+        return str(_ask(questionary.password(f"{provider.value} API key:")))
+    raise UsageError(
+        "The API key is missing (no terminal to ask it on)",
+        hint="give it on stdin with --key-stdin, or in a file with --key-file F",
+    )
+
+
+def render_keys(keys: list[StoredApiKey]) -> str:
+    if not keys:
+        return "No API keys stored."
+    rows = [
+        (k.provider.value, k.key_hint, k.validation_status.value, f"{k.updated_at:%Y-%m-%d %H:%M}")
+        for k in keys
+    ]
+    return table(("PROVIDER", "KEY", "CHECK", "UPDATED"), rows)
+
+
+def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
+    from kgop_tui.services.provider_keys import check_format, mask, validate_online
+
+    svc = service(settings)
+    if args.list:
+        keys = asyncio.run(svc.api_keys())
+        if args.json:
+            print(json.dumps([k.model_dump(mode="json") for k in keys], indent=2))
+        else:
+            print(render_keys(keys))
+        return ExitCode.OK
+    if args.provider is None:
+        raise UsageError("The provider is missing", hint=f"give one of: {', '.join(PROVIDERS)}")
+    provider = Provider(args.provider)
+    if args.delete:
+        deleted = asyncio.run(svc.delete_api_key(provider))
+        print(f"Deleted the {provider.value} key." if deleted else f"No {provider.value} key.")
+        return ExitCode.OK
+    key = check_format(provider, _read_key(args, provider))
+    status = ValidationStatus.UNTESTED if args.no_validate else validate_online(provider, key)
+    if status is ValidationStatus.INVALID:
+        raise OperationFailed(
+            f"{provider.value} rejected this key; nothing was stored",
+            hint="check the key in the provider's console, or store it with --no-validate",
+        )
+    asyncio.run(svc.store_api_key(provider, key, mask(key), status))
+    note = {
+        ValidationStatus.VALID: "accepted by the provider",
+        ValidationStatus.UNTESTED: "not checked online"
+        + ("" if args.no_validate else " (the provider could not be reached)"),
+    }[status]
+    print(f"Stored the {provider.value} key {mask(key)}, encrypted; {note}.")
+    return ExitCode.OK
+
+
+def render_status(status: ConfigStatus) -> str:
+    lines = ["Admins:      " + (", ".join(a.username for a in status.admins) or "none")]
+    ai = status.ai_provider
+    lines.append(
+        "AI provider: " + (f"{ai.provider.value} / {ai.model} ({ai.max_tokens} tokens)"
+                           if ai else "not set")
+    )  # fmt: skip
+    emb = status.embedding
+    lines.append("Embedding:   " + (f"{emb.name} ({emb.model}, {emb.device.value})" if emb
+                                    else "none active"))  # fmt: skip
+    enc = status.encryption
+    state = {True: "matches the stored secrets", False: "DOES NOT MATCH the stored secrets",
+             None: "no secrets stored yet"}[enc.match]  # fmt: skip
+    lines.append(f"Key:         ENCRYPTION_KEY {enc.env_fingerprint or 'missing'} — {state}")
+    if enc.rotation_in_progress:
+        lines.append("             a key rotation was interrupted: run `kgop configure rotate-key`")
+    lines.append("")
+    lines.append(render_keys(status.api_keys))
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    status = asyncio.run(service(settings).status())
+    if args.json:
+        print(json.dumps(status.model_dump(mode="json"), indent=2))
+    else:
+        print(render_status(status))
+    return ExitCode.OK
+
+
+def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    report = asyncio.run(service(settings).rotate_key())
+    if report.finished_interrupted:
+        print("Finished an interrupted key rotation first.")
+    print(
+        f"New ENCRYPTION_KEY {report.fingerprint} in .env; {report.reencrypted} stored "
+        f"secret(s) re-encrypted. The previous .env is kept in {report.backup}."
+    )
+    return ExitCode.OK
+
+
+def cmd_forget_secrets(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.yes:
+        raise RefusedForSafety(
+            "This deletes every stored secret (provider API keys)",
+            hint="run it with --yes if the old ENCRYPTION_KEY is lost for good",
+        )
+    count = asyncio.run(service(settings).forget_secrets())
+    print(f"Deleted {count} secret(s); enter them again with `kgop configure api-key`.")
+    return ExitCode.OK

@@ -1,0 +1,361 @@
+"""Platform configuration on a real Postgres, through the real `kgop configure` verbs."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import os
+import shutil
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import pytest
+from cryptography.fernet import Fernet
+
+from kgop_tui.models import Provider
+from kgop_tui.services.config import ConfigService
+from kgop_tui.services.database import DatabaseTarget
+from kgop_tui.settings import load_settings
+from tests.engines import PgServer
+from tests.helpers import execute, fetch, kgop_env, run_kgop
+
+ADMIN_PASSWORD = "correct horse battery staple"
+OPENAI_KEY = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0" * 2
+ANTHROPIC_KEY = "sk-ant-api03-" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3" * 2
+SECRETS = [ADMIN_PASSWORD, OPENAI_KEY, ANTHROPIC_KEY]
+OUTPUTS: list[str] = []  # everything the configure runs of this module printed
+
+
+class Install:
+    """A KG_HOME with a .env, on a fresh database with the platform schema."""
+
+    def __init__(self, home: Path, dsn: str) -> None:
+        self.home, self.dsn = home, dsn
+        self.key = Fernet.generate_key().decode()
+        (home / ".env").write_text(f"COMPOSE_PROJECT_NAME=kgtest\nENCRYPTION_KEY={self.key}\n")
+        (home / ".env").chmod(0o600)
+        self.env = kgop_env(home, KGOP_DATABASE_URL=dsn)
+
+    def kgop(
+        self, *args: str, stdin: str | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        done = run_kgop(*args, env={**self.env, **extra}, stdin=stdin)
+        OUTPUTS.extend([done.stdout, done.stderr])
+        return done
+
+    def service(self) -> ConfigService:
+        settings = load_settings(kg_home=self.home, environ={"KGOP_DATABASE_URL": self.dsn})
+        return ConfigService(DatabaseTarget(self.dsn, "test"), settings)
+
+
+@pytest.fixture
+def install(tmp_path: Path, postgres: str, pg_server: PgServer) -> Install:
+    execute(postgres, f"ALTER DATABASE {postgres.rsplit('/', 1)[1]} SET log_statement = 'all'")
+    inst = Install(tmp_path, postgres)
+    migrated = inst.kgop("migrate", "up")
+    assert migrated.returncode == 0, migrated.stderr
+    return inst
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+# ---- admin -------------------------------------------------------------------------------
+
+
+def admin_hash(dsn: str, username: str) -> str:
+    rows = fetch(dsn, "SELECT password_hash, primary_role FROM kg_auth.users WHERE username = $1",
+                 username)  # fmt: skip
+    assert rows, f"no user {username}"
+    assert rows[0]["primary_role"] == "admin"
+    return str(rows[0]["password_hash"])
+
+
+def test_admin_is_created_then_updated(install: Install) -> None:
+    out = ok(install.kgop("configure", "admin", "--username", "ops", "--password-stdin",
+                          stdin=ADMIN_PASSWORD + "\n"))  # fmt: skip
+    assert "Created admin user 'ops'" in out
+    first = admin_hash(install.dsn, "ops")
+    assert bcrypt.checkpw(ADMIN_PASSWORD.encode(), first.encode())
+    assert ADMIN_PASSWORD not in first
+    second_password = "another long passphrase"
+    out = ok(install.kgop("configure", "admin", "--username", "OPS", "--password-stdin",
+                          stdin=second_password))  # fmt: skip
+    assert "Updated admin user 'OPS'" in out
+    second = admin_hash(install.dsn, "ops")
+    assert bcrypt.checkpw(second_password.encode(), second.encode())
+    assert not bcrypt.checkpw(ADMIN_PASSWORD.encode(), second.encode())
+    assert len(fetch(install.dsn, "SELECT 1 FROM kg_auth.users")) == 1
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "fragment"),
+    [
+        ("admin", "short", "too short"),
+        ("administrator1", "Administrator1", "is the username"),
+        ("admin", "é" * 40, "longer than 72 bytes"),
+        ("bad user!", "long enough password", "not a valid username"),
+    ],
+)
+def test_admin_password_policy(
+    install: Install, username: str, password: str, fragment: str
+) -> None:
+    done = install.kgop("configure", "admin", "--username", username, "--password-stdin",
+                        stdin=password)  # fmt: skip
+    assert done.returncode == 2
+    assert fragment in done.stderr
+    assert fetch(install.dsn, "SELECT count(*) AS n FROM kg_auth.users")[0]["n"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "fragment"),
+    [
+        (["configure", "admin"], None, "admin password is missing"),
+        (["configure", "admin", "--password-stdin"], "", "No password on stdin"),
+        (["configure", "api-key", "openai"], None, "API key is missing"),
+        (["configure", "api-key", "openai", "--key-stdin"], "", "No key on stdin"),
+        (["configure", "ai-provider"], None, "provider is missing"),
+    ],
+)
+def test_missing_input_without_a_terminal_is_exit_2_at_once(
+    install: Install, args: list[str], stdin: str | None, fragment: str
+) -> None:
+    started = time.monotonic()
+    done = install.kgop(*args, stdin=stdin)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2
+    assert fragment in done.stderr
+    assert elapsed < 5  # a hang would hit the subprocess timeout instead
+    assert "Traceback" not in done.stderr
+
+
+# ---- AI provider and embedding -----------------------------------------------------------
+
+
+def test_ai_provider_keeps_exactly_one_active(install: Install) -> None:
+    ok(install.kgop("configure", "ai-provider", "openai"))
+    ok(install.kgop("configure", "ai-provider", "anthropic", "--model", "claude-opus-4",
+                    "--max-tokens", "8000"))  # fmt: skip
+    ok(install.kgop("configure", "ai-provider", "openai", "--max-tokens", "2000"))
+    rows = fetch(install.dsn, "SELECT provider, model, max_tokens, active "
+                 "FROM kg_api.ai_extraction_config ORDER BY id")  # fmt: skip
+    active = [r for r in rows if r["active"]]
+    assert [(r["provider"], r["model"], r["max_tokens"]) for r in active] == [
+        ("openai", "gpt-4o-mini", 2000)
+    ]
+    assert len(rows) == 2
+    bad = install.kgop("configure", "ai-provider", "openai", "--max-tokens", "0")
+    assert bad.returncode == 2
+    assert "--max-tokens is invalid" in bad.stderr
+    unknown = install.kgop("configure", "ai-provider", "skynet")
+    assert unknown.returncode == 2
+
+
+def test_embedding_profiles_list_and_activate(install: Install) -> None:
+    listing = ok(install.kgop("configure", "embedding"))
+    assert "local-minilm" in listing
+    assert "openai-small" in listing
+    out = ok(install.kgop("configure", "embedding", "local-bge-base", "--device", "cuda"))
+    assert "local-bge-base" in out
+    active = fetch(install.dsn, "SELECT name, device FROM kg_api.embedding_profile WHERE active")
+    assert [(r["name"], r["device"]) for r in active] == [("local-bge-base", "cuda")]
+    unknown = install.kgop("configure", "embedding", "nope")
+    assert unknown.returncode == 2
+    assert "local-minilm" in unknown.stderr
+
+
+# ---- API keys ----------------------------------------------------------------------------
+
+
+def pg_dump_data(dsn: str) -> str:
+    pg_dump = shutil.which("pg_dump") or str(Path(os.environ.get("KGOP_PG_BINDIR", "")) / "pg_dump")
+    return subprocess.run([pg_dump, "--data-only", dsn], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+
+
+def test_api_key_is_stored_encrypted_and_shown_masked(install: Install, tmp_path: Path) -> None:
+    out = ok(install.kgop("configure", "api-key", "openai", "--key-stdin", stdin=OPENAI_KEY))
+    assert "not checked online" in out  # these machines are offline: never "invalid"
+    keyfile = tmp_path / "anthropic.key"
+    keyfile.write_text(ANTHROPIC_KEY + "\n")
+    ok(install.kgop("configure", "api-key", "anthropic", "--key-file", str(keyfile),
+                    "--no-validate"))  # fmt: skip
+    listing = ok(install.kgop("configure", "api-key", "--list"))
+    assert "sk-…" + OPENAI_KEY[-4:] in listing
+    assert "sk-ant-…" + ANTHROPIC_KEY[-4:] in listing
+    status = ok(install.kgop("configure", "status"))
+    assert "matches the stored secrets" in status
+    dump = pg_dump_data(install.dsn)
+    for secret in (OPENAI_KEY, ANTHROPIC_KEY, OPENAI_KEY[8:30]):
+        assert secret not in dump
+    stored = asyncio.run(install.service().read_api_key(Provider.OPENAI))
+    assert stored == OPENAI_KEY
+    rows = fetch(install.dsn, "SELECT validation_status FROM kg_api.system_api_keys "
+                 "ORDER BY provider")  # fmt: skip
+    assert [r["validation_status"] for r in rows] == ["untested", "untested"]
+    ok(install.kgop("configure", "api-key", "openai", "--delete"))
+    assert "openai" not in ok(install.kgop("configure", "api-key", "--list"))
+
+
+@pytest.mark.parametrize(
+    ("provider", "key"),
+    [("openai", "not-a-key"), ("anthropic", OPENAI_KEY), ("openrouter", "sk-or-short")],
+)
+def test_api_key_format_is_checked(install: Install, provider: str, key: str) -> None:
+    done = install.kgop("configure", "api-key", provider, "--key-stdin", stdin=key)
+    assert done.returncode == 2
+    assert "does not look like" in done.stderr
+    assert key not in done.stderr
+
+
+class _Provider(http.server.BaseHTTPRequestHandler):
+    accepted = OPENAI_KEY
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        good = self.headers.get("Authorization") == f"Bearer {self.accepted}"
+        self.send_response(200 if good else 401)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_provider_api() -> Iterator[str]:
+    """A loopback stand-in for the provider's key-check endpoint (the machine is offline)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1/models"
+    server.shutdown()
+
+
+def test_online_check_records_valid_and_refuses_rejected(
+    install: Install, fake_provider_api: str
+) -> None:
+    check = {"KGOP_OPENAI_CHECK_URL": fake_provider_api}
+    good = ok(install.kgop("configure", "api-key", "openai", "--key-stdin", stdin=OPENAI_KEY,
+                           **check))  # fmt: skip
+    assert "accepted by the provider" in good
+    rejected = install.kgop("configure", "api-key", "openai", "--key-stdin",
+                            stdin=OPENAI_KEY[:-1] + "Q", **check)  # fmt: skip
+    assert rejected.returncode == 1
+    assert "rejected this key; nothing was stored" in rejected.stderr
+    rows = fetch(install.dsn, "SELECT key_hint, validation_status FROM kg_api.system_api_keys")
+    assert [(r["key_hint"], r["validation_status"]) for r in rows] == [
+        ("sk-…" + OPENAI_KEY[-4:], "valid")
+    ]
+
+
+# ---- the key canary ----------------------------------------------------------------------
+
+
+def test_wrong_encryption_key_is_refused_before_writing(install: Install) -> None:
+    ok(install.kgop("configure", "api-key", "openai", "--key-stdin", stdin=OPENAI_KEY))
+    before = fetch(install.dsn, "SELECT * FROM kg_api.system_api_keys")
+    other = Fernet.generate_key().decode()
+    (install.home / ".env").write_text(f"ENCRYPTION_KEY={other}\n")
+    done = install.kgop("configure", "api-key", "anthropic", "--key-stdin", stdin=ANTHROPIC_KEY)
+    assert done.returncode == 4
+    assert "is not the key the stored secrets were encrypted with" in done.stderr
+    assert "nothing was read or written" in done.stderr
+    assert other not in done.stderr
+    assert fetch(install.dsn, "SELECT * FROM kg_api.system_api_keys") == before
+    status = ok(install.kgop("configure", "status"))
+    assert "DOES NOT MATCH" in status
+    from kgop_tui.services.config import KeyMismatch
+
+    with pytest.raises(KeyMismatch):
+        asyncio.run(install.service().read_api_key(Provider.OPENAI))
+    forget = install.kgop("configure", "forget-secrets")
+    assert forget.returncode == 4
+    ok(install.kgop("configure", "forget-secrets", "--yes"))
+    ok(install.kgop("configure", "api-key", "anthropic", "--key-stdin", stdin=ANTHROPIC_KEY))
+
+
+# ---- key rotation ------------------------------------------------------------------------
+
+
+def store_two_keys(install: Install) -> None:
+    ok(install.kgop("configure", "api-key", "openai", "--key-stdin", stdin=OPENAI_KEY))
+    ok(install.kgop("configure", "api-key", "anthropic", "--key-stdin", stdin=ANTHROPIC_KEY))
+
+
+def readable(install: Install) -> dict[Provider, str | None]:
+    svc = install.service()
+    return {p: asyncio.run(svc.read_api_key(p)) for p in (Provider.OPENAI, Provider.ANTHROPIC)}
+
+
+def test_rotate_key_reencrypts_everything(install: Install) -> None:
+    store_two_keys(install)
+    old_tokens = fetch(install.dsn, "SELECT encrypted_key FROM kg_api.system_api_keys")
+    out = ok(install.kgop("configure", "rotate-key"))
+    assert "2 stored secret(s) re-encrypted" in out
+    env = (install.home / ".env").read_text()
+    assert install.key not in env
+    assert "ENCRYPTION_KEYS_PREVIOUS" not in env
+    assert stat.S_IMODE((install.home / ".env").stat().st_mode) == 0o600
+    backups = list((install.home / "backups").iterdir())
+    assert len(backups) == 1
+    assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
+    assert install.key in backups[0].read_text()
+    assert readable(install) == {Provider.OPENAI: OPENAI_KEY, Provider.ANTHROPIC: ANTHROPIC_KEY}
+    new_tokens = fetch(install.dsn, "SELECT encrypted_key FROM kg_api.system_api_keys")
+    assert old_tokens != new_tokens
+    assert "COMPOSE_PROJECT_NAME=kgtest" in env  # the rest of .env is kept
+
+
+@pytest.mark.parametrize("step", ["before-env", "after-env", "after-db"])
+def test_rotation_killed_at_any_step_stays_readable(install: Install, step: str) -> None:
+    store_two_keys(install)
+    killed = install.kgop("configure", "rotate-key", KGOP_CRASH_AT=step)
+    assert killed.returncode == -9
+    assert readable(install) == {Provider.OPENAI: OPENAI_KEY, Provider.ANTHROPIC: ANTHROPIC_KEY}
+    assert ok(install.kgop("configure", "status")).count("matches the stored secrets") == 1
+    again = ok(install.kgop("configure", "rotate-key"))
+    assert ("interrupted" in again) is (step != "before-env")
+    assert readable(install) == {Provider.OPENAI: OPENAI_KEY, Provider.ANTHROPIC: ANTHROPIC_KEY}
+    assert "ENCRYPTION_KEYS_PREVIOUS" not in (install.home / ".env").read_text()
+
+
+# ---- status and the secrets scan ---------------------------------------------------------
+
+
+def test_status_json(install: Install) -> None:
+    ok(install.kgop("configure", "admin", "--password-stdin", stdin=ADMIN_PASSWORD))
+    ok(install.kgop("configure", "ai-provider", "ollama"))
+    ok(install.kgop("configure", "api-key", "openai", "--key-stdin", stdin=OPENAI_KEY))
+    import json
+
+    doc = json.loads(ok(install.kgop("configure", "status", "--json")))
+    assert [a["username"] for a in doc["admins"]] == ["admin"]
+    assert doc["ai_provider"] == {"provider": "ollama", "model": "llama3.1", "max_tokens": 4096}
+    assert doc["embedding"]["name"] == "local-minilm"
+    assert doc["api_keys"][0]["key_hint"] == "sk-…" + OPENAI_KEY[-4:]
+    assert doc["encryption"]["match"] is True
+
+
+def test_no_secret_appears_in_any_output_or_log(install: Install, pg_server: PgServer) -> None:
+    # Run every verb once more here, so this test means something on its own too.
+    ok(install.kgop("configure", "admin", "--password-stdin", stdin=ADMIN_PASSWORD))
+    ok(install.kgop("configure", "api-key", "openai", "--key-stdin", stdin=OPENAI_KEY))
+    ok(install.kgop("configure", "api-key", "anthropic", "--key-stdin", stdin=ANTHROPIC_KEY))
+    ok(install.kgop("configure", "status", "--json"))
+    ok(install.kgop("configure", "api-key", "--list"))
+    ok(install.kgop("configure", "rotate-key"))
+    env_key = load_settings(kg_home=install.home, environ={}).encryption_key
+    assert env_key is not None
+    secrets = [*SECRETS, install.key, env_key.get_secret_value()]
+    captured = "\n".join(OUTPUTS)
+    logs = pg_server.log_path.read_text(errors="replace") if pg_server.log_path else ""
+    assert "execute" in logs or not pg_server.log_path  # statements were logged
+    for secret in secrets:
+        assert secret not in captured
+        assert secret not in logs
