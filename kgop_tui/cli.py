@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="stable JSON output (see README)")
     status.set_defaults(handler=cmd_status)
 
+    tui = verbs.add_parser("tui", help="the full-screen operator UI (needs a terminal)")
+    tui.set_defaults(handler=cmd_tui)
+
     from kgop_tui.commands import configure, engine, migrate
 
     engine.register(verbs)
@@ -69,6 +72,24 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return ExitCode.OK
 
 
+def has_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
+    """``kgop tui``: the Textual app (imported only here: plain verbs start without it)."""
+    if not has_terminal():
+        raise UsageError(
+            "The TUI needs a terminal on stdin and stdout",
+            hint="use the plain verbs (`kgop status`, `kgop logs`, ...) in scripts",
+        )
+    from kgop_tui.app import KgopApp
+    from kgop_tui.services.bundle import build_services
+
+    KgopApp(build_services(settings)).run()
+    return ExitCode.OK
+
+
 def cmd_overview(parser: argparse.ArgumentParser, settings: Settings) -> int:
     """No verb: plain status then help (the TUI takes this place on a terminal)."""
     args = argparse.Namespace(json=False)
@@ -88,6 +109,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(kg_home=args.home)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
+        if has_terminal():
+            return cmd_tui(args, settings)
         return cmd_overview(parser, settings)
     return handler(args, settings)
 

@@ -86,6 +86,16 @@ class ProjectStatus(BaseModel):
     services: list[ServiceStatus]
 
 
+class StatusUpdate(BaseModel):
+    """The project's status after a change; ``changed`` is the service that changed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: ProjectStatus
+    changed: ServiceStatus | None
+    reason: str
+
+
 class MigrationState(StrEnum):
     """Where one migration stands."""
 

@@ -34,6 +34,18 @@ def run_kgop(
     )
 
 
+def _run(coro: Any) -> Any:
+    """asyncio.run, also from inside a running loop (then on a helper thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def fetch(dsn: str, query: str, *args: Any) -> list[dict[str, Any]]:
     import asyncpg
 
@@ -44,7 +56,8 @@ def fetch(dsn: str, query: str, *args: Any) -> list[dict[str, Any]]:
         finally:
             await conn.close()
 
-    return asyncio.run(go())
+    rows: list[dict[str, Any]] = _run(go())
+    return rows
 
 
 def execute(dsn: str, sql: str) -> None:
@@ -57,4 +70,4 @@ def execute(dsn: str, sql: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(go())
+    _run(go())

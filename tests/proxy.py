@@ -1,4 +1,4 @@
-"""A TCP proxy to the Docker engine's unix socket that a test can cut, as a network would."""
+"""A TCP proxy (to a unix socket or a TCP port) that a test can cut, as a network would."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ class EngineProxy:
     """Forwards 127.0.0.1:port to a unix socket; ``cut()`` drops every connection and
     refuses new ones until ``resume()``."""
 
-    def __init__(self, unix_path: str) -> None:
-        self.unix_path = unix_path
+    def __init__(self, upstream: str | tuple[str, int], paused: bool = False) -> None:
+        self.upstream = upstream
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._paused = threading.Event()
+        if paused:
+            self._paused.set()
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -34,8 +36,15 @@ class EngineProxy:
             if self._paused.is_set():
                 client.close()
                 continue
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.unix_path)
+            try:
+                if isinstance(self.upstream, str):
+                    upstream = socket.socket(socket.AF_UNIX)
+                    upstream.connect(self.upstream)
+                else:
+                    upstream = socket.create_connection(self.upstream)
+            except OSError:
+                client.close()
+                continue
             with self._lock:
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kgop_tui.errors import ExitCode, OperationFailed, RefusedForSafety, UsageError
+from kgop_tui.errors import ExitCode, RefusedForSafety, UsageError
 from kgop_tui.models import (
     AiProviderSetting,
     ConfigStatus,
@@ -221,8 +221,6 @@ def render_keys(keys: list[StoredApiKey]) -> str:
 
 
 def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.services.provider_keys import check_format, mask, validate_online
-
     svc = service(settings)
     if args.list:
         keys = asyncio.run(svc.api_keys())
@@ -238,20 +236,14 @@ def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
         deleted = asyncio.run(svc.delete_api_key(provider))
         print(f"Deleted the {provider.value} key." if deleted else f"No {provider.value} key.")
         return ExitCode.OK
-    key = check_format(provider, _read_key(args, provider))
-    status = ValidationStatus.UNTESTED if args.no_validate else validate_online(provider, key)
-    if status is ValidationStatus.INVALID:
-        raise OperationFailed(
-            f"{provider.value} rejected this key; nothing was stored",
-            hint="check the key in the provider's console, or store it with --no-validate",
-        )
-    asyncio.run(svc.store_api_key(provider, key, mask(key), status))
+    key = _read_key(args, provider)
+    stored = asyncio.run(svc.add_api_key(provider, key, validate=not args.no_validate))
     note = {
         ValidationStatus.VALID: "accepted by the provider",
         ValidationStatus.UNTESTED: "not checked online"
         + ("" if args.no_validate else " (the provider could not be reached)"),
-    }[status]
-    print(f"Stored the {provider.value} key {mask(key)}, encrypted; {note}.")
+    }.get(stored.validation_status, stored.validation_status.value)
+    print(f"Stored the {provider.value} key {stored.key_hint}, encrypted; {note}.")
     return ExitCode.OK
 
 

@@ -247,6 +247,31 @@ class ConfigService:
                 validated,
             )
 
+    async def add_api_key(
+        self, provider: Provider, key: str, validate: bool = True
+    ) -> StoredApiKey:
+        """Check the key's format, optionally ask the provider, store it encrypted.
+
+        A key the provider rejects is not stored (OperationFailed); an unreachable
+        provider means "untested".
+        """
+        import asyncio
+
+        from kgop_tui.services.provider_keys import check_format, mask, validate_online
+
+        key = check_format(provider, key)
+        status = ValidationStatus.UNTESTED
+        if validate:
+            status = await asyncio.to_thread(validate_online, provider, key)
+        if status is ValidationStatus.INVALID:
+            raise OperationFailed(
+                f"{provider.value} rejected this key; nothing was stored",
+                hint="check the key in the provider's console, or store it without the check",
+            )
+        await self.store_api_key(provider, key, mask(key), status)
+        stored = [k for k in await self.api_keys() if k.provider is provider]
+        return stored[0]
+
     async def read_api_key(self, provider: Provider) -> str | None:
         ring = KeyRing.from_settings(self.settings)
         async with self._conn("api-key") as conn:

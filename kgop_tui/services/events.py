@@ -20,26 +20,16 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import requests.exceptions
 from docker.types import CancellableStream
 
 from kgop_tui.errors import KgopError
-from kgop_tui.models import ProjectStatus, ServiceStatus
+from kgop_tui.models import ProjectStatus, ServiceStatus, StatusUpdate
 from kgop_tui.services.docker_engine import PROJECT_LABEL, DockerService
 
 _IGNORED_PREFIXES = ("exec_", "attach", "detach", "resize", "top", "copy", "export", "commit")
-
-
-@dataclass(frozen=True)
-class StatusUpdate:
-    """The project's status after a change; ``changed`` names the service that changed."""
-
-    status: ProjectStatus
-    changed: ServiceStatus | None
-    reason: str
 
 
 class ProjectWatcher:

@@ -76,3 +76,12 @@ def update_env_file(path: Path, updates: Mapping[str, str | None]) -> None:
         if value is not None:
             out.append(f"{key}={_quote(value)}")
     write_secret_file(path, ("\n".join(out) + "\n").encode("utf-8"))
+
+
+def save_log_lines(kg_home: Path, lines: list[str], now: str) -> Path:
+    """Write lines to ``KG_HOME/logs/kgop-logs-NOW.log`` (0600: logs can hold secrets)."""
+    folder = kg_home / "logs"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = folder / f"kgop-logs-{now}.log"
+    write_secret_file(target, ("\n".join(lines) + "\n").encode("utf-8"))
+    return target

@@ -106,3 +106,21 @@ def test_unreachable_engine_is_exit_3_one_line(tmp_path: Path, host: str, reason
     assert "Hint:" in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_tui_without_a_terminal_is_exit_2(tmp_path: Path) -> None:
+    done = run_kgop("tui", env=dict(os.environ), cwd=tmp_path)
+    assert done.returncode == ExitCode.USAGE
+    assert "needs a terminal" in done.stderr
+
+
+def test_no_verb_without_a_terminal_prints_status_and_help(tmp_path: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock", "KG_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "kgop_tui.cli"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0
+    assert "usage: kgop" in done.stdout
+    assert "Cannot reach the Docker engine" in done.stderr

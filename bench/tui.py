@@ -1,0 +1,181 @@
+"""Benchmark the TUI: first frame, plain-verb start-up, log view ingest and memory.
+
+    DOCKER_HOST=unix:///run/kgop-test/docker.sock python -m bench.tui [LINES]
+
+- first frame: ``kgop tui`` in a pseudo-terminal, until the health screen is drawn;
+- ``kgop status`` and ``kgop --version`` cold starts (plain verbs do not import Textual);
+- log view: LINES (default 1,000,000) lines through the real logs screen, headless, while
+  a key is pressed every 50 ms: lines/s, key latency, peak RSS of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import resource
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from kgop_tui.services.logs import LogBatch, LogChunk
+from tests.tui.fakes import NOW, Fakes
+
+KGOP = [sys.executable, "-m", "kgop_tui.cli"]
+
+
+def first_frame(home: Path) -> float:
+    env = {
+        **os.environ,
+        "KG_HOME": str(home),
+        "TERM": "xterm-256color",
+        "COLUMNS": "120",
+        "LINES": "36",
+    }
+    master, slave = pty.openpty()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [*KGOP, "tui"], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
+    )
+    os.close(slave)
+    seen = b""
+    elapsed = float("nan")
+    deadline = started + 20
+    while time.perf_counter() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.05)
+        if ready:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+            if b"Restart" in seen and b"Health" in seen:
+                elapsed = time.perf_counter() - started
+                break
+    os.write(master, b"q")
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    os.close(master)
+    return elapsed
+
+
+def cold_start(args: list[str], home: Path, runs: int = 7) -> float:
+    env = {**os.environ, "KG_HOME": str(home)}
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([*KGOP, *args], env=env, capture_output=True, check=False)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+class FloodSource:
+    """A log source that produces ``total`` lines in chunks, as fast as they are taken."""
+
+    def __init__(self, total: int, chunk: int = 1000) -> None:
+        self.total, self.chunk, self.made = total, chunk, 0
+        self.closed = False
+
+    def start(self) -> None:
+        pass
+
+    def get(self, timeout: float | None = None) -> LogBatch | None:
+        if self.made >= self.total or self.closed:
+            threading.Event().wait(timeout or 0)
+            return None
+        n = min(self.chunk, self.total - self.made)
+        base = self.made
+        text = "".join(
+            f"2026-11-26T12:00:00.{(base + i) % 1_000_000_000:09d}Z GET /v1/graph/query?id="
+            f"{base + i} status=200 ms=12 user=alice\n"
+            for i in range(n)
+        )
+        self.made += n
+        return LogBatch(items=[LogChunk("api" if base % 2000 else "web", 1, text)])
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def ingest(lines: int) -> tuple[float, list[float], int, int]:
+    """Feed ``lines`` through the logs screen while a key is pressed every 50 ms.
+
+    Keys go through the driver, as a terminal's would, without waiting for the app to be
+    idle; each latency is the time until the key's action (timestamps on/off) took effect.
+    """
+    from textual import events
+
+    from kgop_tui.app import KgopApp
+    from kgop_tui.widgets.log_view import LogView
+
+    fakes = Fakes()
+    source = FloodSource(lines)
+    fakes.engine.follow_logs = lambda services, tail: source  # type: ignore[method-assign]
+    app = KgopApp(fakes.services(), clock=lambda: NOW)
+    latencies: list[float] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        driver = app._driver
+        assert driver is not None
+
+        def press(name: str) -> None:
+            key = events.Key(name, name)
+            key.set_sender(app)
+            driver.send_message(key)
+
+        started = time.perf_counter()
+        press("2")
+        while not app.screen.query(LogView):  # noqa: ASYNC110 (polling is the measurement)
+            await asyncio.sleep(0.001)
+        view = app.screen.query_one(LogView)
+        while view.total + view.dropped < lines:
+            before = view.show_timestamps
+            pressed = time.perf_counter()
+            press("t")
+            while view.show_timestamps == before:  # noqa: ASYNC110 (polling is the measurement)
+                await asyncio.sleep(0.001)
+            latencies.append(time.perf_counter() - pressed)
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        kept, dropped = view.total, view.dropped
+    return elapsed, latencies, kept, dropped
+
+
+def main() -> None:
+    lines = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        (home / ".env").write_text("COMPOSE_PROJECT_NAME=kgopbench\n")
+        frames = [first_frame(home) for _ in range(5)]
+        status = cold_start(["status"], home)
+        version = cold_start(["--version"], home)
+    print(
+        "tui: first frame of `kgop tui` in a pseudo-terminal (median of 5): "
+        f"{statistics.median(frames):.2f} s"
+    )
+    print(
+        f"  `kgop status` cold start (median of 7): {status:.3f} s; "
+        f"`kgop --version`: {version:.3f} s"
+    )
+    elapsed, latencies, kept, dropped = asyncio.run(ingest(lines))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lat = sorted(latencies) or [float("nan")]
+    print(
+        f"  log view: {lines:,} lines in {elapsed:.2f} s = {lines / elapsed:,.0f} lines/s "
+        f"(kept {kept:,}, dropped {dropped:,})"
+    )
+    print(
+        f"  key presses during ingest: {len(lat)}, median {statistics.median(lat) * 1000:.0f} "
+        f"ms, max {lat[-1] * 1000:.0f} ms"
+    )
+    print(f"  peak RSS of the process: {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The kgop TUI: health, logs, migrations and configuration of the platform.
+
+``1``–``4`` switch screens, ``?`` shows the keys, ``ctrl+p`` lists every action, ``q`` quits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from kgop_tui import __version__
+from kgop_tui.errors import KgopError
+from kgop_tui.models import ProjectStatus
+from kgop_tui.ports import Services
+from kgop_tui.screens.config import ConfigScreen
+from kgop_tui.screens.health import HealthScreen
+from kgop_tui.screens.logs import LogsScreen
+from kgop_tui.screens.migrations import MigrationsScreen
+from kgop_tui.widgets.dialogs import ErrorScreen
+
+SCREENS: dict[str, tuple[str, str]] = {
+    "health": ("1", "Health"),
+    "logs": ("2", "Logs"),
+    "migrations": ("3", "Migrations"),
+    "config": ("4", "Configuration"),
+}
+ACTIONS: list[tuple[str, str, str]] = [
+    ("health", "restart", "Restart the selected service"),
+    ("health", "stop", "Stop the selected service"),
+    ("health", "start", "Start the selected service"),
+    ("logs", "prompt('filter')", "Filter the logs (regular expression, ! inverts)"),
+    ("logs", "prompt('search')", "Find in the logs (then n / N)"),
+    ("logs", "flip('show_timestamps')", "Show or hide log timestamps"),
+    ("logs", "flip('wrap')", "Wrap long log lines"),
+    ("logs", "choose", "Choose the services whose logs to follow"),
+    ("logs", "save", "Save the logs to a file"),
+    ("logs", "resume", "Resume following the logs"),
+    ("migrations", "dry_run", "Dry-run the pending migrations"),
+    ("migrations", "apply", "Apply the pending migrations"),
+    ("migrations", "refresh", "Reload the migrations"),
+    ("config", "admin_password", "Set the admin password"),
+    ("config", "ai_provider", "Choose the AI provider and model"),
+    ("config", "embedding", "Choose the embedding profile"),
+    ("config", "add_key", "Add or replace an API key"),
+    ("config", "delete_key", "Delete an API key"),
+]
+
+
+class KgopApp(App[None]):
+    """The operator's full-screen UI."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "kgop"
+    SUB_TITLE = f"Knowledge Graph operator {__version__}"
+    MODES = {
+        "health": HealthScreen,
+        "logs": LogsScreen,
+        "migrations": MigrationsScreen,
+        "config": ConfigScreen,
+    }
+    DEFAULT_MODE = "health"
+    BINDINGS = [
+        *(Binding(key, f"switch_mode('{mode}')", label) for mode, (key, label) in SCREENS.items()),
+        Binding("question_mark", "help", "Keys"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, services: Services, clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__()
+        self.services = services
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.last_status: ProjectStatus | None = None
+
+    def action_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, (key, label) in SCREENS.items():
+            yield SystemCommand(f"Go to {label}", f"key {key}", self._goto(mode))
+        for mode, action, text in ACTIONS:
+            yield SystemCommand(text, f"{SCREENS[mode][1]} screen", self._goto(mode, action))
+
+    def _goto(self, mode: str, action: str | None = None) -> Callable[[], object]:
+        async def run() -> None:
+            await self.switch_mode(mode)
+            if action:
+                await self.screen.run_action(action)
+
+        return run
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place for failures no screen expected: an error dialog, never a crash."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, KgopError):
+            self.notify(error.one_line(), title=error.title, severity="error", timeout=10)
+        else:
+            self.push_screen(ErrorScreen("Unexpected error", f"{type(error).__name__}: {error}"))

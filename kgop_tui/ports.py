@@ -1,0 +1,130 @@
+"""What the TUI needs from the services, as protocols.
+
+Screens talk only to these. The real implementations are in ``services/bundle.py``; the
+TUI tests use fakes that a shared contract test holds to the same behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kgop_tui.errors import KgopError
+from kgop_tui.models import (
+    AiProviderSetting,
+    ConfigStatus,
+    Device,
+    EmbeddingProfile,
+    MigrationFile,
+    MigrationRun,
+    MigrationStatus,
+    PlannedMigration,
+    ProjectStatus,
+    Provider,
+    StatusUpdate,
+    StoredApiKey,
+)
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+class LogSource(Protocol):
+    """A follow in progress: ``get`` hands out batches, ``close`` ends it for good."""
+
+    def start(self) -> None: ...
+
+    def get(self, timeout: float | None = None) -> LogBatchLike | None: ...
+
+    def close(self) -> None: ...
+
+
+class LogBatchLike(Protocol):
+    @property
+    def chunks(self) -> Sequence[LogChunkLike]: ...
+
+    @property
+    def events(self) -> Sequence[StreamEventLike]: ...
+
+
+class LogChunkLike(Protocol):
+    """Complete lines of one service and stream, each ``TIMESTAMP message\\n``."""
+
+    @property
+    def service(self) -> str: ...
+
+    @property
+    def stream(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class StreamEventLike(Protocol):
+    @property
+    def service(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+class EnginePort(Protocol):
+    """Containers of the project: status, live updates, logs, lifecycle (blocking calls)."""
+
+    def project_status(self) -> ProjectStatus: ...
+
+    def watch(
+        self, on_update: Callable[[StatusUpdate], None], on_error: Callable[[KgopError], None]
+    ) -> Stoppable: ...
+
+    def follow_logs(self, services: list[str] | None, tail: int) -> LogSource: ...
+
+    def restart(self, service: str) -> None: ...
+
+    def stop(self, service: str) -> None: ...
+
+    def start(self, service: str) -> None: ...
+
+
+class MigrationsPort(Protocol):
+    async def status(self) -> MigrationStatus: ...
+
+    async def plan(self, to: int | None = None) -> list[PlannedMigration]: ...
+
+    async def up(
+        self,
+        to: int | None = None,
+        dry_run: bool = False,
+        progress: Callable[[str, MigrationFile, int | None], None] | None = None,
+    ) -> MigrationRun: ...
+
+
+class ConfigPort(Protocol):
+    async def status(self) -> ConfigStatus: ...
+
+    async def set_admin(self, username: str, password: str) -> bool: ...
+
+    async def set_ai_provider(self, setting: AiProviderSetting) -> None: ...
+
+    async def embeddings(self) -> list[EmbeddingProfile]: ...
+
+    async def set_embedding(self, name: str, device: Device | None) -> EmbeddingProfile: ...
+
+    async def add_api_key(
+        self, provider: Provider, key: str, validate: bool = True
+    ) -> StoredApiKey: ...
+
+    async def delete_api_key(self, provider: Provider) -> bool: ...
+
+
+@dataclass
+class Services:
+    """Everything the app reaches: built once by the CLI, handed to the App."""
+
+    engine: EnginePort
+    migrations: MigrationsPort
+    config: ConfigPort
+    save_logs: Callable[[list[str]], str]
+    """Write lines to a 0600 file under KG_HOME/logs; returns its path."""

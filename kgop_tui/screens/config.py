@@ -1,0 +1,261 @@
+"""Configuration: admin password, AI provider, embedding profile, API keys, key canary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Select, Static
+
+from kgop_tui.errors import DependencyUnavailable, KgopError, UsageError
+from kgop_tui.models import AiProviderSetting, ConfigStatus, Device, Provider
+from kgop_tui.screens.base import KgopScreen
+from kgop_tui.widgets.banner import Banner
+from kgop_tui.widgets.dialogs import ConfirmScreen, FormScreen
+
+PROVIDERS = [(p.value, p.value) for p in Provider]
+
+
+class ConfigScreen(KgopScreen):
+    """The platform's configuration, changed through forms."""
+
+    SCREEN_KEY = "4"
+    SCREEN_NAME = "Configuration"
+
+    BINDINGS = [
+        Binding("p", "admin_password", "Admin pw"),
+        Binding("a", "ai_provider", "AI provider"),
+        Binding("e", "embedding", "Embedding"),
+        Binding("k", "add_key", "Add key"),
+        Binding("x", "delete_key", "Delete key"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status: ConfigStatus | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Banner(id="config-banner")
+        yield Static("Loading…", id="config-summary")
+        table: DataTable[str | Text] = DataTable(id="api-keys", cursor_type="row")
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#api-keys", DataTable)
+        for column in ("Provider", "Key", "Check", "Updated"):
+            table.add_column(column, key=column.lower())
+        self.load()
+        self.set_interval(3.0, self._retry_if_down)
+
+    def _retry_if_down(self) -> None:
+        if self.banner.visible_message:
+            self.load()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="config-load", name="load_config", exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            status = await self.services.config.status()
+        except DependencyUnavailable as error:
+            self.banner.show_error(error)
+            return
+        except KgopError as error:
+            self.banner.show_error(error, retrying=False)
+            return
+        self.banner.clear()
+        self.show(status)
+
+    def show(self, status: ConfigStatus) -> None:
+        self.status = status
+        ai, emb, enc = status.ai_provider, status.embedding, status.encryption
+        canary = {
+            True: "[green]✔ matches the stored secrets[/]",
+            False: "[red]✖ DOES NOT MATCH the stored secrets — writes are refused[/]",
+            None: "no secrets stored yet",
+        }[enc.match]
+        lines = [
+            "[b]Admins[/b]       " + (", ".join(escape(a.username) for a in status.admins)
+                                     or "[yellow]none — press p[/]"),
+            "[b]AI provider[/b]  " + (f"{ai.provider.value} · {escape(ai.model)} · "
+                                     f"{ai.max_tokens} tokens" if ai else "[yellow]not set[/]"),
+            "[b]Embedding[/b]    " + (f"{emb.name} · {escape(emb.model)} · {emb.device.value}"
+                                     if emb else "[yellow]none active[/]"),
+            f"[b]Key[/b]          ENCRYPTION_KEY {enc.env_fingerprint or 'missing'} {canary}",
+        ]  # fmt: skip
+        if enc.rotation_in_progress:
+            lines.append(
+                "[yellow]A key rotation was interrupted: run `kgop configure rotate-key`[/]"
+            )
+        self.query_one("#config-summary", Static).update("\n".join(lines))
+        table = self.query_one("#api-keys", DataTable)
+        table.clear()
+        for key in status.api_keys:
+            table.add_row(
+                key.provider.value,
+                key.key_hint,
+                key.validation_status.value,
+                f"{key.updated_at:%Y-%m-%d %H:%M}",
+                key=key.provider.value,
+            )
+
+    # ---- actions -------------------------------------------------------------------------
+
+    def _form(self, title: str, fields: list[tuple[str, str, Any]], then: Any) -> None:
+        def submitted(values: dict[str, Any] | None) -> None:
+            if values is not None:
+                then(values)
+
+        self.app.push_screen(FormScreen(title, fields), submitted)
+
+    def action_admin_password(self) -> None:
+        current = self.status.admins[0].username if self.status and self.status.admins else "admin"
+        self._form(
+            "Admin password (12+ characters, not the username)",
+            [
+                ("username", "Username", Input(value=current)),
+                ("password", "Password", Input(password=True)),
+                ("confirm", "Again", Input(password=True)),
+            ],
+            self._save_admin,
+        )
+
+    @work(group="config-write", name="save_admin", exit_on_error=False)
+    async def _save_admin(self, values: dict[str, Any]) -> None:
+        if values["password"] != values["confirm"]:
+            self.report(UsageError("The two passwords differ", hint="try again"))
+            return
+        await self._write(
+            self.services.config.set_admin(values["username"], values["password"]),
+            f"Admin password set for {values['username']}.",
+        )
+
+    def action_ai_provider(self) -> None:
+        ai = self.status.ai_provider if self.status else None
+        self._form(
+            "AI provider for extraction",
+            [
+                (
+                    "provider",
+                    "Provider",
+                    Select(
+                        PROVIDERS, value=ai.provider.value if ai else "openai", allow_blank=False
+                    ),
+                ),
+                ("model", "Model", Input(value=ai.model if ai else "gpt-4o-mini")),
+                ("max_tokens", "Max tokens", Input(value=str(ai.max_tokens if ai else 4096))),
+            ],  # fmt: skip
+            self._save_ai,
+        )
+
+    @work(group="config-write", name="save_ai_provider", exit_on_error=False)
+    async def _save_ai(self, values: dict[str, Any]) -> None:
+        from pydantic import ValidationError
+
+        try:
+            setting = AiProviderSetting(
+                provider=Provider(values["provider"]),
+                model=values["model"],
+                max_tokens=int(values["max_tokens"] or 0),
+            )
+        except (ValidationError, ValueError) as exc:
+            self.report(UsageError(f"Invalid value: {str(exc).splitlines()[0]}", hint="fix it"))
+            return
+        await self._write(
+            self.services.config.set_ai_provider(setting),
+            f"AI provider: {setting.provider.value} · {setting.model}.",
+        )
+
+    @work(group="config-write", name="choose_embedding", exit_on_error=False)
+    async def action_embedding(self) -> None:
+        try:
+            profiles = await self.services.config.embeddings()
+        except KgopError as error:
+            self.report(error)
+            return
+        active = next((p for p in profiles if p.active), profiles[0] if profiles else None)
+        options = [(f"{p.name} ({p.model}, {p.dimensions}d)", p.name) for p in profiles]
+        self._form(
+            "Embedding profile",
+            [
+                (
+                    "profile",
+                    "Profile",
+                    Select(
+                        options, value=active.name if active else Select.BLANK, allow_blank=False
+                    ),
+                ),
+                (
+                    "device",
+                    "Device",
+                    Select(
+                        [(d.value, d.value) for d in Device],
+                        value=active.device.value if active else "cpu",
+                        allow_blank=False,
+                    ),
+                ),
+            ],  # fmt: skip
+            self._save_embedding,
+        )
+
+    @work(group="config-write", name="save_embedding", exit_on_error=False)
+    async def _save_embedding(self, values: dict[str, Any]) -> None:
+        await self._write(
+            self.services.config.set_embedding(values["profile"], Device(values["device"])),
+            f"Embedding profile: {values['profile']} on {values['device']}.",
+        )
+
+    def action_add_key(self) -> None:
+        self._form(
+            "Add or replace an API key (stored encrypted, shown masked)",
+            [
+                ("provider", "Provider", Select(PROVIDERS, value="openai", allow_blank=False)),
+                ("key", "Key", Input(password=True, placeholder="paste the key")),
+                ("validate", "", Checkbox("Check it with the provider online", value=True)),
+            ],
+            self._save_key,
+        )
+
+    @work(group="config-write", name="save_api_key", exit_on_error=False)
+    async def _save_key(self, values: dict[str, Any]) -> None:
+        provider = Provider(values["provider"])
+        await self._write(
+            self.services.config.add_api_key(provider, values["key"], bool(values["validate"])),
+            f"Stored the {provider.value} key.",
+        )
+
+    def action_delete_key(self) -> None:
+        table = self.query_one("#api-keys", DataTable)
+        if not self.status or not self.status.api_keys:
+            self.notify("No API keys stored.", severity="warning")
+            return
+        provider = self.status.api_keys[max(0, table.cursor_row)].provider
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete_key(provider)
+
+        self.app.push_screen(ConfirmScreen(f"Delete the {provider.value} key?", True), answered)
+
+    @work(group="config-write", name="delete_api_key", exit_on_error=False)
+    async def _delete_key(self, provider: Provider) -> None:
+        await self._write(
+            self.services.config.delete_api_key(provider), f"Deleted the {provider.value} key."
+        )
+
+    async def _write(self, operation: Any, done: str) -> None:
+        try:
+            await operation
+        except KgopError as error:
+            self.report(error)
+            return
+        self.notify(done)
+        self.load()

@@ -1,0 +1,206 @@
+"""Logs: live, merged logs of the chosen services, with filter, search and save."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, Input, SelectionList, Static
+from textual.worker import get_current_worker
+
+from kgop_tui.errors import KgopError
+from kgop_tui.ports import LogBatchLike
+from kgop_tui.screens.base import KgopScreen
+from kgop_tui.widgets.banner import Banner
+from kgop_tui.widgets.dialogs import FormScreen
+from kgop_tui.widgets.log_view import LogView
+
+TAIL = 500
+
+
+class LogsScreen(KgopScreen):
+    """Follows the logs of all (or the chosen) services."""
+
+    SCREEN_KEY = "2"
+    SCREEN_NAME = "Logs"
+
+    BINDINGS = [
+        Binding("slash", "prompt('filter')", "Filter"),
+        Binding("f", "prompt('search')", "Find"),
+        Binding("n", "find(True)", "Next", show=False),
+        Binding("N", "find(False)", "Prev", show=False),
+        Binding("t", "flip('show_timestamps')", "Times"),
+        Binding("w", "flip('wrap')", "Wrap"),
+        Binding("c", "choose", "Services"),
+        Binding("ctrl+s", "save", "Save"),
+        Binding("end,G", "resume", "Follow"),
+        Binding("escape", "close_prompt", "Close", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chosen: list[str] | None = None  # None: every service
+        self._prompt_for = "filter"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Banner(id="logs-banner")
+        yield Static("", id="log-status")
+        yield LogView(id="log-view")
+        yield Input(id="log-prompt", classes="-hidden")
+        yield Footer()
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def on_mount(self) -> None:
+        self.follow()
+        self.update_status()
+
+    # ---- following -----------------------------------------------------------------------
+
+    def follow(self) -> None:
+        self.view.clear()
+        self._follow_logs(self.chosen)
+
+    @work(thread=True, exclusive=True, group="logs", name="follow_logs", exit_on_error=False)
+    def _follow_logs(self, services: list[str] | None) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            try:
+                source = self.services.engine.follow_logs(services, TAIL)
+            except KgopError as error:
+                self.from_thread(self.banner.show_error, error)
+                retry_at = time.monotonic() + 2.0  # back off, staying cancellable
+                while time.monotonic() < retry_at and not worker.is_cancelled:
+                    time.sleep(0.1)
+                continue
+            self.from_thread(self.banner.clear)
+            source.start()
+            try:
+                while not worker.is_cancelled:
+                    batch = source.get(timeout=0.1)
+                    if batch is not None:
+                        # Waits for the UI to take it: a slow screen slows the reader down.
+                        self.app.call_from_thread(self.ingest, batch)
+            finally:
+                source.close()
+            return
+
+    def ingest(self, batch: LogBatchLike) -> None:
+        view = self.view
+        for chunk in batch.chunks:
+            view.append_chunk(chunk.service, chunk.stream, chunk.text)
+        view.flush()
+        for event in batch.events:
+            if event.kind == "ended":
+                self.banner.show_info(f"{event.service}: log stream ended (container stopped)")
+            else:
+                self.banner.show_info(f"{event.service}: log stream reattached")
+        self.update_status()
+
+    def update_status(self) -> None:
+        view = self.view
+        who = ", ".join(self.chosen) if self.chosen else "all services"
+        parts = [f"{who}", f"{view.visible_count:,}/{view.total:,} lines"]
+        parts.append("▶ following" if view.following else "⏸ paused (End resumes)")
+        if view.dropped:
+            parts.append(f"dropped {view.dropped:,}")
+        if view.filter_text:
+            parts.append(f"filter /{view.filter_text}")
+        if view.show_timestamps:
+            parts.append("times")
+        if view.wrap:
+            parts.append("wrap")
+        self.query_one("#log-status", Static).update("  ·  ".join(parts))
+
+    def on_log_view_follow_changed(self, _: LogView.FollowChanged) -> None:
+        self.update_status()
+
+    # ---- keys ----------------------------------------------------------------------------
+
+    def action_flip(self, attribute: str) -> None:
+        view = self.view
+        setattr(view, attribute, not getattr(view, attribute))
+        self.update_status()
+
+    def action_resume(self) -> None:
+        self.view.resume()
+        self.update_status()
+
+    def action_prompt(self, purpose: str) -> None:
+        self._prompt_for = purpose
+        prompt = self.query_one("#log-prompt", Input)
+        prompt.placeholder = (
+            "filter: regular expression, '!' first to invert, empty to clear"
+            if purpose == "filter"
+            else "find: regular expression, then n / N"
+        )
+        prompt.value = self.view.filter_text if purpose == "filter" else ""
+        prompt.remove_class("-hidden")
+        prompt.focus()
+
+    def action_close_prompt(self) -> None:
+        prompt = self.query_one("#log-prompt", Input)
+        prompt.add_class("-hidden")
+        self.view.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "log-prompt":
+            return
+        try:
+            if self._prompt_for == "filter":
+                self.view.set_filter(event.value)
+            else:
+                self.view.set_search(event.value)
+                if event.value and not self.view.find(True):
+                    self.notify(f"No line matches {event.value!r}.", severity="warning")
+        except re.error as exc:
+            self.notify(f"Not a valid regular expression: {exc}", severity="error")
+            return
+        self.action_close_prompt()
+        self.update_status()
+
+    def action_find(self, forward: bool) -> None:
+        if not self.view.find(forward):
+            self.notify("No more matches.", severity="warning")
+        self.update_status()
+
+    def action_save(self) -> None:
+        lines = self.view.export_lines()
+        self._save(lines)
+
+    @work(thread=True, group="save", name="save_logs", exit_on_error=False)
+    def _save(self, lines: list[str]) -> None:
+        try:
+            path = self.services.save_logs(lines)
+        except KgopError as error:
+            self.from_thread(self.report, error)
+            return
+        self.from_thread(self.notify, f"Saved {len(lines):,} lines to {path} (mode 0600).")
+
+    def action_choose(self) -> None:
+        status = self.kgop.last_status
+        names = sorted({s.service for s in status.services}) if status else []
+        if not names:
+            self.notify("No services known yet.", severity="warning")
+            return
+        current = set(self.chosen or names)
+        picker: SelectionList[str] = SelectionList(*[(n, n, n in current) for n in names])
+
+        def chosen(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            picked = [str(v) for v in values.get("services") or []]
+            self.chosen = None if not picked or len(picked) == len(names) else sorted(picked)
+            self.follow()
+            self.update_status()
+
+        self.app.push_screen(
+            FormScreen("Services to follow (space toggles)", [("services", "", picker)]), chosen
+        )

@@ -1,0 +1,66 @@
+"""The real services behind the TUI's ports, built from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from kgop_tui import __version__
+from kgop_tui.errors import KgopError
+from kgop_tui.models import ProjectStatus, StatusUpdate
+from kgop_tui.ports import Services
+from kgop_tui.services.compose import ComposeService
+from kgop_tui.services.config import ConfigService
+from kgop_tui.services.database import DatabaseTarget
+from kgop_tui.services.docker_engine import DockerService
+from kgop_tui.services.events import ProjectWatcher
+from kgop_tui.services.files import save_log_lines
+from kgop_tui.services.logs import LogFollower
+from kgop_tui.services.migrations import MigrationService
+from kgop_tui.settings import Settings
+
+
+class Engine:
+    """The Docker engine side: one DockerService, compose for lifecycle."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.docker = DockerService(settings)
+        self.compose = ComposeService(settings)
+
+    def project_status(self) -> ProjectStatus:
+        return self.docker.project_status()
+
+    def watch(
+        self, on_update: Callable[[StatusUpdate], None], on_error: Callable[[KgopError], None]
+    ) -> ProjectWatcher:
+        watcher = ProjectWatcher(self.docker, on_update, on_error, retry_seconds=2.0)
+        watcher.start()
+        return watcher
+
+    def follow_logs(self, services: list[str] | None, tail: int) -> LogFollower:
+        targets = self.docker.service_containers(services)
+        return LogFollower(self.docker, targets, tail=tail)
+
+    def restart(self, service: str) -> None:
+        self.compose.restart([service])
+
+    def stop(self, service: str) -> None:
+        self.compose.stop([service])
+
+    def start(self, service: str) -> None:
+        self.compose.start([service])
+
+
+def build_services(settings: Settings) -> Services:
+    target = DatabaseTarget.from_settings(settings)
+
+    def save_logs(lines: list[str]) -> str:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        return str(save_log_lines(settings.kg_home, lines, stamp))
+
+    return Services(
+        engine=Engine(settings),
+        migrations=MigrationService(target, settings.migrations_dir(), __version__),
+        config=ConfigService(target, settings),
+        save_logs=save_logs,
+    )

@@ -1,0 +1,289 @@
+"""LogView: a bounded, filterable, searchable view of merged service logs.
+
+Lines are kept as the engine's "TIMESTAMP message" strings in a ring buffer (one string
+per line, plus a small int for service and stream), so a million lines cost tens of MB,
+not hundreds. Chunks are appended with C-speed string splits; only the visible rows are
+styled, when Textual asks for them. Following pauses when the view is scrolled up and
+resumes at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from itertools import repeat
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import var
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+# 16-colour safe: readable with TERM=xterm and no COLORTERM, and in truecolor.
+PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
+           "bright_green", "bright_magenta", "bright_blue")  # fmt: skip
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class LogView(ScrollView, can_focus=True):
+    """Merged logs with per-service colour, filter, search, timestamps and wrap."""
+
+    DEFAULT_CSS = """
+    LogView { background: $surface; overflow: auto; }
+    """
+
+    show_timestamps: var[bool] = var(False)
+    wrap: var[bool] = var(False)
+    following: var[bool] = var(True)
+
+    class FollowChanged(Message):
+        """Following paused (scrolled up) or resumed (back at the end)."""
+
+        def __init__(self, following: bool) -> None:
+            super().__init__()
+            self.following = following
+
+    def __init__(self, capacity: int = 500_000, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.capacity = capacity
+        self._lines: deque[str] = deque(maxlen=capacity)
+        self._meta: deque[int] = deque(maxlen=capacity)
+        self._appended = 0
+        self._services: dict[str, int] = {}
+        self._names: list[str] = []
+        self._filter: re.Pattern[str] | None = None
+        self._invert = False
+        self._view: list[int] | None = None  # absolute ids when filtered
+        self._search: re.Pattern[str] | None = None
+        self._current: int | None = None  # absolute id of the current search hit
+        self._width = 0
+
+    # ---- content -------------------------------------------------------------------------
+
+    @property
+    def dropped(self) -> int:
+        """Lines that fell out of the ring buffer."""
+        return self._appended - len(self._lines)
+
+    @property
+    def total(self) -> int:
+        return len(self._lines)
+
+    @property
+    def visible_count(self) -> int:
+        return len(self._view) if self._view is not None else len(self._lines)
+
+    def service_index(self, service: str) -> int:
+        if service not in self._services:
+            self._services[service] = len(self._names)
+            self._names.append(service)
+        return self._services[service]
+
+    def append_chunk(self, service: str, stream: int, text: str) -> None:
+        """Add complete lines ("TIMESTAMP message\\n" each) of one service and stream."""
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if not lines:
+            return
+        code = self.service_index(service) * 2 + (1 if stream == 2 else 0)
+        first = self._appended
+        self._lines.extend(lines)
+        self._meta.extend(repeat(code, len(lines)))
+        self._appended += len(lines)
+        self._width = max(self._width, 40 + max(map(len, lines[-50:])))
+        if self._view is not None:
+            keep = self._keeps
+            self._view.extend(i for i, line in enumerate(lines, first) if keep(line))
+            self._prune_view()
+
+    def flush(self) -> None:
+        """Update the scroll size after appends, following the end when following."""
+        self.virtual_size = Size(self._width, self.visible_count)
+        if self.following:
+            self.scroll_end(animate=False, x_axis=False)
+        self.refresh()
+
+    def clear(self) -> None:
+        self._lines.clear()
+        self._meta.clear()
+        self._appended = 0
+        self._view = [] if self._filter else None
+        self._current = None
+        self.flush()
+
+    def _prune_view(self) -> None:
+        view, first = self._view, self.dropped
+        if view and view[0] < first:
+            cut = 0
+            while cut < len(view) and view[cut] < first:
+                cut += 1
+            del view[:cut]
+
+    def _line(self, absolute: int) -> tuple[str, int]:
+        position = absolute - self.dropped
+        return self._lines[position], self._meta[position]
+
+    def _absolute(self, row: int) -> int | None:
+        """The absolute id of the visible row ``row`` (None past the end)."""
+        if self._view is not None:
+            return self._view[row] if 0 <= row < len(self._view) else None
+        return self.dropped + row if 0 <= row < len(self._lines) else None
+
+    # ---- filter and search ---------------------------------------------------------------
+
+    def _keeps(self, raw: str) -> bool:
+        assert self._filter is not None
+        message = raw[raw.find(" ") + 1 :]
+        return (self._filter.search(message) is None) is self._invert
+
+    def set_filter(self, pattern: str | None) -> None:
+        """Show only matching lines; a leading '!' inverts. Raises re.error when invalid."""
+        if not pattern:
+            self._filter, self._invert, self._view = None, False, None
+        else:
+            invert = pattern.startswith("!")
+            self._filter = re.compile(pattern[1:] if invert else pattern)
+            self._invert = invert
+            first = self.dropped
+            keep = self._keeps
+            self._view = [i for i, line in enumerate(self._lines, first) if keep(line)]
+        self._current = None
+        self.flush()
+
+    @property
+    def filter_text(self) -> str:
+        if self._filter is None:
+            return ""
+        return ("!" if self._invert else "") + self._filter.pattern
+
+    def set_search(self, pattern: str | None) -> None:
+        self._search = re.compile(pattern) if pattern else None
+        self._current = None
+        self.refresh()
+
+    def find(self, forward: bool = True) -> bool:
+        """Move to the next (or previous) line matching the search; pauses following."""
+        if self._search is None or not self.visible_count:
+            return False
+        rows = self.visible_count
+        start = self._row_of(self._current) if self._current is not None else (
+            int(self.scroll_y) - 1 if forward else int(self.scroll_y) + self.size.height
+        )  # fmt: skip
+        step = 1 if forward else -1
+        row = start + step
+        search = self._search.search
+        while 0 <= row < rows:
+            absolute = self._absolute(row)
+            assert absolute is not None
+            raw, _ = self._line(absolute)
+            if search(raw[raw.find(" ") + 1 :]):
+                self._current = absolute
+                self.following = False
+                self.scroll_to(y=max(0, row - self.size.height // 2), animate=False)
+                self.refresh()
+                return True
+            row += step
+        return False
+
+    def _row_of(self, absolute: int) -> int:
+        if self._view is None:
+            return absolute - self.dropped
+        import bisect
+
+        return bisect.bisect_left(self._view, absolute)
+
+    # ---- saving --------------------------------------------------------------------------
+
+    def export_lines(self) -> list[str]:
+        """The visible lines as ``service | TIMESTAMP message`` (what a save writes)."""
+        out = []
+        for row in range(self.visible_count):
+            absolute = self._absolute(row)
+            assert absolute is not None
+            raw, meta = self._line(absolute)
+            out.append(f"{self._names[meta // 2]} | {raw}")
+        return out
+
+    # ---- following -----------------------------------------------------------------------
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        at_end = new >= self.max_scroll_y
+        if at_end != self.following and (new < old or at_end):
+            self.following = at_end
+            self.post_message(self.FollowChanged(at_end))
+
+    def resume(self) -> None:
+        self.following = True
+        self._current = None
+        self.flush()
+        self.post_message(self.FollowChanged(True))
+
+    def watch_show_timestamps(self) -> None:
+        self.refresh()
+
+    def watch_wrap(self) -> None:
+        self.refresh()
+
+    # ---- rendering -----------------------------------------------------------------------
+
+    def _segments(self, absolute: int) -> list[Segment]:
+        raw, meta = self._line(absolute)
+        stamp, _, message = raw.partition(" ")
+        message = _CONTROL.sub("�", message.expandtabs())
+        name = self._names[meta // 2]
+        colour = PALETTE[(meta // 2) % len(PALETTE)]
+        segments = []
+        if len(self._names) > 1:
+            width = max(map(len, self._names))
+            segments.append(Segment(f"{name:<{width}} │ ", Style(color=colour, bold=True)))
+        if self.show_timestamps:
+            segments.append(Segment(stamp[:23].replace("T", " ") + " ", Style(dim=True)))
+        base = Style(color="red") if meta % 2 else Style()
+        if absolute == self._current:
+            base += Style(reverse=True)
+        if self._search is not None and absolute != self._current:
+            position = 0
+            for match in self._search.finditer(message):
+                if match.end() == match.start():
+                    break
+                segments.append(Segment(message[position : match.start()], base))
+                segments.append(Segment(match.group(), base + Style(reverse=True, bold=True)))
+                position = match.end()
+            segments.append(Segment(message[position:], base))
+        else:
+            segments.append(Segment(message, base))
+        return segments
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        style = self.rich_style
+        if self.wrap:
+            return self._wrapped_row(y, width, style)
+        scroll_x, scroll_y = self.scroll_offset
+        absolute = self._absolute(scroll_y + y)
+        if absolute is None:
+            return Strip.blank(width, style)
+        strip = Strip(self._segments(absolute)).apply_style(style)
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
+
+    def _wrapped_row(self, y: int, width: int, style: Style) -> Strip:
+        """Rows of wrapped lines, starting at the first visible logical line."""
+        if width <= 0:
+            return Strip.blank(width, style)
+        row = int(self.scroll_y)
+        remaining = y
+        while True:
+            absolute = self._absolute(row)
+            if absolute is None:
+                return Strip.blank(width, style)
+            strip = Strip(self._segments(absolute)).apply_style(style)
+            height = max(1, -(-strip.cell_length // width))
+            if remaining < height:
+                start = remaining * width
+                return strip.crop_extend(start, start + width, style)
+            remaining -= height
+            row += 1

@@ -1,0 +1,188 @@
+"""One contract, two implementations: the TUI's fakes and the real services.
+
+Each check runs against the fake (tests/tui/fakes.py) and the real service on the real
+engines, so the fakes the TUI tests rely on cannot drift from what production does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from kgop_tui import __version__
+from kgop_tui.errors import KgopError, UnknownService, UsageError
+from kgop_tui.models import (
+    ConfigStatus,
+    Device,
+    MigrationState,
+    MigrationStatus,
+    ProjectStatus,
+    Provider,
+    ValidationStatus,
+)
+from kgop_tui.ports import ConfigPort, EnginePort, MigrationsPort
+from kgop_tui.services.bundle import Engine
+from kgop_tui.services.config import ConfigService
+from kgop_tui.services.database import DatabaseTarget
+from kgop_tui.services.migrations import MigrationService
+from kgop_tui.settings import load_settings
+from tests.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.tui.fakes import FakeConfig, FakeEngine, FakeMigrations
+
+KINDS = ["fake", "real"]
+
+
+@pytest.fixture(scope="module")
+def project(
+    docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ComposeProject]:
+    home = tmp_path_factory.mktemp("contract")
+    image = docker_engine.base_image
+    yaml = (
+        f"  api:\n    image: {image}\n    command: [sh, -c, 'echo api ready; sleep infinity']\n"
+        "    stop_signal: SIGKILL\n    labels:\n      kgop.test: '1'\n"
+    )
+    proj = compose_project(docker_engine, home, yaml)
+    proj.compose("up", "-d")
+    wait_for(lambda: proj.state("api")[0] == "running", 60, "api running")
+    yield proj
+    proj.compose("down", "-v")
+
+
+@pytest.fixture(params=KINDS)
+def engine(request: pytest.FixtureRequest) -> EnginePort:
+    if request.param == "fake":
+        return FakeEngine()
+    project: ComposeProject = request.getfixturevalue("project")
+    return Engine(load_settings(kg_home=project.home, environ={}))
+
+
+@pytest.fixture(params=KINDS)
+def migrations(request: pytest.FixtureRequest, tmp_path: Path) -> MigrationsPort:
+    if request.param == "fake":
+        return FakeMigrations(applied=[], pending=[(1, "one"), (2, "two")])
+    dsn: str = request.getfixturevalue("postgres")
+    for n, name in ((1, "one"), (2, "two")):
+        (tmp_path / f"{n:04d}_{name}.sql").write_text(f"CREATE TABLE {name} (id int);")
+    return MigrationService(DatabaseTarget(dsn, "contract"), tmp_path, __version__)
+
+
+@pytest.fixture(params=KINDS)
+def config(request: pytest.FixtureRequest, tmp_path: Path) -> ConfigPort:
+    if request.param == "fake":
+        return FakeConfig()
+    dsn: str = request.getfixturevalue("postgres")
+    packaged = Path(__file__).resolve().parents[2] / "kgop_tui" / "sql" / "migrations"
+    asyncio.run(MigrationService(DatabaseTarget(dsn, "c"), packaged, __version__).up())
+    (tmp_path / ".env").write_text(f"ENCRYPTION_KEY={Fernet.generate_key().decode()}\n")
+    settings = load_settings(kg_home=tmp_path, environ={})
+    return ConfigService(DatabaseTarget(dsn, "contract"), settings)
+
+
+# ---- engine ------------------------------------------------------------------------------
+
+
+def test_engine_status_and_unknown_services(engine: EnginePort) -> None:
+    status = engine.project_status()
+    assert isinstance(status, ProjectStatus)
+    assert status.services
+    assert all(s.service and s.container_name for s in status.services)
+    with pytest.raises(UnknownService):
+        engine.restart("no-such-service")
+    with pytest.raises(UnknownService):
+        engine.follow_logs(["no-such-service"], 10)
+
+
+def test_engine_logs_deliver_chunks_of_timestamped_lines(engine: EnginePort) -> None:
+    source = engine.follow_logs(None, 100)
+    source.start()
+    try:
+        batch = None
+        for _ in range(100):
+            batch = source.get(timeout=0.1)
+            if batch is not None and batch.chunks:
+                break
+        assert batch is not None
+        chunk = batch.chunks[0]
+        assert chunk.text.endswith("\n")
+        stamp, _, message = chunk.text.splitlines()[0].partition(" ")
+        assert stamp.startswith("20")
+        assert stamp.endswith("Z")
+        assert message
+    finally:
+        source.close()
+
+
+def test_engine_watch_delivers_a_snapshot(engine: EnginePort) -> None:
+    import queue
+
+    updates: queue.Queue[object] = queue.Queue()
+    handle = engine.watch(updates.put, updates.put)
+    try:
+        first = updates.get(timeout=30)
+        assert getattr(first, "status", None) is not None
+    finally:
+        handle.stop()
+
+
+# ---- migrations --------------------------------------------------------------------------
+
+
+def test_migrations_status_plan_dry_run_and_up(migrations: MigrationsPort) -> None:
+    async def scenario() -> None:
+        status = await migrations.status()
+        assert isinstance(status, MigrationStatus)
+        assert [e.state for e in status.entries] == [MigrationState.PENDING] * 2
+        plan = await migrations.plan()
+        assert [p.version for p in plan] == [1, 2]
+        events: list[str] = []
+        dry = await migrations.up(dry_run=True, progress=lambda e, f, ms: events.append(e))
+        assert dry.dry_run
+        assert [s.version for s in dry.applied] == [1, 2]
+        assert events == ["start", "done", "start", "done"]
+        assert [e.state for e in (await migrations.status()).entries] == [
+            MigrationState.PENDING
+        ] * 2
+        run = await migrations.up()
+        assert run.failure is None
+        assert run.current_version == 2
+        assert not await migrations.plan()
+
+    asyncio.run(scenario())
+
+
+# ---- configuration -----------------------------------------------------------------------
+
+
+def test_config_contract(config: ConfigPort) -> None:
+    async def scenario() -> None:
+        status = await config.status()
+        assert isinstance(status, ConfigStatus)
+        assert status.admins == []
+        assert await config.set_admin("admin", "a long enough password") is True
+        assert await config.set_admin("admin", "another long password") is False
+        with pytest.raises(UsageError):
+            await config.set_admin("admin", "short")
+        stored = await config.add_api_key(Provider.OPENAI, "sk-" + "a" * 40, validate=False)
+        assert stored.key_hint == "sk-…aaaa"
+        assert stored.validation_status is ValidationStatus.UNTESTED
+        with pytest.raises(KgopError):
+            await config.add_api_key(Provider.ANTHROPIC, "nonsense", validate=False)
+        profile = await config.set_embedding("openai-small", Device.CUDA)
+        assert profile.active
+        assert profile.device is Device.CUDA
+        with pytest.raises(UsageError):
+            await config.set_embedding("no-such-profile", None)
+        after = await config.status()
+        assert [a.username for a in after.admins] == ["admin"]
+        assert [k.provider for k in after.api_keys] == [Provider.OPENAI]
+        assert after.embedding is not None
+        assert after.embedding.name == "openai-small"
+        assert await config.delete_api_key(Provider.OPENAI) is True
+        assert await config.delete_api_key(Provider.OPENAI) is False
+
+    asyncio.run(scenario())

@@ -1,0 +1,311 @@
+"""Each screen driven by keys on fake services: what a user sees and what gets done."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input, OptionList, Static
+
+from kgop_tui.models import ContainerState, Provider
+from kgop_tui.screens.config import ConfigScreen
+from kgop_tui.screens.health import HealthScreen
+from kgop_tui.screens.logs import LogsScreen
+from kgop_tui.screens.migrations import MigrationsScreen
+from kgop_tui.services.logs import LogBatch, StreamEvent
+from kgop_tui.widgets.banner import Banner
+from kgop_tui.widgets.dialogs import ConfirmScreen
+from kgop_tui.widgets.log_view import LogView
+from tests.tui.conftest import make_app, until
+from tests.tui.fakes import Fakes, log_batch
+
+
+def text_of(app: object, selector: str) -> str:
+    widget = app.screen.query_one(selector, Static)  # type: ignore[attr-defined]
+    return str(widget.render())
+
+
+def banner(app: object) -> str | None:
+    return app.screen.query_one(Banner).visible_message  # type: ignore[attr-defined]
+
+
+# ---- health ------------------------------------------------------------------------------
+
+
+async def test_health_lists_services_and_explains_the_unhealthy_one(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "the services")
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(4)]
+        assert rows[0][:4] == ["api", "● running", "✖ unhealthy", "3h12m"]
+        assert rows[3][:3] == ["web", "✖ exited (137)", "–"]
+        detail = text_of(app, "#service-detail")
+        assert "last healthcheck: exit 7" in detail
+        assert "Failed to connect to localhost port 8000" in detail
+        await pilot.press("down", "down", "down")
+        assert "exited with code 137" in text_of(app, "#service-detail")
+
+
+async def test_restart_asks_first_and_then_restarts(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "the services")
+        await pilot.press("r", "n")
+        assert fakes.engine.calls == []
+        await pilot.press("down", "r", "y")
+        await until(pilot, lambda: fakes.engine.calls == [("restart", "garage")], "restart")
+        await pilot.press("s", "y")
+        await until(pilot, lambda: ("stop", "garage") in fakes.engine.calls, "stop")
+        await pilot.press("u", "y")
+        await until(pilot, lambda: ("start", "garage") in fakes.engine.calls, "start")
+
+
+async def test_health_follows_updates(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "the services")
+        api = fakes.engine.status.services[0].model_copy(
+            update={"state": ContainerState.EXITED, "exit_code": 1}
+        )
+        fakes.engine.status = fakes.engine.status.model_copy(
+            update={"services": [api, *fakes.engine.status.services[1:]]}
+        )
+        fakes.engine.emit()
+        await until(pilot, lambda: str(table.get_row_at(0)[1]) == "✖ exited (1)", "the change")
+
+
+async def test_docker_down_shows_a_banner_and_recovers(fakes: Fakes) -> None:
+    fakes.engine.down = True
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: banner(app) is not None, "the banner")
+        assert "Cannot reach the Docker engine" in (banner(app) or "")
+        assert "start Docker" in (banner(app) or "")
+        fakes.engine.down = False
+        fakes.engine.emit()
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 4 and banner(app) is None, "recovery")
+
+
+# ---- logs --------------------------------------------------------------------------------
+
+
+async def open_logs(fakes: Fakes, pilot: object, app: object) -> LogView:
+    await pilot.press("2")  # type: ignore[attr-defined]
+    assert isinstance(app.screen, LogsScreen)  # type: ignore[attr-defined]
+    view = app.screen.query_one(LogView)  # type: ignore[attr-defined]
+    await until(pilot, lambda: view.total == 6, "the log lines")  # type: ignore[arg-type]
+    return view
+
+
+async def test_logs_filter_invert_find_and_timestamps(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = await open_logs(fakes, pilot, app)
+        assert "6/6 lines" in text_of(app, "#log-status")
+        await pilot.press("slash")
+        prompt = app.screen.query_one("#log-prompt", Input)
+        assert prompt.has_focus
+        await pilot.press(*"health", "enter")
+        assert view.visible_count == 2
+        assert "2/6 lines" in text_of(app, "#log-status")
+        assert "filter /health" in text_of(app, "#log-status")
+        await pilot.press("slash", "home", "ctrl+k", *"!health", "enter")
+        assert view.visible_count == 4
+        await pilot.press("slash", "home", "ctrl+k", "enter")
+        assert view.visible_count == 6
+        await pilot.press("f", *"ERROR", "enter")
+        assert view._current is not None
+        assert "paused" in text_of(app, "#log-status")
+        await pilot.press("n")  # no second match
+        await pilot.press("end")
+        assert "following" in text_of(app, "#log-status")
+        await pilot.press("t")
+        assert "times" in text_of(app, "#log-status")
+        assert view.show_timestamps
+        await pilot.press("w")
+        assert view.wrap
+
+
+async def test_logs_save_writes_the_buffer(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_logs(fakes, pilot, app)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: len(fakes.saved) == 1, "the save")
+        assert fakes.saved[0][0] == "api | 2026-11-26T12:00:00.000000000Z GET /health 200"
+        assert len(fakes.saved[0]) == 6
+
+
+async def test_logs_show_stream_events_and_drop_counts(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_logs(fakes, pilot, app)
+        source = fakes.engine.sources[-1]
+        source.push(LogBatch(items=[StreamEvent("api", "ended", "container stopped")]))
+        await until(pilot, lambda: banner(app) is not None, "the stream banner")
+        assert "api: log stream ended" in (banner(app) or "")
+        source.push(LogBatch(items=[StreamEvent("api", "reattached")]))
+        await until(pilot, lambda: "reattached" in (banner(app) or ""), "reattached")
+
+
+async def test_log_view_counts_dropped_lines() -> None:
+    view = LogView(capacity=3)
+    batch = log_batch([("api", f"line {i}") for i in range(5)])
+    for chunk in batch.chunks:
+        view.append_chunk(chunk.service, chunk.stream, chunk.text)
+    assert view.total == 3
+    assert view.dropped == 2
+    assert [line.split(" | ", 1)[1].split(" ", 1)[1] for line in view.export_lines()] == [
+        "line 2",
+        "line 3",
+        "line 4",
+    ]
+
+
+async def test_scrolling_up_pauses_following(fakes: Fakes) -> None:
+    fakes.engine.log_lines = [("api", f"request {i}") for i in range(200)]
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        view = app.screen.query_one(LogView)
+        await until(pilot, lambda: view.total == 200, "200 lines")
+        await until(pilot, lambda: 0 < view.scroll_y == view.max_scroll_y, "the end in view")
+        assert view.following
+        await pilot.press("pageup")
+        await until(pilot, lambda: not view.following, "paused")
+        assert "paused" in text_of(app, "#log-status")
+        await pilot.press("G")
+        assert view.following
+
+
+# ---- migrations --------------------------------------------------------------------------
+
+
+async def test_migrations_preview_dry_run_and_apply(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        assert isinstance(app.screen, MigrationsScreen)
+        table = app.screen.query_one("#migrations", DataTable)
+        await until(pilot, lambda: table.row_count == 5, "the migrations")
+        assert "3 applied, 2 pending" in text_of(app, "#migration-summary")
+        await pilot.press("down", "down", "down")
+        assert "CREATE TABLE kg_api.ai_extraction_config" in text_of(app, "#sql-preview")
+        await pilot.press("d")
+        await until(pilot, lambda: "Dry run" in text_of(app, "#migration-result"), "dry run")
+        assert "nothing was changed" in text_of(app, "#migration-result")
+        assert len(fakes.migrations.pending) == 2
+        await pilot.press("a", "y")
+        await until(pilot, lambda: not fakes.migrations.pending, "apply")
+        await until(pilot, lambda: "5 applied" in text_of(app, "#migration-summary"), "reload")
+
+
+async def test_migration_failure_shows_file_position_and_hint(fakes: Fakes) -> None:
+    fakes.migrations.fail_version = 5
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        table = app.screen.query_one("#migrations", DataTable)
+        await until(pilot, lambda: table.row_count == 5, "the migrations")
+        await pilot.press("a", "y")
+        await until(pilot, lambda: "✖" in text_of(app, "#migration-result"), "the failure")
+        result = text_of(app, "#migration-result")
+        assert "0005_embedding_profile.sql line 3, column 13" in result
+        assert "sqlstate 42P01" in result
+        assert "hint:" in result
+
+
+async def test_database_down_banner_and_recovery(fakes: Fakes) -> None:
+    fakes.migrations.down = True
+    fakes.config.down = True
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        await until(pilot, lambda: banner(app) is not None, "the banner")
+        assert "Cannot reach Postgres" in (banner(app) or "")
+        fakes.migrations.down = False
+        table = app.screen.query_one("#migrations", DataTable)
+        await until(pilot, lambda: table.row_count == 5 and banner(app) is None, "recovery")
+        await pilot.press("4")
+        await until(pilot, lambda: banner(app) is not None, "the config banner")
+        fakes.config.down = False
+        await until(pilot, lambda: banner(app) is None, "config recovery")
+
+
+# ---- configuration -----------------------------------------------------------------------
+
+
+async def test_config_admin_provider_embedding_and_keys(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        assert isinstance(app.screen, ConfigScreen)
+        await until(pilot, lambda: "Admins" in text_of(app, "#config-summary"), "the summary")
+        await pilot.press("p")
+        await pilot.press("tab", *"a long admin password", "tab", *"a long admin password")
+        await pilot.press("enter")
+        await until(pilot, lambda: "admin" in fakes.config.admins, "the admin")
+        await pilot.press("k")
+        await pilot.press("tab", *("sk-" + "x" * 30), "enter")
+        await until(pilot, lambda: Provider.OPENAI in fakes.config.keys, "the key")
+        table = app.screen.query_one("#api-keys", DataTable)
+        await until(pilot, lambda: table.row_count == 1, "the key row")
+        assert str(table.get_row_at(0)[1]) == "sk-…xxxx"
+        await pilot.press("a", "tab", "enter")  # provider (a list), then Enter in the model
+        await until(pilot, lambda: fakes.config.ai is not None, "the provider")
+        await pilot.press("x", "y")
+        await until(pilot, lambda: not fakes.config.keys, "the deletion")
+
+
+async def test_config_rejects_a_short_password_with_a_message(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4", "p", "tab", *"short", "tab", *"short", "enter")
+        await until(pilot, lambda: bool(app._notifications), "the notification")
+        assert any("too short" in n.message for n in app._notifications)
+        assert fakes.config.admins == {}
+
+
+# ---- app-wide ----------------------------------------------------------------------------
+
+
+async def test_number_keys_switch_and_q_quits(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app.screen, HealthScreen)
+        for key, kind in (
+            ("2", LogsScreen),
+            ("3", MigrationsScreen),
+            ("4", ConfigScreen),
+            ("1", HealthScreen),
+        ):
+            await pilot.press(key)
+            assert isinstance(app.screen, kind)
+        await pilot.press("question_mark")
+        assert app.screen.query("HelpPanel")
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_command_palette_lists_every_action(fakes: Fakes) -> None:
+    from kgop_tui.app import ACTIONS
+
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for _, _, text in ACTIONS:
+            assert text in titles
+        await pilot.press("ctrl+p", *"apply the pending")
+        await until(
+            pilot,
+            lambda: (
+                bool(app.screen.query("CommandList"))
+                and app.screen.query_one("CommandList", OptionList).option_count > 0
+            ),
+            "the palette's matches",
+        )
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: not fakes.migrations.pending, "the migrations applied")

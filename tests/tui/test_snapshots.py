@@ -1,0 +1,47 @@
+"""Every screen at 80x24 and 120x36, on fixed fake data and a frozen clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from kgop_tui.widgets.log_view import LogView
+from tests.tui.conftest import make_app, until
+from tests.tui.fakes import Fakes
+
+
+def rows(selector: str, count: int) -> Callable[[Any], bool]:
+    return lambda app: (
+        bool(app.screen.query(selector))
+        and (app.screen.query_one(selector, DataTable).row_count == count)
+    )
+
+
+READY: dict[str, Callable[[Any], bool]] = {
+    "1": rows("#services", 4),
+    "2": lambda app: bool(app.screen.query(LogView)) and app.screen.query_one(LogView).total == 6,
+    "3": rows("#migrations", 5),
+    "4": lambda app: (
+        bool(app.screen.query("#config-summary"))
+        and "Admins" in str(app.screen.query_one("#config-summary", Static).render())
+    ),
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+@pytest.mark.parametrize(
+    "key", ["1", "2", "3", "4"], ids=["health", "logs", "migrations", "config"]
+)
+def test_screen(snap_compare: Any, key: str, size: tuple[int, int]) -> None:
+    app = make_app(Fakes())
+
+    async def ready(pilot: Pilot[None]) -> None:
+        await pilot.press(key)
+        await until(pilot, lambda: READY[key](app), f"screen {key} to load")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=ready)
