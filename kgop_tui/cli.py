@@ -47,11 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     tui = verbs.add_parser("tui", help="the full-screen operator UI (needs a terminal)")
     tui.set_defaults(handler=cmd_tui)
 
-    from kgop_tui.commands import configure, engine, migrate
+    from kgop_tui.commands import configure, engine, migrate, platform
 
     engine.register(verbs)
     migrate.register(verbs)
     configure.register(verbs)
+    platform.register(verbs)
     return parser
 
 

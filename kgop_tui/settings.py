@@ -151,6 +151,12 @@ class Settings(BaseModel):
         default=None,
         description="Keys being rotated out (comma-separated); set only during a rotation.",
     )
+    garage_admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token of Garage's admin API."
+    )
+    kg_garage_admin_url: str = Field(
+        default="http://garage:3903", description="Garage's admin API as kgop sees it."
+    )
     kgop_migrations_dir: Path | None = Field(
         default=None, description="Migrations folder; default KG_HOME/sql/migrations."
     )

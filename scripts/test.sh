@@ -197,6 +197,41 @@ ensure_venv() {
   log "venv: ${venv}"
 }
 
+compose_binary() {
+  local dir
+  for dir in "${PLUGIN_DIR}" /usr/libexec/docker/cli-plugins /usr/lib/docker/cli-plugins \
+    /usr/local/libexec/docker/cli-plugins "${HOME}/.docker/cli-plugins"; do
+    [[ -x "${dir}/docker-compose" ]] && { printf '%s\n' "${dir}/docker-compose"; return 0; }
+  done
+  return 1
+}
+
+# The images the end-to-end tests run, built offline: a wheelhouse and compose binary in
+# build/, Debian packages from the mirror (docker build --network host).
+build_images() {
+  local version
+  version="$(cat "${ROOT}/VERSION")"
+  log "images: wheelhouse"
+  mkdir -p "${ROOT}/build"
+  "${VENV}/bin/pip" wheel -q --disable-pip-version-check --wheel-dir "${ROOT}/build/wheels" \
+    "${ROOT}" "setuptools>=77" wheel >"${STATE}/wheels.log" 2>&1 \
+    || { tail -20 "${STATE}/wheels.log" >&2; die "building the wheelhouse failed"; }
+  install -m 0755 "$(compose_binary)" "${ROOT}/build/docker-compose"
+  local -a common=(--network host --build-arg "BASE_IMAGE=${BASE_IMAGE}" -q)
+  log "images: kg-operator:${version}"
+  docker build "${common[@]}" -t "kg-operator:${version}" --build-arg "KG_VERSION=${version}" \
+    --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose \
+    "${ROOT}" >/dev/null
+  log "images: kg-api, kg-web, kg-postgres, kg-garage-standin"
+  docker build "${common[@]}" -t "kg-api:${version}" --build-arg KG_ROLE=api \
+    --build-arg "KG_VERSION=${version}" "${ROOT}/images/reference" >/dev/null
+  docker build "${common[@]}" -t "kg-web:${version}" --build-arg KG_ROLE=web \
+    --build-arg "KG_VERSION=${version}" "${ROOT}/images/reference" >/dev/null
+  docker build "${common[@]}" -t kg-postgres:15 "${ROOT}/images/postgres" >/dev/null
+  docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
+  export KGOP_TEST_VERSION="${version}"
+}
+
 # ---- checks and tests -------------------------------------------------------------------
 
 static_checks() {
@@ -250,6 +285,7 @@ main() {
   fi
   ensure_venv
   static_checks
+  [[ "${FAST}" == 1 ]] || build_images
   local rc=0
   run_pytest "${extra[@]}" || rc=$?
   log "finished in $((SECONDS - started)) s (pytest exit ${rc})"

@@ -31,7 +31,9 @@ class ComposeService:
         self.timeout = timeout
 
     def command(self, *args: str) -> list[str]:
-        cmd = ["docker", "compose", "--project-name", self.settings.compose_project_name]
+        # The operator image has the standalone compose binary and no docker CLI.
+        program = os.environ.get("KGOP_COMPOSE_COMMAND", "docker compose").split()
+        cmd = [*program, "--project-name", self.settings.compose_project_name]
         for path in self.settings.compose_files():
             cmd += ["--file", str(path)]
         env_file = self.settings.kg_home / ".env"
@@ -61,8 +63,9 @@ class ComposeService:
             )
         except FileNotFoundError:
             raise DockerUnavailable(
-                "The docker command is not installed here",
-                hint="install the Docker CLI with the compose v2 plugin",
+                "Docker compose is not installed here",
+                hint="install the Docker CLI with the compose v2 plugin (or set "
+                "KGOP_COMPOSE_COMMAND)",
             ) from None
         except subprocess.TimeoutExpired:
             raise ComposeFailed(

@@ -35,7 +35,10 @@ from kgop_tui.services.secrets import CANARY_PLAINTEXT, KeyRing, fingerprint, ge
 from kgop_tui.settings import Settings
 
 ROTATION_LOCK = 0x6B676F70726F7461  # "kgoprota"
-ENCRYPTED_COLUMNS = (("kg_api.system_api_keys", "provider", "encrypted_key"),)
+ENCRYPTED_COLUMNS = (
+    ("kg_api.system_api_keys", "provider", "encrypted_key"),
+    ("kg_api.platform_secrets", "name", "encrypted_value"),
+)
 MIN_PASSWORD = 12
 
 
@@ -279,6 +282,27 @@ class ConfigService:
             token = await conn.fetchval(
                 "SELECT encrypted_key FROM kg_api.system_api_keys WHERE provider = $1",
                 provider.value,
+            )
+        return ring.decrypt(bytes(token)).decode() if token is not None else None
+
+    async def store_secret(self, name: str, value: str) -> None:
+        """Store a platform secret encrypted (canary-checked first)."""
+        ring = KeyRing.from_settings(self.settings)
+        async with self._conn("secret") as conn, conn.transaction():
+            await self._guard(conn, ring, write=True)
+            await conn.execute(
+                "INSERT INTO kg_api.platform_secrets (name, encrypted_value) VALUES ($1, $2) "
+                "ON CONFLICT (name) DO UPDATE SET encrypted_value = $2, updated_at = now()",
+                name,
+                ring.encrypt(value.encode()),
+            )
+
+    async def read_secret(self, name: str) -> str | None:
+        ring = KeyRing.from_settings(self.settings)
+        async with self._conn("secret") as conn:
+            await self._guard(conn, ring, write=False)
+            token = await conn.fetchval(
+                "SELECT encrypted_value FROM kg_api.platform_secrets WHERE name = $1", name
             )
         return ring.decrypt(bytes(token)).decode() if token is not None else None
 

@@ -1,0 +1,57 @@
+# The kg-operator image: Python 3.11 with kgop, compose v2 and the Postgres client tools.
+#
+#   docker build -t kg-operator:$(cat VERSION) --build-arg KG_VERSION=$(cat VERSION) .
+#
+# Offline builds (air-gapped sites, the test suite): put every wheel in build/wheels and a
+# compose v2 binary at build/docker-compose, then add
+#   --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose
+# and, for a base image of your own, --build-arg BASE_IMAGE=...
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+
+ARG KG_VERSION=0.0.0
+ARG WHEELHOUSE=""
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG COMPOSE_BINARY=""
+ARG COMPOSE_URL=https://github.com/docker/compose/releases/download/v2.29.7/docker-compose-linux-x86_64
+
+LABEL org.opencontainers.image.title="kg-operator" \
+      org.opencontainers.image.description="kgop: operator of the self-hosted Knowledge Graph platform" \
+      org.opencontainers.image.version="${KG_VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PATH=/opt/kgop/bin:$PATH \
+    KGOP_COMPOSE_COMMAND=docker-compose \
+    TERM=xterm-256color \
+    COLORTERM=truecolor \
+    PYTHONDONTWRITEBYTECODE=1 \
+    LANG=C.UTF-8
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client tini ca-certificates \
+ && if ! command -v python3 >/dev/null; then \
+        apt-get install -y --no-install-recommends python3 python3-venv; fi \
+ && rm -rf /var/lib/apt/lists/*
+
+COPY . /src
+RUN set -eu; \
+    if [ -n "${COMPOSE_BINARY}" ]; then \
+        install -m 0755 "/src/${COMPOSE_BINARY}" /usr/local/bin/docker-compose; \
+    else \
+        python3 -c "import urllib.request,sys; urllib.request.urlretrieve(sys.argv[1], '/usr/local/bin/docker-compose')" "${COMPOSE_URL}"; \
+        chmod 0755 /usr/local/bin/docker-compose; \
+    fi; \
+    docker-compose version; \
+    python3 -m venv /opt/kgop; \
+    if [ -n "${WHEELHOUSE}" ]; then \
+        /opt/kgop/bin/pip install --no-cache-dir --no-index --find-links "/src/${WHEELHOUSE}" /src; \
+    else \
+        /opt/kgop/bin/pip install --no-cache-dir --index-url "${PIP_INDEX_URL}" /src; \
+    fi; \
+    rm -rf /src; \
+    kgop --version
+
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["sleep", "infinity"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=5s --retries=3 CMD ["kgop", "--version"]

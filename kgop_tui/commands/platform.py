@@ -1,0 +1,166 @@
+"""``kgop start`` (bring the platform up, step by step) and ``kgop garage status|init``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from kgop_tui import __version__
+from kgop_tui.errors import ConfigInvalid, DependencyUnavailable, ExitCode, OperationFailed
+from kgop_tui.settings import Settings
+
+APP_SERVICES = ["api", "web"]
+
+
+def register(verbs: Any) -> None:
+    start = verbs.add_parser(
+        "start", help="start the platform: migrations, object store, api and web, health wait"
+    )
+    start.add_argument(
+        "--timeout",
+        type=int,
+        default=180,
+        metavar="S",
+        help="seconds to wait for api and web to be healthy (default 180)",
+    )
+    start.set_defaults(handler=cmd_start)
+
+    garage = verbs.add_parser("garage", help="the object store: status, or bootstrap it")
+    sub = garage.add_subparsers(dest="garage_verb", metavar="ACTION", required=True)
+    sub.add_parser("status", help="layout, bucket and key").set_defaults(handler=cmd_garage)
+    sub.add_parser(
+        "init", help="assign the layout, create bucket and key (idempotent)"
+    ).set_defaults(handler=cmd_garage)
+
+
+def step(number: int, total: int, text: str) -> float:
+    print(f"[{number}/{total}] {text} ...", end="", flush=True)
+    return time.monotonic()
+
+
+def done(started: float, detail: str = "ok") -> None:
+    print(f" {detail} ({time.monotonic() - started:.1f} s)", flush=True)
+
+
+async def wait_database(settings: Settings, deadline: float) -> None:
+    from kgop_tui.services.database import DatabaseTarget, connect
+
+    target = DatabaseTarget.from_settings(settings)
+    while True:
+        try:
+            conn = await connect(target, "start", connect_timeout=3)
+            await conn.close()
+            return
+        except DependencyUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1)
+
+
+def garage_admin(settings: Settings) -> Any:
+    from kgop_tui.services.garage import GarageAdmin
+
+    if settings.garage_admin_token is None:
+        raise ConfigInvalid("GARAGE_ADMIN_TOKEN is not set in .env", hint="install.sh sets it")
+    return GarageAdmin(settings.kg_garage_admin_url, settings.garage_admin_token.get_secret_value())
+
+
+def garage_init(settings: Settings, deadline: float) -> str:
+    from kgop_tui.commands.configure import service as config_service
+    from kgop_tui.services.garage import ACCESS_SECRET
+
+    admin = garage_admin(settings)
+    while True:
+        try:
+            steps, credentials = admin.init()
+            break
+        except DependencyUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    config = config_service(settings)
+    if credentials:
+        for name, value in credentials.items():
+            asyncio.run(config.store_secret(name, value))
+        steps.append("credentials stored encrypted")
+    elif asyncio.run(config.read_secret(ACCESS_SECRET)) is None:
+        steps.append("the existing key's secret is not stored here: re-enter it")
+    return ", ".join(steps) or "already set up"
+
+
+def wait_healthy(settings: Settings, names: list[str], timeout: int) -> str:
+    from kgop_tui.models import ContainerState, Health
+    from kgop_tui.services.docker_engine import DockerService
+
+    docker = DockerService(settings)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = {s.service: s for s in docker.project_status().services}
+        waiting = [
+            n
+            for n in names
+            if n not in status or not status[n].ok or status[n].health is Health.STARTING
+        ]
+        if not waiting:
+            return ", ".join(f"{n} {status[n].health.value}" for n in names)
+        if time.monotonic() > deadline:
+            name = waiting[0]
+            current = status.get(name)
+            why = "no container"
+            if current is not None:
+                why = (
+                    current.state.value
+                    if current.state is not ContainerState.RUNNING
+                    else (
+                        f"{current.health.value}: {(current.health_output or '').splitlines()[-1:]}"
+                    )
+                )
+            raise OperationFailed(
+                f"{name} is not healthy after {timeout}s ({why})", hint=f"see `kgop logs {name}`"
+            )
+        time.sleep(1)
+
+
+def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
+    from kgop_tui.commands.migrate import failure_error
+    from kgop_tui.commands.migrate import service as migration_service
+    from kgop_tui.services.compose import ComposeService
+
+    total = 5
+    deadline = time.monotonic() + 120
+    started = step(1, total, "database reachable")
+    asyncio.run(wait_database(settings, deadline))
+    done(started)
+    started = step(2, total, "migrations")
+    run = asyncio.run(migration_service(settings).up())
+    if run.failure:
+        print(" failed", flush=True)
+        raise failure_error(run.failure, dry_run=False)
+    done(started, f"{len(run.applied)} applied, at version {run.current_version}")
+    started = step(3, total, "object store")
+    done(started, garage_init(settings, time.monotonic() + 60))
+    started = step(4, total, "api and web")
+    ComposeService(settings).start(APP_SERVICES)
+    done(started)
+    started = step(5, total, "health")
+    done(started, wait_healthy(settings, APP_SERVICES, args.timeout))
+    print(f"The platform is up (kgop {__version__}).")
+    return ExitCode.OK
+
+
+def cmd_garage(args: argparse.Namespace, settings: Settings) -> int:
+    if args.garage_verb == "init":
+        print(garage_init(settings, time.monotonic() + 30))
+        return ExitCode.OK
+    status = garage_admin(settings).status()
+    print(
+        f"node {status.node[:16]}…  layout v{status.layout_version} "
+        f"({'role assigned' if status.has_role else 'no role yet'})"
+    )
+    print(
+        f"bucket: {'present' if status.bucket else 'missing'}; "
+        f"key: {'present' if status.key else 'missing'}"
+    )
+    return ExitCode.OK

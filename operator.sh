@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# operator.sh — the host side of the Knowledge Graph platform's operator.
+#
+# A thin shim: a few verbs run here with docker compose; everything else runs as `kgop`
+# inside the operator container (docker exec). Needs bash and docker (with compose v2).
+# Exit codes: 0 ok, 1 failed, 2 bad usage, 3 Docker unreachable, 4 refused for safety.
+set -euo pipefail
+
+KG_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly KG_HOME
+readonly HEALTH_DEADLINE="${KG_HEALTH_DEADLINE:-180}"
+
+usage() {
+  cat <<'TEXT'
+Usage: ./operator.sh [VERB] [ARGS...]
+
+Without a verb: the operator TUI on a terminal; otherwise the status and this help.
+
+Host verbs (run here with docker compose):
+  start-infra             start postgres, garage and the operator container, wait healthy
+  stop                    stop every service (data is kept)
+  teardown [--volumes]    remove the containers; --volumes also deletes the data (asks,
+                          or --yes); .env and its secrets are never deleted
+  update                  pull the images of the pinned version (KG_VERSION in .env)
+  logs [SERVICE] [-f]     compose logs
+  restart SERVICE         restart one service
+  status                  docker compose ps
+
+Delegated verbs (run as `kgop` in the operator container):
+  start                   migrations, object store, api and web, health wait
+  upgrade, migrate, backup, restore, recert, doctor, garage, configure, status --json, ...
+  admin [--username U] [--password-stdin]       = kgop configure admin
+  ai-provider | embedding | api-key ...         = kgop configure ...
+  shell                   a shell in the operator container
+  tui                     the TUI (the default on a terminal)
+
+Options: -h, --help   this help    --version   versions
+TEXT
+}
+
+die() {
+  local code="$1"
+  shift
+  printf 'operator.sh: %s\n' "$*" >&2
+  exit "${code}"
+}
+
+note() { printf '%s\n' "$*" >&2; }
+
+# The value of KEY in .env (plain KEY=VALUE lines, optional quotes), without grep or sed.
+env_value() {
+  local key="$1" line value=""
+  [[ -f "${KG_HOME}/.env" ]] || return 0
+  while IFS= read -r line || [[ -n "${line}" ]]; do
+    line="${line#export }"
+    if [[ "${line}" == "${key}="* ]]; then
+      value="${line#"${key}"=}"
+      value="${value%\"}" value="${value#\"}" value="${value%\'}" value="${value#\'}"
+    fi
+  done <"${KG_HOME}/.env"
+  printf '%s' "${value}"
+}
+
+require_docker() {
+  command -v docker >/dev/null 2>&1 \
+    || die 3 "docker is not installed. Hint: install Docker Engine and its compose plugin"
+  docker info >/dev/null 2>&1 \
+    || die 3 "cannot reach the Docker daemon at ${DOCKER_HOST:-unix:///var/run/docker.sock}. Hint: start Docker, or check you may use its socket"
+  docker compose version >/dev/null 2>&1 \
+    || die 3 "docker compose v2 is missing. Hint: install the docker-compose-plugin package"
+  [[ -f "${KG_HOME}/.env" ]] || die 2 "no .env in ${KG_HOME}. Hint: run install.sh first"
+}
+
+compose() { (cd "${KG_HOME}" && docker compose "$@"); }
+
+operator_name() {
+  local project
+  project="$(env_value COMPOSE_PROJECT_NAME)"
+  printf '%s-operator' "${project:-kg}"
+}
+
+# Wait until every named service's container is healthy (or running, if it has no check).
+wait_healthy() {
+  local deadline=$((SECONDS + HEALTH_DEADLINE)) service id state
+  for service in "$@"; do
+    while :; do
+      id="$(compose ps -q "${service}" 2>/dev/null || true)"
+      state=""
+      [[ -n "${id}" ]] && state="$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "${id}" 2>/dev/null || true)"
+      [[ "${state}" == healthy || "${state}" == running ]] && break
+      ((SECONDS < deadline)) || die 1 "${service} is not healthy after ${HEALTH_DEADLINE}s (state: ${state:-missing}). Hint: ./operator.sh logs ${service}"
+      sleep 1
+    done
+    note "  ${service}: ${state}"
+  done
+}
+
+ensure_operator() {
+  local name running
+  name="$(operator_name)"
+  running="$(docker inspect -f '{{.State.Running}}' "${name}" 2>/dev/null || true)"
+  if [[ "${running}" != true ]]; then
+    note "Starting the operator container (${name})..."
+    compose up -d operator >/dev/null 2>&1 || die 1 "could not start the operator container. Hint: ./operator.sh start-infra"
+    wait_healthy operator >/dev/null 2>&1 || true
+  fi
+}
+
+delegate() {
+  # Decided here, not in a subshell: -it only when stdin and stdout are both terminals.
+  local -a flags=()
+  if [[ -t 0 && -t 1 ]]; then
+    flags=(-it)
+  elif [[ ! -t 0 ]]; then
+    flags=(-i)
+  fi
+  [[ -n "${TERM:-}" ]] && flags+=(-e "TERM=${TERM}")
+  flags+=(-e "COLORTERM=${COLORTERM:-}")
+  ensure_operator
+  local code=0
+  docker exec "${flags[@]}" "$(operator_name)" kgop "$@" || code=$?
+  return "${code}"
+}
+
+cmd_start_infra() {
+  note "Starting postgres, garage and the operator..."
+  compose up -d postgres garage operator || die 1 "docker compose up failed (see above)"
+  wait_healthy postgres garage operator
+}
+
+cmd_teardown() {
+  local volumes=0 yes=0 arg answer
+  for arg in "$@"; do
+    case "${arg}" in
+      --volumes) volumes=1 ;;
+      --yes) yes=1 ;;
+      *) die 2 "teardown: unknown option ${arg}. Hint: ./operator.sh teardown [--volumes] [--yes]" ;;
+    esac
+  done
+  if ((volumes && !yes)); then
+    [[ -t 0 ]] || die 4 "teardown --volumes deletes the database and object store; refused without --yes"
+    read -r -p "Delete the containers AND all platform data (database, object store)? [y/N] " answer
+    [[ "${answer}" == [yY]* ]] || die 4 "teardown cancelled; nothing was deleted"
+  fi
+  if ((volumes)); then
+    compose down --remove-orphans --volumes
+    note "Containers and data removed; .env (with its secrets) is kept in ${KG_HOME}."
+  else
+    compose down --remove-orphans
+    note "Containers removed; data volumes and .env are kept."
+  fi
+}
+
+cmd_logs() {
+  local -a args=(--tail "${KG_LOG_TAIL:-200}")
+  local arg
+  for arg in "$@"; do
+    case "${arg}" in
+      -f | --follow) args+=(--follow) ;;
+      -*) die 2 "logs: unknown option ${arg}. Hint: ./operator.sh logs [SERVICE] [-f]" ;;
+      *) args+=("${arg}") ;;
+    esac
+  done
+  compose logs "${args[@]}"
+}
+
+cmd_version() {
+  printf 'operator.sh for Knowledge Graph %s\n' "$(env_value KG_VERSION)"
+}
+
+main() {
+  local verb="${1:-}"
+  case "${verb}" in
+    -h | --help | help) usage; return 0 ;;
+    --version) cmd_version; return 0 ;;
+  esac
+  require_docker
+  [[ $# -gt 0 ]] && shift
+  case "${verb}" in
+    "")
+      if [[ -t 0 && -t 1 ]]; then
+        delegate
+      else
+        compose ps || true
+        printf '\n'
+        usage
+      fi
+      ;;
+    start-infra) cmd_start_infra ;;
+    stop) compose stop ;;
+    teardown) cmd_teardown "$@" ;;
+    update) compose pull ;;
+    logs) cmd_logs "$@" ;;
+    restart)
+      [[ $# -ge 1 ]] || die 2 "restart needs a service. Hint: ./operator.sh restart api"
+      compose restart "$@"
+      ;;
+    status)
+      if [[ $# -gt 0 ]]; then delegate status "$@"; else compose ps; fi
+      ;;
+    admin) delegate configure admin "$@" ;;
+    ai-provider | embedding | api-key) delegate configure "${verb}" "$@" ;;
+    shell)
+      ensure_operator
+      docker exec -it "$(operator_name)" bash
+      ;;
+    *) delegate "${verb}" "$@" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,163 @@
+"""From an empty KG_HOME to a healthy platform and back, through operator.sh only."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from tests.e2e.conftest import Stack
+
+
+class Tmux:
+    """A terminal the test types into and reads, on its own tmux server."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.socket = f"kgop-e2e-{uuid.uuid4().hex[:6]}"
+        self.stack = stack
+        env = " ".join(f"{k}={v}" for k, v in stack.env.items())
+        self._tmux(
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            "120",
+            "-y",
+            "36",
+            "-c",
+            str(stack.home),
+            f"env -i {env} TERM=xterm-256color bash --norc",
+        )
+
+    def _tmux(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30
+        )
+        return done.stdout
+
+    def send(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "main", *keys)
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "main")
+
+    def wait(self, condition: Callable[[str], bool], what: str, limit: float = 60) -> str:
+        deadline = time.monotonic() + limit
+        while True:
+            text = self.screen()
+            if condition(text):
+                return text
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; the screen shows:\n{text}")
+            time.sleep(0.2)
+
+    def command(self) -> str:
+        return self._tmux("display-message", "-p", "-t", "main", "#{pane_current_command}")
+
+    def close(self) -> None:
+        self._tmux("kill-server")
+
+
+def healthy(stack: Stack, services: list[str]) -> bool:
+    out = stack.compose("ps", "--format", "json").stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    if rows and isinstance(rows[0], list):
+        rows = rows[0]
+    state = {r["Service"]: (r.get("Health") or r.get("State")) for r in rows}
+    return all(state.get(s) in ("healthy", "running") for s in services)
+
+
+def test_the_whole_chain(stack: Stack) -> None:
+    infra = stack.shim("start-infra")
+    assert infra.returncode == 0, infra.stderr
+    assert healthy(stack, ["postgres", "garage", "operator"])
+
+    started = stack.shim("start")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "[2/5] migrations" in started.stdout
+    assert "The platform is up" in started.stdout
+    assert healthy(stack, ["postgres", "garage", "operator", "api", "web"])
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports['API']}/version") as response:
+        assert json.load(response)["service"] == "api"
+    again = stack.shim("start")
+    assert again.returncode == 0, again.stderr  # idempotent
+    assert "0 applied" in again.stdout
+    assert "already set up" in again.stdout
+
+    tmux = Tmux(stack)
+    try:
+        tmux.send("./operator.sh", "Enter")
+        tmux.wait(
+            lambda s: "Health" in s and "postgres" in s and "web" in s and "api" in s,
+            "the health screen listing the services",
+        )
+        tmux.send("2")
+        tmux.wait(lambda s: "GET /health" in s, "api lines on the logs screen")
+        tmux.send("q")
+        deadline = time.monotonic() + 30
+        while tmux.command().strip() != "bash":
+            assert time.monotonic() < deadline, "the TUI did not return to the shell"
+            time.sleep(0.2)
+    finally:
+        tmux.close()
+
+    status = subprocess.run(
+        f"{stack.home}/operator.sh status | cat",
+        shell=True,
+        cwd=stack.home,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    for service in ("postgres", "garage", "operator", "api", "web"):
+        assert service in status.stdout
+
+    admin = stack.shim("admin", "--password-stdin", stdin="e2e admin password\n")
+    assert admin.returncode == 0, admin.stderr
+    assert "Created admin user 'admin'" in admin.stdout
+    config = stack.shim("configure", "status", "--json")
+    assert config.returncode == 0, config.stderr
+    assert [a["username"] for a in json.loads(config.stdout)["admins"]] == ["admin"]
+    assert "e2e admin password" not in config.stdout + admin.stdout + admin.stderr
+
+    plain = stack.shim()
+    assert plain.returncode == 0
+    assert "Host verbs" in plain.stdout
+
+    # A delegated verb starts the operator container when it is down.
+    assert stack.compose("stop", "operator").returncode == 0
+    migrations = stack.shim("migrate", "status", "--json")
+    assert migrations.returncode == 0, migrations.stderr
+    assert "Starting the operator container" in migrations.stderr
+    assert json.loads(migrations.stdout)["current_version"] >= 8
+
+    stopped = stack.shim("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    refused = stack.shim("teardown", "--volumes")
+    assert refused.returncode == 4
+    gone = stack.shim("teardown", "--volumes", "--yes")
+    assert gone.returncode == 0, gone.stderr
+    assert stack.compose("ps", "-a", "-q").stdout.strip() == ""
+    assert (stack.home / ".env").exists()
+
+
+def test_shim_without_docker_says_so(stack: Stack) -> None:
+    env = {**stack.env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    done = subprocess.run(
+        [str(stack.home / "operator.sh"), "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    assert done.stderr.count("\n") == 1
+    assert "cannot reach the Docker daemon" in done.stderr

@@ -1,0 +1,64 @@
+"""Every combination of the compose overlays is a valid compose project."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.engines import DockerEngine
+
+COMPOSE = Path(__file__).resolve().parents[2] / "compose"
+OVERLAYS = ["ssl", "macvlan", "dev"]
+ENV = {
+    "KG_HOME": "/srv/kg",
+    "KG_VERSION": "0.6.0",
+    "POSTGRES_PASSWORD": "x",
+    "GARAGE_RPC_SECRET": "y",
+    "GARAGE_ADMIN_TOKEN": "z",
+    "KG_MACVLAN_PARENT": "eth0",
+    "KG_MACVLAN_SUBNET": "192.168.50.0/24",
+    "KG_MACVLAN_GATEWAY": "192.168.50.1",
+    "KG_MACVLAN_IP": "192.168.50.20",
+    "KG_SOURCE": str(COMPOSE.parent),
+}
+
+
+def config(files: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    args = [arg for name in files for arg in ("-f", str(COMPOSE / name))]
+    return subprocess.run(
+        ["docker", "compose", "--project-name", "kgcheck", *args, "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "overlays",
+    [list(c) for n in range(len(OVERLAYS) + 1) for c in itertools.combinations(OVERLAYS, n)],
+    ids=lambda c: "+".join(c) or "base",
+)
+def test_overlay_combination_is_valid(docker_engine: DockerEngine, overlays: list[str]) -> None:
+    files = ["compose.yml", *(f"compose.{name}.yml" for name in overlays)]
+    done = config(files, {**os.environ, **ENV})
+    assert done.returncode == 0, done.stderr
+    rendered = done.stdout
+    assert "/srv/kg:/srv/kg" in rendered or "source: /srv/kg" in rendered  # same-path mount
+    assert "host_ip: 127.0.0.1" in rendered
+    if "ssl" in overlays:
+        assert "nginx" in rendered
+    if "macvlan" in overlays:
+        assert "ipv4_address: 192.168.50.20" in rendered
+        assert "driver: macvlan" in rendered
+
+
+def test_missing_secret_is_named(docker_engine: DockerEngine) -> None:
+    env = {k: v for k, v in {**os.environ, **ENV}.items() if k != "POSTGRES_PASSWORD"}
+    done = config(["compose.yml"], env)
+    assert done.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env" in done.stderr
