@@ -61,14 +61,37 @@ env_value() {
   printf '%s' "${value}"
 }
 
+# Cheap checks up front; the costly ones (daemon, compose) only explain a failure.
 require_docker() {
   command -v docker >/dev/null 2>&1 \
     || die 3 "docker is not installed. Hint: install Docker Engine and its compose plugin"
+  [[ -f "${KG_HOME}/.env" ]] || die 2 "no .env in ${KG_HOME}. Hint: run install.sh first"
+}
+
+diagnose() {
   docker info >/dev/null 2>&1 \
     || die 3 "cannot reach the Docker daemon at ${DOCKER_HOST:-unix:///var/run/docker.sock}. Hint: start Docker, or check you may use its socket"
   docker compose version >/dev/null 2>&1 \
     || die 3 "docker compose v2 is missing. Hint: install the docker-compose-plugin package"
-  [[ -f "${KG_HOME}/.env" ]] || die 2 "no .env in ${KG_HOME}. Hint: run install.sh first"
+}
+
+# Run a command; when it fails, say why in one line if Docker itself is the cause.
+checked() {
+  local code=0
+  "$@" || code=$?
+  ((code == 0)) || { diagnose; exit "${code}"; }
+}
+
+# The same for short commands, whose output is held back until we know they succeeded.
+captured() {
+  local out code=0
+  out="$("$@" 2>&1)" || code=$?
+  if ((code != 0)); then
+    diagnose
+    printf '%s\n' "${out}" >&2
+    exit "${code}"
+  fi
+  [[ -z "${out}" ]] || printf '%s\n' "${out}"
 }
 
 compose() { (cd "${KG_HOME}" && docker compose "$@"); }
@@ -98,7 +121,7 @@ wait_healthy() {
 ensure_operator() {
   local name running
   name="$(operator_name)"
-  running="$(docker inspect -f '{{.State.Running}}' "${name}" 2>/dev/null || true)"
+  running="$(docker inspect -f '{{.State.Running}}' "${name}" 2>/dev/null)" || diagnose
   if [[ "${running}" != true ]]; then
     note "Starting the operator container (${name})..."
     compose up -d operator >/dev/null 2>&1 || die 1 "could not start the operator container. Hint: ./operator.sh start-infra"
@@ -179,32 +202,32 @@ main() {
   case "${verb}" in
     "")
       if [[ -t 0 && -t 1 ]]; then
-        delegate
+        checked delegate
       else
-        compose ps || true
+        captured compose ps
         printf '\n'
         usage
       fi
       ;;
-    start-infra) cmd_start_infra ;;
-    stop) compose stop ;;
-    teardown) cmd_teardown "$@" ;;
-    update) compose pull ;;
-    logs) cmd_logs "$@" ;;
+    start-infra) diagnose; cmd_start_infra ;;
+    stop) captured compose stop ;;
+    teardown) diagnose; cmd_teardown "$@" ;;
+    update) captured compose pull ;;
+    logs) checked cmd_logs "$@" ;;
     restart)
       [[ $# -ge 1 ]] || die 2 "restart needs a service. Hint: ./operator.sh restart api"
-      compose restart "$@"
+      captured compose restart "$@"
       ;;
     status)
-      if [[ $# -gt 0 ]]; then delegate status "$@"; else compose ps; fi
+      if [[ $# -gt 0 ]]; then checked delegate status "$@"; else captured compose ps; fi
       ;;
-    admin) delegate configure admin "$@" ;;
-    ai-provider | embedding | api-key) delegate configure "${verb}" "$@" ;;
+    admin) checked delegate configure admin "$@" ;;
+    ai-provider | embedding | api-key) checked delegate configure "${verb}" "$@" ;;
     shell)
       ensure_operator
       docker exec -it "$(operator_name)" bash
       ;;
-    *) delegate "${verb}" "$@" ;;
+    *) checked delegate "${verb}" "$@" ;;
   esac
 }
 
