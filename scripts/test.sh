@@ -222,13 +222,14 @@ build_images() {
   docker build "${common[@]}" -t "kg-operator:${version}" --build-arg "KG_VERSION=${version}" \
     --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose \
     "${ROOT}" >/dev/null
-  log "images: kg-api, kg-web, kg-postgres, kg-garage-standin"
+  log "images: kg-api, kg-web, kg-postgres, kg-garage-standin, kg-nginx"
   docker build "${common[@]}" -t "kg-api:${version}" --build-arg KG_ROLE=api \
     --build-arg "KG_VERSION=${version}" "${ROOT}/images/reference" >/dev/null
   docker build "${common[@]}" -t "kg-web:${version}" --build-arg KG_ROLE=web \
     --build-arg "KG_VERSION=${version}" "${ROOT}/images/reference" >/dev/null
   docker build "${common[@]}" -t kg-postgres:15 "${ROOT}/images/postgres" >/dev/null
   docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
+  docker build "${common[@]}" -t kg-nginx:test "${ROOT}/images/nginx" >/dev/null
   export KGOP_TEST_VERSION="${version}"
 }
 

@@ -141,11 +141,14 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     done(started, f"{len(run.applied)} applied, at version {run.current_version}")
     started = step(3, total, "object store")
     done(started, garage_init(settings, time.monotonic() + 60))
-    started = step(4, total, "api and web")
-    ComposeService(settings).start(APP_SERVICES)
+    compose = ComposeService(settings)
+    front = [name for name in ("nginx",) if name in compose.services()]
+    services = APP_SERVICES + front
+    started = step(4, total, " and ".join(services))
+    compose.start(services)
     done(started)
     started = step(5, total, "health")
-    done(started, wait_healthy(settings, APP_SERVICES, args.timeout))
+    done(started, wait_healthy(settings, services, args.timeout))
     print(f"The platform is up (kgop {__version__}).")
     return ExitCode.OK
 

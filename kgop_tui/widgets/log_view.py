@@ -103,8 +103,17 @@ class LogView(ScrollView, can_focus=True):
         """Update the scroll size after appends, following the end when following."""
         self.virtual_size = Size(self._width, self.visible_count)
         if self.following:
-            self.scroll_end(animate=False, x_axis=False)
+            # After the refresh: the new size is only laid out then.
+            self.call_after_refresh(self._to_end)
         self.refresh()
+
+    def _to_end(self) -> None:
+        if self.following and self.scroll_y < self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+
+    def on_resize(self) -> None:
+        if self.following:
+            self.call_after_refresh(self._to_end)
 
     def clear(self) -> None:
         self._lines.clear()

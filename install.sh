@@ -1,0 +1,575 @@
+#!/usr/bin/env bash
+# install.sh — guided bootstrap of the self-hosted Knowledge Graph platform.
+#
+# Interactive on a terminal when answers are missing; fully driven by flags otherwise.
+# Every flag is validated before anything is checked or changed. A re-run keeps every
+# secret already in .env. Exit codes: 0 ok, 1 failed, 2 bad input, 3 Docker unreachable,
+# 4 refused for safety. Needs bash >= 4 and docker with compose v2.
+
+usage() {
+  cat <<'TEXT'
+Usage: install.sh [OPTIONS]
+
+  --dir DIR                 install directory, KG_HOME (default: ~/kg)
+  --source DIR|URL          where operator.sh, compose/ and sql/ come from
+                            (default: the folder holding install.sh)
+  --version V               platform version to pin, semver (default: the source's VERSION)
+  --hostname H              DNS name or IP address users reach the platform at (localhost)
+  --ssl MODE                none | self-signed | manual | letsencrypt (default: none)
+  --ssl-cert F --ssl-key F  certificate and key for --ssl manual
+  --ssl-email E             contact address for --ssl letsencrypt
+  --admin-user U            admin username (default: admin)
+  --admin-password-file F   admin password; without it one is generated and shown once
+  --ai-provider P           openai | anthropic | ollama | openrouter
+  --ai-model M              model for the provider
+  --ai-key-file F           the provider's API key
+  --embedding PROFILE       embedding profile to activate
+  --macvlan-parent IF --macvlan-subnet CIDR --macvlan-gateway IP --macvlan-ip IP
+                            a static LAN address for web (all four or none)
+  --demo                    use the reference api/web images, built from the source
+  --dry-run                 print the plan and change nothing
+  -y, --yes, --non-interactive   never ask; use defaults for what is not given
+  -h, --help                this help
+TEXT
+}
+
+set -Eeuo pipefail
+
+# ---- small helpers ------------------------------------------------------------------------
+
+die() {
+  local code="$1"
+  shift
+  printf 'install.sh: %s\n' "$*" >&2
+  exit "${code}"
+}
+bad() { die 2 "$*"; }
+say() { printf '%s\n' "$*"; }
+is_tty() { [[ -t 0 && -t 1 ]]; }
+
+random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+fernet_key() { head -c 32 /dev/urandom | base64 | tr '+/' '-_'; }
+
+valid_ipv4() {
+  local ip="$1" part
+  [[ "${ip}" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
+  IFS=. read -r -a parts <<<"${ip}"
+  for part in "${parts[@]}"; do ((10#${part} <= 255)) || return 1; done
+}
+valid_hostname() {
+  local h="$1"
+  valid_ipv4 "${h}" && return 0
+  [[ "${h}" =~ ^[0-9a-fA-F:]+$ && "${h}" == *:*:* ]] && return 0
+  ((${#h} <= 253)) || return 1
+  [[ "${h}" =~ ^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$ ]]
+}
+
+# ---- options ------------------------------------------------------------------------------
+
+declare -A OPT=(
+  [dir]="${HOME}/kg" [source]="" [version]="" [hostname]="" [ssl]="" [ssl_cert]=""
+  [ssl_key]="" [ssl_email]="" [admin_user]="" [admin_password_file]="" [ai_provider]=""
+  [ai_model]="" [ai_key_file]="" [embedding]="" [macvlan_parent]="" [macvlan_subnet]=""
+  [macvlan_gateway]="" [macvlan_ip]="" [demo]=0 [dry_run]=0 [yes]=0
+)
+GIVEN=" "
+
+parse_args() {
+  local flag key
+  while (($#)); do
+    flag="$1"
+    case "${flag}" in
+      -h | --help) usage; exit 0 ;;
+      -y | --yes | --non-interactive) OPT[yes]=1 ;;
+      --demo) OPT[demo]=1 ;;
+      --dry-run) OPT[dry_run]=1 ;;
+      --dir | --source | --version | --hostname | --ssl | --ssl-cert | --ssl-key | --ssl-email | \
+        --admin-user | --admin-password-file | --ai-provider | --ai-model | --ai-key-file | \
+        --embedding | --macvlan-parent | --macvlan-subnet | --macvlan-gateway | --macvlan-ip)
+        [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || bad "${flag} needs a value (see --help)"
+        key="${flag#--}"
+        key="${key//-/_}"
+        OPT[${key}]="$2"
+        GIVEN+="${key} "
+        shift
+        ;;
+      *) bad "unknown option ${flag} (see --help)" ;;
+    esac
+    shift
+  done
+}
+
+given() { [[ "${GIVEN}" == *" $1 "* ]]; }
+
+readable_file() {
+  [[ -f "$2" && -r "$2" ]] || bad "$1 $2: no such readable file"
+}
+
+validate() {
+  local v
+  [[ "${OPT[dir]}" == /* || "${OPT[dir]}" == ~* || "${OPT[dir]}" == .* || "${OPT[dir]}" =~ ^[A-Za-z0-9_] ]] \
+    || bad "--dir ${OPT[dir]}: not a usable path"
+  [[ -z "${OPT[version]}" || "${OPT[version]}" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] \
+    || bad "--version ${OPT[version]}: not a semantic version like 0.6.0"
+  [[ -z "${OPT[hostname]}" ]] || valid_hostname "${OPT[hostname]}" \
+    || bad "--hostname ${OPT[hostname]}: not a valid DNS name or IP address"
+  case "${OPT[ssl]}" in
+    "" | none | self-signed | manual | letsencrypt) ;;
+    *) bad "--ssl ${OPT[ssl]}: use none, self-signed, manual or letsencrypt" ;;
+  esac
+  if [[ "${OPT[ssl]}" == manual ]]; then
+    [[ -n "${OPT[ssl_cert]}" && -n "${OPT[ssl_key]}" ]] || bad "--ssl manual needs --ssl-cert and --ssl-key"
+    readable_file --ssl-cert "${OPT[ssl_cert]}"
+    readable_file --ssl-key "${OPT[ssl_key]}"
+  elif [[ -n "${OPT[ssl_cert]}${OPT[ssl_key]}" ]]; then
+    bad "--ssl-cert and --ssl-key go with --ssl manual"
+  fi
+  if [[ "${OPT[ssl]}" == letsencrypt ]]; then
+    [[ "${OPT[ssl_email]}" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
+      || bad "--ssl letsencrypt needs --ssl-email with a valid address"
+    if [[ "${OPT[hostname]}" == localhost || -z "${OPT[hostname]}" ]] || valid_ipv4 "${OPT[hostname]}"; then
+      bad "--ssl letsencrypt needs --hostname with a public DNS name"
+    fi
+  elif [[ -n "${OPT[ssl_email]}" ]]; then
+    [[ "${OPT[ssl_email]}" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
+      || bad "--ssl-email ${OPT[ssl_email]}: not an e-mail address"
+  fi
+  [[ -z "${OPT[admin_user]}" || "${OPT[admin_user]}" =~ ^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$ ]] \
+    || bad "--admin-user ${OPT[admin_user]}: use letters, digits, . _ - @ (at most 64)"
+  if [[ -n "${OPT[admin_password_file]}" ]]; then
+    readable_file --admin-password-file "${OPT[admin_password_file]}"
+    v="$(head -n 1 "${OPT[admin_password_file]}")"
+    ((${#v} >= 12)) || bad "--admin-password-file: the password has fewer than 12 characters"
+    [[ "${v,,}" != "${OPT[admin_user]:-admin}" ]] || bad "--admin-password-file: the password is the username"
+  fi
+  case "${OPT[ai_provider]}" in
+    "" | openai | anthropic | ollama | openrouter) ;;
+    *) bad "--ai-provider ${OPT[ai_provider]}: use openai, anthropic, ollama or openrouter" ;;
+  esac
+  [[ -z "${OPT[ai_model]}" || -n "${OPT[ai_provider]}" ]] || bad "--ai-model needs --ai-provider"
+  [[ -z "${OPT[ai_model]}" || "${OPT[ai_model]}" =~ ^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$ ]] \
+    || bad "--ai-model ${OPT[ai_model]}: not a model name"
+  if [[ -n "${OPT[ai_key_file]}" ]]; then
+    [[ -n "${OPT[ai_provider]}" ]] || bad "--ai-key-file needs --ai-provider"
+    readable_file --ai-key-file "${OPT[ai_key_file]}"
+  fi
+  [[ -z "${OPT[embedding]}" || "${OPT[embedding]}" =~ ^[a-z0-9][a-z0-9-]{0,63}$ ]] \
+    || bad "--embedding ${OPT[embedding]}: not a profile name"
+  validate_macvlan
+}
+
+validate_macvlan() {
+  local count=0 k
+  for k in macvlan_parent macvlan_subnet macvlan_gateway macvlan_ip; do
+    [[ -n "${OPT[${k}]}" ]] && count=$((count + 1))
+  done
+  ((count == 0)) && return 0
+  ((count == 4)) || bad "--macvlan-parent, --macvlan-subnet, --macvlan-gateway and --macvlan-ip go together (all or none)"
+  [[ "${OPT[macvlan_parent]}" =~ ^[A-Za-z0-9_.:-]{1,15}$ ]] || bad "--macvlan-parent ${OPT[macvlan_parent]}: not an interface name"
+  local bits="${OPT[macvlan_subnet]#*/}"
+  if [[ "${OPT[macvlan_subnet]}" != */* || ! "${bits}" =~ ^[0-9]+$ ]] || ((bits > 32)) \
+    || ! valid_ipv4 "${OPT[macvlan_subnet]%/*}"; then
+    bad "--macvlan-subnet ${OPT[macvlan_subnet]}: not an IPv4 CIDR like 192.168.1.0/24"
+  fi
+  valid_ipv4 "${OPT[macvlan_gateway]}" || bad "--macvlan-gateway ${OPT[macvlan_gateway]}: not an IPv4 address"
+  valid_ipv4 "${OPT[macvlan_ip]}" || bad "--macvlan-ip ${OPT[macvlan_ip]}: not an IPv4 address"
+}
+
+# ---- questions (terminal only) ------------------------------------------------------------
+
+ask() {
+  local key="$1" question="$2" default="$3" answer
+  given "${key}" && return 0
+  read -r -p "${question} [${default}]: " answer </dev/tty
+  OPT[${key}]="${answer:-${default}}"
+  GIVEN+="${key} "
+}
+
+interview() {
+  ((OPT[yes] == 0)) && is_tty || return 0
+  say "Knowledge Graph platform — guided install (Enter keeps the default)."
+  ask dir "Install directory" "${OPT[dir]}"
+  ask hostname "Hostname users reach the platform at" "localhost"
+  ask ssl "TLS: none, self-signed, manual or letsencrypt" "none"
+  if [[ "${OPT[ssl]}" == manual ]]; then
+    ask ssl_cert "Certificate file (PEM)" ""
+    ask ssl_key "Key file (PEM)" ""
+  elif [[ "${OPT[ssl]}" == letsencrypt ]]; then
+    ask ssl_email "Contact e-mail for Let's Encrypt" ""
+  fi
+  ask admin_user "Admin username" "admin"
+  ask ai_provider "AI provider (openai, anthropic, ollama, openrouter; empty: later)" ""
+  if [[ -n "${OPT[ai_provider]}" ]]; then
+    ask ai_model "Model (empty: the provider's default)" ""
+    ask ai_key_file "File holding the API key (empty: later)" ""
+  fi
+  validate
+}
+
+# ---- source, preflight --------------------------------------------------------------------
+
+SOURCE=""
+resolve_source() {
+  local src="${OPT[source]}"
+  if [[ -z "${src}" ]]; then
+    src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  elif [[ "${src}" =~ ^https?:// ]]; then
+    command -v curl >/dev/null || bad "--source ${src}: downloading needs curl; give a folder instead"
+    SOURCE="$(mktemp -d)"
+    curl -fsSL "${src}" | tar -xz -C "${SOURCE}" --strip-components=1 \
+      || die 1 "--source ${src}: could not download and unpack it"
+    src="${SOURCE}"
+  fi
+  [[ -f "${src}/operator.sh" && -f "${src}/compose/compose.yml" ]] \
+    || bad "--source ${src}: no operator.sh and compose/compose.yml there"
+  SOURCE="$(cd "${src}" && pwd)"
+  [[ -d "${SOURCE}/sql/migrations" || -d "${SOURCE}/kgop_tui/sql/migrations" ]] \
+    || bad "--source ${src}: no sql/migrations there"
+  if [[ -z "${OPT[version]}" ]]; then
+    [[ -f "${SOURCE}/VERSION" ]] || bad "--version is needed: ${SOURCE} has no VERSION file"
+    OPT[version]="$(head -n 1 "${SOURCE}/VERSION")"
+  fi
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+preflight() {
+  local free_kb mem_kb line port
+  ((BASH_VERSINFO[0] >= 4)) || die 1 "bash 4 or newer is needed (this is ${BASH_VERSION})"
+  command -v docker >/dev/null || die 3 "docker is not installed. Hint: install Docker Engine with the compose plugin"
+  docker info >/dev/null 2>&1 || die 3 "cannot reach the Docker daemon at ${DOCKER_HOST:-unix:///var/run/docker.sock}. Hint: start Docker, or check you may use its socket"
+  docker compose version >/dev/null 2>&1 || die 3 "docker compose v2 is missing. Hint: install the docker-compose-plugin package"
+  local probe="${OPT[dir]}"
+  while [[ ! -d "${probe}" ]]; do probe="$(dirname "${probe}")"; done
+  free_kb="$(df -Pk "${probe}" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)"
+  ((free_kb > 2 * 1024 * 1024)) || die 1 "less than 2 GB free under ${probe}"
+  mem_kb=0
+  while read -r line; do
+    [[ "${line}" == MemAvailable:* ]] && mem_kb="$(tr -dc 0-9 <<<"${line}")"
+  done </proc/meminfo
+  ((mem_kb == 0 || mem_kb > 1024 * 1024)) || die 1 "less than 1 GB of memory available"
+  if [[ -f "${OPT[dir]}/.env" ]]; then
+    RERUN=1
+  else
+    for port in "${KG_POSTGRES_PORT:-5432}" "${KG_API_PORT:-8000}" "${KG_WEB_PORT:-3000}" \
+      "${KG_GARAGE_S3_PORT:-3900}" "${KG_GARAGE_ADMIN_PORT:-3903}"; do
+      port_in_use "${port}" && die 4 "port ${port} on 127.0.0.1 is already in use. Hint: free it, or set its KG_*_PORT variable"
+    done
+  fi
+  return 0
+}
+RERUN=0
+
+# ---- images -------------------------------------------------------------------------------
+
+image() {
+  local role="$1" var="KG_${1^^}_IMAGE"
+  if [[ -n "${!var:-}" ]]; then
+    printf '%s' "${!var}"
+  elif ((OPT[demo])) && [[ "${role}" == api || "${role}" == web || "${role}" == operator ]]; then
+    printf 'kg-%s:%s' "${role}" "${OPT[version]}"
+  else
+    case "${role}" in
+      postgres) printf 'postgres:15-bookworm' ;;
+      garage) printf 'dxflrs/garage:v1.0.1' ;;
+      nginx) printf 'nginx:1.27-bookworm' ;;
+      *) printf 'ghcr.io/knowledge-graph/kg-%s:%s' "${role}" "${OPT[version]}" ;;
+    esac
+  fi
+}
+
+ensure_demo_images() {
+  ((OPT[demo])) || return 0
+  local role base="${KG_BASE_IMAGE:-debian:bookworm-slim}"
+  for role in api web; do
+    docker image inspect "$(image "${role}")" >/dev/null 2>&1 && continue
+    say "Building the reference ${role} image..."
+    docker build -q -t "$(image "${role}")" --build-arg "KG_ROLE=${role}" \
+      --build-arg "KG_VERSION=${OPT[version]}" --build-arg "BASE_IMAGE=${base}" \
+      "${SOURCE}/images/reference" >/dev/null
+  done
+  if ! docker image inspect "$(image operator)" >/dev/null 2>&1; then
+    say "Building the operator image..."
+    docker build -q -t "$(image operator)" --build-arg "KG_VERSION=${OPT[version]}" "${SOURCE}" >/dev/null
+  fi
+}
+
+# Run kgop in a throwaway operator container, with the folders of its path arguments.
+in_operator() {
+  local -a mounts=()
+  local -A seen=()
+  local path dir
+  for path in "$@"; do
+    [[ "${path}" == /* ]] || continue
+    dir="$(dirname "${path}")"
+    [[ -d "${dir}" && -z "${seen[${dir}]:-}" ]] || continue
+    seen[${dir}]=1
+    mounts+=(-v "${dir}:${dir}")
+  done
+  docker run --rm --network none "${mounts[@]}" "$(image operator)" "$@"
+}
+
+# ---- .env ---------------------------------------------------------------------------------
+
+declare -A OLD=()
+
+read_old_env() {
+  local line key
+  [[ -f "${OPT[dir]}/.env" ]] || return 0
+  while IFS= read -r line || [[ -n "${line}" ]]; do
+    [[ "${line}" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || continue
+    key="${line%%=*}"
+    OLD[${key}]="${line#*=}"
+  done <"${OPT[dir]}/.env"
+}
+
+compose_files() {
+  local files="compose/compose.yml"
+  [[ "$(ssl_mode)" != none ]] && files+=":compose/compose.ssl.yml"
+  [[ -n "${OPT[macvlan_parent]}" ]] && files+=":compose/compose.macvlan.yml"
+  printf '%s' "${files}"
+}
+
+ssl_mode() { printf '%s' "${OPT[ssl]:-${OLD[KG_SSL_MODE]:-none}}"; }
+
+# KEY VALUE [given]: a flag given now wins; else what .env has; else VALUE.
+setting() {
+  local key="$1" value="$2" flag="${3:-}"
+  if [[ -n "${flag}" ]] && given "${flag}"; then
+    printf '%s=%s\n' "${key}" "${value}"
+  elif [[ -n "${OLD[${key}]+set}" ]]; then
+    printf '%s=%s\n' "${key}" "${OLD[${key}]}"
+  elif [[ -n "${value}" ]]; then
+    printf '%s=%s\n' "${key}" "${value}"
+  fi
+}
+
+secret() {
+  local key="$1" value="$2"
+  printf '%s=%s\n' "${key}" "${OLD[${key}]:-${value}}"
+}
+
+render_env() {
+  local socket="/var/run/docker.sock"
+  [[ "${DOCKER_HOST:-}" == unix://* ]] && socket="${DOCKER_HOST#unix://}"
+  printf '# Knowledge Graph platform — written by install.sh; secrets are kept on re-runs.\n'
+  printf '# Mode 0600: this file holds the keys to the data. Back it up somewhere safe.\n'
+  setting COMPOSE_PROJECT_NAME "${COMPOSE_PROJECT_NAME:-kg}"
+  printf 'COMPOSE_FILE=%s\n' "$(compose_files)"
+  printf 'KG_HOME=%s\n' "${OPT[dir]}"
+  setting KG_VERSION "${OPT[version]}" version
+  printf 'KG_HOSTNAME=%s\nKG_SSL_MODE=%s\n' "${OPT[hostname]:-${OLD[KG_HOSTNAME]:-localhost}}" "$(ssl_mode)"
+  local role
+  for role in operator api web postgres garage nginx; do
+    printf 'KG_%s_IMAGE=%s\n' "${role^^}" "$(image "${role}")"
+  done
+  setting KG_DOCKER_SOCKET "${KG_DOCKER_SOCKET:-${socket}}"
+  for role in POSTGRES API WEB GARAGE_S3 GARAGE_ADMIN HTTP HTTPS; do
+    local var="KG_${role}_PORT"
+    [[ -n "${!var:-}" ]] && printf '%s=%s\n' "${var}" "${!var}"
+    [[ -z "${!var:-}" && -n "${OLD[${var}]:-}" ]] && printf '%s=%s\n' "${var}" "${OLD[${var}]}"
+  done
+  if [[ -n "${OPT[macvlan_parent]}" ]]; then
+    printf 'KG_MACVLAN_PARENT=%s\nKG_MACVLAN_SUBNET=%s\nKG_MACVLAN_GATEWAY=%s\nKG_MACVLAN_IP=%s\n' \
+      "${OPT[macvlan_parent]}" "${OPT[macvlan_subnet]}" "${OPT[macvlan_gateway]}" "${OPT[macvlan_ip]}"
+  fi
+  setting POSTGRES_USER kg
+  setting POSTGRES_DB knowledge_graph
+  secret POSTGRES_PASSWORD "$(random_hex 24)"
+  secret ENCRYPTION_KEY "$(fernet_key)"
+  secret GARAGE_RPC_SECRET "$(random_hex 32)"
+  secret GARAGE_ADMIN_TOKEN "$(random_hex 32)"
+  secret KG_SESSION_SECRET "$(random_hex 32)"
+}
+
+write_env() {
+  local tmp
+  tmp="$(mktemp "${OPT[dir]}/.env.XXXXXX")"
+  chmod 600 "${tmp}"
+  render_env >"${tmp}"
+  mv -f "${tmp}" "${OPT[dir]}/.env"
+}
+
+# ---- TLS ----------------------------------------------------------------------------------
+
+nginx_conf() {
+  cat <<CONF
+# Generated by install.sh for --ssl $(ssl_mode); hostname ${OPT[hostname]:-localhost}.
+server {
+    listen 80;
+    server_name ${OPT[hostname]:-localhost};
+    location /.well-known/acme-challenge/ { root /etc/nginx/certs/acme; }
+    location / { return 301 https://\$host\$request_uri; }
+}
+server {
+    listen 443 ssl;
+    server_name ${OPT[hostname]:-localhost};
+    ssl_certificate     /etc/nginx/certs/kg.crt;
+    ssl_certificate_key /etc/nginx/certs/kg.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size 100m;
+    location /api/ { proxy_pass http://api:8000/; proxy_set_header Host \$host;
+                     proxy_set_header X-Forwarded-Proto https; }
+    location / { proxy_pass http://web:8000; proxy_set_header Host \$host;
+                 proxy_set_header X-Forwarded-Proto https; }
+}
+CONF
+}
+
+setup_tls() {
+  local mode certs="${OPT[dir]}/certs"
+  mode="$(ssl_mode)"
+  [[ "${mode}" == none ]] && return 0
+  case "${mode}" in
+    self-signed)
+      if [[ -s "${certs}/kg.crt" ]] && in_operator kgop certs check --cert "${certs}/kg.crt" \
+        --key "${certs}/kg.key" >/dev/null 2>&1; then
+        say "  keeping the existing certificate"
+      else
+        in_operator kgop certs self-signed --hostname "${OPT[hostname]:-localhost}" \
+          --cert "${certs}/kg.crt" --key "${certs}/kg.key" >/dev/null
+      fi
+      ;;
+    manual)
+      install -m 0644 "${OPT[ssl_cert]}" "${certs}/kg.crt"
+      install -m 0600 "${OPT[ssl_key]}" "${certs}/kg.key"
+      ;;
+    letsencrypt)
+      die 1 "--ssl letsencrypt: ACME issuance is not part of this installer yet; use --ssl manual with a certificate from your ACME client"
+      ;;
+  esac
+  local tmp
+  tmp="$(mktemp "${OPT[dir]}/nginx/kg.conf.XXXXXX")"
+  nginx_conf >"${tmp}"
+  chmod 644 "${tmp}"
+  mv -f "${tmp}" "${OPT[dir]}/nginx/kg.conf"
+}
+
+# ---- steps --------------------------------------------------------------------------------
+
+STEP="validation"
+LOG=""
+ADMIN_PASSWORD_SHOWN=""
+
+on_error() {
+  local code="$1"
+  trap - ERR
+  printf 'install.sh: the step "%s" failed (exit %s); the log is %s\n' "${STEP}" "${code}" \
+    "${LOG:-not started}" >&2
+  exit 1
+}
+
+step() {
+  STEP="$1"
+  printf '\n== %s\n' "$1"
+}
+
+shim() { "${OPT[dir]}/operator.sh" "$@"; }
+
+install_files() {
+  local dir="${OPT[dir]}" sql="${SOURCE}/sql/migrations"
+  [[ -d "${sql}" ]] || sql="${SOURCE}/kgop_tui/sql/migrations"
+  mkdir -p "${dir}/compose" "${dir}/sql/migrations" "${dir}/nginx" "${dir}/logs" \
+    "${dir}/certs" "${dir}/backups"
+  chmod 0700 "${dir}/certs" "${dir}/backups"
+  install -m 0755 "${SOURCE}/operator.sh" "${dir}/operator.sh"
+  cp "${SOURCE}"/compose/*.yml "${dir}/compose/"
+  cp "${sql}"/*.sql "${dir}/sql/migrations/"
+}
+
+configure_platform() {
+  local user="${OPT[admin_user]:-admin}" status password
+  shim migrate up
+  status="$(shim configure status --json)"
+  if [[ -n "${OPT[admin_password_file]}" ]]; then
+    head -n 1 "${OPT[admin_password_file]}" | shim admin --username "${user}" --password-stdin
+  elif [[ "${status}" != *"\"username\": \"${user}\""* ]]; then
+    password="$(head -c 15 /dev/urandom | base64 | tr '+/' '-_')"
+    printf '%s\n' "${password}" | shim admin --username "${user}" --password-stdin
+    ADMIN_PASSWORD_SHOWN="${password}"
+  else
+    say "admin user '${user}' exists; its password is unchanged"
+  fi
+  if [[ -n "${OPT[ai_provider]}" ]]; then
+    local -a model=()
+    [[ -n "${OPT[ai_model]}" ]] && model=(--model "${OPT[ai_model]}")
+    shim ai-provider "${OPT[ai_provider]}" "${model[@]}"
+    [[ -z "${OPT[ai_key_file]}" ]] || shim api-key "${OPT[ai_provider]}" --key-stdin <"${OPT[ai_key_file]}"
+  fi
+  [[ -z "${OPT[embedding]}" ]] || shim embedding "${OPT[embedding]}"
+}
+
+summary() {
+  local web="http://127.0.0.1:${KG_WEB_PORT:-${OLD[KG_WEB_PORT]:-3000}}"
+  [[ "$(ssl_mode)" != none ]] && web="https://${OPT[hostname]:-localhost}"
+  say ""
+  say "The Knowledge Graph platform ${OPT[version]} is running."
+  say "  web:        ${web}"
+  say "  api:        http://127.0.0.1:${KG_API_PORT:-${OLD[KG_API_PORT]:-8000}} (loopback)"
+  say "  install:    ${OPT[dir]}   secrets: ${OPT[dir]}/.env (0600 — back it up)"
+  say "  log:        ${LOG}"
+  if [[ -n "${ADMIN_PASSWORD_SHOWN}" ]]; then
+    # To the terminal only, never into the log: this is the one time it is shown.
+    printf '  admin:      %s / %s   (shown once: store it now)\n' "${OPT[admin_user]:-admin}" \
+      "${ADMIN_PASSWORD_SHOWN}" >&3
+  else
+    say "  admin:      ${OPT[admin_user]:-admin} (password as you set it)"
+  fi
+  say "Next: ${OPT[dir]}/operator.sh  (the operator TUI)   ${OPT[dir]}/operator.sh --help"
+}
+
+print_plan() {
+  say "install.sh --dry-run: nothing will be changed. The plan:"
+  say "  1. files into ${OPT[dir]} from ${SOURCE} (version ${OPT[version]})"
+  if [[ -f "${OPT[dir]}/.env" ]]; then
+    say "  2. .env exists: keep every secret, update settings"
+  else
+    say "  2. .env: new secrets (Postgres, ENCRYPTION_KEY, Garage), mode 0600"
+  fi
+  say "  3. TLS: $(ssl_mode) for ${OPT[hostname]:-localhost}"
+  say "  4. start postgres, garage and the operator ($(image operator))"
+  say "  5. admin '${OPT[admin_user]:-admin}'${OPT[ai_provider]:+, AI provider ${OPT[ai_provider]}}${OPT[embedding]:+, embedding ${OPT[embedding]}}"
+  say "  6. migrations, object store, api ($(image api)) and web, health wait"
+}
+
+main() {
+  parse_args "$@"
+  validate
+  interview
+  [[ "${OPT[dir]}" == /* ]] || OPT[dir]="$(pwd)/${OPT[dir]}"
+  OPT[dir]="${OPT[dir]%/}"
+  resolve_source
+  read_old_env
+  if ((OPT[dry_run])); then
+    print_plan
+    return 0
+  fi
+  preflight
+  ensure_demo_images
+  if [[ "${OPT[ssl]}" == manual ]]; then
+    in_operator kgop certs check --cert "$(realpath "${OPT[ssl_cert]}")" \
+      --key "$(realpath "${OPT[ssl_key]}")" >/dev/null || die 2 "--ssl-cert/--ssl-key rejected (see above)"
+  fi
+  trap 'on_error $?' ERR
+  step "files"
+  install_files
+  LOG="${OPT[dir]}/logs/install-$(date -u +%Y%m%dT%H%M%SZ).log"
+  (umask 077 && : >"${LOG}")
+  exec 3>&1
+  exec > >(tee -a "${LOG}") 2>&1
+  ((RERUN)) && say "An install exists in ${OPT[dir]}: re-run mode, every secret is kept."
+  step ".env"
+  write_env
+  step "TLS"
+  setup_tls
+  step "infrastructure"
+  shim start-infra
+  step "configuration"
+  configure_platform
+  step "start"
+  shim start
+  STEP="summary"
+  summary
+}
+
+main "$@"

@@ -1,0 +1,456 @@
+"""install.sh on the real engine: fresh, re-run, interactive, bad input, dry run, TLS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from tests.e2e.conftest import ROOT, free_port, images_or_skip, minimal_path
+from tests.e2e.test_operator_e2e import Tmux
+from tests.engines import DockerEngine
+
+SECRET_KEYS = (
+    "POSTGRES_PASSWORD",
+    "ENCRYPTION_KEY",
+    "GARAGE_RPC_SECRET",
+    "GARAGE_ADMIN_TOKEN",
+    "KG_SESSION_SECRET",
+)
+AI_KEY = "sk-" + "Z" * 40
+
+
+@dataclass
+class Site:
+    """A machine to install on: an environment and a place for KG_HOME."""
+
+    base: Path
+    env: dict[str, str]
+    homes: list[Path] = field(default_factory=list)
+
+    def install(
+        self, *args: str, home: Path | None = None, stdin: str | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [str(ROOT / "install.sh"), *args]
+        if home is not None:
+            argv += ["--dir", str(home)]
+            self.homes.append(home)
+        return subprocess.run(
+            argv,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
+
+    def psql(self, home: Path, sql: str) -> str:
+        project = env_file(home)["COMPOSE_PROJECT_NAME"]
+        done = subprocess.run(
+            [
+                "docker",
+                "exec",
+                f"{project}-postgres-1",
+                "psql",
+                "-U",
+                "kg",
+                "-d",
+                "knowledge_graph",
+                "-tAc",
+                sql,
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+
+def env_file(home: Path) -> dict[str, str]:
+    out = {}
+    for line in (home / ".env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[key] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def site(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
+    images_or_skip(docker_engine, version)
+    base = tmp_path_factory.mktemp("install")
+    env = {
+        "PATH": minimal_path(base / "bin") + ":/usr/bin:/bin",
+        "DOCKER_HOST": docker_engine.host,
+        "HOME": str(base),
+        "LANG": "C.UTF-8",
+        "KG_POSTGRES_IMAGE": "kg-postgres:15",
+        "KG_GARAGE_IMAGE": "kg-garage-standin:test",
+        "KG_NGINX_IMAGE": "kg-nginx:test",
+    }
+    made = Site(base=base, env=env)
+    yield made
+    for home in made.homes:
+        if (home / ".env").exists():
+            subprocess.run(
+                ["docker", "compose", "down", "-v", "-t", "2"],
+                cwd=home,
+                env=env,
+                capture_output=True,
+                timeout=120,
+            )
+
+
+def ports(site: Site) -> dict[str, str]:
+    names = ("POSTGRES", "API", "WEB", "GARAGE_S3", "GARAGE_ADMIN", "HTTP", "HTTPS")
+    return {f"KG_{n}_PORT": str(free_port()) for n in names} | {
+        "COMPOSE_PROJECT_NAME": f"kgi{uuid.uuid4().hex[:6]}"
+    }
+
+
+def https_peer(port: int, cafile: Path) -> tuple[int, str]:
+    """GET / over HTTPS trusting only ``cafile``; (status, sha256 of the served cert)."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        served = tls.getpeercert(binary_form=True)
+    request = urllib.request.Request(f"https://localhost:{port}/")
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    original = socket.getaddrinfo
+    try:
+        socket.getaddrinfo = lambda *a, **k: original("127.0.0.1", *a[1:], **k)  # type: ignore[assignment]
+        with opener.open(request, timeout=10) as response:
+            status = response.status
+    finally:
+        socket.getaddrinfo = original  # type: ignore[assignment]
+    return status, hashlib.sha256(served or b"").hexdigest()
+
+
+def cert_sha256(path: Path) -> str:
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(path.read_text())).hexdigest()
+
+
+def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path) -> None:
+    home = site.base / "fresh"
+    keyfile = tmp_path / "openai.key"
+    keyfile.write_text(AI_KEY + "\n")
+    site.env.update(ports(site))
+    args = [
+        "--yes",
+        "--demo",
+        "--hostname",
+        "localhost",
+        "--ssl",
+        "self-signed",
+        "--admin-user",
+        "ops",
+        "--ai-provider",
+        "openai",
+        "--ai-key-file",
+        str(keyfile),
+        "--embedding",
+        "openai-small",
+    ]
+    started = time.monotonic()
+    first = site.install(*args, home=home)
+    fresh_seconds = time.monotonic() - started
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    shown = re.search(r"admin:\s+ops / (\S+)\s+\(shown once", first.stdout)
+    assert shown, first.stdout[-1500:]
+    password = shown.group(1)
+    stored = site.psql(home, "SELECT password_hash FROM kg_auth.users WHERE username = 'ops'")
+    assert bcrypt.checkpw(password.encode(), stored.encode())
+    row = site.psql(
+        home, "SELECT key_hint, encode(encrypted_key, 'escape') FROM kg_api.system_api_keys"
+    )
+    assert row.startswith("sk-…ZZZZ|")
+    assert AI_KEY not in row
+    assert "The Knowledge Graph platform" in first.stdout
+    log = next((home / "logs").glob("install-*.log")).read_text()
+    assert password not in log
+    assert (home / ".env").stat().st_mode & 0o777 == 0o600
+    secrets = {k: env_file(home)[k] for k in SECRET_KEYS}
+    env_bytes = (home / ".env").read_bytes()
+
+    nginx = subprocess.run(
+        ["docker", "compose", "exec", "-T", "nginx", "nginx", "-t"],
+        cwd=home,
+        env=site.env,
+        capture_output=True,
+        text=True,
+    )
+    assert nginx.returncode == 0, nginx.stderr
+    status, served = https_peer(int(site.env["KG_HTTPS_PORT"]), home / "certs" / "kg.crt")
+    assert status == 200
+    assert served == cert_sha256(home / "certs" / "kg.crt")
+
+    started = time.monotonic()
+    again = site.install(*args, home=home)
+    rerun_seconds = time.monotonic() - started
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert "re-run mode" in again.stdout
+    assert {k: env_file(home)[k] for k in SECRET_KEYS} == secrets
+    assert (home / ".env").read_bytes() == env_bytes
+    assert "password is unchanged" in again.stdout
+    print(f"install: fresh {fresh_seconds:.1f} s, re-run {rerun_seconds:.1f} s")
+    assert (
+        json.loads(
+            subprocess.run(
+                [str(home / "operator.sh"), "configure", "status", "--json"],
+                cwd=home,
+                env=site.env,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )["encryption"]["match"]
+        is True
+    )
+
+
+def test_manual_certificate_is_checked_and_served(site: Site, tmp_path: Path) -> None:
+    version = (ROOT / "VERSION").read_text().strip()
+    certs = tmp_path / "issued"
+    certs.mkdir()
+    subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            f"{certs}:{certs}",
+            f"kg-operator:{version}",
+            "kgop",
+            "certs",
+            "self-signed",
+            "--hostname",
+            "localhost",
+            "--cert",
+            f"{certs}/c.pem",
+            "--key",
+            f"{certs}/k.pem",
+        ],
+        env=site.env,
+        check=True,
+        capture_output=True,
+    )
+    other = tmp_path / "other"
+    other.mkdir()
+    subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            f"{other}:{other}",
+            f"kg-operator:{version}",
+            "kgop",
+            "certs",
+            "self-signed",
+            "--hostname",
+            "x",
+            "--cert",
+            f"{other}/c.pem",
+            "--key",
+            f"{other}/k.pem",
+        ],
+        env=site.env,
+        check=True,
+        capture_output=True,
+    )
+    home = site.base / "manual"
+    site.env.update(ports(site))
+    mismatch = site.install(
+        "--yes",
+        "--demo",
+        "--ssl",
+        "manual",
+        "--ssl-cert",
+        str(certs / "c.pem"),
+        "--ssl-key",
+        str(other / "k.pem"),
+        home=home,
+    )
+    assert mismatch.returncode == 2
+    assert "is not the key of" in mismatch.stderr
+    assert not home.exists()
+    done = site.install(
+        "--yes",
+        "--demo",
+        "--ssl",
+        "manual",
+        "--ssl-cert",
+        str(certs / "c.pem"),
+        "--ssl-key",
+        str(certs / "k.pem"),
+        home=home,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    status, served = https_peer(int(site.env["KG_HTTPS_PORT"]), certs / "c.pem")
+    assert status == 200
+    assert served == cert_sha256(certs / "c.pem")
+
+
+def test_interactive_install_through_a_terminal(site: Site) -> None:
+    home = site.base / "asked"
+    site.homes.append(home)
+    site.env.update(ports(site))
+    tmux = Tmux.__new__(Tmux)
+    tmux.socket = f"kgop-install-{uuid.uuid4().hex[:6]}"
+    env = " ".join(f"{k}={v}" for k, v in site.env.items())
+    tmux._tmux(
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "150",
+        "-y",
+        "40",
+        f"env -i {env} TERM=xterm bash --norc",
+    )
+    try:
+        tmux.send(f"{ROOT}/install.sh --demo; echo INSTALL-EXIT=$?", "Enter")
+        for prompt, answer in (
+            ("Install directory", str(home)),
+            ("Hostname", ""),
+            ("TLS:", "none"),
+            ("Admin username", "chief"),
+            ("AI provider", "ollama"),
+            ("Model", "llama3.1"),
+            ("File holding the API key", ""),
+        ):
+            tmux.wait(lambda s, p=prompt: p in s, f"the prompt {prompt!r}")
+            tmux.send(answer, "Enter") if answer else tmux.send("Enter")
+            time.sleep(0.1)  # let the next prompt replace this one before matching again
+        screen = tmux.wait(lambda s: bool(re.search(r"INSTALL-EXIT=\d", s)), "the install", 600)
+        assert "INSTALL-EXIT=0" in screen, screen
+    finally:
+        tmux.close()
+    assert site.psql(home, "SELECT username FROM kg_auth.users") == "chief"
+    assert (
+        site.psql(
+            home, "SELECT provider || '/' || model FROM kg_api.ai_extraction_config WHERE active"
+        )
+        == "ollama/llama3.1"
+    )
+
+
+BAD_INPUTS: list[tuple[list[str], str]] = [
+    (["--frobnicate"], "--frobnicate"),
+    (["--dir"], "--dir needs a value"),
+    (["--version", "1.2"], "--version 1.2"),
+    (["--version", "latest"], "--version latest"),
+    (["--hostname", "bad_host!"], "--hostname bad_host!"),
+    (["--hostname", "-leading.example"], "--hostname"),
+    (["--ssl", "maybe"], "--ssl maybe"),
+    (["--ssl", "manual"], "--ssl manual needs --ssl-cert"),
+    (["--ssl", "manual", "--ssl-cert", "/nonexistent.pem", "--ssl-key", "/none.key"], "--ssl-cert"),
+    (["--ssl-cert", "/etc/hostname"], "--ssl-cert"),
+    (["--ssl", "letsencrypt", "--hostname", "kg.example.org"], "--ssl-email"),
+    (
+        ["--ssl", "letsencrypt", "--ssl-email", "nope", "--hostname", "kg.example.org"],
+        "--ssl-email",
+    ),
+    (["--ssl", "letsencrypt", "--ssl-email", "ops@example.org"], "--hostname"),
+    (["--admin-user", "root user"], "--admin-user"),
+    (["--admin-password-file", "/nonexistent"], "--admin-password-file"),
+    (["--ai-provider", "skynet"], "--ai-provider skynet"),
+    (["--ai-model", "gpt-4o"], "--ai-model"),
+    (["--ai-key-file", "/etc/hostname"], "--ai-key-file"),
+    (["--embedding", "Not A Profile"], "--embedding"),
+    (["--macvlan-parent", "eth0"], "--macvlan-parent"),
+    (
+        [
+            "--macvlan-parent",
+            "eth0",
+            "--macvlan-subnet",
+            "10.0.0.0/33",
+            "--macvlan-gateway",
+            "10.0.0.1",
+            "--macvlan-ip",
+            "10.0.0.9",
+        ],
+        "--macvlan-subnet",
+    ),
+    (
+        [
+            "--macvlan-parent",
+            "eth0",
+            "--macvlan-subnet",
+            "10.0.0.0/24",
+            "--macvlan-gateway",
+            "10.0.0.300",
+            "--macvlan-ip",
+            "10.0.0.9",
+        ],
+        "--macvlan-gateway",
+    ),
+    (["--source", "/nonexistent-source"], "--source"),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), BAD_INPUTS, ids=lambda a: " ".join(a)[:40])
+def test_bad_input_is_exit_2_and_touches_nothing(site: Site, args: list[str], named: str) -> None:
+    home = site.base / f"bad-{uuid.uuid4().hex[:6]}"
+    done = subprocess.run(
+        [str(ROOT / "install.sh"), "--yes", "--dir", str(home), *args],
+        env=site.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("install.sh: ")
+    assert done.stderr.count("\n") == 1
+    assert named in done.stderr
+    assert not home.exists()
+
+
+def test_existing_install_is_untouched_by_bad_input(site: Site) -> None:
+    home = site.base / "kept"
+    home.mkdir()
+    (home / ".env").write_text("POSTGRES_PASSWORD=keep-me\n")
+    before = (home / ".env").read_bytes()
+    done = site.install("--yes", "--ssl", "bogus", home=home)
+    assert done.returncode == 2
+    assert (home / ".env").read_bytes() == before
+    assert sorted(p.name for p in home.iterdir()) == [".env"]
+
+
+def test_dry_run_writes_nothing(site: Site) -> None:
+    home = site.base / "dry"
+    done = site.install("--yes", "--dry-run", "--ssl", "self-signed", home=home)
+    assert done.returncode == 0, done.stderr
+    assert "nothing will be changed" in done.stdout
+    assert not home.exists()
+
+
+def test_help(site: Site) -> None:
+    done = site.install("--help")
+    assert done.returncode == 0
+    assert "--admin-password-file" in done.stdout
+    shutil.which("bash")
