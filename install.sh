@@ -398,7 +398,7 @@ nginx_conf() {
 server {
     listen 80;
     server_name ${OPT[hostname]:-localhost};
-    location /.well-known/acme-challenge/ { root /etc/nginx/certs/acme; }
+    location /.well-known/acme-challenge/ { root /var/www/acme; }
     location / { return 301 https://\$host\$request_uri; }
 }
 server {
@@ -435,7 +435,9 @@ setup_tls() {
       install -m 0600 "${OPT[ssl_key]}" "${certs}/kg.key"
       ;;
     letsencrypt)
-      die 1 "--ssl letsencrypt: ACME issuance is not part of this installer yet; use --ssl manual with a certificate from your ACME client"
+      # nginx needs a certificate to start; the ACME one replaces this after `start`.
+      [[ -s "${certs}/kg.crt" ]] || in_operator kgop certs self-signed \
+        --hostname "${OPT[hostname]}" --cert "${certs}/kg.crt" --key "${certs}/kg.key" >/dev/null
       ;;
   esac
   local tmp
@@ -469,7 +471,7 @@ shim() { "${OPT[dir]}/operator.sh" "$@"; }
 install_files() {
   local dir="${OPT[dir]}" sql="${SOURCE}/sql/migrations"
   [[ -d "${sql}" ]] || sql="${SOURCE}/kgop_tui/sql/migrations"
-  mkdir -p "${dir}/compose" "${dir}/sql/migrations" "${dir}/nginx" "${dir}/logs" \
+  mkdir -p "${dir}/compose" "${dir}/sql/migrations" "${dir}/nginx/acme" "${dir}/logs" \
     "${dir}/certs" "${dir}/backups"
   chmod 0700 "${dir}/certs" "${dir}/backups"
   install -m 0755 "${SOURCE}/operator.sh" "${dir}/operator.sh"
@@ -497,6 +499,33 @@ configure_platform() {
     [[ -z "${OPT[ai_key_file]}" ]] || shim api-key "${OPT[ai_provider]}" --key-stdin <"${OPT[ai_key_file]}"
   fi
   [[ -z "${OPT[embedding]}" ]] || shim embedding "${OPT[embedding]}"
+}
+
+# Let's Encrypt (or KG_ACME_DIRECTORY): http-01 through nginx, then nginx reloads.
+acme_certificate() {
+  [[ "$(ssl_mode)" == letsencrypt ]] || return 0
+  local certs="${OPT[dir]}/certs" state
+  local days
+  state="$(in_operator kgop certs check --cert "${certs}/kg.crt" --key "${certs}/kg.key" --json)"
+  days="${state#*\"days_left\": }"
+  days="${days%%,*}"
+  if [[ "${state}" == *'"self_signed": false'* && "${days}" =~ ^[0-9]+$ ]] && ((days > 30)); then
+    say "  keeping the ACME certificate"
+    return 0
+  fi
+  local -a run=(docker run --rm --network host -v "${OPT[dir]}:${OPT[dir]}") ca=()
+  if [[ -n "${KG_ACME_CA_BUNDLE:-}" ]]; then
+    local bundle
+    bundle="$(realpath "${KG_ACME_CA_BUNDLE}")"
+    run+=(-v "${bundle}:${bundle}:ro")
+    ca=(--ca-bundle "${bundle}")
+  fi
+  "${run[@]}" "$(image operator)" kgop certs acme --hostname "${OPT[hostname]}" \
+    --email "${OPT[ssl_email]}" --webroot "${OPT[dir]}/nginx/acme" \
+    --cert "${certs}/kg.crt" --key "${certs}/kg.key" \
+    --directory "${KG_ACME_DIRECTORY:-https://acme-v02.api.letsencrypt.org/directory}" "${ca[@]}"
+  (cd "${OPT[dir]}" && docker compose exec -T nginx nginx -s reload)
+  say "  certificate issued for ${OPT[hostname]}; nginx reloaded"
 }
 
 summary() {
@@ -568,6 +597,8 @@ main() {
   configure_platform
   step "start"
   shim start
+  step "certificate"
+  acme_certificate
   STEP="summary"
   summary
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -131,6 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`kgop status | head`): not an error worth a traceback.
         sys.stderr.close()
         return ExitCode.OK
+    except Exception as exc:  # a bug: one line, and the traceback only on request
+        if os.environ.get("KGOP_DEBUG"):
+            raise
+        print(
+            f"kgop: unexpected error: {type(exc).__name__}: {str(exc)[:200]}. Hint: this is a "
+            "bug; run again with KGOP_DEBUG=1 for the traceback and report it.",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILED
 
 
 if __name__ == "__main__":

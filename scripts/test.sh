@@ -49,6 +49,7 @@ ensure_packages() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v shellcheck >/dev/null || missing+=(shellcheck)
   command -v tmux >/dev/null || missing+=(tmux)
+  command -v pebble >/dev/null || missing+=(pebble)
   command -v psql >/dev/null || missing+=(postgresql-client)
   pg_bindir >/dev/null || missing+=(postgresql)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
@@ -213,6 +214,7 @@ build_images() {
   version="$(cat "${ROOT}/VERSION")"
   log "images: wheelhouse"
   mkdir -p "${ROOT}/build"
+  rm -f "${ROOT}"/build/wheels/kgop-*.whl
   "${VENV}/bin/pip" wheel -q --disable-pip-version-check --wheel-dir "${ROOT}/build/wheels" \
     "${ROOT}" "setuptools>=77" wheel >"${STATE}/wheels.log" 2>&1 \
     || { tail -20 "${STATE}/wheels.log" >&2; die "building the wheelhouse failed"; }

@@ -25,6 +25,15 @@ def register(verbs: Any) -> None:
     make.add_argument("--key", type=Path, required=True)
     make.add_argument("--days", type=int, default=825)
     make.set_defaults(handler=cmd_certs)
+    acme = sub.add_parser("acme", help="obtain a certificate over ACME (http-01)")
+    acme.add_argument("--hostname", required=True)
+    acme.add_argument("--email", required=True)
+    acme.add_argument("--webroot", type=Path, required=True, help="served at /.well-known/")
+    acme.add_argument("--cert", type=Path, required=True)
+    acme.add_argument("--key", type=Path, required=True)
+    acme.add_argument("--directory", default=None, help="ACME directory (default Let's Encrypt)")
+    acme.add_argument("--ca-bundle", default=None, help="CA file for the ACME server's TLS")
+    acme.set_defaults(handler=cmd_certs)
 
 
 def cmd_certs(args: argparse.Namespace, settings: Settings) -> int:
@@ -32,12 +41,26 @@ def cmd_certs(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.certs_verb == "self-signed":
         self_signed(args.hostname, args.cert, args.key, args.days)
+    elif args.certs_verb == "acme":
+        from kgop_tui.services.acme import LETS_ENCRYPT, issue_certificate
+
+        issue_certificate(
+            args.directory or LETS_ENCRYPT,
+            args.hostname,
+            args.email,
+            args.webroot,
+            args.cert,
+            args.key,
+            args.ca_bundle,
+        )
     info = inspect(args.cert, args.key)
     if getattr(args, "json", False):
         print(
             json.dumps(
                 {
                     "subject": info.subject,
+                    "issuer": info.issuer,
+                    "self_signed": info.self_signed,
                     "names": info.names,
                     "not_after": info.not_after.isoformat(),
                     "days_left": info.days_left,

@@ -19,6 +19,8 @@ from kgop_tui.services.files import write_secret_file
 @dataclass(frozen=True)
 class CertificateInfo:
     subject: str
+    issuer: str
+    self_signed: bool
     names: list[str]
     not_after: datetime
     days_left: int
@@ -74,6 +76,8 @@ def inspect(
         names = []
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        self_signed=cert.issuer == cert.subject,
         names=names,
         not_after=not_after,
         days_left=(not_after - now).days,

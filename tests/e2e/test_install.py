@@ -454,3 +454,137 @@ def test_help(site: Site) -> None:
     assert done.returncode == 0
     assert "--admin-password-file" in done.stdout
     shutil.which("bash")
+
+
+@pytest.fixture
+def pebble(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Pebble (the ACME test server) and its mock DNS, answering 127.0.0.1 for any name."""
+    if not shutil.which("pebble") or not shutil.which("pebble-challtestsrv"):
+        from tests.engines import require_or_skip
+
+        require_or_skip("pebble is not installed (scripts/test.sh installs it)")
+    from kgop_tui.services.certs import self_signed
+
+    tls_cert, tls_key = tmp_path / "pebble.pem", tmp_path / "pebble.key"
+    self_signed("localhost", tls_cert, tls_key)
+    acme, mgmt, dns, dns_mgmt, http = (free_port() for _ in range(5))
+    (tmp_path / "pebble.json").write_text(
+        json.dumps(
+            {
+                "pebble": {
+                    "listenAddress": f"127.0.0.1:{acme}",
+                    "managementListenAddress": f"127.0.0.1:{mgmt}",
+                    "certificate": str(tls_cert),
+                    "privateKey": str(tls_key),
+                    "httpPort": http,
+                    "tlsPort": free_port(),
+                    "ocspResponderURL": "",
+                    "externalAccountBindingRequired": False,
+                }
+            }
+        )
+    )
+    dns_server = subprocess.Popen(
+        [
+            "pebble-challtestsrv",
+            "-dns01",
+            f"127.0.0.1:{dns}",
+            "-defaultIPv4",
+            "127.0.0.1",
+            "-defaultIPv6",
+            "",
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-management",
+            f"127.0.0.1:{dns_mgmt}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    server = subprocess.Popen(
+        [
+            "pebble",
+            "-config",
+            str(tmp_path / "pebble.json"),
+            "-dnsserver",
+            f"127.0.0.1:{dns}",
+            "-strict=false",
+        ],
+        env={**os.environ, "PEBBLE_VA_NOSLEEP": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", acme), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "pebble did not start"
+                time.sleep(0.1)
+        yield {
+            "KG_ACME_DIRECTORY": f"https://127.0.0.1:{acme}/dir",
+            "KG_ACME_CA_BUNDLE": str(tls_cert),
+            "KG_HTTP_PORT": str(http),
+        }
+    finally:
+        for process in (server, dns_server):
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_lets_encrypt_against_pebble(site: Site, pebble: dict[str, str]) -> None:
+    home = site.base / "acme"
+    site.env.update(ports(site))
+    site.env.update(pebble)
+    done = site.install(
+        "--yes",
+        "--demo",
+        "--hostname",
+        "kg.test",
+        "--ssl",
+        "letsencrypt",
+        "--ssl-email",
+        "ops@example.org",
+        home=home,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "certificate issued for kg.test" in done.stdout
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    port = int(site.env["KG_HTTPS_PORT"])
+    from cryptography import x509
+
+    def served_issuer() -> str:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="kg.test") as tls,
+        ):
+            leaf = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True) or b"")
+        assert leaf.subject.rfc4514_string() == "CN=kg.test"
+        return leaf.issuer.rfc4514_string()
+
+    # nginx reloads gracefully: old workers may answer a moment longer.
+    deadline = time.monotonic() + 30
+    while not served_issuer().startswith("CN=Pebble Intermediate CA"):
+        assert time.monotonic() < deadline, "nginx never served the ACME certificate"
+        time.sleep(0.2)
+    again = site.install(
+        "--yes",
+        "--demo",
+        "--hostname",
+        "kg.test",
+        "--ssl",
+        "letsencrypt",
+        "--ssl-email",
+        "ops@example.org",
+        home=home,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "keeping the ACME certificate" in again.stdout

@@ -124,3 +124,18 @@ def test_no_verb_without_a_terminal_prints_status_and_help(tmp_path: Path) -> No
     assert done.returncode == 0
     assert "usage: kgop" in done.stdout
     assert "Cannot reach the Docker engine" in done.stderr
+
+
+def test_an_unexpected_error_is_one_line_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_: object) -> int:
+        raise RuntimeError("something inside broke")
+
+    monkeypatch.setattr(cli, "run", broken)
+    monkeypatch.delenv("KGOP_DEBUG", raising=False)
+    assert cli.main([]) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "unexpected error: RuntimeError: something inside broke" in err
+    assert "KGOP_DEBUG=1" in err
