@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from textual.screen import Screen
 
-from kgop_tui.errors import KgopError
+from kgop_tui.errors import DependencyUnavailable, KgopError
 from kgop_tui.ports import Services
 from kgop_tui.widgets.banner import Banner
 
 if TYPE_CHECKING:
     from kgop_tui.app import KgopApp
+
+T = TypeVar("T")
 
 
 class KgopScreen(Screen[None]):
@@ -45,6 +47,31 @@ class KgopScreen(Screen[None]):
         """An expected failure of an action: a notification with the hint."""
         hint = f"\n{error.hint}" if error.hint else ""
         self.notify(f"{error.message}{hint}", title=error.title, severity="error", timeout=8)
+
+    async def guarded(self, fetch: Awaitable[T]) -> T | None:
+        """Await a load; on failure show it in the banner (retrying if a dependency is down)."""
+        try:
+            value = await fetch
+        except DependencyUnavailable as error:
+            self.banner.show_error(error)
+            return None
+        except KgopError as error:
+            self.banner.show_error(error, retrying=False)
+            return None
+        self.banner.clear()
+        return value
+
+    def keep_retrying(self, reload: Callable[[], object], seconds: float = 3.0) -> None:
+        """While the banner shows a failure, call ``reload`` every few seconds."""
+
+        def retry() -> None:
+            if self.banner.visible_message and self.ready_to_reload():
+                reload()
+
+        self.set_interval(seconds, retry)
+
+    def ready_to_reload(self) -> bool:
+        return True
 
     def from_thread(self, callback: Callable[..., object], *args: object) -> None:
         """Run ``callback`` on the app's loop from a worker thread (no-op once closing)."""

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Select, Static
 
-from kgop_tui.errors import DependencyUnavailable, KgopError, UsageError
+from kgop_tui.errors import KgopError, UsageError
 from kgop_tui.models import AiProviderSetting, ConfigStatus, Device, Provider
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
@@ -52,27 +52,16 @@ class ConfigScreen(KgopScreen):
         for column in ("Provider", "Key", "Check", "Updated"):
             table.add_column(column, key=column.lower())
         self.load()
-        self.set_interval(3.0, self._retry_if_down)
-
-    def _retry_if_down(self) -> None:
-        if self.banner.visible_message:
-            self.load()
+        self.keep_retrying(self.load)
 
     def action_refresh(self) -> None:
         self.load()
 
     @work(exclusive=True, group="config-load", name="load_config", exit_on_error=False)
     async def load(self) -> None:
-        try:
-            status = await self.services.config.status()
-        except DependencyUnavailable as error:
-            self.banner.show_error(error)
-            return
-        except KgopError as error:
-            self.banner.show_error(error, retrying=False)
-            return
-        self.banner.clear()
-        self.show(status)
+        status = await self.guarded(self.services.config.status())
+        if status is not None:
+            self.show(status)
 
     def show(self, status: ConfigStatus) -> None:
         self.status = status

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from kgop_tui.errors import DependencyUnavailable, KgopError
+from kgop_tui.errors import KgopError
 from kgop_tui.models import (
     MigrationEntry,
     MigrationFile,
@@ -65,28 +65,22 @@ class MigrationsScreen(KgopScreen):
         for column in ("Version", "Name", "State", "Applied at", "Took"):
             table.add_column(column, key=column.lower())
         self.load()
-        self.set_interval(3.0, self._retry_if_down)
+        self.keep_retrying(self.load)
 
-    def _retry_if_down(self) -> None:
-        if self.banner.visible_message and not self.busy:
-            self.load()
+    def ready_to_reload(self) -> bool:
+        return not self.busy
 
     def action_refresh(self) -> None:
         self.load()
 
     @work(exclusive=True, group="migrations-load", name="load_migrations", exit_on_error=False)
     async def load(self) -> None:
-        try:
-            status = await self.services.migrations.status()
-            plan = await self.services.migrations.plan()
-        except DependencyUnavailable as error:
-            self.banner.show_error(error)
-            return
-        except KgopError as error:
-            self.banner.show_error(error, retrying=False)
-            return
-        self.banner.clear()
-        self.show(status, plan)
+        loaded = await self.guarded(self._fetch())
+        if loaded is not None:
+            self.show(*loaded)
+
+    async def _fetch(self) -> tuple[MigrationStatus, list[PlannedMigration]]:
+        return await self.services.migrations.status(), await self.services.migrations.plan()
 
     def show(self, status: MigrationStatus, plan: list[PlannedMigration]) -> None:
         self.status, self.plan = status, {p.version: p for p in plan}
