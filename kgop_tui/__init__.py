@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("kgop")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+source"
+# Kept equal to the repository's VERSION file (a unit test checks it); a literal, because
+# reading the installed metadata costs plain verbs tens of milliseconds at start-up.
+__version__ = "0.1.0"

@@ -135,11 +135,13 @@ start_engine() {
   done
   docker info >/dev/null 2>&1 || die "the Docker engine did not answer within 60 s (see ${STATE}/dockerd.log)"
   log "engine: $(docker version --format '{{.Server.Version}}') on ${ENGINE_SOCK}"
-  # A run that crashed may have left its labelled test resources behind.
+  # The engine is the suite's own: whatever an interrupted run left (stacks with restart
+  # policies come back with the engine) goes, so every run starts from a clean engine.
   local -a leftovers
-  mapfile -t leftovers < <(docker ps -aq --filter label=kgop.test)
+  mapfile -t leftovers < <(docker ps -aq)
   ((${#leftovers[@]} == 0)) || docker rm -f "${leftovers[@]}" >/dev/null
-  docker network prune -f --filter label=kgop.test >/dev/null
+  docker network prune -f >/dev/null
+  docker volume prune -f >/dev/null
 }
 
 ensure_base_image() {

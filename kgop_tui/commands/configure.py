@@ -15,28 +15,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import ExitCode, RefusedForSafety, UsageError
-from kgop_tui.models import (
-    AiProviderSetting,
-    ConfigStatus,
-    Device,
-    EmbeddingProfile,
-    Provider,
-    StoredApiKey,
-    ValidationStatus,
-)
 from kgop_tui.render import table
 from kgop_tui.settings import Settings
 
 if TYPE_CHECKING:
+    from kgop_tui.models import (
+        AiProviderSetting,
+        ConfigStatus,
+        EmbeddingProfile,
+        Provider,
+        StoredApiKey,
+    )
     from kgop_tui.services.config import ConfigService
 
 DEFAULT_MODELS = {
-    Provider.OPENAI: "gpt-4o-mini",
-    Provider.ANTHROPIC: "claude-sonnet-4-5",
-    Provider.OLLAMA: "llama3.1",
-    Provider.OPENROUTER: "openai/gpt-4o-mini",
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-sonnet-4-5",
+    "ollama": "llama3.1",
+    "openrouter": "openai/gpt-4o-mini",
 }
-PROVIDERS = [p.value for p in Provider]
+PROVIDERS = list(DEFAULT_MODELS)  # the values of models.Provider
+DEVICES = ["cpu", "cuda", "mps"]  # the values of models.Device
 
 
 def register(verbs: Any) -> None:
@@ -56,7 +55,7 @@ def register(verbs: Any) -> None:
 
     emb = sub.add_parser("embedding", help="list embedding profiles, or make one active")
     emb.add_argument("profile", nargs="?", metavar="PROFILE")
-    emb.add_argument("--device", choices=[d.value for d in Device])
+    emb.add_argument("--device", choices=DEVICES)
     emb.add_argument("--json", action="store_true")
     emb.set_defaults(handler=cmd_embedding)
 
@@ -142,11 +141,11 @@ def cmd_ai_provider(args: argparse.Namespace, settings: Settings) -> int:
         import questionary
 
         provider = _ask(questionary.select("AI provider:", choices=PROVIDERS))
-        model = model or _ask(
-            questionary.text("Model:", default=DEFAULT_MODELS[Provider(provider)])
-        )
+        model = model or _ask(questionary.text("Model:", default=DEFAULT_MODELS[provider]))
+    from kgop_tui.models import Provider
+
     chosen = Provider(provider)
-    setting = _validated(chosen, model or DEFAULT_MODELS[chosen], args.max_tokens)
+    setting = _validated(chosen, model or DEFAULT_MODELS[chosen.value], args.max_tokens)
     asyncio.run(service(settings).set_ai_provider(setting))
     print(
         f"AI provider: {setting.provider.value}, model {setting.model}, "
@@ -157,6 +156,8 @@ def cmd_ai_provider(args: argparse.Namespace, settings: Settings) -> int:
 
 def _validated(provider: Provider, model: str, max_tokens: int) -> AiProviderSetting:
     from pydantic import ValidationError
+
+    from kgop_tui.models import AiProviderSetting
 
     try:
         return AiProviderSetting(provider=provider, model=model, max_tokens=max_tokens)
@@ -183,6 +184,8 @@ def cmd_embedding(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(render_profiles(profiles))
         return ExitCode.OK
+    from kgop_tui.models import Device
+
     device = Device(args.device) if args.device else None
     profile = asyncio.run(svc.set_embedding(args.profile, device))
     print(f"Embedding profile: {profile.name} ({profile.model}, {profile.device.value}).")
@@ -231,6 +234,8 @@ def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
         return ExitCode.OK
     if args.provider is None:
         raise UsageError("The provider is missing", hint=f"give one of: {', '.join(PROVIDERS)}")
+    from kgop_tui.models import Provider, ValidationStatus
+
     provider = Provider(args.provider)
     if args.delete:
         deleted = asyncio.run(svc.delete_api_key(provider))

@@ -10,17 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from kgop_tui import __version__
 from kgop_tui.errors import ExitCode, MigrationFailed
-from kgop_tui.models import (
-    MigrationFailure,
-    MigrationFile,
-    MigrationRun,
-    MigrationState,
-    MigrationStatus,
-)
 from kgop_tui.render import table
 from kgop_tui.settings import Settings
 
 if TYPE_CHECKING:
+    from kgop_tui.models import (
+        MigrationFailure,
+        MigrationFile,
+        MigrationRun,
+        MigrationStatus,
+    )
     from kgop_tui.services.migrations import MigrationService
 
 
@@ -82,6 +81,8 @@ def render_status(status: MigrationStatus) -> str:
         )
         for e in status.entries
     ]
+    from kgop_tui.models import MigrationState
+
     counts = {state: len(status.by_state(state)) for state in MigrationState}
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no migrations"
     current = status.current_version

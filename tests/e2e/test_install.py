@@ -107,12 +107,14 @@ def site(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) 
     }
     made = Site(base=base, env=env)
     yield made
+    # Each home's own .env names its project: the variable set for the last test must not.
+    teardown_env = {k: v for k, v in env.items() if k != "COMPOSE_PROJECT_NAME"}
     for home in made.homes:
         if (home / ".env").exists():
             subprocess.run(
                 ["docker", "compose", "down", "-v", "-t", "2"],
                 cwd=home,
-                env=env,
+                env=teardown_env,
                 capture_output=True,
                 timeout=120,
             )

@@ -38,3 +38,12 @@ def test_services_import_no_textual_at_all() -> None:
         "    importlib.import_module(m.name)"
     )
     assert not {m for m in modules if m == "textual" or m.startswith("textual.")}
+
+
+def test_package_version_matches_the_version_file() -> None:
+    from pathlib import Path
+
+    import kgop_tui
+
+    version_file = Path(__file__).resolve().parents[2] / "VERSION"
+    assert kgop_tui.__version__ == version_file.read_text().strip()
