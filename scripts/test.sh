@@ -262,7 +262,7 @@ run_pytest() {
   [[ "${FAST}" == 1 ]] && markers=(-m "unit or tui")
   log "pytest ${markers[*]} $*"
   cd "${ROOT}"
-  "${VENV}/bin/pytest" -ra "${markers[@]}" "$@"
+  "${VENV}/bin/pytest" -ra -n "${KGOP_TEST_WORKERS:-2}" --dist loadfile "${markers[@]}" "$@"
 }
 
 main() {
