@@ -8,7 +8,6 @@ its exit code.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -60,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """``kgop status [--json]``."""
-    from kgop_tui.render import render_status
+    from kgop_tui.render import emit, render_status
     from kgop_tui.services.docker_engine import DockerService
 
     service = DockerService(settings)
@@ -68,10 +67,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         status = service.project_status()
     finally:
         service.close()
-    if args.json:
-        print(json.dumps(status.model_dump(mode="json"), indent=2))
-    else:
-        print(render_status(status))
+    emit(status, args.json, lambda: render_status(status))
     return ExitCode.OK
 
 

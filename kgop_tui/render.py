@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+
+from pydantic import BaseModel
 
 from kgop_tui.models import ContainerState, Health, ProjectStatus, ServiceStatus
 
@@ -83,3 +86,13 @@ def _problem(s: ServiceStatus) -> str | None:
     if s.state is ContainerState.RESTARTING:
         return f"{s.service}: restarting (restarted {s.restart_count} times)"
     return None
+
+
+def emit(value: BaseModel | Sequence[BaseModel], as_json: bool, text: Callable[[], str]) -> None:
+    """Print the stable JSON form of a model (or list of models), or its text rendering."""
+    if not as_json:
+        print(text())
+    elif isinstance(value, BaseModel):
+        print(json.dumps(value.model_dump(mode="json"), indent=2))
+    else:
+        print(json.dumps([item.model_dump(mode="json") for item in value], indent=2))

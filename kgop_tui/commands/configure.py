@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import ExitCode, RefusedForSafety, UsageError
-from kgop_tui.render import table
+from kgop_tui.render import emit, table
 from kgop_tui.settings import Settings
 
 if TYPE_CHECKING:
@@ -179,10 +178,7 @@ def cmd_embedding(args: argparse.Namespace, settings: Settings) -> int:
     svc = service(settings)
     if args.profile is None:
         profiles = asyncio.run(svc.embeddings())
-        if args.json:
-            print(json.dumps([p.model_dump(mode="json") for p in profiles], indent=2))
-        else:
-            print(render_profiles(profiles))
+        emit(profiles, args.json, lambda: render_profiles(profiles))
         return ExitCode.OK
     from kgop_tui.models import Device
 
@@ -227,10 +223,7 @@ def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
     svc = service(settings)
     if args.list:
         keys = asyncio.run(svc.api_keys())
-        if args.json:
-            print(json.dumps([k.model_dump(mode="json") for k in keys], indent=2))
-        else:
-            print(render_keys(keys))
+        emit(keys, args.json, lambda: render_keys(keys))
         return ExitCode.OK
     if args.provider is None:
         raise UsageError("The provider is missing", hint=f"give one of: {', '.join(PROVIDERS)}")
@@ -275,10 +268,7 @@ def render_status(status: ConfigStatus) -> str:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     status = asyncio.run(service(settings).status())
-    if args.json:
-        print(json.dumps(status.model_dump(mode="json"), indent=2))
-    else:
-        print(render_status(status))
+    emit(status, args.json, lambda: render_status(status))
     return ExitCode.OK
 
 

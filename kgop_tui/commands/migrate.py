@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kgop_tui import __version__
 from kgop_tui.errors import ExitCode, MigrationFailed
-from kgop_tui.render import table
+from kgop_tui.render import emit, table
 from kgop_tui.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,10 +93,7 @@ def render_status(status: MigrationStatus) -> str:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     status = asyncio.run(service(settings).status())
-    if args.json:
-        print(json.dumps(status.model_dump(mode="json"), indent=2))
-    else:
-        print(render_status(status))
+    emit(status, args.json, lambda: render_status(status))
     return ExitCode.OK
 
 

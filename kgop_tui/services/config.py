@@ -225,15 +225,23 @@ class ConfigService:
 
     async def api_keys(self) -> list[StoredApiKey]:
         async with self._conn("api-key") as conn:
-            rows = await conn.fetch(
-                "SELECT provider, key_hint, validation_status, validated_at, updated_at "
-                "FROM kg_api.system_api_keys ORDER BY provider"
-            )
+            return await self._api_keys(conn)
+
+    @staticmethod
+    async def _api_keys(
+        conn: asyncpg.Connection, provider: str | None = None
+    ) -> list[StoredApiKey]:
+        rows = await conn.fetch(
+            "SELECT provider, key_hint, validation_status, validated_at, updated_at "
+            "FROM kg_api.system_api_keys WHERE $1::text IS NULL OR provider = $1 "
+            "ORDER BY provider",
+            provider,
+        )
         return [StoredApiKey.model_validate(dict(r)) for r in rows]
 
     async def store_api_key(
         self, provider: Provider, key: str, hint: str, status: ValidationStatus
-    ) -> None:
+    ) -> StoredApiKey:
         ring = KeyRing.from_settings(self.settings)
         async with self._conn("api-key") as conn, conn.transaction():
             await self._guard(conn, ring, write=True)
@@ -249,6 +257,7 @@ class ConfigService:
                 status.value,
                 validated,
             )
+            return (await self._api_keys(conn, provider.value))[0]
 
     async def add_api_key(
         self, provider: Provider, key: str, validate: bool = True
@@ -271,9 +280,7 @@ class ConfigService:
                 f"{provider.value} rejected this key; nothing was stored",
                 hint="check the key in the provider's console, or store it without the check",
             )
-        await self.store_api_key(provider, key, mask(key), status)
-        stored = [k for k in await self.api_keys() if k.provider is provider]
-        return stored[0]
+        return await self.store_api_key(provider, key, mask(key), status)
 
     async def read_api_key(self, provider: Provider) -> str | None:
         ring = KeyRing.from_settings(self.settings)
@@ -340,11 +347,12 @@ class ConfigService:
                 "FROM kg_api.embedding_profile WHERE active"
             )
             encryption = await self.encryption_status(conn)
+            keys = await self._api_keys(conn)
         return ConfigStatus(
             admins=[AdminUser.model_validate(dict(r)) for r in admins],
             ai_provider=AiProviderSetting.model_validate(dict(ai)) if ai else None,
             embedding=EmbeddingProfile.model_validate(dict(emb)) if emb else None,
-            api_keys=await self.api_keys(),
+            api_keys=keys,
             encryption=encryption,
         )
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import re
@@ -356,18 +357,40 @@ class MigrationService:
         if progress:
             progress("start", file, None)
         started = time.perf_counter()
-        if file.transactional:
-            async with conn.transaction():
-                await conn.execute(file.sql)
-                ms = round((time.perf_counter() - started) * 1000)
-                await self._record(conn, file, ms)
-        else:
+        # Inside a dry run's transaction, this one is a savepoint.
+        scope = conn.transaction() if file.transactional else contextlib.nullcontext()
+        async with scope:
             await conn.execute(file.sql)
             ms = round((time.perf_counter() - started) * 1000)
             await self._record(conn, file, ms)
         if progress:
             progress("done", file, ms)
         return ms
+
+    async def _apply_pending(
+        self,
+        conn: asyncpg.Connection,
+        files: list[MigrationFile],
+        applied: dict[int, Any],
+        to: int | None,
+        progress: Progress | None,
+        dry_run: bool,
+    ) -> tuple[list[AppliedStep], list[str], MigrationFailure | None]:
+        """Apply pending files in order until one fails; a dry run skips no-transaction files."""
+        steps: list[AppliedStep] = []
+        skipped: list[str] = []
+        for file in files:
+            if file.version in applied or (to is not None and file.version > to):
+                continue
+            if dry_run and not file.transactional:
+                skipped.append(file.filename)
+                continue
+            try:
+                ms = await self._apply(conn, file, progress)
+            except asyncpg.PostgresError as exc:
+                return steps, skipped, self._failure(file, exc)
+            steps.append(AppliedStep(version=file.version, name=file.name, duration_ms=ms))
+        return steps, skipped, None
 
     @staticmethod
     def _failure(file: MigrationFile, exc: BaseException) -> MigrationFailure:
@@ -422,32 +445,14 @@ class MigrationService:
         await conn.execute(_TRACKING_DDL)
         applied = await self._applied(conn)
         adopted = await self._adopt(conn, files, applied)
-        steps: list[AppliedStep] = []
-        failure: MigrationFailure | None = None
-        for file in files:
-            if file.version in applied or (to is not None and file.version > to):
-                continue
-            try:
-                ms = await self._apply(conn, file, progress)
-            except asyncpg.PostgresError as exc:
-                failure = self._failure(file, exc)
-                break
-            steps.append(AppliedStep(version=file.version, name=file.name, duration_ms=ms))
-            applied[file.version] = {}
+        steps, _, failure = await self._apply_pending(conn, files, applied, to, progress, False)
+        versions = set(applied) | {step.version for step in steps}
         return MigrationRun(
             dry_run=False,
             applied=steps,
             adopted=adopted,
             failure=failure,
-            current_version=max(applied, default=None),
-        )
-
-    @staticmethod
-    async def _flush(conn: asyncpg.Connection, version: int) -> None:
-        """One synchronous commit that writes WAL: it flushes every earlier commit too."""
-        await conn.execute(
-            "UPDATE public.schema_migrations SET duration_ms = duration_ms WHERE version = $1::int",
-            version,
+            current_version=max(versions, default=None),
         )
 
     async def _dry_run(
@@ -457,34 +462,15 @@ class MigrationService:
         to: int | None,
         progress: Progress | None,
     ) -> MigrationRun:
-        steps: list[AppliedStep] = []
-        skipped: list[str] = []
-        failure: MigrationFailure | None = None
         transaction = conn.transaction()
         await transaction.start()
         try:
             applied = await self._applied(conn)
             self._refuse_drift(self._entries(files, applied))
             await conn.execute(_TRACKING_DDL)
-            for file in files:
-                if file.version in applied or (to is not None and file.version > to):
-                    continue
-                if not file.transactional:
-                    skipped.append(file.filename)
-                    continue
-                if progress:
-                    progress("start", file, None)
-                started = time.perf_counter()
-                try:
-                    await conn.execute(file.sql)
-                except asyncpg.PostgresError as exc:
-                    failure = self._failure(file, exc)
-                    break
-                ms = round((time.perf_counter() - started) * 1000)
-                await self._record(conn, file, ms)
-                if progress:
-                    progress("done", file, ms)
-                steps.append(AppliedStep(version=file.version, name=file.name, duration_ms=ms))
+            steps, skipped, failure = await self._apply_pending(
+                conn, files, applied, to, progress, True
+            )
         finally:
             await transaction.rollback()
         return MigrationRun(
