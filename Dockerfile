@@ -15,6 +15,8 @@ ARG PIP_INDEX_URL=https://pypi.org/simple
 ARG COMPOSE_BINARY=""
 ARG COMPOSE_URL=https://github.com/docker/compose/releases/download/v2.29.7/docker-compose-linux-x86_64
 
+# /opt/kgop/share holds this release's manifest and migrations: an upgrade to this image
+# reads them from here before anything runs on it.
 LABEL org.opencontainers.image.title="kg-operator" \
       org.opencontainers.image.description="kgop: operator of the self-hosted Knowledge Graph platform" \
       org.opencontainers.image.version="${KG_VERSION}" \
@@ -50,7 +52,11 @@ RUN set -eu; \
         /opt/kgop/bin/pip install --no-cache-dir --index-url "${PIP_INDEX_URL}" /src; \
     fi; \
     rm -rf /src; \
-    kgop --version
+    kgop --version; \
+    package="$(/opt/kgop/bin/python -c 'import kgop_tui, os; print(os.path.dirname(kgop_tui.__file__))')"; \
+    mkdir -p /opt/kgop/share/sql; \
+    cp "${package}/releases.toml" /opt/kgop/share/releases.toml; \
+    cp -r "${package}/sql/migrations" /opt/kgop/share/sql/migrations
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["sleep", "infinity"]

@@ -145,6 +145,19 @@ delegate() {
   return "${code}"
 }
 
+# The operator container cannot replace itself mid-upgrade: once no upgrade runs, compose
+# recreates it when .env pins another image (a no-op otherwise).
+then_refresh() {
+  local code=0 name
+  delegate "$@" || code=$?
+  name="$(operator_name)"
+  if docker exec "${name}" kgop upgrade --idle >/dev/null 2>&1; then
+    compose up -d --no-deps operator >/dev/null 2>&1 \
+      || note "could not recreate the operator container. Hint: ./operator.sh start-infra"
+  fi
+  ((code == 0)) || { diagnose; exit "${code}"; }
+}
+
 cmd_start_infra() {
   note "Starting postgres, garage and the operator..."
   compose up -d postgres garage operator || die 1 "docker compose up failed (see above)"
@@ -202,7 +215,7 @@ main() {
   case "${verb}" in
     "")
       if [[ -t 0 && -t 1 ]]; then
-        checked delegate
+        then_refresh
       else
         captured compose ps
         printf '\n'
@@ -221,6 +234,7 @@ main() {
     status)
       if [[ $# -gt 0 ]]; then checked delegate status "$@"; else captured compose ps; fi
       ;;
+    upgrade) then_refresh upgrade "$@" ;;
     admin) checked delegate configure admin "$@" ;;
     ai-provider | embedding | api-key) checked delegate configure "${verb}" "$@" ;;
     shell)

@@ -47,13 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     tui = verbs.add_parser("tui", help="the full-screen operator UI (needs a terminal)")
     tui.set_defaults(handler=cmd_tui)
 
-    from kgop_tui.commands import certs, configure, engine, migrate, platform
+    from kgop_tui.commands import certs, configure, engine, migrate, platform, upgrade
 
     engine.register(verbs)
     migrate.register(verbs)
     configure.register(verbs)
     platform.register(verbs)
     certs.register(verbs)
+    upgrade.register(verbs)
     return parser
 
 

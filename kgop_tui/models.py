@@ -289,3 +289,124 @@ class ConfigStatus(BaseModel):
     embedding: EmbeddingProfile | None
     api_keys: list[StoredApiKey]
     encryption: EncryptionStatus
+
+
+class BackupInfo(BaseModel):
+    """One backup folder under ``KG_HOME/backups``: a pg_dump, a copy of .env, this record."""
+
+    path: str = Field(description="the backup folder")
+    created_at: datetime
+    reason: str = Field(description="why it was taken: manual, upgrade to V, before restore")
+    kg_version: str | None = Field(description="platform version when it was taken")
+    kgop_version: str
+    database: str = Field(description="database name")
+    schema_version: int | None = Field(description="highest applied migration")
+    dump_bytes: int
+    dump_sha256: str
+    key_fingerprint: str | None = Field(description="fingerprint of ENCRYPTION_KEY (not the key)")
+    tables: dict[str, int] = Field(default_factory=dict, description="row count per table")
+    seconds: float = Field(default=0.0, description="time the dump took")
+
+
+class RestoreResult(BaseModel):
+    """What ``kgop restore`` did."""
+
+    restored_from: str
+    safety_backup: str | None = Field(description="the backup taken just before restoring")
+    schema_version: int | None
+    tables: dict[str, int]
+    restarted: list[str] = Field(default_factory=list)
+    seconds: float
+
+
+class StepState(StrEnum):
+    """A step of the upgrade walkthrough."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ROLLED_BACK = "rolled back"
+
+
+class RunState(StrEnum):
+    """An upgrade run as a whole."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    ROLLED_BACK = "rolled back"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def final(self) -> bool:
+        return self is not RunState.RUNNING
+
+
+class ImageChange(BaseModel):
+    """current → target image of one service."""
+
+    service: str
+    current: str
+    target: str
+    present: bool = Field(description="the target image is already on this engine")
+
+
+class UpgradePlan(BaseModel):
+    """What an upgrade will do; printed before anything changes."""
+
+    from_version: str
+    to_version: str
+    images: list[ImageChange]
+    pending_migrations: list[PlannedMigration]
+    schema_version: int | None = Field(description="database schema now")
+    target_schema: int = Field(description="database schema after the upgrade")
+    backup_estimate_bytes: int
+    free_bytes: int
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.from_version == self.to_version and not self.pending_migrations
+
+
+class UpgradeStep(BaseModel):
+    """One row of the walkthrough."""
+
+    key: str
+    title: str
+    state: StepState = StepState.PENDING
+    detail: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class UpgradeStatus(BaseModel):
+    """The status file of an upgrade run (``KG_HOME/upgrade/status.json``)."""
+
+    id: str
+    from_version: str
+    to_version: str
+    state: RunState
+    pid: int
+    steps: list[UpgradeStep]
+    point_of_no_return: str = Field(description="the first step that changes the platform")
+    passed_point_of_no_return: bool = False
+    backup: str | None = None
+    log_file: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    hint: str | None = None
+    report: list[str] = Field(default_factory=list, description="what happened, for the user")
+    api_downtime_seconds: float | None = None
+
+    def step(self, key: str) -> UpgradeStep:
+        return next(s for s in self.steps if s.key == key)
+
+    @property
+    def current(self) -> UpgradeStep | None:
+        running = [s for s in self.steps if s.state is StepState.RUNNING]
+        return running[-1] if running else None

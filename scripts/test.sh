@@ -226,15 +226,31 @@ build_images() {
   docker build "${common[@]}" -t "kg-operator:${version}" --build-arg "KG_VERSION=${version}" \
     --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose \
     "${ROOT}" >/dev/null
-  log "images: kg-api, kg-web, kg-postgres, kg-garage-standin, kg-nginx"
-  docker build "${common[@]}" -t "kg-api:${version}" --build-arg KG_ROLE=api \
-    --build-arg "KG_VERSION=${version}" "${ROOT}/images/reference" >/dev/null
-  docker build "${common[@]}" -t "kg-web:${version}" --build-arg KG_ROLE=web \
-    --build-arg "KG_VERSION=${version}" "${ROOT}/images/reference" >/dev/null
+  # The release before this one, for the upgrade tests: same builds, relabelled (the api
+  # of each needs its release's schema, from the release manifest).
+  local previous schema previous_schema role
+  read -r schema previous previous_schema < <("${VENV}/bin/python" -c '
+import sys
+from kgop_tui.releases import load_manifest
+releases = load_manifest().releases
+i = next(n for n, r in enumerate(releases) if r.version == sys.argv[1])
+print(releases[i].migrations[1], releases[i - 1].version, releases[i - 1].migrations[1])
+' "${version}")
+  log "images: kg-api, kg-web (${version}, ${previous}), kg-postgres, kg-garage-standin, kg-nginx"
+  for role in api web; do
+    docker build "${common[@]}" -t "kg-${role}:${version}" --build-arg "KG_ROLE=${role}" \
+      --build-arg "KG_VERSION=${version}" --build-arg "KG_SCHEMA=${schema}" \
+      "${ROOT}/images/reference" >/dev/null
+  done
+  for role in api web operator; do
+    docker build -q -t "kg-${role}:${previous}" --build-arg "IMAGE=kg-${role}:${version}" \
+      --build-arg "RELEASE=${previous}" --build-arg "SCHEMA=${previous_schema}" \
+      "${ROOT}/tests/images/release" >/dev/null
+  done
   docker build "${common[@]}" -t kg-postgres:15 "${ROOT}/images/postgres" >/dev/null
   docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
   docker build "${common[@]}" -t kg-nginx:test "${ROOT}/images/nginx" >/dev/null
-  export KGOP_TEST_VERSION="${version}"
+  export KGOP_TEST_VERSION="${version}" KGOP_TEST_PREVIOUS="${previous}"
 }
 
 # ---- checks and tests -------------------------------------------------------------------

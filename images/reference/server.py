@@ -6,12 +6,16 @@ web: healthy when the api is.
 
 import json
 import os
+import signal
 import sys
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROLE = os.environ.get("KG_ROLE", "api")
 VERSION = os.environ.get("KG_VERSION", "0.0.0")
+# The lowest migration version this build needs (the api is unhealthy on an older schema).
+SCHEMA = int(os.environ.get("KG_SCHEMA") or 0)
 
 
 def database_check():
@@ -31,7 +35,11 @@ def database_check():
             row = cur.fetchone()
             cur.execute("SELECT count(*) FROM kg_auth.users WHERE primary_role = 'admin'")
             admins = cur.fetchone()[0]
-        return {"active_embedding": row[0] if row else None, "admins": admins}
+            cur.execute("SELECT max(version::int) FROM public.schema_migrations")
+            schema = cur.fetchone()[0] or 0
+        if schema < SCHEMA:
+            raise RuntimeError(f"database schema {schema} is older than {SCHEMA}, run migrations")
+        return {"active_embedding": row[0] if row else None, "admins": admins, "schema": schema}
     finally:
         conn.close()
 
@@ -69,5 +77,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # PID 1 in its container: without a handler SIGTERM is ignored and `docker stop` waits
+    # out its grace period. Stop at once instead.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    delay = float(os.environ.get("KG_START_DELAY") or 0)
+    if delay:  # a slow-starting build, for upgrade tests
+        print(f"kg-{ROLE} {VERSION} warming up for {delay:g} s", flush=True)
+        time.sleep(delay)
     print(f"kg-{ROLE} {VERSION} listening on :8000", flush=True)
     ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kgop_tui.errors import ExitCode
+from kgop_tui.errors import ExitCode, OperationFailed, UsageError
 from kgop_tui.settings import Settings
 
 
@@ -34,6 +34,19 @@ def register(verbs: Any) -> None:
     acme.add_argument("--directory", default=None, help="ACME directory (default Let's Encrypt)")
     acme.add_argument("--ca-bundle", default=None, help="CA file for the ACME server's TLS")
     acme.set_defaults(handler=cmd_certs)
+
+    recert = verbs.add_parser(
+        "recert", help="report the TLS certificate's expiry; renew it when due, reload nginx"
+    )
+    recert.add_argument(
+        "--days", type=int, default=30, help="renew when fewer days are left (default 30)"
+    )
+    recert.add_argument("--force", action="store_true", help="renew now, whatever the expiry")
+    recert.add_argument("--email", help="ACME contact (default KG_SSL_EMAIL in .env)")
+    recert.add_argument("--directory", help="ACME directory (default KG_ACME_DIRECTORY or LE)")
+    recert.add_argument("--ca-bundle", help="CA file for the ACME server's TLS")
+    recert.add_argument("--json", action="store_true")
+    recert.set_defaults(handler=cmd_recert)
 
 
 def cmd_certs(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,5 +85,98 @@ def cmd_certs(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"{args.cert}: {info.subject}, names {', '.join(info.names) or '-'}, "
             f"valid until {info.not_after:%Y-%m-%d} ({info.days_left} days)"
+        )
+    return ExitCode.OK
+
+
+def reload_nginx(settings: Settings) -> str:
+    """Reload nginx in place (no dropped connections), when it runs."""
+    from kgop_tui.services.docker_engine import DockerService
+
+    docker = DockerService(settings)
+    try:
+        running = [s for s in docker.project_status().services if s.service == "nginx" and s.ok]
+        if not running:
+            return "nginx is not running; it reads the new certificate when it starts"
+        with docker.translate_errors():
+            container = docker.client().containers.get(running[0].container_id)
+            code, output = container.exec_run(["nginx", "-s", "reload"])
+        if code != 0:
+            text = output.decode(errors="replace") if isinstance(output, bytes) else ""
+            raise OperationFailed(
+                f"nginx refused to reload: {text.strip()[-200:]}",
+                hint="check the configuration with `docker compose exec nginx nginx -t`",
+            )
+        return "nginx reloaded"
+    finally:
+        docker.close()
+
+
+def cmd_recert(args: argparse.Namespace, settings: Settings) -> int:
+    from kgop_tui.services.certs import inspect, self_signed
+    from kgop_tui.settings import read_env_file
+
+    env_path = settings.kg_home / ".env"
+    env = {k: e.value for k, e in read_env_file(env_path).items()} if env_path.exists() else {}
+    mode = env.get("KG_SSL_MODE", "none")
+    certs = settings.kg_home / "certs"
+    cert, key = certs / "kg.crt", certs / "kg.key"
+    if mode == "none" or not cert.exists():
+        print("No TLS certificate here (KG_SSL_MODE=none): nothing to renew.")
+        return ExitCode.OK
+    before = inspect(cert, key)
+    due = args.force or before.days_left < args.days
+    action = "kept"
+    reload = ""
+    if due:
+        hostname = env.get("KG_HOSTNAME") or (before.names[0] if before.names else "localhost")
+        if mode == "self-signed":
+            self_signed(hostname, cert, key)
+        elif mode == "letsencrypt":
+            from kgop_tui.services.acme import LETS_ENCRYPT, issue_certificate
+
+            email = args.email or env.get("KG_SSL_EMAIL")
+            if not email:
+                raise UsageError(
+                    "ACME renewal needs a contact e-mail",
+                    hint="pass --email, or set KG_SSL_EMAIL in .env",
+                )
+            issue_certificate(
+                args.directory or env.get("KG_ACME_DIRECTORY") or LETS_ENCRYPT,
+                hostname,
+                email,
+                settings.kg_home / "nginx" / "acme",
+                cert,
+                key,
+                args.ca_bundle or env.get("KG_ACME_CA_BUNDLE"),
+            )
+        else:
+            raise OperationFailed(
+                f"The certificate is yours to renew (KG_SSL_MODE={mode}); it expires in "
+                f"{before.days_left} days",
+                hint=f"replace {cert} and {key}, then run `kgop recert` to reload nginx",
+            )
+        action = "renewed"
+        reload = reload_nginx(settings)
+    after = inspect(cert, key)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "mode": mode,
+                    "action": action,
+                    "names": after.names,
+                    "not_after": after.not_after.isoformat(),
+                    "days_left": after.days_left,
+                    "previous_not_after": before.not_after.isoformat(),
+                    "sha256": after.fingerprint,
+                    "nginx": reload or None,
+                }
+            )
+        )
+    else:
+        print(
+            f"{cert} ({mode}): {action}; valid until {after.not_after:%Y-%m-%d} "
+            f"({after.days_left} days)" + (f"; {reload}" if reload else "")
         )
     return ExitCode.OK

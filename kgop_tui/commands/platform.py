@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from kgop_tui import __version__
-from kgop_tui.errors import ConfigInvalid, DependencyUnavailable, ExitCode, OperationFailed
+from kgop_tui.errors import ConfigInvalid, DependencyUnavailable, ExitCode
 from kgop_tui.settings import Settings
 
 APP_SERVICES = ["api", "web"]
@@ -91,36 +91,10 @@ def garage_init(settings: Settings, deadline: float) -> str:
 
 
 def wait_healthy(settings: Settings, names: list[str], timeout: int) -> str:
-    from kgop_tui.models import ContainerState, Health
+    from kgop_tui.services import health
     from kgop_tui.services.docker_engine import DockerService
 
-    docker = DockerService(settings)
-    deadline = time.monotonic() + timeout
-    while True:
-        status = {s.service: s for s in docker.project_status().services}
-        waiting = [
-            n
-            for n in names
-            if n not in status or not status[n].ok or status[n].health is Health.STARTING
-        ]
-        if not waiting:
-            return ", ".join(f"{n} {status[n].health.value}" for n in names)
-        if time.monotonic() > deadline:
-            name = waiting[0]
-            current = status.get(name)
-            why = "no container"
-            if current is not None:
-                why = (
-                    current.state.value
-                    if current.state is not ContainerState.RUNNING
-                    else (
-                        f"{current.health.value}: {(current.health_output or '').splitlines()[-1:]}"
-                    )
-                )
-            raise OperationFailed(
-                f"{name} is not healthy after {timeout}s ({why})", hint=f"see `kgop logs {name}`"
-            )
-        time.sleep(1)
+    return health.wait_healthy(DockerService(settings), names, timeout)
 
 
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,8 +6,9 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,3 +139,164 @@ def stack(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory)
         yield created
     finally:
         created.compose("down", "--volumes", "--remove-orphans", "--timeout", "2")
+
+
+class Tmux:
+    """A terminal the test types into and reads, on its own tmux server."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.socket = f"kgop-e2e-{uuid.uuid4().hex[:6]}"
+        self.stack = stack
+        env = " ".join(f"{k}={v}" for k, v in stack.env.items())
+        self._tmux(
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            "120",
+            "-y",
+            "36",
+            "-c",
+            str(stack.home),
+            f"env -i {env} TERM=xterm-256color bash --norc",
+        )
+
+    def _tmux(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30
+        )
+        return done.stdout
+
+    def send(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "main", *keys)
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "main")
+
+    def wait(self, condition: Callable[[str], bool], what: str, limit: float = 60) -> str:
+        deadline = time.monotonic() + limit
+        while True:
+            text = self.screen()
+            if condition(text):
+                return text
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; the screen shows:\n{text}")
+            time.sleep(0.2)
+
+    def command(self) -> str:
+        return self._tmux("display-message", "-p", "-t", "main", "#{pane_current_command}")
+
+    def close(self) -> None:
+        self._tmux("kill-server")
+
+
+# ---- a platform on the previous release, for the upgrade tests ---------------------------
+
+
+def releases() -> tuple[str, str, int]:
+    """(newest version, the one before it, that one's last migration)."""
+    from kgop_tui.releases import load_manifest
+
+    manifest = load_manifest()
+    previous = manifest.releases[-2]
+    return manifest.latest.version, previous.version, previous.migrations[1]
+
+
+def env_values(home: Path) -> dict[str, str]:
+    values = {}
+    for line in (home / ".env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+@dataclass
+class Site:
+    """A stack installed at the previous release, and the images made for this test."""
+
+    engine: DockerEngine
+    base: Path
+    stacks: list[Stack]
+    images: list[str]
+
+    def docker(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", *args],
+            capture_output=True,
+            text=True,
+            env=self.engine.env(),
+            input=stdin,
+            timeout=300,
+        )
+
+    def image(self, source: str, target: str, *dockerfile: str) -> str:
+        """``target``: a copy of ``source``, or a build FROM it with extra Dockerfile lines."""
+        if dockerfile:
+            text = "\n".join([f"FROM {source}", *dockerfile]) + "\n"
+            done = self.docker("build", "-q", "-t", target, "-", stdin=text)
+        else:
+            done = self.docker("tag", source, target)
+        assert done.returncode == 0, done.stderr
+        self.images.append(target)
+        return target
+
+    def install(self, **images: str) -> Stack:
+        """The previous release, started and healthy; ``images`` overrides KG_<ROLE>_IMAGE."""
+        newest, previous, schema = releases()
+        for version in (newest, previous):
+            images_or_skip(self.engine, version)
+        home = self.base / f"kg{len(self.stacks)}"
+        project, ports = write_install(home, self.engine, previous)
+        for path in (home / "sql" / "migrations").glob("*.sql"):
+            if int(path.name.split("_", 1)[0]) > schema:
+                path.unlink()  # the previous release shipped only its own migrations
+        env_file = home / ".env"
+        lines = env_file.read_text().splitlines()
+        for role, ref in images.items():
+            key = f"KG_{role.upper()}_IMAGE="
+            lines = [line for line in lines if not line.startswith(key)] + [key + ref]
+        env_file.write_text("\n".join(lines) + "\n")
+        bin_dir = self.base / f"bin{len(self.stacks)}"
+        env = {
+            "PATH": minimal_path(bin_dir),
+            "DOCKER_HOST": self.engine.host,
+            "HOME": str(self.base),
+            "LANG": "C.UTF-8",
+        }
+        stack = Stack(home=home, project=project, env=env, ports=ports)
+        self.stacks.append(stack)
+        for verb in ("start-infra", "start"):
+            done = stack.shim(verb)
+            assert done.returncode == 0, f"{verb}: {done.stdout}\n{done.stderr}"
+        return stack
+
+
+@pytest.fixture
+def site(docker_engine: DockerEngine, tmp_path: Path) -> Iterator[Site]:
+    created = Site(engine=docker_engine, base=tmp_path, stacks=[], images=[])
+    try:
+        yield created
+    finally:
+        for stack in created.stacks:
+            stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "2")
+        if created.images:
+            created.docker("rmi", "--force", *created.images)
+
+
+def stack_dsn(stack: Stack) -> str:
+    password = env_values(stack.home)["POSTGRES_PASSWORD"]
+    return f"postgresql://kg:{password}@127.0.0.1:{stack.ports['POSTGRES']}/knowledge_graph"
+
+
+def get_json(url: str, timeout: float = 3) -> tuple[int, dict[str, object]]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}

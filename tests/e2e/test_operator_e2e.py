@@ -6,62 +6,8 @@ import json
 import subprocess
 import time
 import urllib.request
-import uuid
-from collections.abc import Callable
 
-import pytest
-
-from tests.e2e.conftest import Stack
-
-
-class Tmux:
-    """A terminal the test types into and reads, on its own tmux server."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.socket = f"kgop-e2e-{uuid.uuid4().hex[:6]}"
-        self.stack = stack
-        env = " ".join(f"{k}={v}" for k, v in stack.env.items())
-        self._tmux(
-            "new-session",
-            "-d",
-            "-s",
-            "main",
-            "-x",
-            "120",
-            "-y",
-            "36",
-            "-c",
-            str(stack.home),
-            f"env -i {env} TERM=xterm-256color bash --norc",
-        )
-
-    def _tmux(self, *args: str) -> str:
-        done = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30
-        )
-        return done.stdout
-
-    def send(self, *keys: str) -> None:
-        self._tmux("send-keys", "-t", "main", *keys)
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "main")
-
-    def wait(self, condition: Callable[[str], bool], what: str, limit: float = 60) -> str:
-        deadline = time.monotonic() + limit
-        while True:
-            text = self.screen()
-            if condition(text):
-                return text
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}; the screen shows:\n{text}")
-            time.sleep(0.2)
-
-    def command(self) -> str:
-        return self._tmux("display-message", "-p", "-t", "main", "#{pane_current_command}")
-
-    def close(self) -> None:
-        self._tmux("kill-server")
+from tests.e2e.conftest import Stack, Tmux
 
 
 def healthy(stack: Stack, services: list[str]) -> bool:

@@ -1,0 +1,162 @@
+"""The release manifest: versions, their image tags and migration ranges, required stops.
+
+The manifest ships with kgop (``releases.toml`` next to this module, and in the operator
+image at ``/opt/kgop/share/releases.toml``). An upgrade reads the manifest of the version it
+goes to, since only the newer release knows about itself and the stops before it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from kgop_tui.errors import ConfigInvalid, RefusedForSafety, UsageError
+
+MANIFEST = Path(__file__).with_name("releases.toml")
+ROLES = ("api", "web", "operator")
+_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
+
+
+def parse_version(text: str) -> tuple[int, int, int, str]:
+    """``0.6.0`` → (0, 6, 0, "~"); a pre-release sorts before its release."""
+    match = _SEMVER.fullmatch(text.strip())
+    if not match:
+        raise UsageError(f"{text!r} is not a version like 0.6.0", hint="see `kgop releases`")
+    major, minor, patch, pre = match.groups()
+    return int(major), int(minor), int(patch), pre or "~"
+
+
+class Release(BaseModel):
+    """One platform release."""
+
+    version: str
+    date: str = ""
+    migrations: tuple[int, int] = Field(description="first and last migration version shipped")
+    required: bool = Field(default=False, description="an upgrade may not skip this version")
+    notes: str = ""
+    images: dict[str, str] = Field(description="image tag per role: api, web, operator")
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        parse_version(value)
+        return value
+
+    @field_validator("images")
+    @classmethod
+    def _roles(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [role for role in ROLES if not value.get(role)]
+        if missing:
+            raise ValueError(f"no image tag for {', '.join(missing)}")
+        return value
+
+    @property
+    def key(self) -> tuple[int, int, int, str]:
+        return parse_version(self.version)
+
+    @property
+    def schema_version(self) -> int:
+        return self.migrations[1]
+
+
+class Manifest(BaseModel):
+    """Every release, oldest first."""
+
+    releases: list[Release] = Field(alias="release")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Manifest:
+        keys = [r.key for r in self.releases]
+        if keys != sorted(keys) or len(set(keys)) != len(keys):
+            raise ValueError("releases must be listed once each, oldest first")
+        schemas = [r.schema_version for r in self.releases]
+        if schemas != sorted(schemas):
+            raise ValueError("a later release cannot ship an older schema")
+        return self
+
+    @property
+    def latest(self) -> Release:
+        return self.releases[-1]
+
+    def get(self, version: str) -> Release | None:
+        key = parse_version(version)
+        return next((r for r in self.releases if r.key == key), None)
+
+    def require(self, version: str) -> Release:
+        release = self.get(version)
+        if release is None:
+            known = ", ".join(r.version for r in self.releases)
+            raise UsageError(f"Version {version} is not a release", hint=f"known: {known}")
+        return release
+
+    def skipped_required(self, current: str, target: str) -> list[Release]:
+        """Required releases strictly between ``current`` and ``target``."""
+        low, high = parse_version(current), parse_version(target)
+        return [r for r in self.releases if r.required and low < r.key < high]
+
+    def check_path(self, current: str, target: str) -> Release:
+        """The target release, after refusing downgrades and skipped required versions."""
+        release = self.require(target)
+        if parse_version(target) < parse_version(current):
+            raise RefusedForSafety(
+                f"{target} is older than the installed {current}: downgrades are not supported",
+                hint="restore a backup taken before the upgrade (`kgop restore`)",
+            )
+        stops = self.skipped_required(current, target)
+        if stops:
+            raise RefusedForSafety(
+                f"Upgrading {current} → {target} would skip {stops[0].version}, which cannot "
+                "be skipped",
+                hint=f"upgrade to {stops[0].version} first: `kgop upgrade --to {stops[0].version}`",
+            )
+        return release
+
+
+def load_manifest(path: Path | None = None) -> Manifest:
+    """Read and validate a manifest (default: the one shipped with this kgop)."""
+    source = path or MANIFEST
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+        return Manifest.model_validate(data)
+    except FileNotFoundError:
+        raise ConfigInvalid(
+            f"No release manifest at {source}", hint="the operator image ships one"
+        ) from None
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        first = str(exc).splitlines()
+        raise ConfigInvalid(
+            f"The release manifest {source} is invalid: {' '.join(first[:3])[:200]}",
+            hint="it must list [[release]] tables, oldest first",
+        ) from None
+
+
+def render_markdown(manifest: Manifest) -> str:
+    """docs/RELEASES.md: the version matrix."""
+    lines = [
+        "# Releases",
+        "",
+        "Generated from `kgop_tui/releases.toml` by `kgop releases --markdown`; a test keeps",
+        "the two equal. `KG_VERSION` in `.env` pins the version; `kgop upgrade --to VERSION`",
+        "moves to another one. A **required** version cannot be skipped: upgrade to it first.",
+        "",
+        "| Version | Date | api | web | operator | Migrations | Required | Notes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reversed(manifest.releases):
+        first, last = r.migrations
+        lines.append(
+            f"| {r.version} | {r.date} | {r.images['api']} | {r.images['web']} | "
+            f"{r.images['operator']} | {first:04d}–{last:04d} | "
+            f"{'yes' if r.required else 'no'} | {r.notes} |"
+        )
+    lines += [
+        "",
+        "Upgrade paths: from any version to a later one, stopping at each required version",
+        "in between. Downgrades are not supported; restore the backup the upgrade took",
+        "(`kgop restore KG_HOME/backups/...`).",
+        "",
+    ]
+    return "\n".join(lines)

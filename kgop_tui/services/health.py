@@ -1,0 +1,54 @@
+"""The health gate: wait until services are running and healthy, or say why not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from kgop_tui.errors import OperationFailed
+from kgop_tui.models import ContainerState, Health, ServiceStatus
+from kgop_tui.services.docker_engine import DockerService
+
+
+def _why(current: ServiceStatus | None, image: str | None) -> str:
+    if current is None:
+        return "no container"
+    if image is not None and current.image != image:
+        return f"still on {current.image}"
+    if current.state is not ContainerState.RUNNING:
+        return current.state.value
+    last = (current.health_output or "").strip().splitlines()[-1:]
+    return f"{current.health.value}: {last[0][:160]}" if last else current.health.value
+
+
+def wait_healthy(
+    docker: DockerService,
+    names: list[str],
+    timeout: float,
+    images: Mapping[str, str] | None = None,
+) -> str:
+    """Return "api healthy, web healthy" once every service is up (on ``images``, if given)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = {s.service: s for s in docker.project_status().services}
+        waiting = []
+        for name in names:
+            current = status.get(name)
+            wanted = (images or {}).get(name)
+            if (
+                current is None
+                or not current.ok
+                or current.health is Health.STARTING
+                or (wanted is not None and current.image != wanted)
+            ):
+                waiting.append(name)
+        if not waiting:
+            return ", ".join(f"{n} {status[n].health.value}" for n in names)
+        if time.monotonic() > deadline:
+            name = waiting[0]
+            raise OperationFailed(
+                f"{name} is not healthy after {timeout:g}s "
+                f"({_why(status.get(name), (images or {}).get(name))})",
+                hint=f"see `kgop logs {name}`",
+            )
+        time.sleep(0.5)

@@ -1,0 +1,84 @@
+"""Upgrades that fail after the point of no return roll back by themselves."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from tests.e2e.conftest import Site, Stack, env_values, get_json, releases, stack_dsn
+from tests.e2e.test_upgrade import SEED, operator_image, platform_rows
+from tests.helpers import execute, fetch
+
+
+def assert_back_on_previous(stack: Stack, dsn: str, before: object, previous: str) -> None:
+    api = f"http://127.0.0.1:{stack.ports['API']}"
+    status, body = get_json(api + "/health")
+    assert status == 200, body
+    assert get_json(api + "/version")[1]["version"] == previous
+    assert platform_rows(dsn) == before
+    assert fetch(dsn, "SELECT max(version) AS v FROM public.schema_migrations")[0]["v"] == 8
+    assert fetch(dsn, "SELECT to_regclass('kg_api.ingestion_jobs') AS t")[0]["t"] is None
+    assert env_values(stack.home)["KG_VERSION"] == previous
+    done = stack.shim("status", "--json")
+    services = {s["service"]: s for s in json.loads(done.stdout)["services"]}
+    assert services["api"]["health"] == "healthy"
+    assert services["web"]["health"] == "healthy"
+
+
+def test_an_api_that_never_gets_healthy_is_rolled_back(site: Site) -> None:
+    newest, previous, _ = releases()
+    tag = f"kgsick{uuid.uuid4().hex[:6]}"
+    site.image(f"kg-api:{previous}", f"{tag}/kg-api:{previous}")
+    site.image(f"kg-api:{newest}", f"{tag}/kg-api:{newest}", "ENV KG_FAIL_HEALTH=1")
+    stack = site.install(api=f"{tag}/kg-api:{previous}")
+    dsn = stack_dsn(stack)
+    execute(dsn, SEED)
+    before = platform_rows(dsn)
+
+    done = stack.shim("upgrade", "--to", newest, "--yes", "--health-timeout", "15", timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "rolled back" in done.stdout
+    assert "api is not healthy after 15s" in done.stdout
+    assert "Database restored from" in done.stdout
+    status = json.loads(stack.shim("upgrade", "--status", "--json").stdout)
+    assert status["state"] == "rolled back"
+    steps = {s["key"]: s["state"] for s in status["steps"]}
+    assert steps["migrate"] == "rolled back"
+    assert steps["health"] == "rolled back"
+    assert steps["rollback"] == "done"
+    # The migration had run: the database came back from the backup, without 0009.
+    assert_back_on_previous(stack, dsn, before, previous)
+    assert env_values(stack.home)["KG_API_IMAGE"] == f"{tag}/kg-api:{previous}"
+    assert operator_image(stack) == f"kg-operator:{previous}"
+    assert not (stack.home / "sql" / "migrations" / "0009_ingestion_jobs.sql").exists()
+
+
+def test_a_failing_migration_is_rolled_back(site: Site, tmp_path: Path) -> None:
+    newest, previous, _ = releases()
+    tag = f"kgbadmig{uuid.uuid4().hex[:6]}"
+    site.image(f"kg-operator:{previous}", f"{tag}/kg-operator:{previous}")
+    # The new release's operator ships a 0009 that fails half-way through.
+    site.image(
+        f"kg-operator:{newest}",
+        f"{tag}/kg-operator:{newest}",
+        "RUN printf 'CREATE TABLE kg_api.ingestion_jobs (id int);\\n"
+        "INSERT INTO kg_api.no_such_table VALUES (1);\\n' "
+        "> /opt/kgop/share/sql/migrations/0009_ingestion_jobs.sql",
+    )
+    stack = site.install(operator=f"{tag}/kg-operator:{previous}")
+    dsn = stack_dsn(stack)
+    execute(dsn, SEED)
+    before = platform_rows(dsn)
+
+    done = stack.shim("upgrade", "--to", newest, "--yes", timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Migration 0009_ingestion_jobs.sql failed at line 2" in done.stdout
+    assert "no_such_table" in done.stdout
+    status = json.loads(stack.shim("upgrade", "--status", "--json").stdout)
+    assert status["state"] == "rolled back"
+    steps = {s["key"]: s["state"] for s in status["steps"]}
+    assert steps["migrate"] == "rolled back"
+    assert steps["start"] == "skipped"
+    assert_back_on_previous(stack, dsn, before, previous)
+    assert operator_image(stack) == f"{tag}/kg-operator:{previous}"

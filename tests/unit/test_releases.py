@@ -1,0 +1,92 @@
+"""The release manifest: what it ships, the version matrix, and the upgrade path rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kgop_tui import __version__
+from kgop_tui.errors import ConfigInvalid, ExitCode, RefusedForSafety, UsageError
+from kgop_tui.releases import load_manifest, parse_version, render_markdown
+from kgop_tui.services.migrations import load_migrations
+from kgop_tui.services.upgrade import retag
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docs_releases_is_the_manifest_rendered() -> None:
+    expected = render_markdown(load_manifest())
+    assert (ROOT / "docs" / "RELEASES.md").read_text() == expected, (
+        "docs/RELEASES.md is stale: run `kgop releases --markdown > docs/RELEASES.md`"
+    )
+
+
+def test_newest_release_is_this_version_and_ships_the_packaged_migrations() -> None:
+    manifest = load_manifest()
+    assert manifest.latest.version == __version__ == (ROOT / "VERSION").read_text().strip()
+    files = load_migrations(ROOT / "kgop_tui" / "sql" / "migrations")
+    first, last = manifest.latest.migrations
+    assert [f.version for f in files] == list(range(first, last + 1))
+    assert all(tag == manifest.latest.version for tag in manifest.latest.images.values())
+
+
+def test_a_required_version_cannot_be_skipped() -> None:
+    manifest = load_manifest()
+    stops = [r.version for r in manifest.releases if r.required]
+    assert stops, "the manifest has a required stop to test against"
+    stop = manifest.require(stops[0])
+    before = next(r for r in manifest.releases if r.key < stop.key)
+    after = next(r for r in manifest.releases if r.key > stop.key)
+    with pytest.raises(RefusedForSafety) as refused:
+        manifest.check_path(before.version, after.version)
+    assert refused.value.exit_code == ExitCode.REFUSED
+    assert stop.version in refused.value.message
+    assert f"--to {stop.version}" in (refused.value.hint or "")
+    # Going to the stop, and from it, is fine.
+    assert manifest.check_path(before.version, stop.version) is stop
+    assert manifest.check_path(stop.version, after.version).version == after.version
+
+
+def test_downgrades_and_unknown_versions_are_refused() -> None:
+    manifest = load_manifest()
+    newest, older = manifest.releases[-1], manifest.releases[-2]
+    with pytest.raises(RefusedForSafety, match="downgrades"):
+        manifest.check_path(newest.version, older.version)
+    with pytest.raises(UsageError, match="9.9.9 is not a release"):
+        manifest.check_path(older.version, "9.9.9")
+    with pytest.raises(UsageError, match="not a version"):
+        parse_version("latest")
+
+
+def test_versions_compare_as_numbers_and_prereleases_first() -> None:
+    assert parse_version("0.10.0") > parse_version("0.9.9")
+    assert parse_version("1.0.0-rc.1") < parse_version("1.0.0")
+
+
+@pytest.mark.parametrize(
+    ("ref", "tag", "expected"),
+    [
+        ("kg-api:0.5.0", "0.6.0", "kg-api:0.6.0"),
+        ("ghcr.io/knowledge-graph/kg-api:0.5.0", "0.6.0", "ghcr.io/knowledge-graph/kg-api:0.6.0"),
+        ("registry.local:5000/kg/kg-web", "0.6.0", "registry.local:5000/kg/kg-web:0.6.0"),
+        ("kg-api:0.5.0@sha256:" + "a" * 64, "0.6.0", "kg-api:0.6.0"),
+    ],
+)
+def test_retag_keeps_the_sites_repository(ref: str, tag: str, expected: str) -> None:
+    assert retag(ref, tag) == expected
+
+
+def test_a_malformed_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "releases.toml"
+    bad.write_text(
+        '[[release]]\nversion = "0.6.0"\nmigrations = [1, 9]\n'
+        'images = { api = "0.6.0", web = "0.6.0", operator = "0.6.0" }\n'
+        '[[release]]\nversion = "0.5.0"\nmigrations = [1, 8]\n'
+        'images = { api = "0.5.0", web = "0.5.0", operator = "0.5.0" }\n'
+    )
+    with pytest.raises(ConfigInvalid, match="oldest first"):
+        load_manifest(bad)
+    bad.write_text('[[release]]\nversion = "0.6.0"\nmigrations = [1, 9]\nimages = { api = "x" }\n')
+    with pytest.raises(ConfigInvalid, match="no image tag for web, operator"):
+        load_manifest(bad)
