@@ -359,6 +359,8 @@ render_env() {
   printf 'KG_HOME=%s\n' "${OPT[dir]}"
   setting KG_VERSION "${OPT[version]}" version
   printf 'KG_HOSTNAME=%s\nKG_SSL_MODE=%s\n' "${OPT[hostname]:-${OLD[KG_HOSTNAME]:-localhost}}" "$(ssl_mode)"
+  local email="${OPT[ssl_email]:-${OLD[KG_SSL_EMAIL]:-}}"
+  [[ -z "${email}" ]] || printf 'KG_SSL_EMAIL=%s\n' "${email}"  # for `kgop recert` (ACME)
   local role
   for role in operator api web postgres garage nginx; do
     printf 'KG_%s_IMAGE=%s\n' "${role^^}" "$(image "${role}")"

@@ -1,6 +1,6 @@
-"""The kgop TUI: health, logs, migrations and configuration of the platform.
+"""The kgop TUI: health, logs, migrations, configuration and upgrades of the platform.
 
-``1``–``4`` switch screens, ``?`` shows the keys, ``ctrl+p`` lists every action, ``q`` quits.
+``1``–``5`` switch screens, ``?`` shows the keys, ``ctrl+p`` lists every action, ``q`` quits.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from kgop_tui.screens.config import ConfigScreen
 from kgop_tui.screens.health import HealthScreen
 from kgop_tui.screens.logs import LogsScreen
 from kgop_tui.screens.migrations import MigrationsScreen
+from kgop_tui.screens.upgrade import UpgradeScreen
 from kgop_tui.widgets.dialogs import ErrorScreen
 
 SCREENS: dict[str, tuple[str, str]] = {
@@ -28,6 +29,7 @@ SCREENS: dict[str, tuple[str, str]] = {
     "logs": ("2", "Logs"),
     "migrations": ("3", "Migrations"),
     "config": ("4", "Configuration"),
+    "upgrade": ("5", "Upgrade"),
 }
 ACTIONS: list[tuple[str, str, str]] = [
     ("health", "restart", "Restart the selected service"),
@@ -48,6 +50,10 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("config", "embedding", "Choose the embedding profile"),
     ("config", "add_key", "Add or replace an API key"),
     ("config", "delete_key", "Delete an API key"),
+    ("upgrade", "proceed", "Start the planned upgrade"),
+    ("upgrade", "next_target", "Choose the release to upgrade to"),
+    ("upgrade", "abort", "Abort the upgrade (before the point of no return)"),
+    ("upgrade", "refresh", "Run the upgrade preflight again"),
 ]
 
 
@@ -62,6 +68,7 @@ class KgopApp(App[None]):
         "logs": LogsScreen,
         "migrations": MigrationsScreen,
         "config": ConfigScreen,
+        "upgrade": UpgradeScreen,
     }
     DEFAULT_MODE = "health"
     BINDINGS = [
@@ -77,6 +84,8 @@ class KgopApp(App[None]):
         self.last_status: ProjectStatus | None = None
 
     def action_help(self) -> None:
+        if not self.screen.is_attached:  # a key typed while the app closes
+            return
         if self.screen.query("HelpPanel"):
             self.action_hide_help_panel()
         else:

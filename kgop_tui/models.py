@@ -319,6 +319,21 @@ class RestoreResult(BaseModel):
     seconds: float
 
 
+UPGRADE_STEPS: list[tuple[str, str]] = [
+    ("preflight", "Preflight: engine, database, disk, images, upgrade path"),
+    ("plan", "Plan: images and migrations"),
+    ("backup", "Backup: database dump, .env copy, key fingerprint"),
+    ("pull", "Pull every image before anything stops"),
+    ("stop", "Stop api and web"),
+    ("migrate", "Apply the new migrations"),
+    ("start", "Start api and web on the new version"),
+    ("health", "Health gate"),
+    ("verify", "Verify versions and schema"),
+]
+"""The steps of an upgrade, in order; nothing changes before ``POINT_OF_NO_RETURN``."""
+POINT_OF_NO_RETURN = "stop"
+
+
 class StepState(StrEnum):
     """A step of the upgrade walkthrough."""
 

@@ -24,6 +24,8 @@ from kgop_tui.models import (
     Provider,
     StatusUpdate,
     StoredApiKey,
+    UpgradePlan,
+    UpgradeStatus,
 )
 
 
@@ -119,6 +121,34 @@ class ConfigPort(Protocol):
     async def delete_api_key(self, provider: Provider) -> bool: ...
 
 
+class UpgradePort(Protocol):
+    """Upgrades: plan one, start it (it runs detached), follow or abort it."""
+
+    def installed(self) -> str | None:
+        """The platform version pinned in .env now."""
+        ...
+
+    def releases(self) -> list[str]:
+        """Versions newer than the installed one, oldest first."""
+        ...
+
+    def plan(self, to: str | None) -> UpgradePlan:
+        """Preflight and plan (blocking: call from a thread); raises KgopError."""
+        ...
+
+    def start(self, to: str) -> UpgradeStatus:
+        """Start the upgrade in the background; its first status (blocking)."""
+        ...
+
+    def status(self) -> UpgradeStatus | None: ...
+
+    def read_log(self, status: UpgradeStatus, offset: int) -> tuple[list[str], int]: ...
+
+    def abort(self) -> None:
+        """Ask a running upgrade to stop before anything changed; raises if too late."""
+        ...
+
+
 @dataclass
 class Services:
     """Everything the app reaches: built once by the CLI, handed to the App."""
@@ -128,3 +158,4 @@ class Services:
     config: ConfigPort
     save_logs: Callable[[list[str]], str]
     """Write lines to a 0600 file under KG_HOME/logs; returns its path."""
+    upgrades: UpgradePort

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kgop_tui import __version__
 from kgop_tui.errors import KgopError
-from kgop_tui.models import ProjectStatus, StatusUpdate
+from kgop_tui.models import ProjectStatus, StatusUpdate, UpgradePlan, UpgradeStatus
 from kgop_tui.ports import Services
 from kgop_tui.services.compose import ComposeService
 from kgop_tui.services.config import ConfigService
@@ -17,7 +18,7 @@ from kgop_tui.services.events import ProjectWatcher
 from kgop_tui.services.files import save_log_lines
 from kgop_tui.services.logs import LogFollower
 from kgop_tui.services.migrations import MigrationService
-from kgop_tui.settings import Settings
+from kgop_tui.settings import Settings, load_settings
 
 
 class Engine:
@@ -51,6 +52,61 @@ class Engine:
         self.compose.start([service])
 
 
+class Upgrades:
+    """The upgrade runner's files and process, for the TUI."""
+
+    def __init__(self, settings: Settings) -> None:
+        from kgop_tui.services.upgrade import UpgradeFiles
+
+        self.home = settings.kg_home
+        self.files = UpgradeFiles.of(settings)
+
+    def _settings(self) -> Settings:
+        return load_settings(kg_home=self.home)  # fresh: an upgrade rewrites .env
+
+    def installed(self) -> str | None:
+        return self._settings().kg_version
+
+    def releases(self) -> list[str]:
+        from kgop_tui.releases import load_manifest, parse_version
+
+        current = self.installed()
+        versions = [r.version for r in load_manifest().releases]
+        if current is None:
+            return versions
+        return [v for v in versions if parse_version(v) > parse_version(current)]
+
+    def plan(self, to: str | None) -> UpgradePlan:
+        from kgop_tui.services.upgrade import Upgrader
+
+        upgrader = Upgrader(self._settings())
+        try:
+            return asyncio.run(upgrader.preflight(to)).plan
+        finally:
+            upgrader.docker.close()
+
+    def start(self, to: str) -> UpgradeStatus:
+        from kgop_tui.services.upgrade import spawn_runner, wait_started
+
+        run_id, process = spawn_runner(self._settings(), to, no_backup=False, health_timeout=180)
+        return wait_started(self.files, run_id, process)
+
+    def status(self) -> UpgradeStatus | None:
+        from kgop_tui.services.upgrade import read_status
+
+        return read_status(self.files)
+
+    def read_log(self, status: UpgradeStatus, offset: int) -> tuple[list[str], int]:
+        from kgop_tui.services.upgrade import read_log
+
+        return read_log(self.files, status, offset)
+
+    def abort(self) -> None:
+        from kgop_tui.services.upgrade import request_abort
+
+        request_abort(self.files)
+
+
 def build_services(settings: Settings) -> Services:
     target = DatabaseTarget.from_settings(settings)
 
@@ -63,4 +119,5 @@ def build_services(settings: Settings) -> Services:
         migrations=MigrationService(target, settings.migrations_dir(), __version__),
         config=ConfigService(target, settings),
         save_logs=save_logs,
+        upgrades=Upgrades(settings),
     )

@@ -45,6 +45,8 @@ from kgop_tui.errors import (
     RefusedForSafety,
 )
 from kgop_tui.models import (
+    POINT_OF_NO_RETURN,
+    UPGRADE_STEPS,
     BackupInfo,
     ImageChange,
     MigrationState,
@@ -62,18 +64,7 @@ from kgop_tui.settings import Settings, read_env_file
 IMAGE_SHARE = "/opt/kgop/share"
 DEFAULT_REPOSITORY = "ghcr.io/knowledge-graph/kg-{role}"
 APP_SERVICES = ("api", "web")
-POINT_OF_NO_RETURN = "stop"
-STEPS = [
-    ("preflight", "Preflight: engine, database, disk, images, upgrade path"),
-    ("plan", "Plan: images and migrations"),
-    ("backup", "Backup: database dump, .env copy, key fingerprint"),
-    ("pull", "Pull every image before anything stops"),
-    ("stop", "Stop api and web"),
-    ("migrate", "Apply the new migrations"),
-    ("start", "Start api and web on the new version"),
-    ("health", "Health gate"),
-    ("verify", "Verify versions and schema"),
-]
+STEPS = UPGRADE_STEPS
 ROLLBACK = ("rollback", "Roll back to the previous version")
 
 
@@ -145,7 +136,8 @@ class UpgradeFiles:
         return self.root / "releases" / version
 
     def prepare(self) -> None:
-        self.runs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.runs.mkdir(mode=0o700, exist_ok=True)
 
 
 def _write_json(path: Path, data: str) -> None:
@@ -351,12 +343,12 @@ class Upgrader:
                 hint="install.sh writes it; set it to the version that runs now",
             )
         parse_version(current)
-        self.log(f"engine: {self.docker.engine_address}")
-        with self.docker.translate_errors():
-            self.docker.client().ping()
         own = load_manifest()
         version = to or own.latest.version
         parse_version(version)
+        self.log(f"engine: {self.docker.engine_address}")
+        with self.docker.translate_errors():
+            self.docker.client().ping()
         current_images = self.current_images()
         operator_target = retag(current_images["operator"], version)
         manifest, shipped = self.fetch_release(operator_target, version)

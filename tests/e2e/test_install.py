@@ -205,6 +205,33 @@ def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path)
     assert status == 200
     assert served == cert_sha256(home / "certs" / "kg.crt")
 
+    # recert: a fresh certificate is kept; forced, it is renewed and nginx serves the new one.
+    shim = [str(home / "operator.sh"), "recert"]
+    kept = subprocess.run([*shim, "--json"], cwd=home, env=site.env, capture_output=True, text=True)
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["action"] == "kept"
+    renewed = subprocess.run(
+        [*shim, "--force", "--json"], cwd=home, env=site.env, capture_output=True, text=True
+    )
+    assert renewed.returncode == 0, renewed.stderr
+    report = json.loads(renewed.stdout)
+    assert report["action"] == "renewed"
+    assert report["nginx"] == "nginx reloaded"
+    assert report["days_left"] > 800
+    new_cert = cert_sha256(home / "certs" / "kg.crt")
+    assert new_cert != served
+    deadline = time.monotonic() + 30  # nginx's workers pick up a reload in their own time
+    while True:
+        try:
+            served = https_peer(int(site.env["KG_HTTPS_PORT"]), home / "certs" / "kg.crt")[1]
+        except ssl.SSLCertVerificationError:
+            served = "the previous certificate"
+        if served == new_cert:
+            break
+        assert time.monotonic() < deadline, "nginx still serves the previous certificate"
+        time.sleep(0.2)
+    assert (home / "certs" / "kg.key").stat().st_mode & 0o777 == 0o600
+
     started = time.monotonic()
     again = site.install(*args, home=home)
     rerun_seconds = time.monotonic() - started

@@ -14,7 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from kgop_tui import __version__
-from kgop_tui.errors import KgopError, UnknownService, UsageError
+from kgop_tui.errors import ConfigInvalid, KgopError, OperationFailed, UnknownService, UsageError
 from kgop_tui.models import (
     ConfigStatus,
     Device,
@@ -24,14 +24,14 @@ from kgop_tui.models import (
     Provider,
     ValidationStatus,
 )
-from kgop_tui.ports import ConfigPort, EnginePort, MigrationsPort
-from kgop_tui.services.bundle import Engine
+from kgop_tui.ports import ConfigPort, EnginePort, MigrationsPort, UpgradePort
+from kgop_tui.services.bundle import Engine, Upgrades
 from kgop_tui.services.config import ConfigService
 from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.services.migrations import MigrationService
 from kgop_tui.settings import load_settings
 from tests.engines import ComposeProject, DockerEngine, compose_project, wait_for
-from tests.tui.fakes import FakeConfig, FakeEngine, FakeMigrations
+from tests.tui.fakes import FakeConfig, FakeEngine, FakeMigrations, FakeUpgrades
 
 KINDS = ["fake", "real"]
 
@@ -186,3 +186,41 @@ def test_config_contract(config: ConfigPort) -> None:
         assert await config.delete_api_key(Provider.OPENAI) is False
 
     asyncio.run(scenario())
+
+
+@pytest.fixture(params=KINDS)
+def upgrades(request: pytest.FixtureRequest, tmp_path: Path) -> UpgradePort:
+    if request.param == "fake":
+        return FakeUpgrades(installed="0.5.0", newer=("0.6.0",))
+    engine: DockerEngine = request.getfixturevalue("docker_engine")
+    (tmp_path / ".env").write_text(
+        "COMPOSE_PROJECT_NAME=kgcontract\nKG_VERSION=0.5.0\n"
+        f"DOCKER_HOST={engine.host}\nKG_OPERATOR_IMAGE=kg-operator:0.5.0\n"
+    )
+    return Upgrades(load_settings(kg_home=tmp_path, environ={}))
+
+
+def test_upgrade_contract(upgrades: UpgradePort, tmp_path: Path) -> None:
+    assert upgrades.installed() == "0.5.0"
+    assert "0.6.0" in upgrades.releases()
+    assert "0.5.0" not in upgrades.releases()  # only newer ones
+    assert upgrades.status() is None  # no upgrade has run here
+    with pytest.raises(OperationFailed, match="No upgrade is running"):
+        upgrades.abort()
+
+
+def test_upgrade_contract_without_a_pinned_version(tmp_path: Path, kind: str) -> None:
+    port: UpgradePort
+    if kind == "fake":
+        port = FakeUpgrades(installed=None)
+    else:
+        (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=kgcontract\n")
+        port = Upgrades(load_settings(kg_home=tmp_path, environ={}))
+    assert port.installed() is None
+    with pytest.raises(ConfigInvalid, match="KG_VERSION is not set"):
+        port.plan(None)
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)

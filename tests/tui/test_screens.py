@@ -9,6 +9,7 @@ from kgop_tui.screens.config import ConfigScreen
 from kgop_tui.screens.health import HealthScreen
 from kgop_tui.screens.logs import LogsScreen
 from kgop_tui.screens.migrations import MigrationsScreen
+from kgop_tui.screens.upgrade import UpgradeScreen
 from kgop_tui.services.logs import LogBatch, StreamEvent
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
@@ -278,6 +279,7 @@ async def test_number_keys_switch_and_q_quits(fakes: Fakes) -> None:
             ("2", LogsScreen),
             ("3", MigrationsScreen),
             ("4", ConfigScreen),
+            ("5", UpgradeScreen),
             ("1", HealthScreen),
         ):
             await pilot.press(key)
@@ -309,3 +311,116 @@ async def test_command_palette_lists_every_action(fakes: Fakes) -> None:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await pilot.press("y")
         await until(pilot, lambda: not fakes.migrations.pending, "the migrations applied")
+
+
+# ---- upgrade -----------------------------------------------------------------------------
+
+
+def step_states(app: object) -> dict[str, str]:
+    table = app.screen.query_one("#upgrade-steps", DataTable)  # type: ignore[attr-defined]
+    states = {}
+    for row in table.ordered_rows:
+        key = str(row.key.value)
+        states[key] = str(table.get_row(row.key)[1])
+    return states
+
+
+def run_state(app: object) -> str | None:
+    screen = app.screen  # type: ignore[attr-defined]
+    return screen.run.state.value if getattr(screen, "run", None) is not None else None
+
+
+async def test_upgrade_walkthrough_plans_then_enter_runs_it(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: "press Enter" in text_of(app, "#upgrade-summary"), "the plan")
+        assert "Upgrade 0.5.0 → 0.6.0" in text_of(app, "#upgrade-summary")
+        plan = text_of(app, "#upgrade-plan")
+        assert "kg-api:0.5.0 → kg-api:0.6.0" in plan
+        assert "0009_ingestion_jobs.sql" in plan
+        states = step_states(app)
+        assert list(states)[:5] == ["preflight", "plan", "backup", "pull", "no-return"]
+        assert states["stop"] == "· pending"
+        assert fakes.upgrades.started == []  # nothing runs before Enter
+
+        await pilot.press("enter")
+        await until(pilot, lambda: run_state(app) == "succeeded", "the upgrade", limit=30)
+        assert fakes.upgrades.started == ["0.6.0"]
+        states = step_states(app)
+        assert all(states[k] == "✔ done" for k in ("backup", "stop", "migrate", "health"))
+        assert states["no-return"] == "passed"
+        assert "succeeded" in text_of(app, "#upgrade-summary")
+        assert "Upgraded 0.5.0 → 0.6.0." in text_of(app, "#upgrade-report")
+        log = app.screen.query_one("#upgrade-log").lines
+        assert any("point of no return" in str(line.text) for line in log)
+        await pilot.press("enter")  # a finished run is not started again by accident
+        await pilot.pause()
+        assert fakes.upgrades.started == ["0.6.0"]
+
+
+async def test_esc_aborts_before_the_point_of_no_return(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: "press Enter" in text_of(app, "#upgrade-summary"), "the plan")
+        await pilot.press("enter")
+        await until(pilot, lambda: run_state(app) == "running", "the run")
+        await pilot.press("escape")
+        await until(pilot, lambda: run_state(app) == "aborted", "the abort", limit=30)
+        states = step_states(app)
+        assert states["stop"] == "– skipped"
+        assert states["migrate"] == "– skipped"
+        assert fakes.upgrades.current == "0.5.0"
+        assert "runs as before" in text_of(app, "#upgrade-report")
+
+
+async def test_a_failed_health_gate_rolls_back_and_esc_is_refused_past_the_point(
+    fakes: Fakes,
+) -> None:
+    fakes.upgrades.fail_at = "health"
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: "press Enter" in text_of(app, "#upgrade-summary"), "the plan")
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: app.screen.run is not None and app.screen.run.passed_point_of_no_return,
+            "the point of no return",
+            limit=30,
+        )
+        notes = len(app._notifications)
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app._notifications) > notes, "the refusal")
+        assert "point of no return" in list(app._notifications)[-1].message
+        await until(pilot, lambda: run_state(app) == "rolled back", "the rollback", limit=30)
+        states = step_states(app)
+        assert states["health"] == "↺ rolled back"
+        assert states["migrate"] == "↺ rolled back"
+        assert states["rollback"] == "✔ done"
+        assert "Database restored" in text_of(app, "#upgrade-report")
+        assert fakes.upgrades.current == "0.5.0"
+
+
+async def test_the_screen_reattaches_to_a_running_upgrade(fakes: Fakes) -> None:
+    fakes.upgrades.start("0.6.0")  # started elsewhere: the CLI, or a session that dropped
+    fakes.upgrades.status()
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: run_state(app) is not None, "the running upgrade")
+        await until(pilot, lambda: run_state(app) == "succeeded", "its end", limit=30)
+        assert fakes.upgrades.started == ["0.6.0"]  # followed, not started twice
+
+
+async def test_a_failing_preflight_is_shown_and_nothing_starts(fakes: Fakes) -> None:
+    fakes.upgrades.current = None
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: banner(app) is not None, "the banner")
+        assert "KG_VERSION is not set" in (banner(app) or "")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert fakes.upgrades.started == []

@@ -29,12 +29,16 @@ READY: dict[str, Callable[[Any], bool]] = {
         bool(app.screen.query("#config-summary"))
         and "Admins" in str(app.screen.query_one("#config-summary", Static).render())
     ),
+    "5": lambda app: (
+        bool(app.screen.query("#upgrade-plan"))
+        and "0009" in str(app.screen.query_one("#upgrade-plan", Static).render())
+    ),
 }
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
 @pytest.mark.parametrize(
-    "key", ["1", "2", "3", "4"], ids=["health", "logs", "migrations", "config"]
+    "key", ["1", "2", "3", "4", "5"], ids=["health", "logs", "migrations", "config", "upgrade"]
 )
 def test_screen(snap_compare: Any, key: str, size: tuple[int, int]) -> None:
     app = make_app(Fakes())

@@ -139,3 +139,45 @@ def test_an_unexpected_error_is_one_line_without_traceback(
     assert err.count("\n") == 1
     assert "unexpected error: RuntimeError: something inside broke" in err
     assert "KGOP_DEBUG=1" in err
+
+
+def upgrade_home(tmp_path: Path, version: str | None = "0.5.0") -> dict[str, str]:
+    (tmp_path / ".env").write_text(f"KG_VERSION={version}\n" if version else "A=1\n")
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("KG_", "KGOP_"))},
+        "KG_HOME": str(tmp_path),
+        "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "version", "code", "says"),
+    [
+        (["upgrade", "--to", "banana"], "0.5.0", 2, "'banana' is not a version"),
+        (["upgrade"], None, 2, "KG_VERSION is not set in .env"),
+        (["upgrade", "--to", "0.6.0"], "0.5.0", 3, "Cannot reach the Docker engine"),
+        (["upgrade", "--abort"], "0.5.0", 1, "No upgrade is running"),
+        (["upgrade", "--attach"], "0.5.0", 1, "No upgrade has run here"),
+        (["upgrade", "--status", "--attach"], "0.5.0", 2, "not allowed with argument"),
+        (["restore", "/nonexistent/backup"], "0.5.0", 2, "is not a kgop backup"),
+        (["releases", "--markdown"], "0.5.0", 0, ""),
+    ],
+)
+def test_upgrade_verbs_bad_input(
+    tmp_path: Path, args: list[str], version: str | None, code: int, says: str
+) -> None:
+    done = run_kgop(*args, env=upgrade_home(tmp_path, version), cwd=tmp_path)
+    assert done.returncode == code, done.stderr
+    assert says in done.stderr
+    if code:
+        assert done.stderr.count("\n") == 1
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "backups").exists()
+
+
+def test_upgrade_status_before_any_upgrade(tmp_path: Path) -> None:
+    done = run_kgop("upgrade", "--status", env=upgrade_home(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.strip() == "No upgrade has run here."
+    idle = run_kgop("upgrade", "--idle", env=upgrade_home(tmp_path), cwd=tmp_path)
+    assert idle.returncode == 0

@@ -1,0 +1,289 @@
+"""Upgrade walkthrough: plan, then Enter to go; each step's state and the live log.
+
+Esc aborts while nothing has been stopped; past the point of no return the upgrade
+finishes or rolls back by itself. The upgrade runs in its own process: leaving the screen,
+quitting, or losing the SSH session does not stop it, and coming back reattaches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Footer, Header, RichLog, Static
+
+from kgop_tui.errors import KgopError
+from kgop_tui.models import (
+    POINT_OF_NO_RETURN,
+    UPGRADE_STEPS,
+    RunState,
+    StepState,
+    UpgradePlan,
+    UpgradeStatus,
+)
+from kgop_tui.screens.base import KgopScreen
+from kgop_tui.widgets.banner import Banner
+
+STEP_LOOK = {
+    StepState.PENDING: ("· pending", "dim"),
+    StepState.RUNNING: ("▶ running", "bold yellow"),
+    StepState.DONE: ("✔ done", "green"),
+    StepState.FAILED: ("✖ failed", "bold red"),
+    StepState.SKIPPED: ("– skipped", "dim"),
+    StepState.ROLLED_BACK: ("↺ rolled back", "magenta"),
+}
+RUN_LOOK = {
+    RunState.RUNNING: "yellow",
+    RunState.SUCCEEDED: "green",
+    RunState.ROLLED_BACK: "magenta",
+    RunState.FAILED: "red",
+    RunState.ABORTED: "yellow",
+    RunState.INTERRUPTED: "red",
+}
+
+
+class UpgradeScreen(KgopScreen):
+    """The keyboard-driven upgrade."""
+
+    SCREEN_KEY = "5"
+    SCREEN_NAME = "Upgrade"
+
+    BINDINGS = [
+        Binding("enter", "proceed", "Upgrade", priority=True),
+        Binding("escape", "abort", "Abort"),
+        Binding("t", "next_target", "Target"),
+        Binding("r", "refresh", "Re-check"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan: UpgradePlan | None = None
+        self.target: str | None = None
+        self.run: UpgradeStatus | None = None
+        self.log_offset = 0
+        self.starting = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Banner(id="upgrade-banner")
+        yield Static("Checking…", id="upgrade-summary")
+        with Vertical(id="upgrade-body"):
+            table: DataTable[str | Text] = DataTable(id="upgrade-steps", cursor_type="none")
+            yield table
+            yield Static("", id="upgrade-plan")
+            yield RichLog(id="upgrade-log", max_lines=5000, wrap=False, markup=False)
+        yield Static("", id="upgrade-report")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#upgrade-steps", DataTable)
+        for column in ("Step", "State", "Detail"):
+            table.add_column(column, key=column.lower())
+        self.set_interval(0.25, self.poll)
+        self.reattach()
+
+    # ---- loading ----------------------------------------------------------------------
+
+    def reattach(self) -> None:
+        """Show the running (or last) upgrade; plan a new one when none runs."""
+        try:
+            status = self.services.upgrades.status()
+        except KgopError as error:
+            self.banner.show_error(error, retrying=False)
+            status = None
+        if status is not None:
+            self.follow(status)
+        if status is None or status.state.final:
+            self.check()
+
+    def action_refresh(self) -> None:
+        if self.running:
+            self.notify("An upgrade is running; its progress is live here.")
+            return
+        self.check()
+
+    def action_next_target(self) -> None:
+        if self.running:
+            return
+        versions = self.services.upgrades.releases()
+        if not versions:
+            self.notify("No newer release is known.")
+            return
+        index = versions.index(self.target) + 1 if self.target in versions else 0
+        self.target = versions[index % len(versions)]
+        self.check()
+
+    @work(exclusive=True, group="upgrade-plan", name="plan_upgrade", exit_on_error=False)
+    async def check(self) -> None:
+        self.plan = None
+        self.query_one("#upgrade-summary", Static).update(
+            f"Checking the upgrade to {self.target or 'the newest release'}…"
+        )
+        target = self.target
+        plan = await self.guarded(asyncio.to_thread(self.services.upgrades.plan, target))
+        if plan is None:
+            self.query_one("#upgrade-summary", Static).update(
+                "The preflight found a problem (above); r checks again, t picks another target."
+            )
+            return
+        self.plan, self.target = plan, plan.to_version
+        if self.running:
+            return
+        if plan.up_to_date:
+            summary = f"The platform is at {plan.from_version}, the newest release known here."
+        else:
+            summary = (
+                f"Upgrade {plan.from_version} → {plan.to_version}: press Enter to start, "
+                "t for another target."
+            )
+        if self.run is not None and self.run.state.final:
+            summary = (
+                f"Last upgrade {self.run.from_version} → {self.run.to_version}: "
+                f"{self.run.state.value}. {summary}"
+            )
+        self.query_one("#upgrade-summary", Static).update(summary)
+        self.show_plan(plan)
+        if self.run is None:
+            self.show_steps(None)
+
+    def show_plan(self, plan: UpgradePlan) -> None:
+        lines = []
+        for change in plan.images:
+            where = "" if change.present else "  (to pull)"
+            lines.append(f"{change.service:9} {change.current} → {change.target}{where}")
+        migrations = ", ".join(m.filename for m in plan.pending_migrations) or "none"
+        lines.append(f"migrations: {migrations}")
+        lines.append(
+            f"database schema {plan.schema_version or '–'} → {plan.target_schema}; backup "
+            f"~{max(plan.backup_estimate_bytes >> 20, 1)} MiB, {plan.free_bytes >> 30} GiB free"
+        )
+        lines += [f"note: {n}" for n in plan.notes]
+        self.query_one("#upgrade-plan", Static).update("\n".join(lines))
+
+    # ---- steps and log ----------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.starting or (self.run is not None and not self.run.state.final)
+
+    def show_steps(self, status: UpgradeStatus | None) -> None:
+        table = self.query_one("#upgrade-steps", DataTable)
+        table.clear()
+        steps = (
+            [(s.key, s.title, s.state, s.detail) for s in status.steps]
+            if status is not None
+            else [(k, t, StepState.PENDING, "") for k, t in UPGRADE_STEPS]
+        )
+        passed = status is not None and status.passed_point_of_no_return
+        for key, title, state, detail in steps:
+            if key == POINT_OF_NO_RETURN:
+                marker = "passed" if passed else "Esc aborts until here"
+                table.add_row(
+                    Text("── point of no return ──", style="bold red"),
+                    Text(marker, style="red" if passed else "dim"),
+                    "",
+                    key="no-return",
+                )
+            label, style = STEP_LOOK[state]
+            table.add_row(title, Text(label, style=style), detail[:90], key=key)
+
+    def follow(self, status: UpgradeStatus) -> None:
+        if self.run is None or self.run.id != status.id:
+            self.log_offset = 0
+            self.query_one("#upgrade-log", RichLog).clear()
+        self.run = status
+        self.update_run(status)
+
+    def poll(self) -> None:
+        if self.run is None or (self.run.state.final and self.log_offset > 0 and not self.starting):
+            return
+        try:
+            status = self.services.upgrades.status()
+        except KgopError:
+            return
+        if status is not None:
+            self.update_run(status)
+
+    def update_run(self, status: UpgradeStatus) -> None:
+        was_final = self.run is not None and self.run.state.final and self.run.id == status.id
+        self.run = status
+        lines, self.log_offset = self.services.upgrades.read_log(status, self.log_offset)
+        log = self.query_one("#upgrade-log", RichLog)
+        for line in lines:
+            log.write(line)
+        self.show_steps(status)
+        colour = RUN_LOOK[status.state]
+        summary = Text.assemble(
+            f"Upgrade {status.from_version} → {status.to_version}: ",
+            (status.state.value, f"bold {colour}"),
+        )
+        if status.state is RunState.RUNNING:
+            summary.append(
+                "  (past the point of no return)"
+                if status.passed_point_of_no_return
+                else "  (Esc aborts)"
+            )
+        self.query_one("#upgrade-summary", Static).update(summary)
+        report = self.query_one("#upgrade-report", Static)
+        lines = list(status.report)
+        if status.hint and status.state is not RunState.SUCCEEDED:
+            lines.append(f"Hint: {status.hint}")
+        report.update("\n".join(lines))
+        report.set_class(status.state is RunState.SUCCEEDED, "-ok")
+        report.set_class(status.state.final and status.state is not RunState.SUCCEEDED, "-error")
+        if status.state.final and not was_final:
+            self.plan, self.target = None, None  # the installed version may have changed
+            self.check()
+            self.notify(
+                f"Upgrade {status.state.value}",
+                severity="information" if status.state is RunState.SUCCEEDED else "error",
+            )
+
+    # ---- actions ----------------------------------------------------------------------
+
+    def action_proceed(self) -> None:
+        if self.running:
+            self.notify("The upgrade is already running.")
+            return
+        if self.plan is None:
+            self.notify("No upgrade is planned yet: the preflight has to pass first (r).")
+            return
+        if self.plan.up_to_date:
+            self.notify(f"Already at {self.plan.to_version}.")
+            return
+        self.start_upgrade(self.plan.to_version)
+
+    @work(exclusive=True, group="upgrade-start", name="start_upgrade", exit_on_error=False)
+    async def start_upgrade(self, target: str) -> None:
+        self.starting = True
+        self.query_one("#upgrade-summary", Static).update(f"Starting the upgrade to {target}…")
+        try:
+            status = await asyncio.to_thread(self.services.upgrades.start, target)
+        except KgopError as error:
+            self.report(error)
+            self.query_one("#upgrade-summary", Static).update(f"Not started: {error.message}")
+            return
+        finally:
+            self.starting = False
+        self.follow(status)
+
+    def action_abort(self) -> None:
+        if not self.running or self.run is None:
+            return
+        if self.run.passed_point_of_no_return:
+            self.notify(
+                "Past the point of no return: the upgrade completes or rolls back by itself.",
+                severity="warning",
+            )
+            return
+        try:
+            self.services.upgrades.abort()
+        except KgopError as error:
+            self.report(error)
+            return
+        self.notify("Abort requested: the upgrade stops before anything changes.")

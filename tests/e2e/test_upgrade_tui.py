@@ -1,0 +1,45 @@
+"""The upgrade walkthrough in the TUI, typed into a real terminal (tmux) over the shim."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import Site, Tmux, get_json, releases
+from tests.e2e.test_upgrade import operator_image
+
+
+def prompt_after_shim(screen: str) -> bool:
+    lines = [line for line in screen.splitlines() if line.strip()]
+    return len(lines) >= 2 and lines[-2].endswith("./operator.sh") and lines[-1].endswith("#")
+
+
+def test_the_tui_walkthrough_completes_an_upgrade(site: Site) -> None:
+    newest, previous, _ = releases()
+    stack = site.install()
+    tmux = Tmux(stack)
+    try:
+        tmux.send("./operator.sh", "Enter")
+        tmux.wait(lambda s: "1 Health" in s, "the TUI", limit=60)
+        tmux.send("5")
+        tmux.wait(
+            lambda s: f"Upgrade {previous} → {newest}: press Enter to start" in s,
+            "the upgrade plan",
+            limit=120,
+        )
+        screen = tmux.screen()
+        assert "point of no return" in screen
+        assert "0009_ingestion_jobs.sql" in screen
+        tmux.send("Enter")
+        done = tmux.wait(
+            lambda s: f"Last upgrade {previous} → {newest}: succeeded" in s,
+            "the upgrade to finish",
+            limit=300,
+        )
+        assert "✔ done" in done
+        tmux.send("q")
+        # The prompt comes back once operator.sh, after the TUI, has moved the operator.
+        tmux.wait(prompt_after_shim, "the shell prompt after operator.sh", limit=120)
+    finally:
+        tmux.close()
+    api = f"http://127.0.0.1:{stack.ports['API']}"
+    assert get_json(api + "/version")[1]["version"] == newest
+    # Leaving the TUI, the shim moved the operator container to the new image.
+    assert operator_image(stack) == f"kg-operator:{newest}"
