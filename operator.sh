@@ -28,7 +28,10 @@ Host verbs (run here with docker compose):
 
 Delegated verbs (run as `kgop` in the operator container):
   start                   migrations, object store, api and web, health wait
-  upgrade, migrate, backup, restore, recert, doctor, garage, configure, status --json, ...
+  upgrade [--to V]        guided upgrade with backup and automatic rollback; it goes on if
+                          the session drops (upgrade --status); then the operator container
+                          moves to the new image
+  migrate, backup, restore, recert, releases, garage, configure, status --json, ...
   admin [--username U] [--password-stdin]       = kgop configure admin
   ai-provider | embedding | api-key ...         = kgop configure ...
   shell                   a shell in the operator container

@@ -50,6 +50,7 @@ ensure_packages() {
   command -v shellcheck >/dev/null || missing+=(shellcheck)
   command -v tmux >/dev/null || missing+=(tmux)
   command -v pebble >/dev/null || missing+=(pebble)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v psql >/dev/null || missing+=(postgresql-client)
   pg_bindir >/dev/null || missing+=(postgresql)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)

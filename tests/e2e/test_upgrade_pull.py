@@ -1,0 +1,85 @@
+"""An upgrade whose new images are only in a registry: pulled before anything stops.
+
+The registry is Debian's docker-registry (the CNCF distribution server) on a loopback port,
+which the engine reaches as an insecure localhost registry.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Site, free_port, get_json, releases
+from tests.e2e.test_upgrade import Probe, operator_image
+from tests.engines import require_or_skip, wait_for
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    if not shutil.which("docker-registry"):
+        require_or_skip("docker-registry is not installed (scripts/test.sh installs it)")
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {tmp_path / 'registry'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    server = subprocess.Popen(
+        ["docker-registry", "serve", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "registry.log").open("w"),
+    )
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(answers, 30, "the registry")
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_images_are_pulled_before_anything_stops(site: Site, registry: str) -> None:
+    newest, previous, _ = releases()
+    repo = f"{registry}/kg"
+    for role in ("api", "web", "operator"):
+        site.image(f"kg-{role}:{previous}", f"{repo}/kg-{role}:{previous}")
+        pushed = site.image(f"kg-{role}:{newest}", f"{repo}/kg-{role}:{newest}")
+        done = site.docker("push", pushed)
+        assert done.returncode == 0, done.stderr
+        assert site.docker("rmi", pushed).returncode == 0  # only the registry has it now
+    stack = site.install(
+        **{role: f"{repo}/kg-{role}:{previous}" for role in ("api", "web", "operator")}
+    )
+
+    dry = stack.shim("upgrade", "--to", newest, "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"{repo}/kg-api:{previous} → {repo}/kg-api:{newest} (to pull)" in dry.stdout
+
+    with Probe(stack.ports["API"]) as probe:
+        done = stack.shim("upgrade", "--to", newest, "--yes", timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(probe.outages()) == 1
+    status = json.loads(stack.shim("upgrade", "--status", "--json").stdout)
+    steps = {s["key"]: s for s in status["steps"]}
+    assert steps["pull"]["detail"] == "2 pulled, 1 already here"  # the operator: at preflight
+    pulled = datetime.fromisoformat(steps["pull"]["finished_at"])
+    assert pulled <= datetime.fromisoformat(steps["stop"]["started_at"])
+    for role in ("api", "web", "operator"):
+        assert site.docker("image", "inspect", f"{repo}/kg-{role}:{newest}").returncode == 0
+    api = f"http://127.0.0.1:{stack.ports['API']}"
+    assert get_json(api + "/version")[1]["version"] == newest
+    assert operator_image(stack) == f"{repo}/kg-operator:{newest}"
