@@ -90,26 +90,16 @@ def cmd_certs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def reload_nginx(settings: Settings) -> str:
-    """Reload nginx in place (no dropped connections), when it runs."""
     from kgop_tui.services.docker_engine import DockerService
 
     docker = DockerService(settings)
     try:
-        running = [s for s in docker.project_status().services if s.service == "nginx" and s.ok]
-        if not running:
-            return "nginx is not running; it reads the new certificate when it starts"
-        with docker.translate_errors():
-            container = docker.client().containers.get(running[0].container_id)
-            code, output = container.exec_run(["nginx", "-s", "reload"])
-        if code != 0:
-            text = output.decode(errors="replace") if isinstance(output, bytes) else ""
-            raise OperationFailed(
-                f"nginx refused to reload: {text.strip()[-200:]}",
-                hint="check the configuration with `docker compose exec nginx nginx -t`",
-            )
-        return "nginx reloaded"
+        reloaded = docker.reload_nginx()
     finally:
         docker.close()
+    if reloaded == "nginx is not running":
+        return "nginx is not running; it reads the new certificate when it starts"
+    return reloaded
 
 
 def cmd_recert(args: argparse.Namespace, settings: Settings) -> int:

@@ -181,6 +181,32 @@ class DockerService:
                 return None
         return doc
 
+    def exec_in_service(self, service: str, argv: list[str]) -> tuple[int, str] | None:
+        """Run ``argv`` in the service's running container: (exit code, output); None when
+        the service has no running container."""
+        running = [s for s in self.project_status().services if s.service == service and s.ok]
+        if not running:
+            return None
+        with self.translate_errors():
+            container = self.client().containers.get(running[0].container_id)
+            code, output = container.exec_run(argv)
+        text = output.decode(errors="replace") if isinstance(output, bytes) else ""
+        return int(code or 0), text
+
+    def reload_nginx(self) -> str:
+        """Reload nginx in place, when it runs: new certificates, and fresh addresses of
+        api and web (it resolves them when it loads its configuration)."""
+        result = self.exec_in_service("nginx", ["nginx", "-s", "reload"])
+        if result is None:
+            return "nginx is not running"
+        code, text = result
+        if code != 0:
+            raise OperationFailed(
+                f"nginx refused to reload: {text.strip()[-200:]}",
+                hint="check the configuration with `docker compose exec nginx nginx -t`",
+            )
+        return "nginx reloaded"
+
     def status_of(self, doc: dict[str, Any]) -> ServiceStatus:
         """Translate an inspect document with this service's clock."""
         return status_from_inspect(doc, self._clock())

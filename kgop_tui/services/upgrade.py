@@ -691,6 +691,7 @@ def _run(
         with rec.step("health") as step:
             step.detail = wait_app(upgrader, ctx, health_timeout)
             status.api_downtime_seconds = round(time.monotonic() - down_since, 2)
+            rec.line("   " + upgrader.docker.reload_nginx())
         with rec.step("verify") as step:
             images = upgrader.verify(ctx)
             schema = asyncio.run(upgrader.verify_schema(ctx))
@@ -761,6 +762,7 @@ def rollback(upgrader: Upgrader, rec: Recorder, ctx: Context, error: str, timeou
             upgrader.start_app(ctx)
             ctx.target_images = ctx.current_images
             step.detail = wait_app(upgrader, ctx, timeout)
+            rec.line("   " + upgrader.docker.reload_nginx())
             report.append(f"Back on {ctx.current}: {step.detail}.")
         for step in status.steps:
             if step.key in ("stop", "migrate", "start", "health", "verify") and step.state in (

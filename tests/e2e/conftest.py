@@ -212,6 +212,16 @@ def env_values(home: Path) -> dict[str, str]:
     return values
 
 
+NGINX_CONF = """server {
+    listen 443 ssl;
+    ssl_certificate     /etc/nginx/certs/kg.crt;
+    ssl_certificate_key /etc/nginx/certs/kg.key;
+    location /api/ { proxy_pass http://api:8000/; }
+    location / { proxy_pass http://web:8000; }
+}
+"""
+
+
 @dataclass
 class Site:
     """A stack installed at the previous release, and the images made for this test."""
@@ -242,8 +252,10 @@ class Site:
         self.images.append(target)
         return target
 
-    def install(self, **images: str) -> Stack:
-        """The previous release, started and healthy; ``images`` overrides KG_<ROLE>_IMAGE."""
+    def install(self, tls: bool = False, **images: str) -> Stack:
+        """The previous release, started and healthy; ``images`` overrides KG_<ROLE>_IMAGE.
+
+        ``tls`` adds the nginx front (ssl overlay, a self-signed certificate)."""
         newest, previous, schema = releases()
         for version in (newest, previous):
             images_or_skip(self.engine, version)
@@ -257,6 +269,20 @@ class Site:
         for role, ref in images.items():
             key = f"KG_{role.upper()}_IMAGE="
             lines = [line for line in lines if not line.startswith(key)] + [key + ref]
+        if tls:
+            from kgop_tui.services.certs import self_signed
+
+            (home / "certs").mkdir()
+            self_signed("localhost", home / "certs" / "kg.crt", home / "certs" / "kg.key")
+            (home / "nginx").mkdir()
+            (home / "nginx" / "kg.conf").write_text(NGINX_CONF)
+            ports["HTTPS"], ports["HTTP"] = free_port(), free_port()
+            lines = [line for line in lines if not line.startswith("COMPOSE_FILE=")] + [
+                "COMPOSE_FILE=compose/compose.yml:compose/compose.ssl.yml",
+                "KG_NGINX_IMAGE=kg-nginx:test",
+                f"KG_HTTPS_PORT={ports['HTTPS']}",
+                f"KG_HTTP_PORT={ports['HTTP']}",
+            ]
         env_file.write_text("\n".join(lines) + "\n")
         bin_dir = self.base / f"bin{len(self.stacks)}"
         env = {
@@ -292,11 +318,14 @@ def stack_dsn(stack: Stack) -> str:
 
 def get_json(url: str, timeout: float = 3) -> tuple[int, dict[str, object]]:
     import json
+    import ssl
     import urllib.error
     import urllib.request
 
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # self-signed front
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as exc:
         return exc.code, {}

@@ -82,12 +82,14 @@ def operator_image(stack: Stack) -> str:
 
 def test_upgrade_keeps_the_data_and_stops_the_api_once(site: Site) -> None:
     newest, previous, _ = releases()
-    stack = site.install()
+    stack = site.install(tls=True)
     dsn = stack_dsn(stack)
     execute(dsn, SEED)
     before = platform_rows(dsn)
     api = f"http://127.0.0.1:{stack.ports['API']}"
+    front = f"https://127.0.0.1:{stack.ports['HTTPS']}/api"
     assert get_json(api + "/version")[1]["version"] == previous
+    assert get_json(front + "/version")[1]["version"] == previous
 
     dry = stack.shim("upgrade", "--to", newest, "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -119,6 +121,9 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: Site) -> None:
     )
 
     assert get_json(api + "/version")[1]["version"] == newest
+    # Through the TLS front too: nginx was reloaded onto the new containers.
+    assert get_json(front + "/version")[1]["version"] == newest
+    assert "nginx reloaded" in done.stdout
     assert platform_rows(dsn) == before
     assert fetch(dsn, "SELECT max(version) AS v FROM public.schema_migrations")[0]["v"] == 9
     env = env_values(stack.home)
