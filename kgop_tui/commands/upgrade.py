@@ -53,6 +53,11 @@ def register(verbs: Any) -> None:
         "--abort", action="store_true", help="abort a running upgrade before anything stopped"
     )
     mode.add_argument(
+        "--recover",
+        action="store_true",
+        help="roll back an upgrade whose process was interrupted (asks, or --yes)",
+    )
+    mode.add_argument(
         "--idle", action="store_true", help="exit 0 when no upgrade is running, else 1"
     )
     mode.add_argument("--run", metavar="ID", help=argparse.SUPPRESS)
@@ -173,6 +178,25 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         return ExitCode.OK
     if args.attach:
         return follow(settings)
+    if args.recover:
+        current = svc.read_status(files)
+        if current is None or current.state is not RunState.INTERRUPTED:
+            state = current.state.value if current else "none"
+            raise OperationFailed(
+                f"No interrupted upgrade to recover (last upgrade: {state})",
+                hint="`kgop upgrade --status` shows it",
+            )
+        if current.passed_point_of_no_return:
+            confirm(
+                f"Roll back the interrupted upgrade to {current.from_version}? api and web "
+                "stop; the database is restored from the upgrade's backup.",
+                args.yes,
+                "Recovering stops api and web and restores the database; refused without "
+                "confirmation",
+            )
+        recovered = svc.recover(settings, health_timeout=args.health_timeout)
+        print(render_status(recovered))
+        return ExitCode.OK if recovered.state is not RunState.FAILED else ExitCode.FAILED
     if args.abort:
         svc.request_abort(files)
         print("Abort requested; the upgrade stops before anything is changed.", flush=True)

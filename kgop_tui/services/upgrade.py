@@ -179,11 +179,10 @@ def read_status(files: UpgradeFiles) -> UpgradeStatus | None:
             status.state = RunState.INTERRUPTED
             status.hint = (
                 "the upgrade process stopped mid-way (operator container restarted?); "
-                + (
-                    f"`kgop restore {status.backup}` returns to the state before it"
-                    if status.backup
-                    else "check `kgop status` and `kgop migrate status`"
-                )
+                f"`kgop upgrade --recover` rolls back to {status.from_version}"
+                if status.passed_point_of_no_return
+                else "the upgrade process stopped before changing anything; "
+                "`kgop upgrade --recover` closes it"
             )
     return status
 
@@ -458,16 +457,19 @@ class Upgrader:
         update_env_file(self.settings.kg_home / ".env", updates)
 
     def start_app(self, ctx: Context) -> None:
+        self.start_services(ctx.services)
+
+    def start_services(self, services: list[str]) -> None:
         """Recreate api and web on the pinned images and start them.
 
         ``compose up`` would block on web's ``depends_on: api healthy`` with no deadline of
         ours; creating with compose and starting through the engine leaves the waiting to
         the health gate, which has one.
         """
-        self.compose.run("up", "--no-start", "--no-deps", *ctx.services)
+        self.compose.run("up", "--no-start", "--no-deps", *services)
         client = self.docker.client()
         with self.docker.translate_errors():
-            for service, container_id in self.docker.service_containers(ctx.services):
+            for service, container_id in self.docker.service_containers(services):
                 self.log(f"   starting {service}")
                 client.containers.get(container_id).start()
 
@@ -717,7 +719,7 @@ def _run(
             status.hint = getattr(exc, "hint", None) or "nothing was changed"
             status.report = ["The upgrade stopped before changing anything.", error]
         else:
-            rollback(upgrader, rec, ctx, error, health_timeout)
+            rollback(upgrader, rec, Undo.of(ctx, status), error, health_timeout)
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
     finally:
@@ -737,37 +739,65 @@ def wait_app(upgrader: Upgrader, ctx: Context, timeout: float, images: bool = Tr
     return wait_healthy(upgrader.docker, ctx.services, timeout, wanted)
 
 
-def rollback(upgrader: Upgrader, rec: Recorder, ctx: Context, error: str, timeout: float) -> None:
+@dataclass
+class Undo:
+    """What a rollback needs: where to go back to, and what to restore."""
+
+    current: str
+    target: str
+    services: list[str]
+    previous_images: dict[str, str]
+    env_before: dict[str, str | None]
+    backup: BackupInfo | None
+    restore_database: bool
+
+    @classmethod
+    def of(cls, ctx: Context, status: UpgradeStatus) -> Undo:
+        migrate = status.step("migrate").state
+        return cls(
+            current=ctx.current,
+            target=ctx.release.version,
+            services=ctx.services,
+            previous_images=ctx.current_images,
+            env_before=ctx.env_before,
+            backup=ctx.backup,
+            restore_database=ctx.migrations_ran or migrate is StepState.FAILED,
+        )
+
+
+def rollback(upgrader: Upgrader, rec: Recorder, undo: Undo, error: str, timeout: float) -> None:
+    from kgop_tui.services.health import wait_healthy
+
     status = rec.status
     status.steps.append(UpgradeStep(key=ROLLBACK[0], title=ROLLBACK[1]))
-    report = [f"The upgrade to {ctx.release.version} failed: {error}"]
+    report = [f"The upgrade to {undo.target} failed: {error}"]
     try:
         with rec.step("rollback") as step:
-            services = ctx.services or upgrader.app_services()
-            ctx.services = services
+            services = undo.services or upgrader.app_services()
             upgrader.compose.stop(services, grace_seconds=10)
-            if ctx.migrations_ran or status.step("migrate").state is StepState.FAILED:
-                if ctx.backup is not None:
-                    rec.line(f"   restoring the database from {ctx.backup.path}")
-                    asyncio.run(upgrader.backups.restore_database(ctx.backup))
-                    report.append(f"Database restored from {ctx.backup.path}.")
+            if undo.restore_database:
+                if undo.backup is not None:
+                    rec.line(f"   restoring the database from {undo.backup.path}")
+                    asyncio.run(upgrader.backups.restore_database(undo.backup))
+                    report.append(f"Database restored from {undo.backup.path}.")
                 else:
                     report.append("The database was NOT restored: no backup (--no-backup).")
             else:
                 report.append("The database was not changed.")
-            if ctx.env_before:
+            if undo.env_before:
                 from kgop_tui.services.files import update_env_file
 
-                update_env_file(upgrader.settings.kg_home / ".env", ctx.env_before)
-            upgrader.start_app(ctx)
-            ctx.target_images = ctx.current_images
-            step.detail = wait_app(upgrader, ctx, timeout)
+                update_env_file(upgrader.settings.kg_home / ".env", undo.env_before)
+            upgrader.start_services(services)
+            images = {s: undo.previous_images[s] for s in services}
+            step.detail = wait_healthy(upgrader.docker, services, timeout, images)
             rec.line("   " + upgrader.docker.reload_nginx())
-            report.append(f"Back on {ctx.current}: {step.detail}.")
+            report.append(f"Back on {undo.current}: {step.detail}.")
         for step in status.steps:
             if step.key in ("stop", "migrate", "start", "health", "verify") and step.state in (
                 StepState.DONE,
                 StepState.FAILED,
+                StepState.RUNNING,
             ):
                 step.state = StepState.ROLLED_BACK
         status.state = RunState.ROLLED_BACK
@@ -777,11 +807,85 @@ def rollback(upgrader: Upgrader, rec: Recorder, ctx: Context, error: str, timeou
         report.append(f"The rollback failed too: {message}")
         status.state = RunState.FAILED
         status.hint = (
-            f"restore by hand: `kgop restore {ctx.backup.path} --yes`, then `kgop start`"
-            if ctx.backup
+            f"restore by hand: `kgop restore {undo.backup.path} --yes`, then `kgop start`"
+            if undo.backup
             else "check `kgop status` and `kgop migrate status`"
         )
     status.report = report
+
+
+def recover(settings: Settings, health_timeout: float = 180.0) -> UpgradeStatus:
+    """Finish an interrupted upgrade by rolling it back (or closing it, if nothing changed)."""
+    from kgop_tui.services.backup import BackupService
+
+    files = UpgradeFiles.of(settings)
+    with hold_lock(files):
+        try:
+            status = UpgradeStatus.model_validate_json(files.status.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise OperationFailed("No upgrade has run here", hint="nothing to recover") from None
+        if status.state is not RunState.RUNNING:  # the lock is ours: RUNNING means interrupted
+            raise OperationFailed(
+                f"The last upgrade is {status.state.value}, not interrupted",
+                hint="nothing to recover; `kgop upgrade --status` shows it",
+            )
+        with open(status.log_file, "a", encoding="utf-8") as log:
+            rec = Recorder(files, status, log)
+            rec.line(f"== recovering the interrupted upgrade (was process {status.pid})")
+            status.pid = os.getpid()
+            error = "the upgrade process stopped mid-way"
+            status.error = error
+            for step in status.steps:
+                if step.state is StepState.RUNNING:
+                    step.state, step.detail = StepState.FAILED, "interrupted"
+            upgrader = Upgrader(settings, log=rec.line)
+            try:
+                if not status.passed_point_of_no_return:
+                    status.state = RunState.FAILED
+                    status.report = [f"{error.capitalize()}, before changing anything."]
+                else:
+                    backup = (
+                        BackupService(settings).load(Path(status.backup)) if status.backup else None
+                    )
+                    env_before = _env_of_backup(backup)
+                    version = env_before.get("KG_VERSION") or status.from_version
+                    previous = {
+                        role: env_before.get(image_variable(role))
+                        or f"{DEFAULT_REPOSITORY.format(role=role)}:{version}"
+                        for role in ROLES
+                    }
+                    migrate = status.step("migrate").state
+                    undo = Undo(
+                        current=status.from_version,
+                        target=status.to_version,
+                        services=upgrader.app_services(),
+                        previous_images={k: v or "" for k, v in previous.items()},
+                        env_before=env_before,
+                        backup=backup,
+                        restore_database=migrate in (StepState.DONE, StepState.FAILED),
+                    )
+                    rollback(upgrader, rec, undo, error, health_timeout)
+            finally:
+                for step in status.steps:
+                    if step.state is StepState.PENDING:
+                        step.state = StepState.SKIPPED
+                status.finished_at = now()
+                rec.line(f"== {status.state.value}")
+                rec.save()
+                upgrader.docker.close()
+        return status
+
+
+def _env_of_backup(backup: BackupInfo | None) -> dict[str, str | None]:
+    """KG_VERSION and the image variables as the backup's copy of .env had them."""
+    from kgop_tui.services.backup import ENV_COPY
+    from kgop_tui.settings import read_env_file
+
+    keys = ["KG_VERSION", *(image_variable(role) for role in ROLES)]
+    if backup is None or not (Path(backup.path) / ENV_COPY).exists():
+        return {}
+    values = read_env_file(Path(backup.path) / ENV_COPY)
+    return {key: values[key].value if key in values else None for key in keys}
 
 
 def plan_lines(plan: UpgradePlan) -> list[str]:

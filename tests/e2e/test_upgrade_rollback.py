@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -82,3 +86,50 @@ def test_a_failing_migration_is_rolled_back(site: Site, tmp_path: Path) -> None:
     assert steps["start"] == "skipped"
     assert_back_on_previous(stack, dsn, before, previous)
     assert operator_image(stack) == f"{tag}/kg-operator:{previous}"
+
+
+def test_an_interrupted_upgrade_is_recovered(site: Site) -> None:
+    newest, previous, _ = releases()
+    tag = f"kgcut{uuid.uuid4().hex[:6]}"
+    site.image(f"kg-api:{previous}", f"{tag}/kg-api:{previous}")
+    site.image(f"kg-api:{newest}", f"{tag}/kg-api:{newest}", "ENV KG_START_DELAY=8")
+    stack = site.install(api=f"{tag}/kg-api:{previous}")
+    dsn = stack_dsn(stack)
+    execute(dsn, SEED)
+    before = platform_rows(dsn)
+
+    session = subprocess.Popen(
+        [str(stack.home / "operator.sh"), "upgrade", "--to", newest, "--yes"],
+        cwd=stack.home,
+        env=stack.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    status_file = stack.home / "upgrade" / "status.json"
+    deadline = time.monotonic() + 300
+    while True:
+        state = json.loads(status_file.read_text()) if status_file.exists() else None
+        if state and {s["key"]: s["state"] for s in state["steps"]}.get("health") == "running":
+            break
+        assert time.monotonic() < deadline, f"no health step in time: {state}"
+        time.sleep(0.1)
+    # The upgrade process itself dies (say, the operator container was restarted).
+    pid = str(state["pid"])
+    killed = site.docker("exec", f"{stack.project}-operator", "sh", "-c", f"kill -9 {pid}")
+    assert killed.returncode == 0, killed.stderr
+    os.killpg(session.pid, signal.SIGKILL)
+    session.wait()
+
+    status = json.loads(stack.shim("upgrade", "--status", "--json").stdout)
+    assert status["state"] == "interrupted"
+    assert "--recover" in status["hint"]
+    refused = stack.shim("upgrade", "--recover")
+    assert refused.returncode == 4, refused.stderr
+    recovered = stack.shim("upgrade", "--recover", "--yes", timeout=600)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert "rolled back" in recovered.stdout
+    assert "Database restored from" in recovered.stdout
+    assert_back_on_previous(stack, dsn, before, previous)
+    assert operator_image(stack) == f"kg-operator:{previous}"
