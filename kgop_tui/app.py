@@ -54,6 +54,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("upgrade", "next_target", "Choose the release to upgrade to"),
     ("upgrade", "abort", "Abort the upgrade (before the point of no return)"),
     ("upgrade", "refresh", "Run the upgrade preflight again"),
+    ("upgrade", "recover", "Roll back an interrupted upgrade"),
 ]
 
 

@@ -148,6 +148,10 @@ class UpgradePort(Protocol):
         """Ask a running upgrade to stop before anything changed; raises if too late."""
         ...
 
+    def recover(self) -> UpgradeStatus:
+        """Roll back an interrupted upgrade (blocking); raises when there is none."""
+        ...
+
 
 @dataclass
 class Services:

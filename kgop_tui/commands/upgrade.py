@@ -68,6 +68,9 @@ def register(verbs: Any) -> None:
         "backup", help="back up the database (pg_dump) and .env into KG_HOME/backups"
     )
     backup.add_argument("--list", action="store_true", help="list the backups instead")
+    backup.add_argument(
+        "--prune", type=int, metavar="KEEP", help="delete all but the newest KEEP backups"
+    )
     backup.add_argument("--json", action="store_true")
     backup.set_defaults(handler=cmd_backup)
 
@@ -260,8 +263,14 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.services.backup import BackupService, describe
 
     service = BackupService(settings)
+    if args.prune is not None:
+        removed = service.prune(args.prune)
+        for path in removed:
+            print(f"removed {path}")
+        print(f"{len(removed)} removed; {len(service.backups())} kept.")
+        return ExitCode.OK
     if args.list:
-        found = service.list()
+        found = service.backups()
         emit(found, args.json, lambda: "\n".join(describe(b) for b in found) or "No backups yet.")
         return ExitCode.OK
     info = asyncio.run(service.create(reason="manual"))

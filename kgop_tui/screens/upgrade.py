@@ -27,6 +27,7 @@ from kgop_tui.models import (
 )
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
+from kgop_tui.widgets.dialogs import ConfirmScreen
 
 STEP_LOOK = {
     StepState.PENDING: ("· pending", "dim"),
@@ -57,6 +58,7 @@ class UpgradeScreen(KgopScreen):
         Binding("escape", "abort", "Abort"),
         Binding("t", "next_target", "Target"),
         Binding("r", "refresh", "Re-check"),
+        Binding("R", "recover", "Recover"),
     ]
 
     def __init__(self) -> None:
@@ -122,7 +124,7 @@ class UpgradeScreen(KgopScreen):
     async def check(self) -> None:
         self.plan = None
         self.query_one("#upgrade-summary", Static).update(
-            f"Checking the upgrade to {self.target or 'the newest release'}…"
+            f"{self.last_run()}Checking the upgrade to {self.target or 'the newest release'}…"
         )
         target = self.target
         plan = await self.guarded(asyncio.to_thread(self.services.upgrades.plan, target))
@@ -141,15 +143,18 @@ class UpgradeScreen(KgopScreen):
                 f"Upgrade {plan.from_version} → {plan.to_version}: press Enter to start, "
                 "t for another target."
             )
-        if self.run is not None and self.run.state.final:
-            summary = (
-                f"Last upgrade {self.run.from_version} → {self.run.to_version}: "
-                f"{self.run.state.value}. {summary}"
-            )
-        self.query_one("#upgrade-summary", Static).update(summary)
+        self.query_one("#upgrade-summary", Static).update(self.last_run() + summary)
         self.show_plan(plan)
         if self.run is None:
             self.show_steps(None)
+
+    def last_run(self) -> str:
+        if self.run is None or not self.run.state.final:
+            return ""
+        return (
+            f"Last upgrade {self.run.from_version} → {self.run.to_version}: "
+            f"{self.run.state.value}. "
+        )
 
     def show_plan(self, plan: UpgradePlan) -> None:
         lines = []
@@ -287,3 +292,32 @@ class UpgradeScreen(KgopScreen):
             self.report(error)
             return
         self.notify("Abort requested: the upgrade stops before anything changes.")
+
+    def action_recover(self) -> None:
+        if self.run is None or self.run.state is not RunState.INTERRUPTED:
+            self.notify("Only an interrupted upgrade needs recovering.")
+            return
+        question = (
+            f"Roll back the interrupted upgrade to {self.run.from_version}? api and web stop; "
+            "the database is restored from the upgrade's backup."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.recover_upgrade()
+
+        self.app.push_screen(ConfirmScreen(question, danger=True), answered)
+
+    @work(exclusive=True, group="upgrade-start", name="recover_upgrade", exit_on_error=False)
+    async def recover_upgrade(self) -> None:
+        self.starting = True
+        self.query_one("#upgrade-summary", Static).update("Rolling back the interrupted upgrade…")
+        try:
+            status = await asyncio.to_thread(self.services.upgrades.recover)
+        except KgopError as error:
+            self.report(error)
+            return
+        finally:
+            self.starting = False
+        self.run = None
+        self.follow(status)

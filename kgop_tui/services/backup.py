@@ -220,7 +220,7 @@ class BackupService:
             raise
         return info
 
-    def list(self) -> list[BackupInfo]:
+    def backups(self) -> list[BackupInfo]:
         """Every complete backup, oldest first."""
         if not self.folder.is_dir():
             return []
@@ -231,6 +231,20 @@ class BackupService:
             except (OSError, ValueError):
                 continue
         return sorted(found, key=lambda b: b.created_at)
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the newest ``keep`` backups (and any left half-written)."""
+        if keep < 1:
+            raise UsageError("Keep at least one backup", hint="--prune N with N >= 1")
+        removed = []
+        for partial in self.folder.glob(".*.partial") if self.folder.is_dir() else []:
+            shutil.rmtree(partial, ignore_errors=True)
+            removed.append(str(partial))
+        backups = self.backups()
+        for info in backups[: max(len(backups) - keep, 0)]:
+            shutil.rmtree(info.path, ignore_errors=True)
+            removed.append(info.path)
+        return removed
 
     def load(self, path: Path) -> BackupInfo:
         """The backup at ``path`` (its folder or its dump), checked against its checksum."""

@@ -106,6 +106,11 @@ class Upgrades:
 
         request_abort(self.files)
 
+    def recover(self) -> UpgradeStatus:
+        from kgop_tui.services.upgrade import recover
+
+        return recover(self._settings())
+
 
 def build_services(settings: Settings) -> Services:
     target = DatabaseTarget.from_settings(settings)

@@ -148,3 +148,17 @@ def test_a_backup_made_with_another_key_is_refused(home: Home) -> None:
         "restore", str(folder), "--yes", ENCRYPTION_KEY=other, ENCRYPTION_KEYS_PREVIOUS=home.key
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_prune_keeps_the_newest(home: Home) -> None:
+    made = [Path(json.loads(home.kgop("backup", "--json").stdout)["path"]) for _ in range(3)]
+    (home.root / "backups" / ".half-written.partial").mkdir()
+    bad = home.kgop("backup", "--prune", "0")
+    assert bad.returncode == 2
+    assert all(path.exists() for path in made)
+    done = home.kgop("backup", "--prune", "1")
+    assert done.returncode == 0, done.stderr
+    assert [p.exists() for p in made] == [False, False, True]
+    assert not (home.root / "backups" / ".half-written.partial").exists()
+    assert "2 removed" not in done.stdout  # the partial folder counts too
+    assert "3 removed; 1 kept." in done.stdout

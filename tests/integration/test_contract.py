@@ -207,6 +207,8 @@ def test_upgrade_contract(upgrades: UpgradePort, tmp_path: Path) -> None:
     assert upgrades.status() is None  # no upgrade has run here
     with pytest.raises(OperationFailed, match="No upgrade is running"):
         upgrades.abort()
+    with pytest.raises(OperationFailed, match="No upgrade has run here"):
+        upgrades.recover()
 
 
 def test_upgrade_contract_without_a_pinned_version(tmp_path: Path, kind: str) -> None:

@@ -575,6 +575,25 @@ class FakeUpgrades:
     def read_log(self, status: UpgradeStatus, offset: int) -> tuple[list[str], int]:
         return self.log[offset:], len(self.log)
 
+    def interrupt(self) -> None:
+        """The runner dies past the point of no return (as read_status then reports it)."""
+        assert self.run is not None
+        self.run.passed_point_of_no_return = True
+        self.run.state = RunState.INTERRUPTED
+        self.run.hint = f"`kgop upgrade --recover` rolls back to {self.run.from_version}"
+
+    def recover(self) -> UpgradeStatus:
+        if self.run is None:
+            raise OperationFailed("No upgrade has run here", hint="nothing to recover")
+        if self.run.state is not RunState.INTERRUPTED:
+            raise OperationFailed(
+                f"The last upgrade is {self.run.state.value}, not interrupted",
+                hint="nothing to recover; `kgop upgrade --status` shows it",
+            )
+        self._finish_failed(self.run, "the upgrade process stopped mid-way")
+        self.log.append("12:00:05 == rolled back")
+        return self.run.model_copy(deep=True)
+
     def abort(self) -> None:
         if self.run is None or self.run.state.final:
             raise OperationFailed(

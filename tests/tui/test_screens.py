@@ -350,7 +350,7 @@ async def test_upgrade_walkthrough_plans_then_enter_runs_it(fakes: Fakes) -> Non
         states = step_states(app)
         assert all(states[k] == "✔ done" for k in ("backup", "stop", "migrate", "health"))
         assert states["no-return"] == "passed"
-        assert "succeeded" in text_of(app, "#upgrade-summary")
+        await until(pilot, lambda: "succeeded" in text_of(app, "#upgrade-summary"), "summary")
         assert "Upgraded 0.5.0 → 0.6.0." in text_of(app, "#upgrade-report")
         log = app.screen.query_one("#upgrade-log").lines
         assert any("point of no return" in str(line.text) for line in log)
@@ -424,3 +424,18 @@ async def test_a_failing_preflight_is_shown_and_nothing_starts(fakes: Fakes) -> 
         await pilot.press("enter")
         await pilot.pause()
         assert fakes.upgrades.started == []
+
+
+async def test_an_interrupted_upgrade_is_recovered_from_the_screen(fakes: Fakes) -> None:
+    fakes.upgrades.start("0.6.0")
+    fakes.upgrades.interrupt()
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: run_state(app) == "interrupted", "the interrupted run")
+        assert "--recover" in text_of(app, "#upgrade-report")
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: run_state(app) == "rolled back", "the rollback", limit=20)
+        assert "Database restored" in text_of(app, "#upgrade-report")
