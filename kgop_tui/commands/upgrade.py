@@ -286,7 +286,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.services.database import DatabaseTarget, connect
     from kgop_tui.services.docker_engine import DockerService
     from kgop_tui.services.health import wait_healthy
-    from kgop_tui.services.upgrade import APP_SERVICES, UpgradeFiles, lock_is_free
+    from kgop_tui.services.upgrade import APP_SERVICES, UpgradeFiles, hold_lock, lock_is_free
 
     started = time.monotonic()
 
@@ -297,7 +297,9 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     info = service.load(args.path.absolute())
     service.check_key(info)
     if not lock_is_free(UpgradeFiles.of(settings)):
-        raise RefusedForSafety("An upgrade is running", hint="wait for it: `kgop upgrade --attach`")
+        raise RefusedForSafety(
+            "An upgrade or a restore is running", hint="`kgop upgrade --status` shows an upgrade"
+        )
     say(f"Restore {describe(info)}")
     confirm(
         "Replace the current database with this backup? (a backup of it is taken first)",
@@ -317,7 +319,8 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         say(f"Stopping {', '.join(running)} ...")
         compose.stop(running)
     try:
-        asyncio.run(service.restore_database(info))
+        with hold_lock(UpgradeFiles.of(settings)):  # no upgrade or other restore meanwhile
+            asyncio.run(service.restore_database(info))
     finally:
         if running:
             compose.run("up", "--detach", "--no-deps", *running)

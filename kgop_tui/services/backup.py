@@ -283,7 +283,11 @@ class BackupService:
             )
 
     async def restore_database(self, info: BackupInfo) -> None:
-        """Replace the live database with the backup's dump (restore aside, then swap)."""
+        """Replace the live database with the backup's dump (restore aside, then swap).
+
+        Callers hold the upgrade lock (``kgop restore`` and the upgrade runner do), so
+        databases left aside by an interrupted restore can be cleared here.
+        """
         dump = Path(info.path) / DUMP
         maintenance = DatabaseTarget(
             url=_with_database(self.target.url, "postgres"), label=self.target.label
@@ -292,9 +296,15 @@ class BackupService:
         try:
             live = await self._live_name()
             stamp = self.clock().strftime("%Y%m%d%H%M%S")
-            aside = f"{live[:40]}_restore_{stamp}"
-            replaced = f"{live[:40]}_replaced_{stamp}"
-            await conn.execute(f'CREATE DATABASE "{aside}"')
+            prefix = live[:40]
+            aside, replaced = f"{prefix}_restore_{stamp}", f"{prefix}_replaced_{stamp}"
+            leftovers = await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname ~ $1",
+                f"^{_regex_escape(prefix)}_(restore|replaced)_[0-9]{{14}}$",
+            )
+            for row in leftovers:
+                await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, row[0])}")
+            await conn.execute(f"CREATE DATABASE {await _ident(conn, aside)}")
             done = await _run_tool(
                 [
                     find_tool("pg_restore"),
@@ -307,14 +317,16 @@ class BackupService:
                 self._environment(aside),
             )
             if done.returncode != 0:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{aside}"')
+                await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, aside)}")
                 raise OperationFailed(
                     f"pg_restore failed: {_tool_error('pg_restore', done.stderr)}; the live "
                     "database was not changed",
                     hint="check the backup with `kgop backup --list`",
                 )
             await self._swap(conn, live, aside, replaced)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{replaced}" WITH (FORCE)')
+            await conn.execute(
+                f"DROP DATABASE IF EXISTS {await _ident(conn, replaced)} WITH (FORCE)"
+            )
         except asyncpg.PostgresError as exc:
             raise OperationFailed(
                 f"Restore failed: {pg_error_info(exc).message}",
@@ -332,6 +344,11 @@ class BackupService:
 
     @staticmethod
     async def _swap(conn: asyncpg.Connection, live: str, aside: str, replaced: str) -> None:
+        """Both renames in one transaction: the live name always names a whole database."""
+        renames = [
+            f"ALTER DATABASE {await _ident(conn, live)} RENAME TO {await _ident(conn, replaced)}",
+            f"ALTER DATABASE {await _ident(conn, aside)} RENAME TO {await _ident(conn, live)}",
+        ]
         for attempt in range(10):
             await conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -339,17 +356,24 @@ class BackupService:
                 live,
             )
             try:
-                await conn.execute(f'ALTER DATABASE "{live}" RENAME TO "{replaced}"')
-                break
+                async with conn.transaction():
+                    for statement in renames:
+                        await conn.execute(statement)
+                return
             except asyncpg.ObjectInUseError:
                 if attempt == 9:
                     raise
                 await _pause(0.2)
-        try:
-            await conn.execute(f'ALTER DATABASE "{aside}" RENAME TO "{live}"')
-        except asyncpg.PostgresError:
-            await conn.execute(f'ALTER DATABASE "{replaced}" RENAME TO "{live}"')
-            raise
+
+
+async def _ident(conn: asyncpg.Connection, name: str) -> str:
+    return str(await conn.fetchval("SELECT quote_ident($1)", name))
+
+
+def _regex_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
 
 
 async def _pause(seconds: float) -> None:

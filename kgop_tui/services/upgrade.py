@@ -585,7 +585,8 @@ def hold_lock(files: UpgradeFiles) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LockHeld(
-                "Another upgrade is running", hint="follow it with `kgop upgrade --status`"
+                "An upgrade or a restore is running",
+                hint="follow an upgrade with `kgop upgrade --status`",
             ) from None
         yield
     finally:

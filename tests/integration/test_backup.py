@@ -86,11 +86,16 @@ def test_backup_then_restore_round_trip_keeps_every_row(home: Home) -> None:
     assert "--yes" in refused.stderr
     assert snapshot(home.dsn)["kg_api.ingestion_jobs"][0] == 100  # nothing changed
 
+    # A database left aside by a restore that was killed half-way is cleared, not kept.
+    database = home.dsn.rsplit("/", 1)[1]
+    execute(home.dsn, f'CREATE DATABASE "{database}_restore_20260101000000"')
     restored = home.kgop("restore", str(folder), "--yes", "--json")
     assert restored.returncode == 0, restored.stderr
     result = json.loads(restored.stdout)
     assert snapshot(home.dsn) == before
     assert result["tables"]["kg_api.ingestion_jobs"] == 500
+    names = [r["datname"] for r in fetch(home.dsn, "SELECT datname FROM pg_database")]
+    assert [n for n in names if n.startswith(database)] == [database]
     # The state it replaced was backed up first, and that backup holds the damage.
     safety = Path(result["safety_backup"])
     record = json.loads((safety / "backup.json").read_text())
