@@ -616,3 +616,39 @@ def test_lets_encrypt_against_pebble(site: Site, pebble: dict[str, str]) -> None
     )
     assert again.returncode == 0, again.stderr
     assert "keeping the ACME certificate" in again.stdout
+    assert "KG_SSL_EMAIL=ops@example.org" in (home / ".env").read_text()
+
+    # Renewal: `kgop recert` in the operator image (on the host's network, as install.sh
+    # runs its ACME client, to reach this Pebble on loopback) gets a new certificate for
+    # the e-mail in .env and reloads nginx, which then serves it.
+    before = cert_sha256(home / "certs" / "kg.crt")
+    version = (ROOT / "VERSION").read_text().strip()
+    engine_socket = site.env["DOCKER_HOST"].removeprefix("unix://")
+    bundle = pebble["KG_ACME_CA_BUNDLE"]
+    renewed = subprocess.run(
+        ["docker", "run", "--rm", "--network", "host",
+         "-v", f"{home}:{home}", "-v", f"{engine_socket}:/var/run/docker.sock",
+         "-v", f"{bundle}:{bundle}:ro", f"kg-operator:{version}",
+         "kgop", "--home", str(home), "recert", "--force", "--json",
+         "--directory", pebble["KG_ACME_DIRECTORY"], "--ca-bundle", bundle],
+        env=site.env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert renewed.returncode == 0, renewed.stderr
+    report = json.loads(renewed.stdout)
+    assert report["mode"] == "letsencrypt"
+    assert report["action"] == "renewed"
+    assert report["nginx"] == "nginx reloaded"
+    after = cert_sha256(home / "certs" / "kg.crt")
+    assert after != before
+
+    def served_sha() -> str:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="kg.test") as tls,
+        ):
+            return hashlib.sha256(tls.getpeercert(binary_form=True) or b"").hexdigest()
+
+    deadline = time.monotonic() + 30
+    while served_sha() != after:
+        assert time.monotonic() < deadline, "nginx never served the renewed certificate"
+        time.sleep(0.2)
