@@ -49,3 +49,27 @@ def test_screen(snap_compare: Any, key: str, size: tuple[int, int]) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+def test_upgrade_rolled_back(snap_compare: Any) -> None:
+    """The walkthrough after a failed health gate: states, the marker, log and report."""
+    fakes = Fakes()
+    fakes.upgrades.fail_at = "health"
+    app = make_app(fakes)
+
+    def summary() -> str:
+        return str(app.screen.query_one("#upgrade-summary", Static).render())
+
+    async def ready(pilot: Pilot[None]) -> None:
+        await pilot.press("5")
+        await until(pilot, lambda: "press Enter" in summary(), "the plan")
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: "rolled back" in summary() and "press Enter" in summary(),
+            "the rollback and the new plan",
+            limit=30,
+        )
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=ready)
