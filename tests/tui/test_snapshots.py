@@ -70,6 +70,7 @@ def test_upgrade_rolled_back(snap_compare: Any) -> None:
             "the rollback and the new plan",
             limit=30,
         )
+        app.clear_notifications()  # a toast that fades on its own clock
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=ready)
