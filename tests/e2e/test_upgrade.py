@@ -188,3 +188,48 @@ def test_a_killed_session_does_not_stop_the_upgrade(site: Site) -> None:
     assert get_json(api + "/version")[1]["version"] == newest
     assert platform_rows(dsn) == before
     assert operator_image(stack) == f"kg-operator:{newest}"
+
+
+def test_abort_before_the_point_of_no_return_changes_nothing(site: Site) -> None:
+    newest, previous, _ = releases()
+    stack = site.install()
+    dsn = stack_dsn(stack)
+    # Enough data that the backup takes a moment: the abort lands before anything stops.
+    execute(
+        dsn,
+        SEED + "CREATE TABLE kg_api.bulk AS SELECT n, repeat(md5(n::text), 8) AS body "
+        "FROM generate_series(1, 1000000) n;",
+    )
+    before = platform_rows(dsn)
+    status_file = stack.home / "upgrade" / "status.json"
+    with Probe(stack.ports["API"]) as probe:
+        session = subprocess.Popen(
+            [str(stack.home / "operator.sh"), "upgrade", "--to", newest, "--yes"],
+            cwd=stack.home,
+            env=stack.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not status_file.exists():
+            assert session.poll() is None, session.communicate()
+            assert time.monotonic() < deadline, "the upgrade did not start"
+            time.sleep(0.05)
+        abort = stack.shim("upgrade", "--abort")
+        out, err = session.communicate(timeout=300)
+    assert abort.returncode == 1, abort.stdout + abort.stderr  # it followed to the end
+    assert "Abort requested" in abort.stdout
+    assert session.returncode == 1, out + err
+    status = upgrade_status(stack)
+    assert status["state"] == "aborted"
+    assert status["passed_point_of_no_return"] is False
+    steps = {s["key"]: s["state"] for s in status["steps"]}
+    assert steps["stop"] == steps["migrate"] == "skipped"
+    assert probe.outages() == []  # the api never went down
+    api = f"http://127.0.0.1:{stack.ports['API']}"
+    assert get_json(api + "/version")[1]["version"] == previous
+    assert env_values(stack.home)["KG_VERSION"] == previous
+    assert platform_rows(dsn) == before
+    assert fetch(dsn, "SELECT to_regclass('kg_api.ingestion_jobs') AS t")[0]["t"] is None
