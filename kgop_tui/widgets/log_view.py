@@ -108,12 +108,19 @@ class LogView(ScrollView, can_focus=True):
         self.refresh()
 
     def _to_end(self) -> None:
-        if self.following and self.scroll_y < self.max_scroll_y:
+        if self.following and self.scroll_y != self.max_scroll_y:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
     def on_resize(self) -> None:
         if self.following:
             self.call_after_refresh(self._to_end)
+
+    # A scrollbar that appears or goes changes the end (max_scroll_y) without a resize.
+    def watch_show_horizontal_scrollbar(self) -> None:
+        self.on_resize()
+
+    def watch_show_vertical_scrollbar(self) -> None:
+        self.on_resize()
 
     def clear(self) -> None:
         self._lines.clear()
