@@ -386,6 +386,21 @@ class UpgradePlan(BaseModel):
     def up_to_date(self) -> bool:
         return self.from_version == self.to_version and not self.pending_migrations
 
+    def lines(self) -> list[str]:
+        """The plan as a user reads it (``kgop upgrade``, its log, the TUI)."""
+        lines = [f"version {self.from_version} → {self.to_version}"]
+        for change in self.images:
+            where = "here" if change.present else "to pull"
+            lines.append(f"{change.service:9} {change.current} → {change.target} ({where})")
+        lines += [f"migration {m.filename}" for m in self.pending_migrations] or [
+            "no pending migrations"
+        ]
+        lines.append(
+            f"schema {self.schema_version or '-'} → {self.target_schema}; backup ~"
+            f"{max(self.backup_estimate_bytes >> 20, 1)} MiB of {self.free_bytes >> 20} MiB free"
+        )
+        return lines + [f"note: {n}" for n in self.notes]
+
 
 class UpgradeStep(BaseModel):
     """One row of the walkthrough."""

@@ -97,9 +97,9 @@ def reload_nginx(settings: Settings) -> str:
         reloaded = docker.reload_nginx()
     finally:
         docker.close()
-    if reloaded == "nginx is not running":
-        return "nginx is not running; it reads the new certificate when it starts"
-    return reloaded
+    if reloaded:
+        return "nginx reloaded"
+    return "nginx is not running; it reads the new certificate when it starts"
 
 
 def cmd_recert(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kgop_tui.errors import ExitCode, OperationFailed, RefusedForSafety
+from kgop_tui.errors import ExitCode, LockHeld, OperationFailed, RefusedForSafety
 from kgop_tui.models import RunState, StepState, UpgradeStatus
 from kgop_tui.settings import Settings
 
@@ -131,7 +131,7 @@ def exit_code(status: UpgradeStatus) -> int:
     return ExitCode.OK if status.state is RunState.SUCCEEDED else ExitCode.FAILED
 
 
-def follow(settings: Settings, run_id: str | None = None) -> int:
+def follow(settings: Settings) -> int:
     """Print the run's log as it grows; return its exit code when it ends."""
     from kgop_tui.services.upgrade import UpgradeFiles, read_log, read_status
 
@@ -205,8 +205,6 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         print("Abort requested; the upgrade stops before anything is changed.", flush=True)
         return follow(settings)
     if not svc.lock_is_free(files):
-        from kgop_tui.errors import LockHeld
-
         raise LockHeld("An upgrade is already running", hint="follow it: `kgop upgrade --attach`")
 
     upgrader = svc.Upgrader(settings, log=lambda line: None)
@@ -228,7 +226,7 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
                 )
             )
         else:
-            print("\n".join(svc.plan_lines(plan)))
+            print("\n".join(plan.lines()))
             from kgop_tui.commands.migrate import render_run
 
             print(render_run(run))
@@ -238,7 +236,7 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
             raise failure_error(run.failure, dry_run=True)
         return ExitCode.OK
-    print("\n".join(svc.plan_lines(plan)), flush=True)
+    print("\n".join(plan.lines()), flush=True)
     if plan.up_to_date:
         print(f"The platform is already at {plan.to_version}.")
         return ExitCode.OK
@@ -252,7 +250,7 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     )
     svc.wait_started(files, run_id, process)
     print(f"Upgrade {run_id} runs in the background; Ctrl-C stops following, not the upgrade.")
-    return follow(settings, run_id)
+    return follow(settings)
 
 
 # ---- backup and restore ---------------------------------------------------------------

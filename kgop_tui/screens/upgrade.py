@@ -157,18 +157,8 @@ class UpgradeScreen(KgopScreen):
         )
 
     def show_plan(self, plan: UpgradePlan) -> None:
-        lines = []
-        for change in plan.images:
-            where = "" if change.present else "  (to pull)"
-            lines.append(f"{change.service:9} {change.current} → {change.target}{where}")
-        migrations = ", ".join(m.filename for m in plan.pending_migrations) or "none"
-        lines.append(f"migrations: {migrations}")
-        lines.append(
-            f"database schema {plan.schema_version or '–'} → {plan.target_schema}; backup "
-            f"~{max(plan.backup_estimate_bytes >> 20, 1)} MiB, {plan.free_bytes >> 30} GiB free"
-        )
-        lines += [f"note: {n}" for n in plan.notes]
-        self.query_one("#upgrade-plan", Static).update("\n".join(lines))
+        # The summary line above already names the versions.
+        self.query_one("#upgrade-plan", Static).update("\n".join(plan.lines()[1:]))
 
     # ---- steps and log ----------------------------------------------------------------
 
@@ -205,7 +195,7 @@ class UpgradeScreen(KgopScreen):
         self.update_run(status)
 
     def poll(self) -> None:
-        if self.run is None or (self.run.state.final and self.log_offset > 0 and not self.starting):
+        if self.run is None or self.run.state.final:
             return
         try:
             status = self.services.upgrades.status()

@@ -16,9 +16,10 @@ password is never in argv.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -85,7 +86,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _tool_error(tool: str, stderr: str) -> str:
+def _tool_error(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     return (lines or ["no output"])[-1][:300]
 
@@ -192,7 +193,7 @@ class BackupService:
             )
             if done.returncode != 0:
                 raise OperationFailed(
-                    f"pg_dump failed: {_tool_error('pg_dump', done.stderr)}",
+                    f"pg_dump failed: {_tool_error(done.stderr)}",
                     hint="check that the database is reachable and the disk has room",
                 )
             dump.chmod(0o600)
@@ -300,7 +301,7 @@ class BackupService:
             aside, replaced = f"{prefix}_restore_{stamp}", f"{prefix}_replaced_{stamp}"
             leftovers = await conn.fetch(
                 "SELECT datname FROM pg_database WHERE datname ~ $1",
-                f"^{_regex_escape(prefix)}_(restore|replaced)_[0-9]{{14}}$",
+                f"^{re.escape(prefix)}_(restore|replaced)_[0-9]{{14}}$",
             )
             for row in leftovers:
                 await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, row[0])}")
@@ -319,7 +320,7 @@ class BackupService:
             if done.returncode != 0:
                 await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, aside)}")
                 raise OperationFailed(
-                    f"pg_restore failed: {_tool_error('pg_restore', done.stderr)}; the live "
+                    f"pg_restore failed: {_tool_error(done.stderr)}; the live "
                     "database was not changed",
                     hint="check the backup with `kgop backup --list`",
                 )
@@ -363,28 +364,14 @@ class BackupService:
             except asyncpg.ObjectInUseError:
                 if attempt == 9:
                     raise
-                await _pause(0.2)
+                await asyncio.sleep(0.2)
 
 
 async def _ident(conn: asyncpg.Connection, name: str) -> str:
     return str(await conn.fetchval("SELECT quote_ident($1)", name))
 
 
-def _regex_escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
-
-
-async def _pause(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
-
-
 async def _run_tool(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    import asyncio
-
     return await asyncio.to_thread(
         subprocess.run,
         cmd,
@@ -403,7 +390,3 @@ def describe(info: BackupInfo) -> str:
         f"v{info.kg_version or '?'} schema {info.schema_version or '-'}  "
         f"{info.dump_bytes / 1024:.0f} KiB  {len(info.tables)} tables, {rows} rows"
     )
-
-
-def summary_json(info: BackupInfo) -> str:
-    return json.dumps(json.loads(info.model_dump_json()), indent=2)

@@ -193,19 +193,20 @@ class DockerService:
         text = output.decode(errors="replace") if isinstance(output, bytes) else ""
         return int(code or 0), text
 
-    def reload_nginx(self) -> str:
-        """Reload nginx in place, when it runs: new certificates, and fresh addresses of
-        api and web (it resolves them when it loads its configuration)."""
+    def reload_nginx(self) -> bool:
+        """Reload nginx in place, when it runs (False when it does not): new certificates,
+        and fresh addresses of api and web (it resolves them when it loads its configuration).
+        """
         result = self.exec_in_service("nginx", ["nginx", "-s", "reload"])
         if result is None:
-            return "nginx is not running"
+            return False
         code, text = result
         if code != 0:
             raise OperationFailed(
                 f"nginx refused to reload: {text.strip()[-200:]}",
                 hint="check the configuration with `docker compose exec nginx nginx -t`",
             )
-        return "nginx reloaded"
+        return True
 
     def status_of(self, doc: dict[str, Any]) -> ServiceStatus:
         """Translate an inspect document with this service's clock."""

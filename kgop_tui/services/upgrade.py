@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,7 +64,6 @@ from kgop_tui.settings import Settings, read_env_file
 IMAGE_SHARE = "/opt/kgop/share"
 DEFAULT_REPOSITORY = "ghcr.io/knowledge-graph/kg-{role}"
 APP_SERVICES = ("api", "web")
-STEPS = UPGRADE_STEPS
 ROLLBACK = ("rollback", "Roll back to the previous version")
 
 
@@ -88,6 +87,14 @@ def retag(ref: str, tag: str) -> str:
 
 def image_variable(role: str) -> str:
     return f"KG_{role.upper()}_IMAGE"
+
+
+def pinned_images(env: Mapping[str, str | None], version: str) -> dict[str, str]:
+    """Each role's image as .env pins it (KG_<ROLE>_IMAGE, else the default at ``version``)."""
+    return {
+        role: env.get(image_variable(role)) or f"{DEFAULT_REPOSITORY.format(role=role)}:{version}"
+        for role in ROLES
+    }
 
 
 def _extract_plain_files(archive: tarfile.TarFile, target: Path) -> None:
@@ -208,7 +215,6 @@ class Context:
 
     current: str
     release: Release
-    manifest: Manifest
     migrations_dir: Path
     current_images: dict[str, str]
     target_images: dict[str, str]
@@ -241,13 +247,7 @@ class Upgrader:
         return {k: e.value for k, e in read_env_file(path).items()} if path.exists() else {}
 
     def current_images(self) -> dict[str, str]:
-        env = self._env()
-        version = self.settings.kg_version or "latest"
-        return {
-            role: env.get(image_variable(role))
-            or f"{DEFAULT_REPOSITORY.format(role=role)}:{version}"
-            for role in ROLES
-        }
+        return pinned_images(self._env(), self.settings.kg_version or "latest")
 
     def image_present(self, ref: str) -> bool:
         import docker
@@ -410,7 +410,6 @@ class Upgrader:
         return Context(
             current=current,
             release=release,
-            manifest=manifest,
             migrations_dir=staged,
             current_images=current_images,
             target_images=target_images,
@@ -472,6 +471,10 @@ class Upgrader:
             for service, container_id in self.docker.service_containers(services):
                 self.log(f"   starting {service}")
                 client.containers.get(container_id).start()
+
+    def reload_front(self) -> str:
+        """nginx re-resolves api and web, which may have new addresses now."""
+        return "nginx reloaded" if self.docker.reload_nginx() else "nginx is not running"
 
     def verify(self, ctx: Context) -> str:
         status = {s.service: s for s in self.docker.project_status().services}
@@ -558,6 +561,15 @@ class Recorder:
             self.line(f"   {step.state.value}: {step.detail}")
         self.save()
 
+    def finish(self) -> None:
+        """The run has ended: steps never reached are skipped; the end is recorded."""
+        for step in self.status.steps:
+            if step.state is StepState.PENDING:
+                step.state = StepState.SKIPPED
+        self.status.finished_at = now()
+        self.line(f"== {self.status.state.value}")
+        self.save()
+
     def skip(self, key: str, why: str) -> None:
         step = self.status.step(key)
         step.state, step.detail = StepState.SKIPPED, why
@@ -614,7 +626,7 @@ def run_upgrade(
                 to_version=to or load_manifest().latest.version,
                 state=RunState.RUNNING,
                 pid=os.getpid(),
-                steps=[UpgradeStep(key=k, title=t) for k, t in STEPS],
+                steps=[UpgradeStep(key=k, title=t) for k, t in UPGRADE_STEPS],
                 point_of_no_return=POINT_OF_NO_RETURN,
                 log_file=str(log_path),
                 started_at=now(),
@@ -637,14 +649,14 @@ def _run(
             ctx = asyncio.run(upgrader.preflight(to, no_backup=no_backup))
             step.detail = f"{ctx.current} → {ctx.release.version}: path and images ok"
         with rec.step("plan") as step:
-            for line in plan_lines(ctx.plan):
+            for line in ctx.plan.lines():
                 rec.line("   " + line)
             step.detail = (
                 f"{len(ctx.plan.pending_migrations)} migration(s), "
                 f"{sum(1 for c in ctx.plan.images if not c.present)} image(s) to pull"
             )
         if ctx.plan.up_to_date:
-            for key, _ in STEPS[2:]:
+            for key, _ in UPGRADE_STEPS[2:]:
                 rec.skip(key, f"already at {ctx.current}")
             status.state = RunState.SUCCEEDED
             status.report = [f"The platform is already at {ctx.current}."]
@@ -694,7 +706,7 @@ def _run(
         with rec.step("health") as step:
             step.detail = wait_app(upgrader, ctx, health_timeout)
             status.api_downtime_seconds = round(time.monotonic() - down_since, 2)
-            rec.line("   " + upgrader.docker.reload_nginx())
+            rec.line("   " + upgrader.reload_front())
         with rec.step("verify") as step:
             images = upgrader.verify(ctx)
             schema = asyncio.run(upgrader.verify_schema(ctx))
@@ -724,19 +736,14 @@ def _run(
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
     finally:
-        for step in status.steps:
-            if step.state is StepState.PENDING:
-                step.state = StepState.SKIPPED
-        status.finished_at = now()
-        rec.line(f"== {status.state.value}")
-        rec.save()
+        rec.finish()
         upgrader.docker.close()
 
 
-def wait_app(upgrader: Upgrader, ctx: Context, timeout: float, images: bool = True) -> str:
+def wait_app(upgrader: Upgrader, ctx: Context, timeout: float) -> str:
     from kgop_tui.services.health import wait_healthy
 
-    wanted = {s: ctx.target_images[s] for s in ctx.services} if images else None
+    wanted = {s: ctx.target_images[s] for s in ctx.services}
     return wait_healthy(upgrader.docker, ctx.services, timeout, wanted)
 
 
@@ -792,7 +799,7 @@ def rollback(upgrader: Upgrader, rec: Recorder, undo: Undo, error: str, timeout:
             upgrader.start_services(services)
             images = {s: undo.previous_images[s] for s in services}
             step.detail = wait_healthy(upgrader.docker, services, timeout, images)
-            rec.line("   " + upgrader.docker.reload_nginx())
+            rec.line("   " + upgrader.reload_front())
             report.append(f"Back on {undo.current}: {step.detail}.")
         for step in status.steps:
             if step.key in ("stop", "migrate", "start", "health", "verify") and step.state in (
@@ -850,29 +857,20 @@ def recover(settings: Settings, health_timeout: float = 180.0) -> UpgradeStatus:
                     )
                     env_before = _env_of_backup(backup)
                     version = env_before.get("KG_VERSION") or status.from_version
-                    previous = {
-                        role: env_before.get(image_variable(role))
-                        or f"{DEFAULT_REPOSITORY.format(role=role)}:{version}"
-                        for role in ROLES
-                    }
+                    previous = pinned_images(env_before, version)
                     migrate = status.step("migrate").state
                     undo = Undo(
                         current=status.from_version,
                         target=status.to_version,
                         services=upgrader.app_services(),
-                        previous_images={k: v or "" for k, v in previous.items()},
+                        previous_images=previous,
                         env_before=env_before,
                         backup=backup,
                         restore_database=migrate in (StepState.DONE, StepState.FAILED),
                     )
                     rollback(upgrader, rec, undo, error, health_timeout)
             finally:
-                for step in status.steps:
-                    if step.state is StepState.PENDING:
-                        step.state = StepState.SKIPPED
-                status.finished_at = now()
-                rec.line(f"== {status.state.value}")
-                rec.save()
+                rec.finish()
                 upgrader.docker.close()
         return status
 
@@ -880,31 +878,12 @@ def recover(settings: Settings, health_timeout: float = 180.0) -> UpgradeStatus:
 def _env_of_backup(backup: BackupInfo | None) -> dict[str, str | None]:
     """KG_VERSION and the image variables as the backup's copy of .env had them."""
     from kgop_tui.services.backup import ENV_COPY
-    from kgop_tui.settings import read_env_file
 
     keys = ["KG_VERSION", *(image_variable(role) for role in ROLES)]
     if backup is None or not (Path(backup.path) / ENV_COPY).exists():
         return {}
     values = read_env_file(Path(backup.path) / ENV_COPY)
     return {key: values[key].value if key in values else None for key in keys}
-
-
-def plan_lines(plan: UpgradePlan) -> list[str]:
-    lines = [f"version {plan.from_version} → {plan.to_version}"]
-    for change in plan.images:
-        where = "here" if change.present else "to pull"
-        lines.append(f"{change.service:9} {change.current} → {change.target} ({where})")
-    if plan.pending_migrations:
-        for migration in plan.pending_migrations:
-            lines.append(f"migration {migration.filename}")
-    else:
-        lines.append("no pending migrations")
-    lines.append(
-        f"schema {plan.schema_version or '-'} → {plan.target_schema}; backup ~"
-        f"{max(plan.backup_estimate_bytes >> 20, 1)} MiB of {plan.free_bytes >> 20} MiB free"
-    )
-    lines += [f"note: {n}" for n in plan.notes]
-    return lines
 
 
 # ---- detaching ----------------------------------------------------------------------------
