@@ -11,7 +11,6 @@ then `up -d api`, healthy again), images already here.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.conftest import Site, releases, stack_dsn
-from tests.e2e.test_upgrade import Probe
+from tests.e2e.upgrades import Probe, upgrade_status
 from tests.engines import DockerEngine
 from tests.helpers import execute
 
@@ -56,7 +55,7 @@ def one_run(site: Site) -> dict[str, float]:
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"upgrade failed: {done.stdout[-2000:]}{done.stderr[-500:]}")
-    status = json.loads(stack.shim("upgrade", "--status", "--json").stdout)
+    status = upgrade_status(stack)
     from datetime import datetime
 
     runner = (

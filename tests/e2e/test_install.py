@@ -20,9 +20,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.e2e.conftest import ROOT, free_port, images_or_skip, minimal_path
-from tests.e2e.test_operator_e2e import Tmux
-from tests.engines import DockerEngine
+from tests.e2e.conftest import ROOT, Tmux, free_port, images_or_skip, minimal_path
+from tests.engines import DockerEngine, wait_for
 
 SECRET_KEYS = (
     "POSTGRES_PASSWORD",
@@ -220,16 +219,17 @@ def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path)
     assert report["days_left"] > 800
     new_cert = cert_sha256(home / "certs" / "kg.crt")
     assert new_cert != served
-    deadline = time.monotonic() + 30  # nginx's workers pick up a reload in their own time
-    while True:
+
+    def serves_the_new_one() -> bool:
         try:
-            served = https_peer(int(site.env["KG_HTTPS_PORT"]), home / "certs" / "kg.crt")[1]
-        except ssl.SSLCertVerificationError:
-            served = "the previous certificate"
-        if served == new_cert:
-            break
-        assert time.monotonic() < deadline, "nginx still serves the previous certificate"
-        time.sleep(0.2)
+            return (
+                https_peer(int(site.env["KG_HTTPS_PORT"]), home / "certs" / "kg.crt")[1] == new_cert
+            )
+        except ssl.SSLCertVerificationError:  # still the previous certificate
+            return False
+
+    # nginx's workers pick up a reload in their own time.
+    wait_for(serves_the_new_one, 30, "nginx to serve the renewed certificate", interval=0.2)
     assert (home / "certs" / "kg.key").stat().st_mode & 0o777 == 0o600
 
     started = time.monotonic()
@@ -570,17 +570,9 @@ def test_lets_encrypt_against_pebble(site: Site, pebble: dict[str, str]) -> None
     home = site.base / "acme"
     site.env.update(ports(site))
     site.env.update(pebble)
-    done = site.install(
-        "--yes",
-        "--demo",
-        "--hostname",
-        "kg.test",
-        "--ssl",
-        "letsencrypt",
-        "--ssl-email",
-        "ops@example.org",
-        home=home,
-    )
+    args = ["--yes", "--demo", "--hostname", "kg.test", "--ssl", "letsencrypt"]
+    args += ["--ssl-email", "ops@example.org"]
+    done = site.install(*args, home=home)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "certificate issued for kg.test" in done.stdout
     context = ssl.create_default_context()
@@ -589,31 +581,27 @@ def test_lets_encrypt_against_pebble(site: Site, pebble: dict[str, str]) -> None
     port = int(site.env["KG_HTTPS_PORT"])
     from cryptography import x509
 
-    def served_issuer() -> str:
+    def served() -> bytes:
+        """The certificate nginx serves now (DER)."""
         with (
             socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
             context.wrap_socket(raw, server_hostname="kg.test") as tls,
         ):
-            leaf = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True) or b"")
+            return tls.getpeercert(binary_form=True) or b""
+
+    def served_issuer() -> str:
+        leaf = x509.load_der_x509_certificate(served())
         assert leaf.subject.rfc4514_string() == "CN=kg.test"
         return leaf.issuer.rfc4514_string()
 
     # nginx reloads gracefully: old workers may answer a moment longer.
-    deadline = time.monotonic() + 30
-    while not served_issuer().startswith("CN=Pebble Intermediate CA"):
-        assert time.monotonic() < deadline, "nginx never served the ACME certificate"
-        time.sleep(0.2)
-    again = site.install(
-        "--yes",
-        "--demo",
-        "--hostname",
-        "kg.test",
-        "--ssl",
-        "letsencrypt",
-        "--ssl-email",
-        "ops@example.org",
-        home=home,
+    wait_for(
+        lambda: served_issuer().startswith("CN=Pebble Intermediate CA"),
+        30,
+        "nginx to serve the ACME certificate",
+        interval=0.2,
     )
+    again = site.install(*args, home=home)
     assert again.returncode == 0, again.stderr
     assert "keeping the ACME certificate" in again.stdout
     assert "KG_SSL_EMAIL=ops@example.org" in (home / ".env").read_text()
@@ -641,14 +629,9 @@ def test_lets_encrypt_against_pebble(site: Site, pebble: dict[str, str]) -> None
     after = cert_sha256(home / "certs" / "kg.crt")
     assert after != before
 
-    def served_sha() -> str:
-        with (
-            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-            context.wrap_socket(raw, server_hostname="kg.test") as tls,
-        ):
-            return hashlib.sha256(tls.getpeercert(binary_form=True) or b"").hexdigest()
-
-    deadline = time.monotonic() + 30
-    while served_sha() != after:
-        assert time.monotonic() < deadline, "nginx never served the renewed certificate"
-        time.sleep(0.2)
+    wait_for(
+        lambda: hashlib.sha256(served()).hexdigest() == after,
+        30,
+        "nginx to serve the renewed certificate",
+        interval=0.2,
+    )

@@ -6,86 +6,31 @@ of /health every 50 ms for the whole upgrade.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import threading
 import time
-import uuid
+from subprocess import PIPE
 
-from tests.e2e.conftest import Site, Stack, env_values, get_json, releases, stack_dsn
-from tests.helpers import execute, fetch
-
-SEED = (
-    "INSERT INTO kg_api.platform_config (key, value) "
-    "SELECT 'setting_' || n, to_jsonb(n) FROM generate_series(1, 200) n;"
+from tests.e2e.conftest import Site, env_values, get_json, releases
+from tests.e2e.upgrades import (
+    Probe,
+    api_release_pair,
+    operator_image,
+    platform_rows,
+    seeded,
+    start_upgrade,
+    step_states,
+    upgrade_status,
+    wait_for_step,
 )
-
-
-def platform_rows(dsn: str) -> list[dict[str, object]]:
-    return fetch(dsn, "SELECT key, value::text FROM kg_api.platform_config ORDER BY key")
-
-
-class Probe:
-    """Polls the api's /health; reports the intervals it was down."""
-
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/health"
-        self.samples: list[tuple[float, bool]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ok = get_json(self.url, timeout=1)[0] == 200
-            except OSError:
-                ok = False
-            self.samples.append((time.monotonic(), ok))
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> Probe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def outages(self) -> list[float]:
-        spans, down_since = [], None
-        for at, ok in self.samples:
-            if not ok and down_since is None:
-                down_since = at
-            elif ok and down_since is not None:
-                spans.append(at - down_since)
-                down_since = None
-        if down_since is not None:
-            spans.append(float("inf"))
-        return spans
-
-
-def upgrade_status(stack: Stack) -> dict[str, object]:
-    done = stack.shim("upgrade", "--status", "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def operator_image(stack: Stack) -> str:
-    done = stack.compose("ps", "--format", "json", "operator")
-    rows = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    if len(rows) == 1 and isinstance(rows[0], list):
-        rows = rows[0]
-    return str(rows[0]["Image"])
+from tests.engines import wait_for
+from tests.helpers import fetch
 
 
 def test_upgrade_keeps_the_data_and_stops_the_api_once(site: Site) -> None:
     newest, previous, _ = releases()
     stack = site.install(tls=True)
-    dsn = stack_dsn(stack)
-    execute(dsn, SEED)
-    before = platform_rows(dsn)
+    dsn, before = seeded(stack)
     api = f"http://127.0.0.1:{stack.ports['API']}"
     front = f"https://127.0.0.1:{stack.ports['HTTPS']}/api"
     assert get_json(api + "/version")[1]["version"] == previous
@@ -142,44 +87,22 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: Site) -> None:
 
 def test_a_killed_session_does_not_stop_the_upgrade(site: Site) -> None:
     newest, previous, _ = releases()
-    tag = f"kgslow{uuid.uuid4().hex[:6]}"
     # This build of the new api takes a while to come up: the session dies meanwhile.
-    site.image(f"kg-api:{previous}", f"{tag}/kg-api:{previous}")
-    site.image(f"kg-api:{newest}", f"{tag}/kg-api:{newest}", "ENV KG_START_DELAY=6")
-    stack = site.install(api=f"{tag}/kg-api:{previous}")
-    dsn = stack_dsn(stack)
-    execute(dsn, SEED)
-    before = platform_rows(dsn)
+    stack = site.install(api=api_release_pair(site, "kgslow", "ENV KG_START_DELAY=6"))
+    dsn, before = seeded(stack)
 
-    session = subprocess.Popen(
-        [str(stack.home / "operator.sh"), "upgrade", "--to", newest, "--yes"],
-        cwd=stack.home,
-        env=stack.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    status_file = stack.home / "upgrade" / "status.json"
-    deadline = time.monotonic() + 300
-    while True:
-        state = json.loads(status_file.read_text()) if status_file.exists() else None
-        steps = {s["key"]: s["state"] for s in state["steps"]} if state else {}
-        if steps.get("health") == "running":
-            break
-        assert session.poll() is None, "the session ended before the health gate"
-        assert time.monotonic() < deadline, f"no health step in time: {state}"
-        time.sleep(0.1)
+    session = start_upgrade(stack)
+    wait_for_step(stack, "health", "running", session)
     os.killpg(session.pid, signal.SIGKILL)  # the SSH connection drops
     session.wait()
 
-    deadline = time.monotonic() + 300
-    while True:
-        status = upgrade_status(stack)  # reattach, as the user would
-        if status["state"] != "running":
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(0.5)
+    status: dict[str, object] = {}
+
+    def finished() -> bool:
+        status.update(upgrade_status(stack))  # reattach, as the user would
+        return status["state"] != "running"
+
+    wait_for(finished, 300, "the upgrade to finish", interval=0.5)
     assert status["state"] == "succeeded", status
     shown = stack.shim("upgrade", "--status")
     assert f"Upgrade {previous} → {newest}: succeeded" in shown.stdout
@@ -193,30 +116,21 @@ def test_a_killed_session_does_not_stop_the_upgrade(site: Site) -> None:
 def test_abort_before_the_point_of_no_return_changes_nothing(site: Site) -> None:
     newest, previous, _ = releases()
     stack = site.install()
-    dsn = stack_dsn(stack)
     # Enough data that the backup takes a moment: the abort lands before anything stops.
-    execute(
-        dsn,
-        SEED + "CREATE TABLE kg_api.bulk AS SELECT n, repeat(md5(n::text), 8) AS body "
+    dsn, before = seeded(
+        stack,
+        "CREATE TABLE kg_api.bulk AS SELECT n, repeat(md5(n::text), 8) AS body "
         "FROM generate_series(1, 1000000) n;",
     )
-    before = platform_rows(dsn)
     status_file = stack.home / "upgrade" / "status.json"
     with Probe(stack.ports["API"]) as probe:
-        session = subprocess.Popen(
-            [str(stack.home / "operator.sh"), "upgrade", "--to", newest, "--yes"],
-            cwd=stack.home,
-            env=stack.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 120
-        while not status_file.exists():
+        session = start_upgrade(stack, stdout=PIPE, stderr=PIPE, start_new_session=False)
+
+        def started() -> bool:
             assert session.poll() is None, session.communicate()
-            assert time.monotonic() < deadline, "the upgrade did not start"
-            time.sleep(0.05)
+            return status_file.exists()
+
+        wait_for(started, 120, "the upgrade to start", interval=0.05)
         abort = stack.shim("upgrade", "--abort")
         out, err = session.communicate(timeout=300)
     assert abort.returncode == 1, abort.stdout + abort.stderr  # it followed to the end
@@ -225,7 +139,7 @@ def test_abort_before_the_point_of_no_return_changes_nothing(site: Site) -> None
     status = upgrade_status(stack)
     assert status["state"] == "aborted"
     assert status["passed_point_of_no_return"] is False
-    steps = {s["key"]: s["state"] for s in status["steps"]}
+    steps = step_states(status)
     assert steps["stop"] == steps["migrate"] == "skipped"
     assert probe.outages() == []  # the api never went down
     api = f"http://127.0.0.1:{stack.ports['API']}"

@@ -6,7 +6,6 @@ which the engine reaches as an insecure localhost registry.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import urllib.request
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Site, free_port, get_json, releases
-from tests.e2e.test_upgrade import Probe, operator_image
+from tests.e2e.upgrades import Probe, operator_image, upgrade_status
 from tests.engines import require_or_skip, wait_for
 
 
@@ -73,7 +72,7 @@ def test_images_are_pulled_before_anything_stops(site: Site, registry: str) -> N
         done = stack.shim("upgrade", "--to", newest, "--yes", timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(probe.outages()) == 1
-    status = json.loads(stack.shim("upgrade", "--status", "--json").stdout)
+    status = upgrade_status(stack)
     steps = {s["key"]: s for s in status["steps"]}
     assert steps["pull"]["detail"] == "2 pulled, 1 already here"  # the operator: at preflight
     pulled = datetime.fromisoformat(steps["pull"]["finished_at"])

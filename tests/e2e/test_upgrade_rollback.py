@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
-from tests.e2e.conftest import Site, Stack, env_values, get_json, releases, stack_dsn
-from tests.e2e.test_upgrade import SEED, operator_image, platform_rows
-from tests.helpers import execute, fetch
+from tests.e2e.conftest import Site, Stack, env_values, get_json, releases
+from tests.e2e.upgrades import (
+    api_release_pair,
+    operator_image,
+    platform_rows,
+    seeded,
+    start_upgrade,
+    step_states,
+    upgrade_status,
+    wait_for_step,
+)
+from tests.helpers import fetch
 
 
 def assert_back_on_previous(stack: Stack, dsn: str, before: object, previous: str) -> None:
@@ -32,28 +39,24 @@ def assert_back_on_previous(stack: Stack, dsn: str, before: object, previous: st
 
 def test_an_api_that_never_gets_healthy_is_rolled_back(site: Site) -> None:
     newest, previous, _ = releases()
-    tag = f"kgsick{uuid.uuid4().hex[:6]}"
-    site.image(f"kg-api:{previous}", f"{tag}/kg-api:{previous}")
-    site.image(f"kg-api:{newest}", f"{tag}/kg-api:{newest}", "ENV KG_FAIL_HEALTH=1")
-    stack = site.install(api=f"{tag}/kg-api:{previous}")
-    dsn = stack_dsn(stack)
-    execute(dsn, SEED)
-    before = platform_rows(dsn)
+    api = api_release_pair(site, "kgsick", "ENV KG_FAIL_HEALTH=1")
+    stack = site.install(api=api)
+    dsn, before = seeded(stack)
 
     done = stack.shim("upgrade", "--to", newest, "--yes", "--health-timeout", "15", timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "rolled back" in done.stdout
     assert "api is not healthy after 15s" in done.stdout
     assert "Database restored from" in done.stdout
-    status = json.loads(stack.shim("upgrade", "--status", "--json").stdout)
+    status = upgrade_status(stack)
     assert status["state"] == "rolled back"
-    steps = {s["key"]: s["state"] for s in status["steps"]}
+    steps = step_states(status)
     assert steps["migrate"] == "rolled back"
     assert steps["health"] == "rolled back"
     assert steps["rollback"] == "done"
     # The migration had run: the database came back from the backup, without 0009.
     assert_back_on_previous(stack, dsn, before, previous)
-    assert env_values(stack.home)["KG_API_IMAGE"] == f"{tag}/kg-api:{previous}"
+    assert env_values(stack.home)["KG_API_IMAGE"] == api
     assert operator_image(stack) == f"kg-operator:{previous}"
     assert not (stack.home / "sql" / "migrations" / "0009_ingestion_jobs.sql").exists()
 
@@ -71,17 +74,15 @@ def test_a_failing_migration_is_rolled_back(site: Site, tmp_path: Path) -> None:
         "> /opt/kgop/share/sql/migrations/0009_ingestion_jobs.sql",
     )
     stack = site.install(operator=f"{tag}/kg-operator:{previous}")
-    dsn = stack_dsn(stack)
-    execute(dsn, SEED)
-    before = platform_rows(dsn)
+    dsn, before = seeded(stack)
 
     done = stack.shim("upgrade", "--to", newest, "--yes", timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Migration 0009_ingestion_jobs.sql failed at line 2" in done.stdout
     assert "no_such_table" in done.stdout
-    status = json.loads(stack.shim("upgrade", "--status", "--json").stdout)
+    status = upgrade_status(stack)
     assert status["state"] == "rolled back"
-    steps = {s["key"]: s["state"] for s in status["steps"]}
+    steps = step_states(status)
     assert steps["migrate"] == "rolled back"
     assert steps["start"] == "skipped"
     assert_back_on_previous(stack, dsn, before, previous)
@@ -90,31 +91,11 @@ def test_a_failing_migration_is_rolled_back(site: Site, tmp_path: Path) -> None:
 
 def test_an_interrupted_upgrade_is_recovered(site: Site) -> None:
     newest, previous, _ = releases()
-    tag = f"kgcut{uuid.uuid4().hex[:6]}"
-    site.image(f"kg-api:{previous}", f"{tag}/kg-api:{previous}")
-    site.image(f"kg-api:{newest}", f"{tag}/kg-api:{newest}", "ENV KG_START_DELAY=8")
-    stack = site.install(api=f"{tag}/kg-api:{previous}")
-    dsn = stack_dsn(stack)
-    execute(dsn, SEED)
-    before = platform_rows(dsn)
+    stack = site.install(api=api_release_pair(site, "kgcut", "ENV KG_START_DELAY=8"))
+    dsn, before = seeded(stack)
 
-    session = subprocess.Popen(
-        [str(stack.home / "operator.sh"), "upgrade", "--to", newest, "--yes"],
-        cwd=stack.home,
-        env=stack.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    status_file = stack.home / "upgrade" / "status.json"
-    deadline = time.monotonic() + 300
-    while True:
-        state = json.loads(status_file.read_text()) if status_file.exists() else None
-        if state and {s["key"]: s["state"] for s in state["steps"]}.get("health") == "running":
-            break
-        assert time.monotonic() < deadline, f"no health step in time: {state}"
-        time.sleep(0.1)
+    session = start_upgrade(stack)
+    state = wait_for_step(stack, "health", "running")
     # The upgrade process itself dies (say, the operator container was restarted).
     pid = str(state["pid"])
     killed = site.docker("exec", f"{stack.project}-operator", "sh", "-c", f"kill -9 {pid}")
@@ -122,7 +103,7 @@ def test_an_interrupted_upgrade_is_recovered(site: Site) -> None:
     os.killpg(session.pid, signal.SIGKILL)
     session.wait()
 
-    status = json.loads(stack.shim("upgrade", "--status", "--json").stdout)
+    status = upgrade_status(stack)
     assert status["state"] == "interrupted"
     assert "--recover" in status["hint"]
     refused = stack.shim("upgrade", "--recover")

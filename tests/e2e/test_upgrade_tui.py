@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.e2e.conftest import Site, Tmux, get_json, releases
-from tests.e2e.test_upgrade import operator_image
+from tests.e2e.upgrades import operator_image
 
 
 def prompt_after_shim(screen: str) -> bool:

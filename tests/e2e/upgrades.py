@@ -1,0 +1,132 @@
+"""What the upgrade tests share: seeded data, a downtime probe, the status, a detached run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from typing import Any
+
+from tests.e2e.conftest import Site, Stack, get_json, releases, stack_dsn
+from tests.engines import wait_for
+from tests.helpers import execute, fetch
+
+SEED = (
+    "INSERT INTO kg_api.platform_config (key, value) "
+    "SELECT 'setting_' || n, to_jsonb(n) FROM generate_series(1, 200) n;"
+)
+
+
+def platform_rows(dsn: str) -> list[dict[str, object]]:
+    return fetch(dsn, "SELECT key, value::text FROM kg_api.platform_config ORDER BY key")
+
+
+class Probe:
+    """Polls the api's /health; reports the intervals it was down."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/health"
+        self.samples: list[tuple[float, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ok = get_json(self.url, timeout=1)[0] == 200
+            except OSError:
+                ok = False
+            self.samples.append((time.monotonic(), ok))
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def outages(self) -> list[float]:
+        spans, down_since = [], None
+        for at, ok in self.samples:
+            if not ok and down_since is None:
+                down_since = at
+            elif ok and down_since is not None:
+                spans.append(at - down_since)
+                down_since = None
+        if down_since is not None:
+            spans.append(float("inf"))
+        return spans
+
+
+def upgrade_status(stack: Stack) -> dict[str, object]:
+    done = stack.shim("upgrade", "--status", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def operator_image(stack: Stack) -> str:
+    done = stack.compose("ps", "--format", "json", "operator")
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    if len(rows) == 1 and isinstance(rows[0], list):
+        rows = rows[0]
+    return str(rows[0]["Image"])
+
+
+def seeded(stack: Stack, extra_sql: str = "") -> tuple[str, list[dict[str, object]]]:
+    """The stack's DSN, after writing the seed rows; the rows as they are now."""
+    dsn = stack_dsn(stack)
+    execute(dsn, SEED + extra_sql)
+    return dsn, platform_rows(dsn)
+
+
+def api_release_pair(site: Site, prefix: str, *newest: str) -> str:
+    """Both releases' api under ``prefix/`` (the newest built with ``newest`` lines); the
+    previous one's reference, to install."""
+    latest, previous, _ = releases()
+    tag = f"{prefix}{uuid.uuid4().hex[:6]}"
+    site.image(f"kg-api:{latest}", f"{tag}/kg-api:{latest}", *newest)
+    return site.image(f"kg-api:{previous}", f"{tag}/kg-api:{previous}")
+
+
+def step_states(status: dict[str, Any]) -> dict[str, str]:
+    return {s["key"]: s["state"] for s in status["steps"]}
+
+
+def start_upgrade(stack: Stack, **streams: Any) -> subprocess.Popen[str]:
+    """``operator.sh upgrade --to NEWEST --yes`` in the background, in its own session."""
+    options: dict[str, Any] = {
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+        "start_new_session": True,
+    }
+    return subprocess.Popen(
+        [str(stack.home / "operator.sh"), "upgrade", "--to", releases()[0], "--yes"],
+        cwd=stack.home,
+        env=stack.env,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        **(options | streams),
+    )
+
+
+def wait_for_step(
+    stack: Stack, key: str, state: str, session: subprocess.Popen[str] | None = None
+) -> dict[str, Any]:
+    """The status file once step ``key`` is in ``state`` (with ``session`` still running)."""
+    status_file = stack.home / "upgrade" / "status.json"
+    seen: dict[str, Any] = {}
+
+    def reached() -> bool:
+        if session is not None:
+            assert session.poll() is None, f"the session ended before step {key} was {state}"
+        if not status_file.exists():
+            return False
+        seen.update(json.loads(status_file.read_text()))
+        return step_states(seen).get(key) == state
+
+    wait_for(reached, 300, f"step {key} {state}")
+    return seen
