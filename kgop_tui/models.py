@@ -105,10 +105,23 @@ class MigrationState(StrEnum):
     """Applied, but the file changed since (its checksum differs)."""
     MISSING = "missing"
     """Applied, but its file is no longer there."""
+    BASELINE = "baseline"
+    """Recorded by a checkpoint baseline at initdb, at or below the newest archived version,
+    with no file of its own: consolidated history, not a missing file."""
+
+
+class MigrationSource(StrEnum):
+    """Which folder a migration file comes from."""
+
+    ARCHIVED = "archived"
+    """``archived/`` inside the migrations folder: history, scanned first."""
+    MAIN = "main"
+    WARM = "warm"
+    """The warm folder: files that need the running application (``up --warm``)."""
 
 
 class MigrationFile(BaseModel):
-    """A file ``NNNN_name.sql`` of the migrations folder."""
+    """A file ``NNN_name.sql`` of the migrations folder, its ``archived/`` or the warm folder."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -119,6 +132,12 @@ class MigrationFile(BaseModel):
     transactional: bool = Field(
         default=True, description="False when the file opts out with `-- kgop:no-transaction`."
     )
+    self_managed: bool = Field(
+        default=False,
+        description="The file holds its own top-level BEGIN/COMMIT: run whole, as psql would.",
+    )
+    source: MigrationSource = MigrationSource.MAIN
+    path: str = Field(default="", description="Path relative to the migrations folder.")
     sql: str = Field(exclude=True, repr=False)
 
 
@@ -138,6 +157,31 @@ class MigrationEntry(BaseModel):
     checksum: str | None = Field(default=None, description="Checksum recorded when applied.")
     file_checksum: str | None = Field(default=None, description="Checksum of the file now.")
     transactional: bool = True
+    self_managed: bool = False
+    source: MigrationSource | None = Field(
+        default=None, description="archived, main or warm; None when there is no file."
+    )
+    adopted: bool = Field(
+        default=False,
+        description="Applied by the platform's earlier runner (or its baseline) and taken over.",
+    )
+
+    @property
+    def runs(self) -> str | None:
+        """How its file runs: ``own tx`` (its BEGIN/COMMIT), ``kgop tx``, ``no tx``; None
+        when there is no file."""
+        if self.source is None:
+            return None
+        if self.self_managed:
+            return "own tx"
+        return "kgop tx" if self.transactional else "no tx"
+
+    @property
+    def label(self) -> str:
+        """The state as a person reads it: adopted rows are applied rows of another runner."""
+        if self.adopted and self.state is MigrationState.APPLIED:
+            return "adopted"
+        return self.state.value
 
 
 class MigrationStatus(BaseModel):
@@ -147,11 +191,20 @@ class MigrationStatus(BaseModel):
 
     database: str
     migrations_dir: str
+    warm_migrations_dir: str | None = None
     current_version: int | None
     entries: list[MigrationEntry]
 
     def by_state(self, state: MigrationState) -> list[MigrationEntry]:
         return [e for e in self.entries if e.state is state]
+
+    def summary(self) -> str:
+        """``3 baseline, 2 adopted, 5 applied, 1 pending``: the counts that are not zero."""
+        counts: dict[str, int] = {}
+        for entry in self.entries:
+            counts[entry.label] = counts.get(entry.label, 0) + 1
+        order = ["baseline", "adopted"] + [s.value for s in MigrationState if s != "baseline"]
+        return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) or "no migrations"
 
 
 class PlannedMigration(BaseModel):
@@ -164,6 +217,8 @@ class PlannedMigration(BaseModel):
     filename: str
     transactional: bool
     preview: str
+    self_managed: bool = False
+    source: MigrationSource = MigrationSource.MAIN
 
 
 class AppliedStep(BaseModel):

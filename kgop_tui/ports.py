@@ -93,13 +93,15 @@ class EnginePort(Protocol):
 class MigrationsPort(Protocol):
     async def status(self) -> MigrationStatus: ...
 
-    async def plan(self, to: int | None = None) -> list[PlannedMigration]: ...
+    async def plan(self, to: int | None = None, warm: bool = False) -> list[PlannedMigration]: ...
 
     async def up(
         self,
         to: int | None = None,
         dry_run: bool = False,
         progress: Callable[[str, MigrationFile, int | None], None] | None = None,
+        *,
+        warm: bool = False,
     ) -> MigrationRun: ...
 
 

@@ -157,8 +157,18 @@ class Settings(BaseModel):
     kg_garage_admin_url: str = Field(
         default="http://garage:3903", description="Garage's admin API as kgop sees it."
     )
+    kg_garage_region: str = Field(
+        default="garage",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="S3 region of Garage (its garage.toml's s3_region), given to the api.",
+    )
     kgop_migrations_dir: Path | None = Field(
         default=None, description="Migrations folder; default KG_HOME/sql/migrations."
+    )
+    kgop_warm_migrations_dir: Path | None = Field(
+        default=None,
+        description="Migrations that need the running application (applied after api is "
+        "healthy); default migrations-warm/ beside the migrations folder, when present.",
     )
 
     @field_validator("compose_project_name")
@@ -201,6 +211,13 @@ class Settings(BaseModel):
         if own.is_dir():
             return own
         return Path(__file__).parent / "sql" / "migrations"
+
+    def warm_migrations_dir(self) -> Path | None:
+        """KGOP_WARM_MIGRATIONS_DIR, else migrations-warm/ beside the migrations folder."""
+        if self.kgop_warm_migrations_dir is not None:
+            return self.kgop_warm_migrations_dir
+        beside = self.migrations_dir().parent / "migrations-warm"
+        return beside if beside.is_dir() else None
 
 
 _FIELDS = tuple(name for name in Settings.model_fields if name != "kg_home")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -71,3 +72,16 @@ def execute(dsn: str, sql: str) -> None:
             await conn.close()
 
     _run(go())
+
+
+def schema_dump(dsn: str) -> str:
+    pg_dump = shutil.which("pg_dump") or str(Path(os.environ.get("KGOP_PG_BINDIR", "")) / "pg_dump")
+    done = subprocess.run(
+        [pg_dump, "--schema-only", "--no-owner", dsn], capture_output=True, text=True, check=True
+    )
+    # pg_dump's \restrict lines carry a random key per dump: not part of the schema.
+    return "\n".join(
+        line
+        for line in done.stdout.splitlines()
+        if not line.startswith(("\\restrict", "\\unrestrict"))
+    )

@@ -28,12 +28,15 @@ def register(verbs: Any) -> None:
     migrate = verbs.add_parser("migrate", help="database migrations: status, plan, up, accept")
     sub = migrate.add_subparsers(dest="migrate_verb", metavar="ACTION", required=True)
 
-    status = sub.add_parser("status", help="applied, pending, drifted and missing migrations")
+    status = sub.add_parser(
+        "status", help="applied, adopted, baseline, pending, drifted and missing migrations"
+    )
     status.add_argument("--json", action="store_true", help="stable JSON output")
     status.set_defaults(handler=cmd_status)
 
     plan = sub.add_parser("plan", help="pending files with an SQL preview")
     plan.add_argument("--to", type=int, metavar="N", help="stop after version N")
+    plan.add_argument("--warm", action="store_true", help="the warm folder's files")
     plan.add_argument("--json", action="store_true", help="stable JSON output")
     plan.set_defaults(handler=cmd_plan)
 
@@ -45,6 +48,10 @@ def register(verbs: Any) -> None:
     up.add_argument(
         "--lock-timeout", type=float, default=60.0, metavar="S",
         help="seconds to wait for another run's lock (default 60; then exit 4)",
+    )  # fmt: skip
+    up.add_argument(
+        "--warm", action="store_true",
+        help="apply the warm folder's files (they need the running application)",
     )  # fmt: skip
     up.add_argument("--json", action="store_true", help="stable JSON output")
     up.set_defaults(handler=cmd_up)
@@ -66,6 +73,7 @@ def service(settings: Settings, lock_timeout: float = 60.0) -> MigrationService:
         settings.migrations_dir(),
         kgop_version=__version__,
         lock_timeout=lock_timeout,
+        warm_directory=settings.warm_migrations_dir(),
     )
 
 
@@ -74,21 +82,21 @@ def render_status(status: MigrationStatus) -> str:
         (
             f"{e.version:04d}",
             e.name,
-            e.state.value,
+            e.label,
+            e.source.value if e.source else "-",
+            e.runs or "-",
             f"{e.applied_at:%Y-%m-%d %H:%M:%S}" if e.applied_at else "-",
             f"{e.duration_ms} ms" if e.duration_ms is not None else "-",
             e.applied_by or "-",
         )
         for e in status.entries
     ]
-    from kgop_tui.models import MigrationState
-
-    counts = {state: len(status.by_state(state)) for state in MigrationState}
-    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no migrations"
     current = status.current_version
     head = f"Database {status.database} at version {current if current is not None else '-'}"
-    body = table(("VERSION", "NAME", "STATE", "APPLIED AT", "DURATION", "BY"), rows)
-    return f"{head}\n\n{body}\n\n{summary}"
+    body = table(
+        ("VERSION", "NAME", "STATE", "FOLDER", "RUNS", "APPLIED AT", "DURATION", "BY"), rows
+    )
+    return f"{head}\n\n{body}\n\n{status.summary()}"
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,7 +106,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
-    plan = asyncio.run(service(settings).plan(to=args.to))
+    plan = asyncio.run(service(settings).plan(to=args.to, warm=args.warm))
     if args.json:
         print(json.dumps([p.model_dump(mode="json") for p in plan], indent=2))
         return ExitCode.OK
@@ -107,7 +115,11 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         return ExitCode.OK
     print(f"{len(plan)} migration(s) to apply, in this order:")
     for item in plan:
-        mode = "" if item.transactional else "  [runs outside a transaction]"
+        mode = ""
+        if item.self_managed:
+            mode = "  [runs in its own transaction, as psql would]"
+        elif not item.transactional:
+            mode = "  [runs outside a transaction]"
         print(f"\n== {item.filename}{mode}")
         print("\n".join("   " + line for line in item.preview.splitlines()))
     return ExitCode.OK
@@ -115,7 +127,7 @@ def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
 
 def _progress(event: str, file: MigrationFile, ms: int | None) -> None:
     if event == "start":
-        print(f"Applying {file.filename} ...", end="", flush=True)
+        print(f"Applying {file.path or file.filename} ...", end="", flush=True)
     else:
         print(f" ok ({ms} ms)", flush=True)
 
@@ -170,6 +182,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
             dry_run=args.dry_run,
             progress=None if quiet else _progress,
             on_wait=_waiting,
+            warm=args.warm,
         )
     )
     if args.json:

@@ -24,10 +24,12 @@ from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
 
 STATE_LOOK = {
-    MigrationState.APPLIED: ("✔ applied", "green"),
-    MigrationState.PENDING: ("◌ pending", "yellow"),
-    MigrationState.DRIFTED: ("✖ drifted", "red"),
-    MigrationState.MISSING: ("? missing file", "red"),
+    "applied": ("✔ applied", "green"),
+    "adopted": ("✔ adopted", "green"),
+    "baseline": ("≡ baseline", "dim"),
+    "pending": ("◌ pending", "yellow"),
+    "drifted": ("✖ drifted", "red"),
+    "missing": ("? missing file", "red"),
 }
 
 
@@ -40,6 +42,7 @@ class MigrationsScreen(KgopScreen):
     BINDINGS = [
         Binding("d", "dry_run", "Dry run"),
         Binding("a", "apply", "Apply"),
+        Binding("w", "apply_warm", "Apply warm"),
         Binding("r", "refresh", "Refresh"),
     ]
 
@@ -62,7 +65,7 @@ class MigrationsScreen(KgopScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#migrations", DataTable)
-        for column in ("Version", "Name", "State", "Applied at", "Took"):
+        for column in ("Version", "Name", "State", "Folder", "Runs", "Applied at", "Took"):
             table.add_column(column, key=column.lower())
         self.load()
         self.keep_retrying(self.load)
@@ -88,19 +91,20 @@ class MigrationsScreen(KgopScreen):
         row = table.cursor_row
         table.clear()
         for entry in status.entries:
-            label, colour = STATE_LOOK[entry.state]
+            label, colour = STATE_LOOK[entry.label]
             table.add_row(
                 f"{entry.version:04d}",
                 entry.name,
                 Text(label, style=colour),
+                entry.source.value if entry.source else "–",
+                entry.runs or "–",
                 f"{entry.applied_at:%Y-%m-%d %H:%M}" if entry.applied_at else "–",
                 f"{entry.duration_ms} ms" if entry.duration_ms is not None else "–",
                 key=str(entry.version),
             )
         if status.entries:
             table.move_cursor(row=min(max(row, 0), len(status.entries) - 1))
-        counts = {s: len(status.by_state(s)) for s in MigrationState}
-        summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no migrations"
+        summary = status.summary()
         current = status.current_version
         self.query_one("#migration-summary", Static).update(
             f"Database at version {current if current is not None else '–'} · {summary}"
@@ -125,7 +129,14 @@ class MigrationsScreen(KgopScreen):
         if entry.version in self.plan:
             planned = self.plan[entry.version]
             mode = "" if planned.transactional else "\n[yellow]runs outside a transaction[/]"
+            if planned.self_managed:
+                mode = "\n[cyan]its own BEGIN/COMMIT: runs whole, as psql would[/]"
             preview.update(f"[b]{planned.filename}[/b]{mode}\n\n{escape(planned.preview)}")
+        elif entry.state is MigrationState.BASELINE:
+            preview.update(
+                f"[b]{escape(entry.name)}[/b]\nrecorded by the checkpoint baseline at initdb;"
+                "\nits file was consolidated into the baseline"
+            )
         elif entry.state is MigrationState.DRIFTED:
             preview.update(
                 f"[b]{entry.filename}[/b]\n[red]changed since it was applied[/red]\n"
@@ -134,8 +145,9 @@ class MigrationsScreen(KgopScreen):
                 f"restore the file, or accept with `kgop migrate accept {entry.version}`"
             )
         else:
+            by = entry.applied_by or ("the platform's earlier runner" if entry.adopted else "–")
             preview.update(
-                f"[b]{entry.filename or entry.name}[/b]\napplied by {entry.applied_by or '–'}"
+                f"[b]{entry.filename or entry.name}[/b]\napplied by {escape(by)}"
                 f"\nkgop {entry.kgop_version or '–'}"
             )
 
@@ -144,38 +156,51 @@ class MigrationsScreen(KgopScreen):
     def action_dry_run(self) -> None:
         self.run_migrations(dry_run=True)
 
+    def action_apply(self) -> None:
+        self.confirm_apply(warm=False)
+
+    def action_apply_warm(self) -> None:
+        self.confirm_apply(warm=True)
+
     @work(exclusive=True, group="migrations-run", name="confirm_apply", exit_on_error=False)
-    async def action_apply(self) -> None:
+    async def confirm_apply(self, warm: bool) -> None:
         try:
-            pending = len(await self.services.migrations.plan())
+            pending = len(await self.services.migrations.plan(warm=warm))
         except KgopError as error:
             self.report(error)
             return
+        kind = "warm " if warm else ""
         if not pending:
-            self.notify("Nothing to apply: the database is up to date.")
+            self.notify(f"Nothing to apply: no pending {kind}migrations.")
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.run_migrations(dry_run=False)
+                self.run_migrations(dry_run=False, warm=warm)
 
-        self.app.push_screen(ConfirmScreen(f"Apply {pending} pending migration(s)?"), answered)
+        question = f"Apply {pending} pending {kind}migration(s)?"
+        if warm:
+            question += " They need the running application (api healthy)."
+        self.app.push_screen(ConfirmScreen(question), answered)
 
     def _progress(self, event: str, file: MigrationFile, ms: int | None) -> None:
         result = self.query_one("#migration-result", Static)
+        name = escape(file.path or file.filename)
         if event == "start":
-            result.update(f"Applying {file.filename} …")
+            result.update(f"Applying {name} …")
         else:
-            result.update(f"Applied {file.filename} ({ms} ms)")
+            result.update(f"Applied {name} ({ms} ms)")
 
     @work(exclusive=True, group="migrations-run", name="run_migrations", exit_on_error=False)
-    async def run_migrations(self, dry_run: bool) -> None:
+    async def run_migrations(self, dry_run: bool, warm: bool = False) -> None:
         self.busy = True
         result = self.query_one("#migration-result", Static)
         result.set_classes("")
         result.update("Dry run …" if dry_run else "Applying …")
         try:
-            run = await self.services.migrations.up(dry_run=dry_run, progress=self._progress)
+            run = await self.services.migrations.up(
+                dry_run=dry_run, progress=self._progress, warm=warm
+            )
         except KgopError as error:
             result.set_classes("-error")
             result.update(f"✖ {escape(error.message)}\n{escape(error.hint or '')}")

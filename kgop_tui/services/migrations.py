@@ -1,24 +1,31 @@
-"""The migration runner: ordered, locked, one transaction per file, checksummed.
+"""The migration runner: ordered, locked, checksummed; each file applied whole or not at all.
 
-- Files are ``NNNN_name.sql``, applied in integer order; duplicate versions are refused.
+- Files come from the migrations folder, its ``archived/`` history and the warm folder, as
+  one set in integer version order (see :mod:`kgop_tui.services.migration_files`).
 - A session advisory lock serialises runners across hosts; a waiting run names the holder
   and gives up after a timeout (exit 4). A killed runner's lock dies with its connection.
-- Each file runs in its own transaction together with its tracking row, so a file is
-  either applied and recorded, or not at all. A file whose first lines hold the marker
-  ``-- kgop:no-transaction`` runs outside one (for ``CREATE INDEX CONCURRENTLY``).
+- A kgop-managed file runs in its own transaction together with its tracking row. A
+  self-managed file (its own top-level BEGIN/COMMIT) is sent whole in one simple-query
+  call, as psql would run it, on the connection holding the lock: its own transaction
+  decides, and kgop's tracking row joins that transaction (before its final COMMIT). A file
+  marked ``-- kgop:no-transaction`` runs outside any transaction.
+- Session settings a file changes (``SET search_path``) are reset after it, as the
+  platform's psql-per-file runner started each file in a fresh session.
 - An applied file whose checksum changed is drift: ``up`` refuses until the change is
   accepted explicitly (``kgop migrate accept VERSION``).
-- ``dry_run`` runs the pending files inside one transaction and rolls it back.
-- Databases tracked by the older shell runner (``version, name, applied_at`` only; files
-  that inserted their own row) are adopted: columns added, checksums recorded once.
+- ``dry_run`` runs the pending files inside one transaction and rolls it back; a
+  self-managed file runs there without its own transaction control, in a savepoint.
+- Databases tracked by the platform's shell runner (``version, name, applied_at`` only;
+  files that insert their own row; a checkpoint baseline that recorded 1..N at initdb) are
+  adopted: columns added, checksums recorded once; recorded versions with no file at or
+  below the newest archived version are the baseline's, not missing.
+- Warm files (they need the running application) are applied only by ``up(warm=True)``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import getpass
-import hashlib
-import re
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -35,16 +42,28 @@ from kgop_tui.models import (
     MigrationFailure,
     MigrationFile,
     MigrationRun,
+    MigrationSource,
     MigrationState,
     MigrationStatus,
     PlannedMigration,
 )
 from kgop_tui.services.database import DatabaseTarget, connect, pg_error_info
+from kgop_tui.services.migration_files import (
+    NO_TRANSACTION_MARKER,
+    checkpoint,
+    line_and_column,
+    load_migrations,
+    preview,
+)
+from kgop_tui.services.sql_script import (
+    insertion_point,
+    statements,
+    without_transaction_control,
+)
 
-NO_TRANSACTION_MARKER = "-- kgop:no-transaction"
+__all__ = ["LOCK_KEY", "NO_TRANSACTION_MARKER", "MigrationService"]
+
 LOCK_KEY = 0x6B676F706D696772  # "kgopmigr": one lock for every kgop migrating this database
-_FILENAME = re.compile(r"(\d+)_([A-Za-z0-9][A-Za-z0-9_.-]*)\.sql")
-_TX_CONTROL = re.compile(r"^\s*(BEGIN|START\s+TRANSACTION|COMMIT|ROLLBACK)\s*;", re.I)
 _TRACKING_DDL = """
 CREATE TABLE IF NOT EXISTS public.schema_migrations (
     version integer PRIMARY KEY,
@@ -58,6 +77,13 @@ ALTER TABLE public.schema_migrations
     ADD COLUMN IF NOT EXISTS kgop_version text;
 """
 _OPTIONAL_COLUMNS = ("checksum", "duration_ms", "applied_by", "kgop_version")
+_RECORD = (
+    "INSERT INTO public.schema_migrations "
+    "(version, name, checksum, duration_ms, applied_by, kgop_version) "
+    "VALUES ({}) ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, "
+    "checksum = EXCLUDED.checksum, duration_ms = EXCLUDED.duration_ms, "
+    "applied_by = EXCLUDED.applied_by, kgop_version = EXCLUDED.kgop_version"
+)
 
 Progress = Callable[[str, MigrationFile, int | None], None]
 """Called with ("start", file, None) and ("done", file, duration_ms) as files apply."""
@@ -65,95 +91,57 @@ LockWait = Callable[[str], None]
 """Called once with a description of the lock holder when a run has to wait."""
 
 
-def _checksum(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _literal(text: str) -> str:
+    """An SQL string literal that reads the same whatever standard_conforming_strings is."""
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _transaction_control_line(sql: str) -> int | None:
-    """Line of a top-level BEGIN/COMMIT/ROLLBACK (outside $$ bodies), if any."""
-    inside_dollar = False
-    for number, line in enumerate(sql.splitlines(), start=1):
-        if not inside_dollar and _TX_CONTROL.match(line):
-            return number
-        if line.count("$$") % 2 == 1:
-            inside_dollar = not inside_dollar
-    return None
+class _FileFailed(Exception):
+    """A file failed; carries the failure already placed in the file's own lines."""
+
+    def __init__(self, failure: MigrationFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
-def read_migration(path: Path) -> MigrationFile:
-    """Read one file; refuse names and contents kgop cannot run safely."""
-    match = _FILENAME.fullmatch(path.name)
-    if not match:
-        raise ConfigInvalid(
-            f"Migration file {path.name} is not named NNNN_name.sql",
-            hint="rename it (e.g. 0007_add_index.sql); it would otherwise never be applied",
-        )
-    try:
-        sql = path.read_bytes().decode("utf-8").replace("\r\n", "\n")
-    except UnicodeDecodeError:
-        raise ConfigInvalid(f"Migration file {path.name} is not UTF-8", hint="re-save it") from None
-    head = [line.strip().lower() for line in sql.splitlines()[:10]]
-    transactional = NO_TRANSACTION_MARKER not in head
-    control = _transaction_control_line(sql) if transactional else None
-    if control is not None:
-        raise ConfigInvalid(
-            f"Migration file {path.name} controls its own transaction (line {control})",
-            hint="remove BEGIN/COMMIT: kgop runs each file in a transaction; or mark the "
-            f"file with '{NO_TRANSACTION_MARKER}'",
-        )
-    return MigrationFile(
-        version=int(match.group(1)),
-        name=match.group(2),
-        filename=path.name,
-        checksum=_checksum(sql),
-        transactional=transactional,
-        sql=sql,
+def _failure(
+    file: MigrationFile,
+    exc: BaseException,
+    inserted_at: int | None = None,
+    inserted: int = 0,
+    offset: int = 0,
+) -> MigrationFailure:
+    """The failure in the file's own lines: ``inserted`` characters kgop added at
+    ``inserted_at``, or the statement that failed sent alone from ``offset``."""
+    info = pg_error_info(exc)
+    position = info.position + offset if info.position else None
+    if position and inserted_at is not None and position - 1 >= inserted_at + inserted:
+        position -= inserted
+    line, column = line_and_column(file.sql, position)
+    return MigrationFailure(
+        version=file.version,
+        filename=file.path or file.filename,
+        message=info.message,
+        sqlstate=info.sqlstate,
+        detail=info.detail,
+        hint=info.hint,
+        line=line,
+        column=column,
     )
 
 
-def load_migrations(directory: Path) -> list[MigrationFile]:
-    """Every migration of a folder in version order; duplicate versions are refused."""
-    if not directory.is_dir():
-        raise ConfigInvalid(
-            f"The migrations folder {directory} does not exist",
-            hint="set KGOP_MIGRATIONS_DIR, or create KG_HOME/sql/migrations",
-        )
-    files = sorted((read_migration(p) for p in directory.glob("*.sql")), key=lambda f: f.version)
-    for earlier, later in zip(files, files[1:], strict=False):
-        if earlier.version == later.version:
-            raise ConfigInvalid(
-                f"Migrations {earlier.filename} and {later.filename} share version {later.version}",
-                hint="give one of them the next free number",
-            )
-    return files
+async def _session_settings(conn: asyncpg.Connection) -> str:
+    """Set kgop's session settings; returns the SQL that restores them after a file.
 
-
-def line_and_column(sql: str, position: int | None) -> tuple[int | None, int | None]:
-    """Turn Postgres's 1-based character position into (line, column)."""
-    if not position or position > len(sql) + 1:
-        return None, None
-    before = sql[: position - 1]
-    line = before.count("\n") + 1
-    return line, position - (before.rfind("\n") + 1)
-
-
-def preview(sql: str, lines: int = 12) -> str:
-    """The first meaningful lines of a file, for plans."""
-    body = [line.rstrip() for line in sql.splitlines() if line.strip()]
-    shown = body[:lines]
-    if len(body) > lines:
-        shown.append(f"... ({len(body) - lines} more lines)")
-    return "\n".join(shown)
-
-
-async def _stop_when_client_dies(conn: asyncpg.Connection) -> None:
-    """Make the server abort our statement if this process dies mid-file (Postgres 14+).
-
-    Without it a killed runner's backend would finish a long statement first, holding
-    the transaction and the lock until then.
+    ``client_connection_check_interval`` makes the server abort our statement if this
+    process dies mid-file (Postgres 14+): otherwise a killed runner's backend would finish
+    a long statement first, holding the transaction and the lock until then.
     """
+    restore = "RESET ALL"
     if conn.get_server_version() >= (14, 0):
-        await conn.execute("SET client_connection_check_interval = '1s'")
+        restore += "; SET client_connection_check_interval = '1s'"
+    await conn.execute(restore)
+    return restore
 
 
 def default_applied_by() -> str:
@@ -174,9 +162,11 @@ class MigrationService:
         kgop_version: str,
         lock_timeout: float = 60.0,
         applied_by: str | None = None,
+        warm_directory: Path | None = None,
     ) -> None:
         self.target = target
         self.directory = directory
+        self.warm_directory = warm_directory
         self.kgop_version = kgop_version
         self.lock_timeout = lock_timeout
         self.applied_by = applied_by or default_applied_by()
@@ -184,7 +174,7 @@ class MigrationService:
     # ---- reading -----------------------------------------------------------------------
 
     def files(self) -> list[MigrationFile]:
-        return load_migrations(self.directory)
+        return load_migrations(self.directory, self.warm_directory)
 
     async def _applied(self, conn: asyncpg.Connection) -> dict[int, dict[str, Any]]:
         present = {
@@ -204,28 +194,34 @@ class MigrationService:
         return {int(r["version"]): dict(r) for r in rows}
 
     @staticmethod
+    def _state(
+        file: MigrationFile | None, row: dict[str, Any] | None, cut: int | None
+    ) -> MigrationState:
+        if row is None:
+            return MigrationState.PENDING
+        if file is None:
+            version = int(row["version"])
+            baseline = cut is not None and version <= cut
+            return MigrationState.BASELINE if baseline else MigrationState.MISSING
+        if row["checksum"] and row["checksum"] != file.checksum:
+            return MigrationState.DRIFTED
+        return MigrationState.APPLIED
+
+    @classmethod
     def _entries(
-        files: list[MigrationFile], applied: dict[int, dict[str, Any]]
+        cls, files: list[MigrationFile], applied: dict[int, dict[str, Any]]
     ) -> list[MigrationEntry]:
         by_version = {f.version: f for f in files}
+        cut = checkpoint(files)
         entries: list[MigrationEntry] = []
         for version in sorted(set(by_version) | set(applied)):
             file, row = by_version.get(version), applied.get(version)
-            if row is None:
-                assert file is not None
-                state = MigrationState.PENDING
-            elif file is None:
-                state = MigrationState.MISSING
-            elif row["checksum"] and row["checksum"] != file.checksum:
-                state = MigrationState.DRIFTED
-            else:
-                state = MigrationState.APPLIED
             entries.append(
                 MigrationEntry(
                     version=version,
                     name=file.name if file else str(row["name"] if row else ""),
-                    state=state,
-                    filename=file.filename if file else None,
+                    state=cls._state(file, row, cut),
+                    filename=(file.path or file.filename) if file else None,
                     applied_at=row["applied_at"] if row else None,
                     duration_ms=row["duration_ms"] if row else None,
                     applied_by=row["applied_by"] if row else None,
@@ -233,26 +229,37 @@ class MigrationService:
                     checksum=row["checksum"] if row else None,
                     file_checksum=file.checksum if file else None,
                     transactional=file.transactional if file else True,
+                    self_managed=file.self_managed if file else False,
+                    source=file.source if file else None,
+                    adopted=row is not None and not row["applied_by"],
                 )
             )
         return entries
 
     async def status(self) -> MigrationStatus:
-        """Applied, pending, drifted and missing migrations (read-only)."""
+        """Applied, adopted, baseline, pending, drifted and missing migrations (read-only)."""
         files = self.files()
         conn = await connect(self.target, "migrate status")
         try:
             applied = await self._applied(conn)
         finally:
             await conn.close()
+        warm = self.warm_directory
         return MigrationStatus(
             database=self.target.label,
             migrations_dir=str(self.directory),
+            warm_migrations_dir=str(warm) if warm is not None and warm.is_dir() else None,
             current_version=max(applied) if applied else None,
             entries=self._entries(files, applied),
         )
 
-    async def plan(self, to: int | None = None) -> list[PlannedMigration]:
+    @staticmethod
+    def _selected(file: MigrationFile, to: int | None, warm: bool) -> bool:
+        """Files a run considers: the warm folder's with ``warm``, the others without."""
+        in_scope = (file.source is MigrationSource.WARM) == warm
+        return in_scope and (to is None or file.version <= to)
+
+    async def plan(self, to: int | None = None, warm: bool = False) -> list[PlannedMigration]:
         """The pending files ``up`` would apply, with an SQL preview."""
         status = await self.status()
         pending = {e.version for e in status.by_state(MigrationState.PENDING)}
@@ -260,12 +267,14 @@ class MigrationService:
             PlannedMigration(
                 version=f.version,
                 name=f.name,
-                filename=f.filename,
+                filename=f.path or f.filename,
                 transactional=f.transactional,
+                self_managed=f.self_managed,
+                source=f.source,
                 preview=preview(f.sql),
             )
             for f in self.files()
-            if f.version in pending and (to is None or f.version <= to)
+            if f.version in pending and self._selected(f, to, warm)
         ]
 
     # ---- the lock ----------------------------------------------------------------------
@@ -287,56 +296,58 @@ class MigrationService:
         return f"{who}{addr}, backend pid {row['pid']}, connected {since:%Y-%m-%d %H:%M:%S %Z}"
 
     async def _lock(self, conn: asyncpg.Connection, on_wait: LockWait | None) -> None:
+        """Take the advisory lock, polling: a run blocked in pg_advisory_lock would hold a
+        snapshot the whole time, and a holder building an index CONCURRENTLY waits for every
+        such snapshot — a deadlock. Polling keeps each attempt a moment long."""
         if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
             return
         holder = await self._lock_holder(conn)
         if on_wait is not None:
             on_wait(holder)
-        await conn.execute(f"SET lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
-        try:
-            await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
-        except asyncpg.LockNotAvailableError:
-            raise LockHeld(
-                f"Another migration run holds the lock ({holder}) and did not finish "
-                f"within {self.lock_timeout:g}s",
-                hint="wait for it to finish and run again; a crashed run frees the lock "
-                "when its connection closes",
-            ) from None
-        finally:
-            await conn.execute("RESET lock_timeout")
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.05
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockHeld(
+                    f"Another migration run holds the lock ({holder}) and did not finish "
+                    f"within {self.lock_timeout:g}s",
+                    hint="wait for it to finish and run again; a crashed run frees the lock "
+                    "when its connection closes",
+                )
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.5)
 
     # ---- writing -----------------------------------------------------------------------
 
+    def _record_values(self, file: MigrationFile, ms: int | None) -> tuple[Any, ...]:
+        return (file.version, file.name, file.checksum, ms, self.applied_by, self.kgop_version)
+
     async def _record(self, conn: asyncpg.Connection, file: MigrationFile, ms: int) -> None:
-        # Legacy files insert their own tracking row: complete it rather than duplicate it.
-        values = (file.version, file.name, file.checksum, ms, self.applied_by, self.kgop_version)
-        done = await conn.execute(
-            "UPDATE public.schema_migrations SET name = $2, checksum = $3, duration_ms = $4, "
-            "applied_by = $5, kgop_version = $6 WHERE version = $1::int",
-            *values,
+        # Files of the platform insert their own tracking row: complete it, never duplicate.
+        await conn.execute(
+            _RECORD.format("$1::int, $2, $3, $4, $5, $6"), *self._record_values(file, ms)
         )
-        if done == "UPDATE 0":
-            await conn.execute(
-                "INSERT INTO public.schema_migrations "
-                "(version, name, checksum, duration_ms, applied_by, kgop_version) "
-                "VALUES ($1::int, $2, $3, $4, $5, $6)",
-                *values,
-            )
+
+    def _record_script(self, file: MigrationFile) -> str:
+        """The tracking row as a statement of its own, to join a self-managed file's script."""
+        version, name, checksum, _, by, kgop = self._record_values(file, None)
+        values = f"{int(version)}, {_literal(name)}, '{checksum}', NULL, {_literal(by)}, "
+        return "\n" + _RECORD.format(values + _literal(kgop)) + ";\n"
 
     async def _adopt(
         self, conn: asyncpg.Connection, files: list[MigrationFile], applied: dict[int, Any]
     ) -> int:
-        adopted = 0
-        for file in files:
-            row = applied.get(file.version)
-            if row is not None and not row["checksum"]:
-                await conn.execute(
-                    "UPDATE public.schema_migrations SET checksum = $2 WHERE version = $1::int",
-                    file.version,
-                    file.checksum,
-                )
-                adopted += 1
-        return adopted
+        adopt = [
+            (f.version, f.checksum)
+            for f in files
+            if f.version in applied and not applied[f.version]["checksum"]
+        ]
+        if adopt:
+            await conn.executemany(
+                "UPDATE public.schema_migrations SET checksum = $2 WHERE version = $1::int", adopt
+            )
+        return len(adopt)
 
     @staticmethod
     def _refuse_drift(entries: Iterable[MigrationEntry]) -> None:
@@ -351,18 +362,81 @@ class MigrationService:
                 f"`kgop migrate accept {versions}`",
             )
 
+    async def _run_self_managed(self, conn: asyncpg.Connection, file: MigrationFile) -> int:
+        """Send the file whole; its own transaction decides, the tracking row joins it."""
+        record = self._record_script(file)
+        at = insertion_point(file.sql)
+        script = file.sql + "\n;" + record if at is None else file.sql[:at] + record + file.sql[at:]
+        started = time.perf_counter()
+        try:
+            await conn.execute(script)
+        except asyncpg.PostgresError as exc:
+            if conn.is_in_transaction():
+                await conn.execute("ROLLBACK")
+            raise _FileFailed(_failure(file, exc, at, len(record))) from None
+        if conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+            raise _FileFailed(
+                MigrationFailure(
+                    version=file.version,
+                    filename=file.path or file.filename,
+                    message="the file opened a transaction it did not commit; it was rolled back",
+                    hint="end the file with COMMIT;",
+                )
+            )
+        ms = round((time.perf_counter() - started) * 1000)
+        await conn.execute(
+            f"UPDATE public.schema_migrations SET duration_ms = {ms} "
+            f"WHERE version = {int(file.version)}"
+        )
+        return ms
+
+    async def _run_in_transaction(self, conn: asyncpg.Connection, file: MigrationFile) -> int:
+        """A kgop-managed file (or, in a dry run, any file) in a transaction or savepoint."""
+        sql = without_transaction_control(file.sql) if file.self_managed else file.sql
+        started = time.perf_counter()
+        try:
+            async with conn.transaction():
+                await conn.execute(sql)
+                ms = round((time.perf_counter() - started) * 1000)
+                await self._record(conn, file, ms)
+        except asyncpg.PostgresError as exc:
+            raise _FileFailed(_failure(file, exc)) from None
+        return ms
+
+    async def _run_outside_transaction(self, conn: asyncpg.Connection, file: MigrationFile) -> int:
+        """Statement by statement, as psql sends them: several in one query string would
+        share an implicit transaction, which CREATE INDEX CONCURRENTLY refuses."""
+        started = time.perf_counter()
+        for statement in statements(file.sql):
+            try:
+                await conn.execute(file.sql[statement.start : statement.end])
+            except asyncpg.PostgresError as exc:
+                raise _FileFailed(_failure(file, exc, offset=statement.start)) from None
+        ms = round((time.perf_counter() - started) * 1000)
+        await self._record(conn, file, ms)
+        return ms
+
     async def _apply(
-        self, conn: asyncpg.Connection, file: MigrationFile, progress: Progress | None
+        self,
+        conn: asyncpg.Connection,
+        file: MigrationFile,
+        dry_run: bool,
+        restore: str,
+        progress: Progress | None,
     ) -> int:
         if progress:
             progress("start", file, None)
-        started = time.perf_counter()
-        # Inside a dry run's transaction, this one is a savepoint.
-        scope = conn.transaction() if file.transactional else contextlib.nullcontext()
-        async with scope:
-            await conn.execute(file.sql)
-            ms = round((time.perf_counter() - started) * 1000)
-            await self._record(conn, file, ms)
+        try:
+            if file.self_managed and not dry_run:
+                ms = await self._run_self_managed(conn, file)
+            elif file.transactional:
+                ms = await self._run_in_transaction(conn, file)
+            else:
+                ms = await self._run_outside_transaction(conn, file)
+        finally:
+            # Each file starts with kgop's own session, as a psql-per-file run would.
+            await conn.execute(restore)
         if progress:
             progress("done", file, ms)
         return ms
@@ -372,40 +446,26 @@ class MigrationService:
         conn: asyncpg.Connection,
         files: list[MigrationFile],
         applied: dict[int, Any],
-        to: int | None,
+        scope: tuple[int | None, bool, bool],
+        restore: str,
         progress: Progress | None,
-        dry_run: bool,
     ) -> tuple[list[AppliedStep], list[str], MigrationFailure | None]:
         """Apply pending files in order until one fails; a dry run skips no-transaction files."""
+        to, warm, dry_run = scope
         steps: list[AppliedStep] = []
         skipped: list[str] = []
         for file in files:
-            if file.version in applied or (to is not None and file.version > to):
+            if file.version in applied or not self._selected(file, to, warm):
                 continue
             if dry_run and not file.transactional:
-                skipped.append(file.filename)
+                skipped.append(file.path or file.filename)
                 continue
             try:
-                ms = await self._apply(conn, file, progress)
-            except asyncpg.PostgresError as exc:
-                return steps, skipped, self._failure(file, exc)
+                ms = await self._apply(conn, file, dry_run, restore, progress)
+            except _FileFailed as failed:
+                return steps, skipped, failed.failure
             steps.append(AppliedStep(version=file.version, name=file.name, duration_ms=ms))
         return steps, skipped, None
-
-    @staticmethod
-    def _failure(file: MigrationFile, exc: BaseException) -> MigrationFailure:
-        info = pg_error_info(exc)
-        line, column = line_and_column(file.sql, info.position)
-        return MigrationFailure(
-            version=file.version,
-            filename=file.filename,
-            message=info.message,
-            sqlstate=info.sqlstate,
-            detail=info.detail,
-            hint=info.hint,
-            line=line,
-            column=column,
-        )
 
     async def up(
         self,
@@ -413,21 +473,23 @@ class MigrationService:
         dry_run: bool = False,
         progress: Progress | None = None,
         on_wait: LockWait | None = None,
+        warm: bool = False,
     ) -> MigrationRun:
         """Apply pending files in order (or try them and roll back, with ``dry_run``).
 
-        A failing file is rolled back whole and reported in ``MigrationRun.failure``;
-        the files before it stay applied.
+        A failing file leaves nothing behind and is reported in ``MigrationRun.failure``;
+        the files before it stay applied. ``warm`` applies the warm folder's files instead.
         """
         files = self.files()
         conn = await connect(self.target, "migrate")
         try:
-            await _stop_when_client_dies(conn)
+            restore = await _session_settings(conn)
             await self._lock(conn, on_wait)
             try:
+                scope = (to, warm, dry_run)
                 if dry_run:
-                    return await self._dry_run(conn, files, to, progress)
-                return await self._up(conn, files, to, progress)
+                    return await self._dry_run(conn, files, scope, restore, progress)
+                return await self._up(conn, files, scope, restore, progress)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
         finally:
@@ -437,7 +499,8 @@ class MigrationService:
         self,
         conn: asyncpg.Connection,
         files: list[MigrationFile],
-        to: int | None,
+        scope: tuple[int | None, bool, bool],
+        restore: str,
         progress: Progress | None,
     ) -> MigrationRun:
         applied = await self._applied(conn)
@@ -445,7 +508,9 @@ class MigrationService:
         await conn.execute(_TRACKING_DDL)
         applied = await self._applied(conn)
         adopted = await self._adopt(conn, files, applied)
-        steps, _, failure = await self._apply_pending(conn, files, applied, to, progress, False)
+        steps, _, failure = await self._apply_pending(
+            conn, files, applied, scope, restore, progress
+        )
         versions = set(applied) | {step.version for step in steps}
         return MigrationRun(
             dry_run=False,
@@ -459,7 +524,8 @@ class MigrationService:
         self,
         conn: asyncpg.Connection,
         files: list[MigrationFile],
-        to: int | None,
+        scope: tuple[int | None, bool, bool],
+        restore: str,
         progress: Progress | None,
     ) -> MigrationRun:
         transaction = conn.transaction()
@@ -469,7 +535,7 @@ class MigrationService:
             self._refuse_drift(self._entries(files, applied))
             await conn.execute(_TRACKING_DDL)
             steps, skipped, failure = await self._apply_pending(
-                conn, files, applied, to, progress, True
+                conn, files, applied, scope, restore, progress
             )
         finally:
             await transaction.rollback()

@@ -35,6 +35,7 @@ from kgop_tui.models import (
     MigrationFailure,
     MigrationFile,
     MigrationRun,
+    MigrationSource,
     MigrationState,
     MigrationStatus,
     PlannedMigration,
@@ -224,18 +225,30 @@ class FakeEngine:
         self._lifecycle("start", service)
 
 
-def _entry(version: int, name: str, state: MigrationState, minutes: int | None) -> MigrationEntry:
+def _entry(
+    version: int,
+    name: str,
+    state: MigrationState,
+    minutes: int | None,
+    source: MigrationSource = MigrationSource.MAIN,
+) -> MigrationEntry:
+    """One row; version 1 is the platform's own style: archived, self-managed, adopted."""
     applied = NOW - timedelta(days=2, minutes=minutes) if minutes is not None else None
+    legacy = version == 1
+    folder = "archived/" if legacy else ""
     return MigrationEntry(
         version=version,
         name=name,
         state=state,
-        filename=f"{version:04d}_{name}.sql",
+        filename=f"{folder}{version:04d}_{name}.sql",
         applied_at=applied,
-        duration_ms=12 if applied else None,
-        applied_by="root@host" if applied else None,
+        duration_ms=12 if applied and not legacy else None,
+        applied_by="root@host" if applied and not legacy else None,
         checksum="a" * 64 if applied else None,
         file_checksum="b" * 64 if state is MigrationState.DRIFTED else "a" * 64,
+        source=MigrationSource.ARCHIVED if legacy else source,
+        self_managed=legacy,
+        adopted=legacy and applied is not None,
     )
 
 
@@ -247,6 +260,7 @@ class FakeMigrations:
     pending: list[tuple[int, str]] = field(
         default_factory=lambda: [(4, "ai_extraction_config"), (5, "embedding_profile")]
     )
+    warm: list[tuple[int, str]] = field(default_factory=list)
     fail_version: int | None = None
     down: bool = False
 
@@ -261,6 +275,10 @@ class FakeMigrations:
         self._check()
         entries = [_entry(v, n, MigrationState.APPLIED, v) for v, n in self.applied]
         entries += [_entry(v, n, MigrationState.PENDING, None) for v, n in self.pending]
+        entries += [
+            _entry(v, n, MigrationState.PENDING, None, MigrationSource.WARM) for v, n in self.warm
+        ]
+        entries.sort(key=lambda e: e.version)
         return MigrationStatus(
             database="postgres:5432/knowledge_graph",
             migrations_dir="/srv/kg/sql/migrations",
@@ -268,8 +286,9 @@ class FakeMigrations:
             entries=entries,
         )
 
-    async def plan(self, to: int | None = None) -> list[PlannedMigration]:
+    async def plan(self, to: int | None = None, warm: bool = False) -> list[PlannedMigration]:
         self._check()
+        chosen = self.warm if warm else self.pending
         return [
             PlannedMigration(
                 version=v,
@@ -278,7 +297,7 @@ class FakeMigrations:
                 transactional=True,
                 preview=f"CREATE TABLE kg_api.{n} (\n    id bigint PRIMARY KEY\n);",
             )
-            for v, n in self.pending
+            for v, n in chosen
             if to is None or v <= to
         ]
 
@@ -287,10 +306,13 @@ class FakeMigrations:
         to: int | None = None,
         dry_run: bool = False,
         progress: Callable[[str, MigrationFile, int | None], None] | None = None,
+        *,
+        warm: bool = False,
     ) -> MigrationRun:
         self._check()
         steps: list[AppliedStep] = []
-        for version, name in list(self.pending):
+        chosen = self.warm if warm else self.pending
+        for version, name in list(chosen):
             if to is not None and version > to:
                 continue
             file = MigrationFile(
@@ -322,8 +344,10 @@ class FakeMigrations:
                 progress("done", file, 5)
             steps.append(AppliedStep(version=version, name=name, duration_ms=5))
         if not dry_run:
+            done = {s.version for s in steps}
             self.applied += [(s.version, s.name) for s in steps]
-            self.pending = [p for p in self.pending if p[0] not in {s.version for s in steps}]
+            self.pending = [p for p in self.pending if p[0] not in done]
+            self.warm = [p for p in self.warm if p[0] not in done]
         current = max(v for v, _ in self.applied) if self.applied else None
         return MigrationRun(dry_run=dry_run, applied=steps, current_version=current)
 

@@ -190,7 +190,7 @@ async def test_migrations_preview_dry_run_and_apply(fakes: Fakes) -> None:
         assert isinstance(app.screen, MigrationsScreen)
         table = app.screen.query_one("#migrations", DataTable)
         await until(pilot, lambda: table.row_count == 5, "the migrations")
-        assert "3 applied, 2 pending" in text_of(app, "#migration-summary")
+        assert "1 adopted, 2 applied, 2 pending" in text_of(app, "#migration-summary")
         await pilot.press("down", "down", "down")
         assert "CREATE TABLE kg_api.ai_extraction_config" in text_of(app, "#sql-preview")
         await pilot.press("d")
@@ -199,7 +199,29 @@ async def test_migrations_preview_dry_run_and_apply(fakes: Fakes) -> None:
         assert len(fakes.migrations.pending) == 2
         await pilot.press("a", "y")
         await until(pilot, lambda: not fakes.migrations.pending, "apply")
-        await until(pilot, lambda: "5 applied" in text_of(app, "#migration-summary"), "reload")
+        await until(pilot, lambda: "4 applied" in text_of(app, "#migration-summary"), "reload")
+
+
+async def test_migrations_show_folders_styles_and_apply_warm_files(fakes: Fakes) -> None:
+    fakes.migrations.warm = [(58, "precreate_graph_labels")]
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        table = app.screen.query_one("#migrations", DataTable)
+        await until(pilot, lambda: table.row_count == 6, "the migrations")
+        first = [str(cell) for cell in table.get_row_at(0)]
+        assert first[2:5] == ["✔ adopted", "archived", "own tx"]
+        assert "its own BEGIN/COMMIT" not in text_of(app, "#sql-preview")  # applied: no plan
+        warm = [str(cell) for cell in table.get_row_at(5)]
+        assert warm[0] == "0058"
+        assert warm[3] == "warm"
+        await pilot.press("a", "y")
+        await until(pilot, lambda: not fakes.migrations.pending, "the main files")
+        assert fakes.migrations.warm == [(58, "precreate_graph_labels")]  # `a` leaves warm ones
+        await pilot.press("w", "y")
+        await until(pilot, lambda: not fakes.migrations.warm, "the warm file")
+        await until(pilot, lambda: "0 pending" not in text_of(app, "#migration-summary")
+                    and "pending" not in text_of(app, "#migration-summary"), "reload")  # fmt: skip
 
 
 async def test_migration_failure_shows_file_position_and_hint(fakes: Fakes) -> None:

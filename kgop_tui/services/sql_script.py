@@ -1,0 +1,187 @@
+"""Top-level statements of an SQL script, the way psql splits them.
+
+Only what the migration runner needs: where each top-level statement starts and ends and
+its first keywords, so that a file's own transaction control (``BEGIN`` ... ``COMMIT``)
+can be found, and taken out for a dry run. Quotes, ``E''`` strings, quoted identifiers,
+dollar quotes (``$$`` and ``$tag$``), ``--`` and nested ``/* */`` comments, and the
+``BEGIN ATOMIC ... END`` bodies of SQL-standard functions are skipped as psql skips them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$")
+_WORD = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
+_STARTS = frozenset({"BEGIN", "START"})
+_ENDS = frozenset({"COMMIT", "END", "ROLLBACK", "ABORT"})
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One top-level statement: ``sql[start:end]`` (with its ``;``), first keywords."""
+
+    start: int
+    end: int
+    first: int
+    """Offset of its first keyword (after any leading comments)."""
+    words: tuple[str, ...]
+
+    @property
+    def opens_transaction(self) -> bool:
+        head = self.words[:2]
+        return bool(head) and (
+            head[0] == "BEGIN" or (head[0] == "START" and head[1:] == ("TRANSACTION",))
+        )
+
+    @property
+    def ends_transaction(self) -> bool:
+        """COMMIT/END/ROLLBACK/ABORT, but not ROLLBACK TO (a savepoint) or ... PREPARED."""
+        head = self.words[:2]
+        return bool(head) and head[0] in _ENDS and head[1:2] not in (("TO",), ("PREPARED",))
+
+    @property
+    def controls_transaction(self) -> bool:
+        return self.opens_transaction or self.ends_transaction
+
+
+def _skip_string(sql: str, i: int, backslash: bool) -> int:
+    """Index after the string literal opening at ``sql[i] == "'"``."""
+    j, n = i + 1, len(sql)
+    while j < n:
+        c = sql[j]
+        if backslash and c == "\\":
+            j += 2
+            continue
+        if c == "'":
+            if j + 1 < n and sql[j + 1] == "'":
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    return n
+
+
+def _skip_block_comment(sql: str, i: int) -> int:
+    depth, j, n = 0, i, len(sql)
+    while j < n:
+        if sql.startswith("/*", j):
+            depth += 1
+            j += 2
+        elif sql.startswith("*/", j):
+            depth -= 1
+            j += 2
+            if depth == 0:
+                return j
+        else:
+            j += 1
+    return n
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c in "_$"
+
+
+def _skip_quoted(sql: str, i: int) -> int | None:
+    """Index after a comment, string, quoted identifier or dollar quote at ``i``; else None."""
+    c = sql[i]
+    if c == "-" and sql.startswith("--", i):
+        end = sql.find("\n", i)
+        return len(sql) if end < 0 else end
+    if c == "/" and sql.startswith("/*", i):
+        return _skip_block_comment(sql, i)
+    if c == "'":
+        escape = i > 0 and sql[i - 1] in "eE" and (i < 2 or not _is_word_char(sql[i - 2]))
+        return _skip_string(sql, i, escape)
+    if c == '"':
+        end = i + 1
+        while True:
+            end = sql.find('"', end)
+            if end < 0:
+                return len(sql)
+            if not sql.startswith('""', end):
+                return end + 1
+            end += 2
+    if c == "$" and (i == 0 or not _is_word_char(sql[i - 1])):
+        match = _DOLLAR_TAG.match(sql, i)
+        if match:
+            end = sql.find(match.group(), match.end())
+            return len(sql) if end < 0 else end + len(match.group())
+    return None
+
+
+def statements(sql: str) -> list[Statement]:
+    """The top-level statements of ``sql`` in order (empty ones left out)."""
+    found: list[Statement] = []
+    start, i, n = 0, 0, len(sql)
+    words: list[str] = []
+    first = 0
+    atomic = 0  # depth inside BEGIN ATOMIC ... END, where ';' does not end the statement
+    while i < n:
+        skipped = _skip_quoted(sql, i)
+        if skipped is not None:
+            i = skipped
+            continue
+        c = sql[i]
+        if c.isalpha() or c == "_" or c > "\u007f":
+            match = _WORD.match(sql, i)
+            assert match is not None
+            word = match.group().upper()
+            if (
+                atomic == 0
+                and word == "ATOMIC"
+                and words[-1:] == ["BEGIN"]
+                and words[0] == "CREATE"
+            ):
+                atomic = 1
+            elif atomic and word == "CASE":
+                atomic += 1
+            elif atomic and word == "END":
+                atomic -= 1
+            if not words:
+                first = i
+            words.append(word)
+            i = match.end()
+            continue
+        if c == ";" and atomic == 0:
+            if words:
+                found.append(Statement(start, i + 1, first, tuple(words[:3])))
+            start, words = i + 1, []
+        i += 1
+    if words:
+        found.append(Statement(start, n, first, tuple(words[:3])))
+    return found
+
+
+def controls_transaction(sql: str) -> int | None:
+    """Line of the first top-level BEGIN/COMMIT/ROLLBACK, or None when there is none."""
+    for statement in statements(sql):
+        if statement.controls_transaction:
+            return sql.count("\n", 0, statement.first) + 1
+    return None
+
+
+def without_transaction_control(sql: str) -> str:
+    """``sql`` with its top-level transaction control blanked out (same length and lines).
+
+    Positions in Postgres's error reports stay valid for the original file.
+    """
+    chars = list(sql)
+    for statement in statements(sql):
+        if statement.controls_transaction:
+            for k in range(statement.start, statement.end):
+                if chars[k] != "\n":
+                    chars[k] = " "
+    return "".join(chars)
+
+
+def insertion_point(sql: str) -> int | None:
+    """Where a statement can join the file's own final transaction: before its COMMIT.
+
+    Only when the file's last statement is COMMIT/END; None otherwise.
+    """
+    found = statements(sql)
+    if not found or not found[-1].ends_transaction or found[-1].words[0] not in ("COMMIT", "END"):
+        return None
+    return found[-1].start
