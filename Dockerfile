@@ -2,9 +2,13 @@
 #
 #   docker build -t kg-operator:$(cat VERSION) --build-arg KG_VERSION=$(cat VERSION) .
 #
+# Compose v2 is the release below, for the build's architecture (amd64 or arm64), checked
+# against the SHA-256 pinned here: a binary that does not match fails the build.
+#
 # Offline builds (air-gapped sites, the test suite): put every wheel in build/wheels and a
 # compose v2 binary at build/docker-compose, then add
 #   --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose
+#   --build-arg COMPOSE_SHA256_<ARCH>=<its sha256>   (the binary is checked all the same)
 # and, for a base image of your own, --build-arg BASE_IMAGE=...
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
@@ -13,7 +17,12 @@ ARG KG_VERSION=0.0.0
 ARG WHEELHOUSE=""
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ARG COMPOSE_BINARY=""
-ARG COMPOSE_URL=https://github.com/docker/compose/releases/download/v2.29.7/docker-compose-linux-x86_64
+ARG COMPOSE_VERSION=v2.30.3
+ARG COMPOSE_SHA256_AMD64=fbb4853d3f2148b0f2f0916f8971c9e500784e4e4949324934fc0b7dc2ed5016
+ARG COMPOSE_SHA256_ARM64=8fed7b79b8bd1cb0624142f7d723c3cc67ba747c77ed69abbdefdc77a6d416d1
+# Set by BuildKit (docker buildx, --platform); the legacy builder leaves it empty and the
+# base image's own architecture is used.
+ARG TARGETARCH
 
 # /opt/kgop/share holds this release's manifest and migrations: an upgrade to this image
 # reads them from here before anything runs on it.
@@ -38,12 +47,24 @@ RUN apt-get update \
 
 COPY . /src
 RUN set -eu; \
+    arch="${TARGETARCH:-$(dpkg --print-architecture)}"; \
+    case "${arch}" in \
+        amd64) asset=x86_64; sum="${COMPOSE_SHA256_AMD64}" ;; \
+        arm64) asset=aarch64; sum="${COMPOSE_SHA256_ARM64}" ;; \
+        *) echo "kg-operator: no compose binary pinned for ${arch} (amd64, arm64)" >&2; exit 1 ;; \
+    esac; \
     if [ -n "${COMPOSE_BINARY}" ]; then \
-        install -m 0755 "/src/${COMPOSE_BINARY}" /usr/local/bin/docker-compose; \
+        cp "/src/${COMPOSE_BINARY}" /usr/local/bin/docker-compose; \
     else \
-        python3 -c "import urllib.request,sys; urllib.request.urlretrieve(sys.argv[1], '/usr/local/bin/docker-compose')" "${COMPOSE_URL}"; \
-        chmod 0755 /usr/local/bin/docker-compose; \
+        python3 -c "import urllib.request,sys; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" \
+            "https://github.com/docker/compose/releases/download/${COMPOSE_VERSION}/docker-compose-linux-${asset}" \
+            /usr/local/bin/docker-compose; \
     fi; \
+    if ! echo "${sum}  /usr/local/bin/docker-compose" | sha256sum -c - >/dev/null; then \
+        echo "kg-operator: the compose binary for ${arch} does not match its pinned SHA-256" >&2; \
+        exit 1; \
+    fi; \
+    chmod 0755 /usr/local/bin/docker-compose; \
     docker-compose version; \
     python3 -m venv /opt/kgop; \
     if [ -n "${WHEELHOUSE}" ]; then \

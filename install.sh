@@ -325,8 +325,12 @@ read_old_env() {
 
 compose_files() {
   local files="compose/compose.yml"
-  [[ "$(ssl_mode)" != none ]] && files+=":compose/compose.ssl.yml"
-  [[ -n "${OPT[macvlan_parent]}" ]] && files+=":compose/compose.macvlan.yml"
+  local tls=0
+  [[ "$(ssl_mode)" != none ]] && tls=1 && files+=":compose/compose.ssl.yml"
+  # On the LAN address sits the TLS front when there is one, else web (docs/macvlan.md).
+  if [[ -n "${OPT[macvlan_parent]}" ]]; then
+    if ((tls)); then files+=":compose/compose.macvlan-tls.yml"; else files+=":compose/compose.macvlan.yml"; fi
+  fi
   printf '%s' "${files}"
 }
 
@@ -474,11 +478,13 @@ install_files() {
   local dir="${OPT[dir]}" sql="${SOURCE}/sql/migrations"
   [[ -d "${sql}" ]] || sql="${SOURCE}/kgop_tui/sql/migrations"
   mkdir -p "${dir}/compose" "${dir}/sql/migrations" "${dir}/nginx/acme" "${dir}/logs" \
-    "${dir}/certs" "${dir}/backups"
+    "${dir}/certs" "${dir}/backups" "${dir}/garage"
   chmod 0700 "${dir}/certs" "${dir}/backups"
   install -m 0755 "${SOURCE}/operator.sh" "${dir}/operator.sh"
   cp "${SOURCE}"/compose/*.yml "${dir}/compose/"
-  cp "${sql}"/*.sql "${dir}/sql/migrations/"
+  # The migrations folder with its archived/ history, and migrations-warm/ beside it.
+  cp -R "${sql}/." "${dir}/sql/migrations/"
+  [[ ! -d "${sql%/*}/migrations-warm" ]] || cp -R "${sql%/*}/migrations-warm" "${dir}/sql/"
 }
 
 configure_platform() {
@@ -558,7 +564,7 @@ print_plan() {
     say "  2. .env: new secrets (Postgres, ENCRYPTION_KEY, Garage), mode 0600"
   fi
   say "  3. TLS: $(ssl_mode) for ${OPT[hostname]:-localhost}"
-  say "  4. start postgres, garage and the operator ($(image operator))"
+  say "  4. start postgres, the operator ($(image operator)) and garage (garage/garage.toml written when missing)"
   say "  5. admin '${OPT[admin_user]:-admin}'${OPT[ai_provider]:+, AI provider ${OPT[ai_provider]}}${OPT[embedding]:+, embedding ${OPT[embedding]}}"
   say "  6. migrations, object store, api ($(image api)) and web, health wait"
 }

@@ -162,8 +162,11 @@ then_refresh() {
 }
 
 cmd_start_infra() {
-  note "Starting postgres, garage and the operator..."
-  compose up -d postgres garage operator || die 1 "docker compose up failed (see above)"
+  note "Starting postgres, the operator and garage..."
+  compose up -d postgres operator || die 1 "docker compose up failed (see above)"
+  # Garage exits without its configuration file: the operator writes it when missing.
+  delegate garage config >/dev/null || die 1 "could not write garage/garage.toml. Hint: ./operator.sh garage config"
+  compose up -d garage || die 1 "docker compose up failed (see above)"
   wait_healthy postgres garage operator
 }
 

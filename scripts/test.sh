@@ -223,10 +223,13 @@ build_images() {
     || { tail -20 "${STATE}/wheels.log" >&2; die "building the wheelhouse failed"; }
   install -m 0755 "$(compose_binary)" "${ROOT}/build/docker-compose"
   local -a common=(--network host --build-arg "BASE_IMAGE=${BASE_IMAGE}" -q)
+  local arch sum
+  arch="$(dpkg --print-architecture)"
+  sum="$(sha256sum <"${ROOT}/build/docker-compose" | cut -d ' ' -f 1)"
   log "images: kg-operator:${version}"
   docker build "${common[@]}" -t "kg-operator:${version}" --build-arg "KG_VERSION=${version}" \
     --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose \
-    "${ROOT}" >/dev/null
+    --build-arg "COMPOSE_SHA256_${arch^^}=${sum}" "${ROOT}" >/dev/null
   # The release before this one, for the upgrade tests: same builds, relabelled (the api
   # of each needs its release's schema, from the release manifest).
   local previous schema previous_schema role

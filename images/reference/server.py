@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROLE = os.environ.get("KG_ROLE", "api")
@@ -44,12 +45,18 @@ def database_check():
         conn.close()
 
 
+HEALTHY_SINCE = []  # when this process first answered healthy (ISO 8601, UTC)
+
+
 def health():
     if os.environ.get("KG_FAIL_HEALTH"):
         return 503, {"status": "failing", "reason": "KG_FAIL_HEALTH is set"}
     try:
         if ROLE == "api":
-            return 200, {"status": "ok", **database_check()}
+            body = database_check()
+            if not HEALTHY_SINCE:
+                HEALTHY_SINCE.append(datetime.now(UTC).isoformat())
+            return 200, {"status": "ok", "healthy_since": HEALTHY_SINCE[0], **body}
         url = os.environ.get("KG_API_URL", "http://api:8000") + "/health"
         with urllib.request.urlopen(url, timeout=3) as response:
             return 200, {"status": "ok", "api": json.load(response)["status"]}

@@ -33,6 +33,9 @@ def register(verbs: Any) -> None:
     sub.add_parser(
         "init", help="assign the layout, create bucket and key (idempotent)"
     ).set_defaults(handler=cmd_garage)
+    sub.add_parser(
+        "config", help="write KG_HOME/garage/garage.toml when it is missing (never overwrites)"
+    ).set_defaults(handler=cmd_garage)
 
 
 def step(number: int, total: int, text: str) -> float:
@@ -90,6 +93,12 @@ def garage_init(settings: Settings, deadline: float) -> str:
     return ", ".join(steps) or "already set up"
 
 
+def ensure_garage_config(settings: Settings) -> bool:
+    from kgop_tui.services.garage import ensure_config
+
+    return ensure_config(settings.kg_home, settings.kg_garage_region)
+
+
 def wait_healthy(settings: Settings, names: list[str], timeout: int) -> str:
     from kgop_tui.services import health
     from kgop_tui.services.docker_engine import DockerService
@@ -102,7 +111,8 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.commands.migrate import service as migration_service
     from kgop_tui.services.compose import ComposeService
 
-    total = 5
+    warm = settings.warm_migrations_dir() is not None
+    total = 6 if warm else 5
     deadline = time.monotonic() + 120
     started = step(1, total, "database reachable")
     asyncio.run(wait_database(settings, deadline))
@@ -114,8 +124,11 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
         raise failure_error(run.failure, dry_run=False)
     done(started, f"{len(run.applied)} applied, at version {run.current_version}")
     started = step(3, total, "object store")
-    done(started, garage_init(settings, time.monotonic() + 60))
     compose = ComposeService(settings)
+    if ensure_garage_config(settings):
+        # garage could not start without it: start it now that the file is there.
+        compose.start(["garage"])
+    done(started, garage_init(settings, time.monotonic() + 60))
     front = [name for name in ("nginx",) if name in compose.services()]
     services = APP_SERVICES + front
     started = step(4, total, " and ".join(services))
@@ -123,11 +136,26 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     done(started)
     started = step(5, total, "health")
     done(started, wait_healthy(settings, services, args.timeout))
+    if warm:
+        # Warm migrations need the running application: only once api is healthy.
+        started = step(6, total, "warm migrations")
+        run = asyncio.run(migration_service(settings).up(warm=True))
+        if run.failure:
+            print(" failed", flush=True)
+            raise failure_error(run.failure, dry_run=False)
+        done(started, f"{len(run.applied)} applied")
     print(f"The platform is up (kgop {__version__}).")
     return ExitCode.OK
 
 
 def cmd_garage(args: argparse.Namespace, settings: Settings) -> int:
+    if args.garage_verb == "config":
+        from kgop_tui.services.garage import config_path
+
+        written = ensure_garage_config(settings)
+        state = "written" if written else "present, kept as it is"
+        print(f"{config_path(settings.kg_home)}: {state}")
+        return ExitCode.OK
     if args.garage_verb == "init":
         print(garage_init(settings, time.monotonic() + 30))
         return ExitCode.OK

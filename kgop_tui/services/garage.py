@@ -1,25 +1,84 @@
-"""The Garage object store, through its admin HTTP API (v1): status and bootstrap.
+"""The Garage object store: its configuration file, status and bootstrap (admin API v1).
 
 ``init`` is idempotent: it assigns the node a role only when it has none, creates the
 bucket and the api's key only when missing, and never replaces a key the api may already
 use; the key's secret is stored encrypted through the configuration service.
+
+The client follows Garage v1.0.1's own semantics: ``GET /v1/key?search=`` answers 400
+unless exactly one key matches, so the api's key is found by listing keys and matching the
+exact name; a missing bucket is 404 ``NoSuchBucket``; every error body is JSON with
+``code`` and ``message``, which kgop passes on.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from kgop_tui.errors import DependencyUnavailable, OperationFailed
+from kgop_tui.errors import ConfigInvalid, DependencyUnavailable, OperationFailed, RefusedForSafety
 
 BUCKET = "knowledge-graph"
 KEY_NAME = "kg-api"
 ACCESS_SECRET = "garage.access_key_id"
 SECRET_SECRET = "garage.secret_access_key"
+DEFAULT_REGION = "garage"
+
+# No secret in here: GARAGE_RPC_SECRET and GARAGE_ADMIN_TOKEN reach the container from .env.
+CONFIG_TEMPLATE = """\
+# Garage object store of the Knowledge Graph platform (dxflrs/garage v1.x).
+# Written by kgop when missing and never overwritten: edit it freely. Mounted read-only at
+# /etc/garage.toml. Secrets are not here: GARAGE_RPC_SECRET and GARAGE_ADMIN_TOKEN come
+# from KG_HOME/.env. If you change s3_region, set KG_GARAGE_REGION in .env to match (the
+# api reads it). Reference: https://garagehq.deuxfleurs.fr/documentation/reference-manual/configuration/
+metadata_dir = "/var/lib/garage/meta"
+data_dir = "/var/lib/garage/data"
+db_engine = "lmdb"
+replication_factor = 1
+
+rpc_bind_addr = "0.0.0.0:3901"
+
+[s3_api]
+s3_region = "{region}"
+api_bind_addr = "0.0.0.0:3900"
+
+[admin]
+api_bind_addr = "0.0.0.0:3903"
+"""
+
+
+def config_path(kg_home: Path) -> Path:
+    return kg_home / "garage" / "garage.toml"
+
+
+def ensure_config(kg_home: Path, region: str = DEFAULT_REGION) -> bool:
+    """Write KG_HOME/garage/garage.toml when it is missing; True when it was written.
+
+    An empty directory in its place is what Docker leaves when it mounted the path before
+    the file existed: it is replaced. Anything else already there is kept as it is.
+    """
+    path = config_path(kg_home)
+    if path.is_dir():
+        try:
+            path.rmdir()
+        except OSError:
+            raise ConfigInvalid(
+                f"{path} is a directory with files in it, not Garage's configuration file",
+                hint="move it away and run `kgop garage config` to write the file",
+            ) from None
+    elif path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(CONFIG_TEMPLATE.format(region=region))
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
+    return True
 
 
 @dataclass(frozen=True)
@@ -32,14 +91,15 @@ class GarageStatus:
 
 
 class GarageAdmin:
-    """A small client of Garage's admin API."""
+    """A small client of Garage's admin API v1."""
 
     def __init__(self, url: str, token: str, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, body: Any = None, ok404: bool = False) -> Any:
+    def _call(self, method: str, path: str, body: Any = None, missing: str | None = None) -> Any:
+        """One request; ``missing`` names the Garage error code that means "not there"."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
             self.url + path,
@@ -51,15 +111,18 @@ class GarageAdmin:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
-            if exc.code == 404 and ok404:
+            code, message = _error_body(exc)
+            if missing is not None and code == missing:
                 return None
             if exc.code in (401, 403):
                 raise OperationFailed(
-                    "Garage refused the admin token",
-                    hint="GARAGE_ADMIN_TOKEN in .env must match the garage service's",
+                    f"Garage refused the admin token ({code}: {message})",
+                    hint="GARAGE_ADMIN_TOKEN in .env must match the garage service's; "
+                    "restart garage after changing it",
                 ) from None
             raise OperationFailed(
-                f"Garage answered {exc.code} to {method} {path}", hint="see `kgop logs garage`"
+                f"Garage answered {exc.code} to {method} {path.split('?')[0]}: {code}: {message}",
+                hint="see `kgop logs garage`",
             ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -68,38 +131,62 @@ class GarageAdmin:
                 hint="start it with `./operator.sh start-infra`; check KG_GARAGE_ADMIN_URL",
             ) from None
 
+    def find_key(self) -> dict[str, Any] | None:
+        """The api's key by its exact name (Garage's search also matches id prefixes)."""
+        keys = [k for k in self._call("GET", "/v1/key") if k.get("name") == KEY_NAME]
+        if len(keys) > 1:
+            ids = ", ".join(k["id"] for k in keys)
+            raise RefusedForSafety(
+                f"Garage holds {len(keys)} keys named {KEY_NAME} ({ids}); kgop will not guess "
+                "which one the api uses",
+                hint="delete the unused one with `garage key delete --yes ID` in the garage "
+                "container, then run `kgop garage init`",
+            )
+        if not keys:
+            return None
+        key_id = urllib.parse.quote(keys[0]["id"])
+        found: dict[str, Any] = self._call("GET", f"/v1/key?id={key_id}")
+        return found
+
+    def find_bucket(self) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self._call(
+            "GET", f"/v1/bucket?globalAlias={BUCKET}", missing="NoSuchBucket"
+        )
+        return found
+
     def status(self) -> GarageStatus:
         status = self._call("GET", "/v1/status")
         node = status["node"]
         role = next((n.get("role") for n in status.get("nodes", []) if n["id"] == node), None)
-        bucket = self._call("GET", f"/v1/bucket?globalAlias={BUCKET}", ok404=True)
-        key = self._call("GET", f"/v1/key?search={KEY_NAME}", ok404=True)
         return GarageStatus(
             node,
             int(status.get("layoutVersion", 0)),
             role is not None,
-            bucket is not None,
-            key is not None,
+            self.find_bucket() is not None,
+            self.find_key() is not None,
         )
 
     def init(self, capacity: int = 10 * 1024**3) -> tuple[list[str], dict[str, str] | None]:
         """Bootstrap; returns the steps done and new credentials (None if the key existed)."""
         done: list[str] = []
-        current = self.status()
-        if not current.has_role:
+        status = self._call("GET", "/v1/status")
+        node = status["node"]
+        role = next((n.get("role") for n in status.get("nodes", []) if n["id"] == node), None)
+        if role is None:
+            layout = self._call("GET", "/v1/layout")
             self._call(
                 "POST",
                 "/v1/layout",
-                [{"id": current.node, "zone": "dc1", "capacity": capacity, "tags": ["kg"]}],
+                [{"id": node, "zone": "dc1", "capacity": capacity, "tags": ["kg"]}],
             )
-            self._call("POST", "/v1/layout/apply", {"version": current.layout_version + 1})
+            self._call("POST", "/v1/layout/apply", {"version": int(layout["version"]) + 1})
             done.append("layout assigned")
-        bucket = self._call("GET", f"/v1/bucket?globalAlias={BUCKET}", ok404=True)
+        bucket = self.find_bucket()
         if bucket is None:
             bucket = self._call("POST", "/v1/bucket", {"globalAlias": BUCKET})
             done.append(f"bucket {BUCKET} created")
         credentials = None
-        key = self._call("GET", f"/v1/key?search={KEY_NAME}", ok404=True)
+        key = self.find_key()
         if key is None:
             key = self._call("POST", "/v1/key", {"name": KEY_NAME})
             credentials = {ACCESS_SECRET: key["accessKeyId"], SECRET_SECRET: key["secretAccessKey"]}
@@ -117,3 +204,16 @@ class GarageAdmin:
             )
             done.append("key allowed on the bucket")
         return done, credentials
+
+
+def _error_body(exc: urllib.error.HTTPError) -> tuple[str, str]:
+    """Garage's own error code and message, from its JSON error body."""
+    try:
+        body = json.loads(exc.read() or b"{}")
+    except (ValueError, OSError):
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    code = str(body.get("code") or exc.reason or "error")
+    message = " ".join(str(body.get("message") or "").split()) or "no message"
+    return code, message

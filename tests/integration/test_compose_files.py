@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -27,10 +28,21 @@ ENV = {
 }
 
 
-def config(files: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def overlay_files(overlays: list[str]) -> list[str]:
+    """The files install.sh puts in COMPOSE_FILE: with TLS, the TLS front takes the LAN."""
+    files = ["compose.yml"]
+    for name in overlays:
+        if name == "macvlan" and "ssl" in overlays:
+            files.append("compose.macvlan-tls.yml")
+        else:
+            files.append(f"compose.{name}.yml")
+    return files
+
+
+def config(files: list[str], env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     args = [arg for name in files for arg in ("-f", str(COMPOSE / name))]
     return subprocess.run(
-        ["docker", "compose", "--project-name", "kgcheck", *args, "config"],
+        ["docker", "compose", "--project-name", "kgcheck", *args, "config", *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -44,10 +56,25 @@ def config(files: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     ids=lambda c: "+".join(c) or "base",
 )
 def test_overlay_combination_is_valid(docker_engine: DockerEngine, overlays: list[str]) -> None:
-    files = ["compose.yml", *(f"compose.{name}.yml" for name in overlays)]
+    files = overlay_files(overlays)
     done = config(files, {**os.environ, **ENV})
     assert done.returncode == 0, done.stderr
     rendered = done.stdout
+    doc = json.loads(config(files, {**os.environ, **ENV}, "--format", "json").stdout)
+    garage = doc["services"]["garage"]
+    mounts = {v["target"]: v for v in garage["volumes"]}
+    assert mounts["/etc/garage.toml"]["source"] == "/srv/kg/garage/garage.toml"
+    assert mounts["/etc/garage.toml"]["read_only"] is True
+    assert garage["healthcheck"]["test"] == ["CMD", "/garage", "status"]  # exec form: no shell
+    assert garage["command"] == ["/garage", "server"]
+    assert "standin" not in rendered
+    assert doc["services"]["api"]["depends_on"]["garage"]["condition"] == "service_healthy"
+    assert doc["services"]["api"]["environment"]["GARAGE_REGION"] == "garage"
+    on_lan = sorted(n for n, s in doc["services"].items() if "lan" in (s.get("networks") or {}))
+    if "macvlan" in overlays:
+        assert on_lan == (["nginx"] if "ssl" in overlays else ["web"])
+    else:
+        assert on_lan == []
     assert "/srv/kg:/srv/kg" in rendered or "source: /srv/kg" in rendered  # same-path mount
     assert "host_ip: 127.0.0.1" in rendered
     if "ssl" in overlays:

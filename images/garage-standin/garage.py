@@ -1,0 +1,399 @@
+#!/usr/bin/python3
+"""FOR TESTS ONLY: a stand-in for the `garage` binary of dxflrs/garage:v1.0.1.
+
+It is installed as /garage and run the way the real image runs (exec form, no shell):
+`/garage server` serves the admin API v1 subset kgop uses; `/garage status` is the
+healthcheck. Behaviour follows Garage v1.0.1's sources (see docs/stand-ins.md): the
+configuration file is required, secrets may come from GARAGE_* variables, errors are
+JSON {code, message, path, region} with Garage's status codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import socket
+import sys
+import threading
+import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+VERSION = "v1.0.1"
+LOCK = threading.Lock()
+
+
+class Fatal(Exception):
+    """Garage refuses to start (or a CLI command fails): message, then exit 1."""
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# ---- configuration -----------------------------------------------------------------------
+
+
+def option(argv: list[str], short: str, long: str, env: str, default: str | None) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg in (short, long) and i + 1 < len(argv):
+            return argv[i + 1]
+    return os.environ.get(env, default)
+
+
+def secret(config: dict, section: dict, key: str, env: str) -> str | None:
+    """A secret from GARAGE_* (or its _FILE form), else the configuration file."""
+    if os.environ.get(env):
+        return os.environ[env]
+    path = os.environ.get(f"{env}_FILE") or section.get(f"{key}_file")
+    if path:
+        return Path(path).read_text().strip()
+    return section.get(key)
+
+
+def read_config(argv: list[str]) -> dict:
+    path = option(argv, "-c", "--config", "GARAGE_CONFIG_FILE", "/etc/garage.toml")
+    try:
+        config = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise Fatal(f"Unable to read configuration file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise Fatal(f"TOML decode error in {path}: {exc}") from None
+    for key in ("metadata_dir", "data_dir", "rpc_bind_addr", "s3_api"):
+        if key not in config:
+            raise Fatal(f"TOML decode error in {path}: missing field `{key}`")
+    if "s3_region" not in config["s3_api"]:
+        raise Fatal(f"TOML decode error in {path}: missing field `s3_region` in [s3_api]")
+    factor, mode = config.get("replication_factor"), config.get("replication_mode")
+    if (factor is None) == (mode is None):
+        raise Fatal("Either the legacy replication_mode or replication_factor must be set")
+    if factor is not None and factor not in (1, 2, 3, 4, 5, 6, 7):
+        raise Fatal("Invalid replication_factor in config file.")
+    if config.get("db_engine", "lmdb") not in ("lmdb", "sqlite"):
+        raise Fatal(f"Unsupported DB engine: {config['db_engine']}")
+    rpc = secret(config, config, "rpc_secret", "GARAGE_RPC_SECRET")
+    if rpc is None:
+        raise Fatal("rpc_secret value is missing, not present in config file or in environment")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", rpc):
+        raise Fatal("Invalid RPC secret key: expected 32 bytes in hexadecimal")
+    admin = config.setdefault("admin", {})
+    config["rpc_secret"] = rpc
+    admin["admin_token"] = secret(config, admin, "admin_token", "GARAGE_ADMIN_TOKEN")
+    return config
+
+
+def address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def node_id(config: dict) -> str:
+    """The node's identity, kept in metadata_dir like Garage's node_key."""
+    meta = Path(config["metadata_dir"])
+    meta.mkdir(parents=True, exist_ok=True)
+    key = meta / "node_key.pub"
+    if not key.exists():
+        key.write_text(secrets.token_hex(32))
+    return key.read_text().strip()
+
+
+# ---- state -------------------------------------------------------------------------------
+
+
+class Store:
+    """Layout, buckets and keys, persisted in metadata_dir as Garage's metadata would be."""
+
+    def __init__(self, config: dict) -> None:
+        self.path = Path(config["metadata_dir"]) / "standin-state.json"
+        self.node = node_id(config)
+        self.region = config["s3_api"]["s3_region"]
+
+    def load(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {"layout": {"version": 0, "roles": [], "staged": []}, "buckets": {}, "keys": {}}
+
+    def save(self, state: dict) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.path)
+
+
+def key_info(state: dict, key_id: str, show_secret: bool) -> dict:
+    key = state["keys"][key_id]
+    buckets = [
+        {"id": bid, "globalAliases": b["globalAliases"], "localAliases": [],
+         "permissions": next(k["permissions"] for k in b["keys"] if k["accessKeyId"] == key_id)}
+        for bid, b in state["buckets"].items()
+        if any(k["accessKeyId"] == key_id for k in b["keys"])
+    ]  # fmt: skip
+    return {
+        "name": key["name"],
+        "accessKeyId": key_id,
+        "secretAccessKey": key["secret"] if show_secret else None,
+        "permissions": {"createBucket": False},
+        "buckets": buckets,
+    }
+
+
+def bucket_info(state: dict, bucket_id: str) -> dict:
+    bucket = state["buckets"][bucket_id]
+    keys = [
+        {"accessKeyId": k["accessKeyId"], "name": state["keys"][k["accessKeyId"]]["name"],
+         "permissions": k["permissions"], "bucketLocalAliases": []}
+        for k in bucket["keys"]
+    ]  # fmt: skip
+    return {
+        "id": bucket_id, "globalAliases": bucket["globalAliases"], "websiteAccess": False,
+        "websiteConfig": None, "keys": keys, "objects": 0, "bytes": 0, "unfinishedUploads": 0,
+        "unfinishedMultipartUploads": 0, "unfinishedMultipartUploadParts": 0,
+        "unfinishedMultipartUploadBytes": 0, "quotas": {"maxSize": None, "maxObjects": None},
+    }  # fmt: skip
+
+
+def matching_key(state: dict, pattern: str) -> str:
+    """Garage's search: an id prefix or the exact name (case-insensitive); exactly one."""
+    pattern = pattern.lower()
+    found = [
+        kid for kid, k in state["keys"].items()
+        if kid.lower().startswith(pattern) or k["name"].lower() == pattern
+    ]  # fmt: skip
+    if len(found) != 1:
+        raise ApiError(400, "InvalidRequest", f"Bad request: {len(found)} matching keys")
+    return found[0]
+
+
+# ---- the admin API -----------------------------------------------------------------------
+
+
+def get(store: Store, state: dict, path: str, query: dict[str, str]) -> dict | list:
+    layout = state["layout"]
+    if path == "/v1/status":
+        role = next((r for r in layout["roles"] if r["id"] == store.node), None)
+        return {"node": store.node, "garageVersion": VERSION, "garageFeatures": None,
+                "rustVersion": "standin", "dbEngine": "LMDB (stand-in)",
+                "layoutVersion": layout["version"],
+                "nodes": [{"id": store.node, "role": role, "addr": None, "hostname": "garage",
+                           "isUp": True, "lastSeenSecsAgo": None, "draining": False}]}  # fmt: skip
+    if path == "/v1/layout":
+        return {"version": layout["version"], "roles": layout["roles"],
+                "stagedRoleChanges": layout["staged"]}  # fmt: skip
+    if path == "/v1/key" and ("id" in query or "search" in query):
+        show = query.get("showSecretKey") == "true"
+        if "id" in query:
+            if query["id"] not in state["keys"]:
+                raise ApiError(404, "NoSuchAccessKey", f"Access key not found: {query['id']}")
+            return key_info(state, query["id"], show)
+        return key_info(state, matching_key(state, query["search"]), show)
+    if path == "/v1/key":
+        return [{"id": kid, "name": k["name"]} for kid, k in state["keys"].items()]
+    if path == "/v1/bucket" and ("id" in query) != ("globalAlias" in query):
+        for bid, bucket in state["buckets"].items():
+            if bid == query.get("id") or query.get("globalAlias") in bucket["globalAliases"]:
+                return bucket_info(state, bid)
+        missing = query.get("id") or query.get("globalAlias")
+        raise ApiError(404, "NoSuchBucket", f"Bucket not found: {missing}")
+    if path == "/v1/bucket" and not query:
+        return [{"id": bid, "globalAliases": b["globalAliases"], "localAliases": []}
+                for bid, b in state["buckets"].items()]  # fmt: skip
+    raise ApiError(400, "InvalidRequest", f"Bad request: Unknown API endpoint: GET {path}")
+
+
+def post(store: Store, state: dict, path: str, body: object) -> dict:
+    layout = state["layout"]
+    if path == "/v1/layout" and isinstance(body, list):
+        for change in body:
+            if not re.fullmatch(r"[0-9a-f]{64}", str(change.get("id", ""))):
+                raise ApiError(400, "InvalidRequest", "Bad request: Invalid node identifier")
+            layout["staged"] = [c for c in layout["staged"] if c["id"] != change["id"]] + [change]
+        return {"version": layout["version"], "roles": layout["roles"],
+                "stagedRoleChanges": layout["staged"]}  # fmt: skip
+    if path == "/v1/layout/apply" and isinstance(body, dict):
+        if body.get("version") != layout["version"] + 1:
+            # Garage answers this with an internal error (a plain Message error).
+            raise ApiError(500, "InternalError", "Internal error: Invalid new layout version")
+        roles = {r["id"]: r for r in layout["roles"]}
+        for change in layout["staged"]:
+            if change.get("remove"):
+                roles.pop(change["id"], None)
+            else:
+                roles[change["id"]] = {k: change.get(k) for k in ("id", "zone", "capacity", "tags")}
+        layout.update(roles=list(roles.values()), staged=[], version=layout["version"] + 1)
+        return {"message": ["Layout applied"], "layout": get(store, state, "/v1/layout", {})}
+    if path == "/v1/bucket" and isinstance(body, dict):
+        alias = body.get("globalAlias")
+        if alias and any(alias in b["globalAliases"] for b in state["buckets"].values()):
+            raise ApiError(409, "BucketAlreadyExists", "Bucket already exists")
+        bucket_id = secrets.token_hex(32)
+        state["buckets"][bucket_id] = {"globalAliases": [alias] if alias else [], "keys": []}
+        return bucket_info(state, bucket_id)
+    if path == "/v1/key" and isinstance(body, dict):
+        key_id = "GK" + secrets.token_hex(12)
+        state["keys"][key_id] = {"name": body.get("name") or "Unnamed key",
+                                 "secret": secrets.token_hex(32)}  # fmt: skip
+        return key_info(state, key_id, True)
+    if path == "/v1/bucket/allow" and isinstance(body, dict):
+        bucket = state["buckets"].get(body.get("bucketId"))
+        if bucket is None:
+            raise ApiError(404, "NoSuchBucket", f"Bucket not found: {body.get('bucketId')}")
+        key_id = body.get("accessKeyId")
+        if key_id not in state["keys"]:
+            raise ApiError(404, "NoSuchAccessKey", f"Access key not found: {key_id}")
+        wanted = {p: bool(body.get("permissions", {}).get(p)) for p in ("read", "write", "owner")}
+        entry = next((k for k in bucket["keys"] if k["accessKeyId"] == key_id), None)
+        if entry is None:
+            bucket["keys"].append({"accessKeyId": key_id, "permissions": wanted})
+        else:
+            entry["permissions"] = {p: entry["permissions"][p] or wanted[p] for p in wanted}
+        return bucket_info(state, body["bucketId"])
+    raise ApiError(400, "InvalidRequest", f"Bad request: Unknown API endpoint: POST {path}")
+
+
+def admin_handler(store: Store, token: str | None) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def reply(self, status: int, body: object, kind: str = "application/json") -> None:
+            data = (body if isinstance(body, str) else json.dumps(body, indent=2)).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def handle_api(self, method: str) -> None:
+            url = urlparse(self.path)
+            if method == "GET" and url.path == "/health":
+                return self.reply(200, "Garage is fully operational\n", "text/plain")
+            try:
+                self.authorise()
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                length = int(self.headers.get("Content-Length") or 0)
+                with LOCK:
+                    state = store.load()
+                    if method == "GET":
+                        result = get(store, state, url.path, query)
+                    else:
+                        try:
+                            body = json.loads(self.rfile.read(length) or b"null")
+                        except ValueError:
+                            raise ApiError(
+                                400, "InvalidRequest", "Bad request: Invalid JSON"
+                            ) from None
+                        result = post(store, state, url.path, body)
+                        store.save(state)
+            except ApiError as exc:
+                error = {"code": exc.code, "message": exc.message, "path": url.path,
+                         "region": store.region}  # fmt: skip
+                return self.reply(exc.status, error)
+            return self.reply(200, result)
+
+        def authorise(self) -> None:
+            if token is None:
+                raise ApiError(403, "AccessDenied", "Forbidden: Admin token isn't configured, "
+                               "admin API access is disabled for security.")  # fmt: skip
+            given = self.headers.get("Authorization")
+            if given is None:
+                raise ApiError(
+                    403, "AccessDenied", "Forbidden: Authorization token must be provided"
+                )
+            if not hmac.compare_digest(given.removeprefix("Bearer ").strip(), token) or \
+                    not given.startswith("Bearer "):  # fmt: skip
+                raise ApiError(403, "AccessDenied", "Forbidden: Invalid authorization token")
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.handle_api("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.handle_api("POST")
+
+        def log_message(self, fmt: str, *args: object) -> None:
+            print(f"INFO garage_api::generic_server: {fmt % args}", flush=True)
+
+    return Handler
+
+
+# ---- RPC: just enough for `garage status` ------------------------------------------------
+
+
+def rpc_proof(secret_hex: str, node: str) -> str:
+    return hmac.new(bytes.fromhex(secret_hex), node.encode(), hashlib.sha256).hexdigest()
+
+
+def rpc_server(config: dict, store: Store) -> None:
+    host, port = address(config["rpc_bind_addr"])
+    server = socket.create_server((host, port))
+    expected = rpc_proof(config["rpc_secret"], store.node)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            line = conn.makefile().readline().strip()
+            if hmac.compare_digest(line, expected):
+                conn.sendall((json.dumps(store.load()["layout"]) + "\n").encode())
+
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def cli_status(config: dict) -> int:
+    node = node_id(config)
+    _, port = address(config["rpc_bind_addr"])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as conn:
+            conn.sendall((rpc_proof(config["rpc_secret"], node) + "\n").encode())
+            reply = conn.makefile().readline()
+    except OSError as exc:
+        raise Fatal(f"Unable to connect to destination RPC host: {exc}") from None
+    if not reply:
+        raise Fatal("Unable to connect to destination RPC host: handshake refused (rpc_secret?)")
+    layout = json.loads(reply)
+    role = next((r for r in layout["roles"] if r["id"] == node), None)
+    print("==== HEALTHY NODES ====")
+    print("ID                Hostname  Address         Tags  Zone  Capacity  DataAvail")
+    where = f"{role['zone']}   {role['capacity']}" if role else "NO ROLE ASSIGNED"
+    print(f"{node[:16]}  garage    127.0.0.1:{port}  {where}")
+    return 0
+
+
+def serve(config: dict) -> int:
+    store = Store(config)
+    Path(config["data_dir"]).mkdir(parents=True, exist_ok=True)
+    threading.Thread(target=rpc_server, args=(config, store), daemon=True).start()
+    bind = config["admin"].get("api_bind_addr")
+    print(f"INFO garage: Node ID of this node: {store.node[:16]}", flush=True)
+    if not bind:
+        print("INFO garage: admin API is disabled (no [admin] api_bind_addr)", flush=True)
+        threading.Event().wait()
+    handler = admin_handler(store, config["admin"]["admin_token"])
+    print(f"INFO garage_api::generic_server: Admin API server listening on {bind}", flush=True)
+    ThreadingHTTPServer(address(bind), handler).serve_forever()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    words = [a for i, a in enumerate(argv) if not a.startswith("-") and
+             (i == 0 or argv[i - 1] not in ("-c", "--config"))]  # fmt: skip
+    try:
+        config = read_config(argv)
+        if words[:1] == ["server"]:
+            return serve(config)
+        if words[:1] == ["status"]:
+            return cli_status(config)
+        if words[:2] == ["node", "id"]:
+            print(node_id(config))
+            return 0
+        raise Fatal(f"stand-in: unsupported command {' '.join(words) or '(none)'}")
+    except Fatal as exc:
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,63 @@
+"""The kg-operator image's compose binary: the build's architecture, checked by SHA-256.
+
+scripts/test.sh builds the image offline with the compose binary it provisions and that
+binary's checksum; these builds change one argument to show the check refuses.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.engines import DockerEngine
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(engine: DockerEngine, *args: str) -> subprocess.CompletedProcess[str]:
+    if not (ROOT / "build" / "docker-compose").exists():
+        pytest.fail("build/docker-compose is missing (scripts/test.sh provides it)")
+    return subprocess.run(
+        ["docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={engine.base_image}",
+         "--build-arg", "WHEELHOUSE=build/wheels",
+         "--build-arg", "COMPOSE_BINARY=build/docker-compose", *args, "-t", "kgop-test-refused",
+         str(ROOT)],
+        capture_output=True, text=True, env=engine.env(), timeout=600,
+    )  # fmt: skip
+
+
+def host_arch() -> str:
+    done = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def test_a_compose_binary_that_does_not_match_its_checksum_fails_the_build(
+    docker_engine: DockerEngine,
+) -> None:
+    arch = host_arch().upper()
+    done = build(docker_engine, "--build-arg", f"COMPOSE_SHA256_{arch}={'0' * 64}")
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "does not match its pinned SHA-256" in output
+
+
+def test_an_architecture_without_a_pinned_binary_fails_the_build(
+    docker_engine: DockerEngine,
+) -> None:
+    done = build(docker_engine, "--build-arg", "TARGETARCH=s390x")
+    assert done.returncode != 0
+    assert "no compose binary pinned for s390x (amd64, arm64)" in done.stdout + done.stderr
+
+
+def test_the_built_image_runs_compose_for_this_architecture(docker_engine: DockerEngine) -> None:
+    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
+    done = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", f"kg-operator:{version}",
+         "docker-compose", "version", "--short"],
+        capture_output=True, text=True, env=docker_engine.env(), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()[0].isdigit()
