@@ -161,10 +161,9 @@ then_refresh() {
   ((code == 0)) || { diagnose; exit "${code}"; }
 }
 
-cmd_start_infra() {
+cmd_start_infra() {  # garage exits without garage.toml: the operator writes it when missing
   note "Starting postgres, the operator and garage..."
   compose up -d postgres operator || die 1 "docker compose up failed (see above)"
-  # Garage exits without its configuration file: the operator writes it when missing.
   delegate garage config >/dev/null || die 1 "could not write garage/garage.toml. Hint: ./operator.sh garage config"
   compose up -d garage || die 1 "docker compose up failed (see above)"
   wait_healthy postgres garage operator

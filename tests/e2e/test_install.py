@@ -189,6 +189,9 @@ def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path)
     log = next((home / "logs").glob("install-*.log")).read_text()
     assert password not in log
     assert (home / ".env").stat().st_mode & 0o777 == 0o600
+    garage_toml = (home / "garage" / "garage.toml").read_text()  # Garage refuses to start without
+    assert "replication_factor = 1" in garage_toml
+    assert env_file(home)["GARAGE_RPC_SECRET"] not in garage_toml
     secrets = {k: env_file(home)[k] for k in SECRET_KEYS}
     env_bytes = (home / ".env").read_bytes()
 
