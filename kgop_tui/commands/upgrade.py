@@ -207,12 +207,12 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     if not svc.lock_is_free(files):
         raise LockHeld("An upgrade is already running", hint="follow it: `kgop upgrade --attach`")
 
-    upgrader = svc.Upgrader(settings, log=lambda line: None)
+    steps = svc.UpgradeSteps(settings, log=lambda line: None)
     print("Preflight ...", flush=True)
-    ctx = asyncio.run(upgrader.preflight(args.to, no_backup=args.no_backup))
+    ctx = asyncio.run(svc.preflight(steps, args.to, no_backup=args.no_backup))
     plan = ctx.plan
     if args.dry_run:
-        run = asyncio.run(upgrader.dry_run_migrations(ctx))
+        run = asyncio.run(steps.dry_run_migrations(ctx))
         if args.json:
             import json
 

@@ -77,13 +77,13 @@ class Upgrades:
         return [v for v in versions if parse_version(v) > parse_version(current)]
 
     def plan(self, to: str | None) -> UpgradePlan:
-        from kgop_tui.services.upgrade import Upgrader
+        from kgop_tui.services.upgrade import UpgradeSteps, preflight
 
-        upgrader = Upgrader(self._settings())
+        steps = UpgradeSteps(self._settings())
         try:
-            return asyncio.run(upgrader.preflight(to)).plan
+            return asyncio.run(preflight(steps, to)).plan
         finally:
-            upgrader.docker.close()
+            steps.docker.close()
 
     def start(self, to: str) -> UpgradeStatus:
         from kgop_tui.services.upgrade import spawn_runner, wait_started

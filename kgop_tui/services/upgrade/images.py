@@ -1,0 +1,134 @@
+"""Images of an upgrade: what .env pins, retagging to a release, and an image store that
+knows what is here, what a registry can give, pulls, and fetches a release's manifest and
+migrations out of its operator image (``/opt/kgop/share``)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kgop_tui.errors import (
+    OperationFailed,
+)
+from kgop_tui.releases import ROLES, Manifest, load_manifest
+from kgop_tui.services.upgrade.state import UpgradeFiles
+
+IMAGE_SHARE = "/opt/kgop/share"
+DEFAULT_REPOSITORY = "ghcr.io/knowledge-graph/kg-{role}"
+
+
+def retag(ref: str, tag: str) -> str:
+    """``registry:5000/kg-api:0.5.0`` → ``registry:5000/kg-api:TAG`` (digests dropped)."""
+    ref = ref.split("@", 1)[0]
+    slash, colon = ref.rfind("/"), ref.rfind(":")
+    repository = ref[:colon] if colon > slash else ref
+    return f"{repository}:{tag}"
+
+
+def image_variable(role: str) -> str:
+    return f"KG_{role.upper()}_IMAGE"
+
+
+def pinned_images(env: Mapping[str, str | None], version: str) -> dict[str, str]:
+    """Each role's image as .env pins it (KG_<ROLE>_IMAGE, else the default at ``version``)."""
+    return {
+        role: env.get(image_variable(role)) or f"{DEFAULT_REPOSITORY.format(role=role)}:{version}"
+        for role in ROLES
+    }
+
+
+def _extract_plain_files(archive: tarfile.TarFile, target: Path) -> None:
+    """Folders and regular files only, inside ``target`` (no links, devices or ``..``)."""
+    root = target.resolve()
+    for member in archive.getmembers():
+        path = (root / member.name).resolve()
+        if path != root and root not in path.parents:
+            continue
+        if member.isdir():
+            path.mkdir(parents=True, exist_ok=True)
+        elif member.isfile():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            source = archive.extractfile(member)
+            if source is not None:
+                path.write_bytes(source.read())
+
+
+class ImageStore:
+    """The engine's images, as an upgrade needs them."""
+
+    def __init__(self, docker: Any, files: UpgradeFiles, log: Callable[[str], None]) -> None:
+        self.docker = docker
+        self.files = files
+        self.log = log
+
+    def present(self, ref: str) -> bool:
+        import docker
+
+        client = self.docker.client()
+        with self.docker.translate_errors():
+            try:
+                client.images.get(ref)
+                return True
+            except docker.errors.ImageNotFound:
+                return False
+
+    def pullable(self, ref: str) -> str | None:
+        """None when the registry knows ``ref``; otherwise why not."""
+        import docker
+
+        client = self.docker.client()
+        try:
+            client.images.get_registry_data(ref)
+            return None
+        except docker.errors.APIError as exc:
+            return str(exc.explanation or exc).splitlines()[0][:200]
+        except Exception as exc:  # transport errors: the registry is unreachable
+            return str(exc).splitlines()[0][:200] or type(exc).__name__
+
+    def pull(self, ref: str) -> None:
+        client = self.docker.client()
+        repository, _, tag = ref.rpartition(":")
+        self.log(f"pulling {ref}")
+        with self.docker.translate_errors():
+            client.images.pull(repository, tag=tag)
+
+    def fetch_release(self, operator_ref: str, version: str) -> tuple[Manifest, Path]:
+        """The manifest and migrations of the operator image ``operator_ref``."""
+        if not self.present(operator_ref):
+            why = self.pullable(operator_ref)
+            if why is not None:
+                raise OperationFailed(
+                    f"The operator image {operator_ref} is not here and cannot be pulled ({why})",
+                    hint="load it (`docker load`) or check the registry and KG_OPERATOR_IMAGE",
+                )
+            self.pull(operator_ref)
+        target = self.files.release(version)
+        partial = target.with_name(f".{version}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        client = self.docker.client()
+        with self.docker.translate_errors():
+            container = client.containers.create(operator_ref, command=["true"], entrypoint=[])
+            try:
+                try:
+                    stream, _ = container.get_archive(IMAGE_SHARE)
+                except Exception:
+                    raise OperationFailed(
+                        f"The operator image {operator_ref} has no release manifest "
+                        f"({IMAGE_SHARE})",
+                        hint="it predates guided upgrades; upgrade by re-running install.sh",
+                    ) from None
+                data = io.BytesIO(b"".join(stream))
+            finally:
+                container.remove(force=True)
+        with tarfile.open(fileobj=data) as archive:
+            _extract_plain_files(archive, partial)
+        shutil.rmtree(target, ignore_errors=True)
+        os.rename(partial, target)
+        share = target / Path(IMAGE_SHARE).name
+        return load_manifest(share / "releases.toml"), share / "sql" / "migrations"
