@@ -1,0 +1,75 @@
+"""What every part of the configuration service shares: a connection and the key canary.
+
+Every write that involves encrypted values first checks the key canary, so a wrong
+``ENCRYPTION_KEY`` is refused before anything is written (exit 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from kgop_tui.errors import OperationFailed, RefusedForSafety
+from kgop_tui.services.database import DatabaseTarget, connect
+from kgop_tui.services.secrets import CANARY_PLAINTEXT, KeyRing
+from kgop_tui.settings import Settings
+
+
+class KeyMismatch(RefusedForSafety):
+    """The key in .env is not the key the stored secrets were encrypted with."""
+
+    title = "Encryption key mismatch"
+
+
+class ConfigBase:
+    """A database connection for configuration work, and the key canary that guards it."""
+
+    def __init__(self, target: DatabaseTarget, settings: Settings) -> None:
+        self.target = target
+        self.settings = settings
+
+    @asynccontextmanager
+    async def _conn(self, purpose: str) -> AsyncIterator[asyncpg.Connection]:
+        conn = await connect(self.target, f"configure {purpose}")
+        try:
+            yield conn
+        except asyncpg.UndefinedTableError:
+            raise OperationFailed(
+                "The platform schema is missing from the database",
+                hint="apply it with `kgop migrate up`",
+            ) from None
+        finally:
+            await conn.close()
+
+    # ---- the key canary ------------------------------------------------------------------
+
+    async def _guard(self, conn: asyncpg.Connection, ring: KeyRing, write: bool) -> None:
+        """Refuse if the stored secrets belong to another key; create the canary on write."""
+        row = await conn.fetchrow(
+            "SELECT key_fingerprint FROM kg_api.encryption_canary WHERE id = 1"
+            + (" FOR UPDATE" if write else "")
+        )
+        if row is None:
+            if write:
+                await self._set_canary(conn, ring)
+            return
+        if row["key_fingerprint"] not in ring.fingerprints:
+            raise KeyMismatch(
+                f"The ENCRYPTION_KEY in .env (fingerprint {ring.primary_fingerprint}) is not the "
+                f"key the stored secrets were encrypted with (fingerprint "
+                f"{row['key_fingerprint']}); nothing was read or written",
+                hint="put the original key back in .env (copies are kept in KG_HOME/backups/); "
+                "if it is lost for good, `kgop configure forget-secrets --yes` deletes the "
+                "unreadable secrets so they can be entered again",
+            )
+
+    @staticmethod
+    async def _set_canary(conn: asyncpg.Connection, ring: KeyRing) -> None:
+        await conn.execute(
+            "INSERT INTO kg_api.encryption_canary (id, key_fingerprint, token) VALUES (1, $1, $2) "
+            "ON CONFLICT (id) DO UPDATE SET key_fingerprint = $1, token = $2, rotated_at = now()",
+            ring.primary_fingerprint,
+            ring.encrypt(CANARY_PLAINTEXT),
+        )
