@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from kgop_tui import __version__
 from kgop_tui.errors import ExitCode, KgopError, UsageError
 from kgop_tui.settings import Settings, load_settings
+from kgop_tui.terminal import has_terminal
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -47,7 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     tui = verbs.add_parser("tui", help="the full-screen operator UI (needs a terminal)")
     tui.set_defaults(handler=cmd_tui)
 
-    from kgop_tui.commands import certs, configure, engine, migrate, platform, upgrade
+    from kgop_tui.commands import (
+        backup,
+        certs,
+        configure,
+        engine,
+        migrate,
+        platform,
+        releases,
+        upgrade,
+    )
 
     engine.register(verbs)
     migrate.register(verbs)
@@ -55,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     platform.register(verbs)
     certs.register(verbs)
     upgrade.register(verbs)
+    backup.register(verbs)
+    releases.register(verbs)
     return parser
 
 
@@ -70,10 +82,6 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         service.close()
     emit(status, args.json, lambda: render_status(status))
     return ExitCode.OK
-
-
-def has_terminal() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kgop_tui.errors import ExitCode, RefusedForSafety, UsageError
 from kgop_tui.render import emit, table
 from kgop_tui.settings import Settings
+from kgop_tui.terminal import has_terminal
 
 if TYPE_CHECKING:
     from kgop_tui.models import (
@@ -83,10 +84,6 @@ def register(verbs: Any) -> None:
     forget.set_defaults(handler=cmd_forget_secrets)
 
 
-def interactive() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
-
-
 def service(settings: Settings) -> ConfigService:
     from kgop_tui.services.config import ConfigService
     from kgop_tui.services.database import DatabaseTarget
@@ -114,7 +111,7 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
     username = args.username
     if args.password_stdin:
         password = read_stdin_secret("password", "--password-stdin")
-    elif interactive():
+    elif has_terminal():
         import questionary
 
         username = username or _ask(questionary.text("Admin username:", default="admin"))
@@ -135,7 +132,7 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ai_provider(args: argparse.Namespace, settings: Settings) -> int:
     provider, model = args.provider, args.model
     if provider is None:
-        if not interactive():
+        if not has_terminal():
             raise UsageError("The provider is missing", hint=f"give one of: {', '.join(PROVIDERS)}")
         import questionary
 
@@ -199,7 +196,7 @@ def _read_key(args: argparse.Namespace, provider: Provider) -> str:
                 f"Cannot read --key-file {args.key_file}: {exc.strerror}",
                 hint="check the path and its permissions",
             ) from None
-    if interactive():
+    if has_terminal():
         import questionary
 
         return str(_ask(questionary.password(f"{provider.value} API key:")))

@@ -1,4 +1,4 @@
-"""``kgop upgrade``, ``kgop backup``, ``kgop restore`` and ``kgop releases``."""
+"""``kgop upgrade``: start one, follow it, show, abort or recover it; the step renderer."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from kgop_tui.errors import ExitCode, LockHeld, OperationFailed, RefusedForSafety
+from kgop_tui.errors import ExitCode, LockHeld, OperationFailed
 from kgop_tui.models import RunState, StepState, UpgradeStatus
 from kgop_tui.settings import Settings
+from kgop_tui.terminal import confirm
+
+if TYPE_CHECKING:
+    from kgop_tui.services.upgrade import UpgradeFiles
 
 MARKS = {
     StepState.PENDING: "·",
@@ -63,43 +67,6 @@ def register(verbs: Any) -> None:
     mode.add_argument("--run", metavar="ID", help=argparse.SUPPRESS)
     upgrade.add_argument("--json", action="store_true", help="JSON (--status, --dry-run)")
     upgrade.set_defaults(handler=cmd_upgrade)
-
-    backup = verbs.add_parser(
-        "backup", help="back up the database (pg_dump) and .env into KG_HOME/backups"
-    )
-    backup.add_argument("--list", action="store_true", help="list the backups instead")
-    backup.add_argument(
-        "--prune", type=int, metavar="KEEP", help="delete all but the newest KEEP backups"
-    )
-    backup.add_argument("--json", action="store_true")
-    backup.set_defaults(handler=cmd_backup)
-
-    restore = verbs.add_parser(
-        "restore", help="restore the database from a backup (takes a backup first)"
-    )
-    restore.add_argument("path", type=Path, metavar="BACKUP", help="a folder in KG_HOME/backups")
-    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    restore.add_argument("--json", action="store_true")
-    restore.set_defaults(handler=cmd_restore)
-
-    releases = verbs.add_parser("releases", help="the release manifest: versions and upgrade stops")
-    releases.add_argument("--markdown", action="store_true", help="docs/RELEASES.md")
-    releases.add_argument("--json", action="store_true")
-    releases.set_defaults(handler=cmd_releases)
-
-
-# ---- confirmation -------------------------------------------------------------------------
-
-
-def confirm(question: str, yes: bool, refusal: str) -> None:
-    """Ask on a terminal; without one, refuse unless ``--yes``."""
-    if yes:
-        return
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise RefusedForSafety(refusal, hint="pass --yes to confirm without a terminal")
-    answer = input(f"{question} [y/N] ").strip().lower()
-    if answer not in ("y", "yes"):
-        raise RefusedForSafety("Cancelled; nothing was changed")
 
 
 # ---- upgrade ------------------------------------------------------------------------------
@@ -161,49 +128,91 @@ def follow(settings: Settings) -> int:
         return 130
 
 
+def _run(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) -> int:
+    """The detached runner itself (``--run ID``, started by :func:`_start`)."""
+    from kgop_tui.services.upgrade import run_upgrade
+
+    status = run_upgrade(
+        settings, args.run, args.to, args.no_backup, health_timeout=args.health_timeout
+    )
+    return exit_code(status)
+
+
+def _idle(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) -> int:
+    from kgop_tui.services.upgrade import lock_is_free
+
+    return ExitCode.OK if lock_is_free(files) else ExitCode.FAILED
+
+
+def _status(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) -> int:
+    from kgop_tui.services.upgrade import read_status
+
+    current = read_status(files)
+    if current is None:
+        print("{}" if args.json else "No upgrade has run here.")
+        return ExitCode.OK
+    print(current.model_dump_json(indent=2) if args.json else render_status(current))
+    return ExitCode.OK
+
+
+def _attach(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) -> int:
+    return follow(settings)
+
+
+def _recover(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) -> int:
+    from kgop_tui.services.upgrade import read_status, recover
+
+    current = read_status(files)
+    if current is None or current.state is not RunState.INTERRUPTED:
+        state = current.state.value if current else "none"
+        raise OperationFailed(
+            f"No interrupted upgrade to recover (last upgrade: {state})",
+            hint="`kgop upgrade --status` shows it",
+        )
+    if current.passed_point_of_no_return:
+        confirm(
+            f"Roll back the interrupted upgrade to {current.from_version}? api and web "
+            "stop; the database is restored from the upgrade's backup.",
+            args.yes,
+            "Recovering stops api and web and restores the database; refused without confirmation",
+        )
+    recovered = recover(settings, health_timeout=args.health_timeout)
+    print(render_status(recovered))
+    return ExitCode.OK if recovered.state is not RunState.FAILED else ExitCode.FAILED
+
+
+def _abort(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) -> int:
+    from kgop_tui.services.upgrade import request_abort
+
+    request_abort(files)
+    print("Abort requested; the upgrade stops before anything is changed.", flush=True)
+    return follow(settings)
+
+
+Mode = Callable[[argparse.Namespace, Settings, "UpgradeFiles"], int]
+MODES: tuple[tuple[str, Mode], ...] = (
+    ("run", _run),
+    ("idle", _idle),
+    ("status", _status),
+    ("attach", _attach),
+    ("recover", _recover),
+    ("abort", _abort),
+)
+"""``kgop upgrade --FLAG``: the first flag given picks the mode; none starts an upgrade."""
+
+
 def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from kgop_tui.services.upgrade import UpgradeFiles
+
+    files = UpgradeFiles.of(settings)
+    mode = next((handler for flag, handler in MODES if getattr(args, flag)), _start)
+    return mode(args, settings, files)
+
+
+def _start(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) -> int:
+    """Preflight and plan here; then (confirmed) the detached runner, followed."""
     from kgop_tui.services import upgrade as svc
 
-    files = svc.UpgradeFiles.of(settings)
-    if args.run:
-        status = svc.run_upgrade(
-            settings, args.run, args.to, args.no_backup, health_timeout=args.health_timeout
-        )
-        return exit_code(status)
-    if args.idle:
-        return ExitCode.OK if svc.lock_is_free(files) else ExitCode.FAILED
-    if args.status:
-        current = svc.read_status(files)
-        if current is None:
-            print("{}" if args.json else "No upgrade has run here.")
-            return ExitCode.OK
-        print(current.model_dump_json(indent=2) if args.json else render_status(current))
-        return ExitCode.OK
-    if args.attach:
-        return follow(settings)
-    if args.recover:
-        current = svc.read_status(files)
-        if current is None or current.state is not RunState.INTERRUPTED:
-            state = current.state.value if current else "none"
-            raise OperationFailed(
-                f"No interrupted upgrade to recover (last upgrade: {state})",
-                hint="`kgop upgrade --status` shows it",
-            )
-        if current.passed_point_of_no_return:
-            confirm(
-                f"Roll back the interrupted upgrade to {current.from_version}? api and web "
-                "stop; the database is restored from the upgrade's backup.",
-                args.yes,
-                "Recovering stops api and web and restores the database; refused without "
-                "confirmation",
-            )
-        recovered = svc.recover(settings, health_timeout=args.health_timeout)
-        print(render_status(recovered))
-        return ExitCode.OK if recovered.state is not RunState.FAILED else ExitCode.FAILED
-    if args.abort:
-        svc.request_abort(files)
-        print("Abort requested; the upgrade stops before anything is changed.", flush=True)
-        return follow(settings)
     if not svc.lock_is_free(files):
         raise LockHeld("An upgrade is already running", hint="follow it: `kgop upgrade --attach`")
 
@@ -251,126 +260,3 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     svc.wait_started(files, run_id, process)
     print(f"Upgrade {run_id} runs in the background; Ctrl-C stops following, not the upgrade.")
     return follow(settings)
-
-
-# ---- backup and restore ---------------------------------------------------------------
-
-
-def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.render import emit
-    from kgop_tui.services.backup import BackupService, describe
-
-    service = BackupService(settings)
-    if args.prune is not None:
-        removed = service.prune(args.prune)
-        for path in removed:
-            print(f"removed {path}")
-        print(f"{len(removed)} removed; {len(service.backups())} kept.")
-        return ExitCode.OK
-    if args.list:
-        found = service.backups()
-        emit(found, args.json, lambda: "\n".join(describe(b) for b in found) or "No backups yet.")
-        return ExitCode.OK
-    info = asyncio.run(service.create(reason="manual"))
-    emit(info, args.json, lambda: f"Backup written: {describe(info)}")
-    return ExitCode.OK
-
-
-def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.models import RestoreResult
-    from kgop_tui.render import emit
-    from kgop_tui.services.backup import BackupService, database_facts, describe
-    from kgop_tui.services.compose import ComposeService
-    from kgop_tui.services.database import DatabaseTarget, connect
-    from kgop_tui.services.docker_engine import DockerService
-    from kgop_tui.services.health import wait_healthy
-    from kgop_tui.services.upgrade import APP_SERVICES, UpgradeFiles, hold_lock, lock_is_free
-
-    started = time.monotonic()
-
-    def say(text: str) -> None:  # progress; JSON output keeps stdout to itself
-        print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
-
-    service = BackupService(settings)
-    info = service.load(args.path.absolute())
-    service.check_key(info)
-    if not lock_is_free(UpgradeFiles.of(settings)):
-        raise RefusedForSafety(
-            "An upgrade or a restore is running", hint="`kgop upgrade --status` shows an upgrade"
-        )
-    say(f"Restore {describe(info)}")
-    confirm(
-        "Replace the current database with this backup? (a backup of it is taken first)",
-        args.yes,
-        "Restoring replaces the current database; refused without confirmation",
-    )
-    safety = asyncio.run(service.create(reason=f"before restoring {Path(info.path).name}"))
-    say(f"Backup of the current database: {safety.path}")
-    docker = DockerService(settings)
-    running = [
-        s.service
-        for s in docker.project_status().services
-        if s.service in APP_SERVICES and s.state.value == "running"
-    ]
-    compose = ComposeService(settings)
-    if running:
-        say(f"Stopping {', '.join(running)} ...")
-        compose.stop(running)
-    try:
-        with hold_lock(UpgradeFiles.of(settings)):  # no upgrade or other restore meanwhile
-            asyncio.run(service.restore_database(info))
-    finally:
-        if running:
-            compose.run("up", "--detach", "--no-deps", *running)
-    if running:
-        wait_healthy(docker, running, 180)
-
-    async def facts() -> tuple[int | None, dict[str, int]]:
-        conn = await connect(DatabaseTarget.from_settings(settings), "restore")
-        try:
-            _, _, schema, tables = await database_facts(conn)
-            return schema, tables
-        finally:
-            await conn.close()
-
-    schema, tables = asyncio.run(facts())
-    result = RestoreResult(
-        restored_from=info.path,
-        safety_backup=safety.path,
-        schema_version=schema,
-        tables=tables,
-        restarted=running,
-        seconds=round(time.monotonic() - started, 2),
-    )
-    emit(
-        result,
-        args.json,
-        lambda: (
-            f"Restored {info.path}: schema {schema}, {len(tables)} tables, "
-            f"{sum(tables.values())} rows ({result.seconds:.1f} s)"
-            + (f"; restarted {', '.join(running)}" if running else "")
-        ),
-    )
-    return ExitCode.OK
-
-
-# ---- releases -----------------------------------------------------------------------------
-
-
-def cmd_releases(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.releases import load_manifest, render_markdown
-
-    manifest = load_manifest()
-    if args.markdown:
-        sys.stdout.write(render_markdown(manifest))
-    elif args.json:
-        print(manifest.model_dump_json(indent=2, by_alias=True))
-    else:
-        for release in reversed(manifest.releases):
-            mark = "  (required stop)" if release.required else ""
-            here = "  ← installed" if release.version == settings.kg_version else ""
-            print(
-                f"{release.version:<8} {release.date}  migrations to "
-                f"{release.migrations[1]:04d}{mark}{here}"
-            )
-    return ExitCode.OK
