@@ -6,11 +6,12 @@ TUI tests use fakes that a shared contract test holds to the same behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from kgop_tui.errors import KgopError
+from kgop_tui.logtypes import LogBatch
 from kgop_tui.models import (
     AiProviderSetting,
     ConfigStatus,
@@ -38,38 +39,9 @@ class LogSource(Protocol):
 
     def start(self) -> None: ...
 
-    def get(self, timeout: float | None = None) -> LogBatchLike | None: ...
+    def get(self, timeout: float | None = None) -> LogBatch | None: ...
 
     def close(self) -> None: ...
-
-
-class LogBatchLike(Protocol):
-    @property
-    def chunks(self) -> Sequence[LogChunkLike]: ...
-
-    @property
-    def events(self) -> Sequence[StreamEventLike]: ...
-
-
-class LogChunkLike(Protocol):
-    """Complete lines of one service and stream, each ``TIMESTAMP message\\n``."""
-
-    @property
-    def service(self) -> str: ...
-
-    @property
-    def stream(self) -> int: ...
-
-    @property
-    def text(self) -> str: ...
-
-
-class StreamEventLike(Protocol):
-    @property
-    def service(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
 
 
 class EnginePort(Protocol):

@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, SelectionList, Static
 from textual.worker import get_current_worker
 
-from kgop_tui.errors import KgopError
-from kgop_tui.ports import LogBatchLike
+from kgop_tui.errors import KgopError, UsageError
+from kgop_tui.logtypes import LogBatch
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import FormScreen
@@ -92,7 +92,7 @@ class LogsScreen(KgopScreen):
                 source.close()
             return
 
-    def ingest(self, batch: LogBatchLike) -> None:
+    def ingest(self, batch: LogBatch) -> None:
         view = self.view
         for chunk in batch.chunks:
             view.append_chunk(chunk.service, chunk.stream, chunk.text)
@@ -160,7 +160,10 @@ class LogsScreen(KgopScreen):
                 self.view.set_search(event.value)
                 if event.value and not self.view.find(True):
                     self.notify(f"No line matches {event.value!r}.", severity="warning")
-        except re.error as exc:
+        except UsageError as exc:  # the filter (LogFilter explains itself)
+            self.notify(exc.message, severity="error")
+            return
+        except re.error as exc:  # the search
             self.notify(f"Not a valid regular expression: {exc}", severity="error")
             return
         self.action_close_prompt()

@@ -21,6 +21,8 @@ from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from kgop_tui.logtypes import LogFilter
+
 # 16-colour safe: readable with TERM=xterm and no COLORTERM, and in truecolor.
 PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
            "bright_green", "bright_magenta", "bright_blue")  # fmt: skip
@@ -53,8 +55,7 @@ class LogView(ScrollView, can_focus=True):
         self._appended = 0
         self._services: dict[str, int] = {}
         self._names: list[str] = []
-        self._filter: re.Pattern[str] | None = None
-        self._invert = False
+        self._filter: LogFilter | None = None
         self._view: list[int] | None = None  # absolute ids when filtered
         self._search: re.Pattern[str] | None = None
         self._current: int | None = None  # absolute id of the current search hit
@@ -152,17 +153,15 @@ class LogView(ScrollView, can_focus=True):
 
     def _keeps(self, raw: str) -> bool:
         assert self._filter is not None
-        message = raw[raw.find(" ") + 1 :]
-        return (self._filter.search(message) is None) is self._invert
+        return self._filter.keep(raw[raw.find(" ") + 1 :])
 
     def set_filter(self, pattern: str | None) -> None:
-        """Show only matching lines; a leading '!' inverts. Raises re.error when invalid."""
+        """Show only matching lines; a leading '!' inverts. Raises UsageError when invalid."""
         if not pattern:
-            self._filter, self._invert, self._view = None, False, None
+            self._filter, self._view = None, None
         else:
             invert = pattern.startswith("!")
-            self._filter = re.compile(pattern[1:] if invert else pattern)
-            self._invert = invert
+            self._filter = LogFilter(pattern[1:] if invert else pattern, invert)
             first = self.dropped
             keep = self._keeps
             self._view = [i for i, line in enumerate(self._lines, first) if keep(line)]
@@ -173,7 +172,7 @@ class LogView(ScrollView, can_focus=True):
     def filter_text(self) -> str:
         if self._filter is None:
             return ""
-        return ("!" if self._invert else "") + self._filter.pattern
+        return ("!" if self._filter.invert else "") + (self._filter.pattern or "")
 
     def set_search(self, pattern: str | None) -> None:
         self._search = re.compile(pattern) if pattern else None

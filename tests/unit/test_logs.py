@@ -12,7 +12,6 @@ from kgop_tui.commands.engine import _Printer
 from kgop_tui.errors import UsageError
 from kgop_tui.services.logs import (
     TRUNCATED,
-    LogBuffer,
     LogChunk,
     LogFilter,
     LogLine,
@@ -91,14 +90,6 @@ def test_printer_prefixes_services_and_strips_timestamps() -> None:
         [LogChunk("api", 1, f"{TS} x\n")]
     )
     assert stamped.getvalue() == f"{TS} x\n"
-
-
-def test_buffer_counts_dropped_lines() -> None:
-    buffer = LogBuffer(capacity=3)
-    buffer.extend(LogLine("a", 1, TS, str(i)) for i in range(5))
-    buffer.extend([LogLine("a", 1, TS, "5")])
-    assert [line.text for line in buffer.lines] == ["3", "4", "5"]
-    assert buffer.dropped == 3
 
 
 def test_since_accepts_durations_and_dates() -> None:

@@ -1,0 +1,148 @@
+"""Log lines as the services hand them out and the TUI shows them: chunks of complete
+lines, stream events, batches, the line filter and the timestamp helpers.
+
+Plain Python with no engine or Textual import, so services, screens and widgets share these
+types (the ports name them directly).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from kgop_tui.errors import UsageError
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class LogLine(NamedTuple):
+    """One log line: service, stream (1 stdout, 2 stderr), RFC 3339 timestamp, text."""
+
+    service: str
+    stream: int
+    timestamp: str
+    text: str
+
+
+class LogChunk(NamedTuple):
+    """Complete lines of one service and stream, each ``TIMESTAMP message\\n``."""
+
+    service: str
+    stream: int
+    text: str
+
+    def lines(self) -> list[LogLine]:
+        service, stream = self.service, self.stream
+        out = []
+        for raw in self.text.split("\n")[:-1]:
+            timestamp, _, message = raw.partition(" ")
+            out.append(LogLine(service, stream, timestamp, message))
+        return out
+
+    def last_timestamp(self) -> str:
+        start = self.text.rfind("\n", 0, len(self.text) - 1) + 1
+        return self.text[start : self.text.find(" ", start)]
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """A service's stream ended (``ended``) or was attached again (``reattached``)."""
+
+    service: str
+    kind: str
+    detail: str = ""
+
+
+@dataclass
+class LogBatch:
+    """Everything that arrived since the last batch, in order."""
+
+    items: list[LogChunk | StreamEvent] = field(default_factory=list)
+
+    @property
+    def chunks(self) -> list[LogChunk]:
+        return [item for item in self.items if isinstance(item, LogChunk)]
+
+    @property
+    def events(self) -> list[StreamEvent]:
+        return [item for item in self.items if isinstance(item, StreamEvent)]
+
+    def lines(self) -> list[LogLine]:
+        return [line for chunk in self.chunks for line in chunk.lines()]
+
+
+def parse_since(text: str, now: datetime | None = None) -> float:
+    """``10m``, ``2h``, ``1d``, ``90s`` (ago), a unix time, or an ISO date -> unix time."""
+    now = now or datetime.now(UTC)
+    value = text.strip()
+    match = _DURATION.fullmatch(value)
+    if match:
+        ago = float(match.group(1)) * _UNITS[match.group(2)]
+        return (now - timedelta(seconds=ago)).timestamp()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--since {value!r} is neither a duration nor a date",
+            hint="use e.g. 10m, 2h, 1d, or 2026-11-26T10:00:00",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def sort_key(timestamp: str) -> str:
+    """Docker trims trailing zeros of the nanoseconds: pad them so strings sort by time."""
+    head, dot, frac = timestamp.rstrip("Z").partition(".")
+    return f"{head}.{frac:0<9}" if dot else f"{head}.000000000"
+
+
+def timestamp_seconds(timestamp: str) -> float:
+    head, _, frac = timestamp.rstrip("Z").partition(".")
+    base = datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp()
+    return base + float(f"0.{frac or '0'}")
+
+
+class LogFilter:
+    """A regular expression the message must match (or, inverted, must not)."""
+
+    def __init__(self, pattern: str | None, invert: bool = False) -> None:
+        try:
+            self._regex = re.compile(pattern) if pattern else None
+        except re.error as exc:
+            raise UsageError(
+                f"The filter {pattern!r} is not a valid regular expression: {exc}",
+                hint="escape special characters such as ( [ . * with a backslash",
+            ) from None
+        self.invert = invert
+        self.pattern = pattern
+
+    @property
+    def active(self) -> bool:
+        return self._regex is not None
+
+    def keep(self, text: str) -> bool:
+        if self._regex is None:
+            return True
+        return (self._regex.search(text) is None) is self.invert
+
+    def apply(self, chunk: LogChunk) -> LogChunk | None:
+        """The chunk with only the lines that pass; None when none do."""
+        if self._regex is None:
+            return chunk
+        search, invert = self._regex.search, self.invert
+        kept = [
+            raw
+            for raw in chunk.text.split("\n")[:-1]
+            if (search(raw[raw.find(" ") + 1 :]) is None) is invert
+        ]
+        if not kept:
+            return None
+        return LogChunk(chunk.service, chunk.stream, "\n".join(kept) + "\n")
