@@ -262,6 +262,27 @@ RERUN=0
 
 # ---- images -------------------------------------------------------------------------------
 
+#######################################
+# The default image of a role, read from the compose files of the source: compose.yml and
+# its overlays are the one place the defaults are written.
+# Arguments: role (postgres, garage, nginx, operator, api, web)
+# Outputs: the image reference, at --version when compose tags it with KG_VERSION
+#######################################
+default_image() {
+  local role="$1" file line
+  local pattern='\$\{KG_'"${role^^}"'_IMAGE:-([^$}]*)(\$\{KG_VERSION)?'
+  for file in "${SOURCE}"/compose/compose*.yml; do
+    while IFS= read -r line; do
+      if [[ "${line}" =~ ${pattern} ]]; then
+        printf '%s' "${BASH_REMATCH[1]}"
+        [[ -z "${BASH_REMATCH[2]}" ]] || printf '%s' "${OPT[version]}"
+        return 0
+      fi
+    done <"${file}"
+  done
+  die 1 "no default image for ${role} in ${SOURCE}/compose"
+}
+
 image() {
   local role="$1" var="KG_${1^^}_IMAGE"
   if [[ -n "${!var:-}" ]]; then
@@ -269,12 +290,7 @@ image() {
   elif ((OPT[demo])) && [[ "${role}" == api || "${role}" == web || "${role}" == operator ]]; then
     printf 'kg-%s:%s' "${role}" "${OPT[version]}"
   else
-    case "${role}" in
-      postgres) printf 'postgres:15-bookworm' ;;
-      garage) printf 'dxflrs/garage:v1.0.1' ;;
-      nginx) printf 'nginx:1.27-bookworm' ;;
-      *) printf 'ghcr.io/knowledge-graph/kg-%s:%s' "${role}" "${OPT[version]}" ;;
-    esac
+    default_image "${role}"
   fi
 }
 

@@ -106,6 +106,7 @@ operator_name() {
 }
 
 # Wait until every named service's container is healthy (or running, if it has no check).
+# The host's own minimal wait, for start-infra (kgop may not run yet); kgop's is services/health.py.
 wait_healthy() {
   local deadline=$((SECONDS + HEALTH_DEADLINE)) service id state
   for service in "$@"; do

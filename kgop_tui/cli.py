@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """``kgop status [--json]``."""
-    from kgop_tui.render import emit, render_status
+    from kgop_tui.render import emit, render_project_status
     from kgop_tui.services.docker_engine import DockerService
 
     service = DockerService(settings)
@@ -80,7 +80,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         status = service.project_status()
     finally:
         service.close()
-    emit(status, args.json, lambda: render_status(status))
+    emit(status, args.json, lambda: render_project_status(status))
     return ExitCode.OK
 
 

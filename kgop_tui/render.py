@@ -1,4 +1,5 @@
-"""Plain-text rendering for the CLI (no Textual, no colour codes unless asked)."""
+"""Rendering of statuses for people: the CLI's plain text (no Textual, no colour codes
+unless asked), and the step symbols the CLI and the TUI share."""
 
 from __future__ import annotations
 
@@ -7,7 +8,33 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
-from kgop_tui.models import ContainerState, Health, ProjectStatus, ServiceStatus
+from kgop_tui.models import (
+    ConfigStatus,
+    ContainerState,
+    Health,
+    MigrationStatus,
+    ProjectStatus,
+    RunState,
+    ServiceStatus,
+    StepState,
+    StoredApiKey,
+    UpgradeStatus,
+)
+
+STEP_MARKS = {
+    StepState.PENDING: "·",
+    StepState.RUNNING: "▶",
+    StepState.DONE: "✔",
+    StepState.FAILED: "✖",
+    StepState.SKIPPED: "–",
+    StepState.ROLLED_BACK: "↺",
+}
+"""One symbol per step state, for the CLI and the TUI alike."""
+
+
+def step_label(state: StepState) -> str:
+    """``✔ done``, ``↺ rolled back``: the mark and the state in words."""
+    return f"{STEP_MARKS[state]} {state.value.replace('_', ' ')}"
 
 
 def human_duration(seconds: int | None) -> str:
@@ -46,7 +73,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_status(status: ProjectStatus) -> str:
+def render_project_status(status: ProjectStatus) -> str:
     """The ``kgop status`` table, then one line per problem explaining it."""
     if not status.services:
         return (
@@ -96,3 +123,81 @@ def emit(value: BaseModel | Sequence[BaseModel], as_json: bool, text: Callable[[
         print(json.dumps(value.model_dump(mode="json"), indent=2))
     else:
         print(json.dumps([item.model_dump(mode="json") for item in value], indent=2))
+
+
+# ---- migrations, configuration, upgrades -------------------------------------------
+
+
+def render_migration_status(status: MigrationStatus) -> str:
+    rows = [
+        (
+            f"{e.version:04d}",
+            e.name,
+            e.label,
+            e.source.value if e.source else "-",
+            e.runs or "-",
+            f"{e.applied_at:%Y-%m-%d %H:%M:%S}" if e.applied_at else "-",
+            f"{e.duration_ms} ms" if e.duration_ms is not None else "-",
+            e.applied_by or "-",
+        )
+        for e in status.entries
+    ]
+    current = status.current_version
+    head = f"Database {status.database} at version {current if current is not None else '-'}"
+    body = table(
+        ("VERSION", "NAME", "STATE", "FOLDER", "RUNS", "APPLIED AT", "DURATION", "BY"), rows
+    )
+    return f"{head}\n\n{body}\n\n{status.summary()}"
+
+
+def render_keys(keys: list[StoredApiKey]) -> str:
+    if not keys:
+        return "No API keys stored."
+    rows = [
+        (k.provider.value, k.key_hint, k.validation_status.value, f"{k.updated_at:%Y-%m-%d %H:%M}")
+        for k in keys
+    ]
+    return table(("PROVIDER", "KEY", "CHECK", "UPDATED"), rows)
+
+
+def render_config_status(status: ConfigStatus) -> str:
+    lines = ["Admins:      " + (", ".join(a.username for a in status.admins) or "none")]
+    ai = status.ai_provider
+    lines.append(
+        "AI provider: " + (f"{ai.provider.value} / {ai.model} ({ai.max_tokens} tokens)"
+                           if ai else "not set")
+    )  # fmt: skip
+    emb = status.embedding
+    lines.append("Embedding:   " + (f"{emb.name} ({emb.model}, {emb.device.value})" if emb
+                                    else "none active"))  # fmt: skip
+    enc = status.encryption
+    state = {True: "matches the stored secrets", False: "DOES NOT MATCH the stored secrets",
+             None: "no secrets stored yet"}[enc.match]  # fmt: skip
+    lines.append(f"Key:         ENCRYPTION_KEY {enc.env_fingerprint or 'missing'} — {state}")
+    if enc.rotation_in_progress:
+        lines.append("             a key rotation was interrupted: run `kgop configure rotate-key`")
+    lines.append("")
+    lines.append(render_keys(status.api_keys))
+    return "\n".join(lines)
+
+
+def render_upgrade_status(status: UpgradeStatus) -> str:
+    took = ""
+    if status.finished_at is not None:
+        took = f", {(status.finished_at - status.started_at).total_seconds():.1f} s"
+    lines = [
+        f"Upgrade {status.from_version} → {status.to_version}: {status.state.value} "
+        f"(started {status.started_at:%Y-%m-%d %H:%M:%S}Z{took})"
+    ]
+    for step in status.steps:
+        if step.key == status.point_of_no_return:
+            lines.append("  ── point of no return ──")
+        detail = f"  {step.detail}" if step.detail else ""
+        lines.append(f"  {STEP_MARKS[step.state]} {step.key:<9} {step.state.value:<11}{detail}")
+    if status.error and status.state is not RunState.SUCCEEDED:
+        lines.append(f"Error: {status.error}")
+    lines += status.report
+    if status.hint and status.state is not RunState.SUCCEEDED:
+        lines.append(f"Hint: {status.hint}")
+    lines.append(f"Log: {status.log_file}")
+    return "\n".join(lines)

@@ -14,17 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import ExitCode, RefusedForSafety, UsageError
-from kgop_tui.render import emit, table
+from kgop_tui.render import emit, render_config_status, render_keys, table
 from kgop_tui.settings import Settings
 from kgop_tui.terminal import has_terminal
 
 if TYPE_CHECKING:
     from kgop_tui.models import (
         AiProviderSetting,
-        ConfigStatus,
         EmbeddingProfile,
         Provider,
-        StoredApiKey,
     )
     from kgop_tui.services.config import ConfigService
 
@@ -206,16 +204,6 @@ def _read_key(args: argparse.Namespace, provider: Provider) -> str:
     )
 
 
-def render_keys(keys: list[StoredApiKey]) -> str:
-    if not keys:
-        return "No API keys stored."
-    rows = [
-        (k.provider.value, k.key_hint, k.validation_status.value, f"{k.updated_at:%Y-%m-%d %H:%M}")
-        for k in keys
-    ]
-    return table(("PROVIDER", "KEY", "CHECK", "UPDATED"), rows)
-
-
 def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
     svc = service(settings)
     if args.list:
@@ -242,30 +230,9 @@ def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def render_status(status: ConfigStatus) -> str:
-    lines = ["Admins:      " + (", ".join(a.username for a in status.admins) or "none")]
-    ai = status.ai_provider
-    lines.append(
-        "AI provider: " + (f"{ai.provider.value} / {ai.model} ({ai.max_tokens} tokens)"
-                           if ai else "not set")
-    )  # fmt: skip
-    emb = status.embedding
-    lines.append("Embedding:   " + (f"{emb.name} ({emb.model}, {emb.device.value})" if emb
-                                    else "none active"))  # fmt: skip
-    enc = status.encryption
-    state = {True: "matches the stored secrets", False: "DOES NOT MATCH the stored secrets",
-             None: "no secrets stored yet"}[enc.match]  # fmt: skip
-    lines.append(f"Key:         ENCRYPTION_KEY {enc.env_fingerprint or 'missing'} — {state}")
-    if enc.rotation_in_progress:
-        lines.append("             a key rotation was interrupted: run `kgop configure rotate-key`")
-    lines.append("")
-    lines.append(render_keys(status.api_keys))
-    return "\n".join(lines)
-
-
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     status = asyncio.run(service(settings).status())
-    emit(status, args.json, lambda: render_status(status))
+    emit(status, args.json, lambda: render_config_status(status))
     return ExitCode.OK
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kgop_tui import __version__
 from kgop_tui.errors import ExitCode, MigrationFailed
-from kgop_tui.render import emit, table
+from kgop_tui.render import emit, render_migration_status
 from kgop_tui.settings import Settings
 
 if TYPE_CHECKING:
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
         MigrationFailure,
         MigrationFile,
         MigrationRun,
-        MigrationStatus,
     )
     from kgop_tui.services.migrations import MigrationService
 
@@ -77,31 +76,9 @@ def service(settings: Settings, lock_timeout: float = 60.0) -> MigrationService:
     )
 
 
-def render_status(status: MigrationStatus) -> str:
-    rows = [
-        (
-            f"{e.version:04d}",
-            e.name,
-            e.label,
-            e.source.value if e.source else "-",
-            e.runs or "-",
-            f"{e.applied_at:%Y-%m-%d %H:%M:%S}" if e.applied_at else "-",
-            f"{e.duration_ms} ms" if e.duration_ms is not None else "-",
-            e.applied_by or "-",
-        )
-        for e in status.entries
-    ]
-    current = status.current_version
-    head = f"Database {status.database} at version {current if current is not None else '-'}"
-    body = table(
-        ("VERSION", "NAME", "STATE", "FOLDER", "RUNS", "APPLIED AT", "DURATION", "BY"), rows
-    )
-    return f"{head}\n\n{body}\n\n{status.summary()}"
-
-
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     status = asyncio.run(service(settings).status())
-    emit(status, args.json, lambda: render_status(status))
+    emit(status, args.json, lambda: render_migration_status(status))
     return ExitCode.OK
 
 

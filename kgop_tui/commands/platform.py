@@ -99,17 +99,12 @@ def ensure_garage_config(settings: Settings) -> bool:
     return ensure_config(settings.kg_home, settings.kg_garage_region)
 
 
-def wait_healthy(settings: Settings, names: list[str], timeout: int) -> str:
-    from kgop_tui.services import health
-    from kgop_tui.services.docker_engine import DockerService
-
-    return health.wait_healthy(DockerService(settings), names, timeout)
-
-
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.commands.migrate import failure_error
     from kgop_tui.commands.migrate import service as migration_service
     from kgop_tui.services.compose import ComposeService
+    from kgop_tui.services.docker_engine import DockerService
+    from kgop_tui.services.health import wait_healthy
 
     warm = settings.warm_migrations_dir() is not None
     total = 6 if warm else 5
@@ -135,7 +130,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     compose.start(services)
     done(started)
     started = step(5, total, "health")
-    done(started, wait_healthy(settings, services, args.timeout))
+    done(started, wait_healthy(DockerService(settings), services, args.timeout))
     if warm:
         # Warm migrations need the running application: only once api is healthy.
         started = step(6, total, "warm migrations")

@@ -10,21 +10,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import ExitCode, LockHeld, OperationFailed
-from kgop_tui.models import RunState, StepState, UpgradeStatus
+from kgop_tui.models import RunState, UpgradeStatus
+from kgop_tui.render import render_upgrade_status
 from kgop_tui.settings import Settings
 from kgop_tui.terminal import confirm
 
 if TYPE_CHECKING:
     from kgop_tui.services.upgrade import UpgradeFiles
-
-MARKS = {
-    StepState.PENDING: "·",
-    StepState.RUNNING: "…",
-    StepState.DONE: "✓",
-    StepState.FAILED: "✗",
-    StepState.SKIPPED: "-",
-    StepState.ROLLED_BACK: "↺",
-}
 
 
 def register(verbs: Any) -> None:
@@ -72,28 +64,6 @@ def register(verbs: Any) -> None:
 # ---- upgrade ------------------------------------------------------------------------------
 
 
-def render_status(status: UpgradeStatus) -> str:
-    took = ""
-    if status.finished_at is not None:
-        took = f", {(status.finished_at - status.started_at).total_seconds():.1f} s"
-    lines = [
-        f"Upgrade {status.from_version} → {status.to_version}: {status.state.value} "
-        f"(started {status.started_at:%Y-%m-%d %H:%M:%S}Z{took})"
-    ]
-    for step in status.steps:
-        if step.key == status.point_of_no_return:
-            lines.append("  ── point of no return ──")
-        detail = f"  {step.detail}" if step.detail else ""
-        lines.append(f"  {MARKS[step.state]} {step.key:<9} {step.state.value:<11}{detail}")
-    if status.error and status.state is not RunState.SUCCEEDED:
-        lines.append(f"Error: {status.error}")
-    lines += status.report
-    if status.hint and status.state is not RunState.SUCCEEDED:
-        lines.append(f"Hint: {status.hint}")
-    lines.append(f"Log: {status.log_file}")
-    return "\n".join(lines)
-
-
 def exit_code(status: UpgradeStatus) -> int:
     return ExitCode.OK if status.state is RunState.SUCCEEDED else ExitCode.FAILED
 
@@ -117,7 +87,7 @@ def follow(settings: Settings) -> int:
                 for line in lines:
                     print(line, flush=True)
                 print()
-                print(render_status(status), flush=True)
+                print(render_upgrade_status(status), flush=True)
                 return exit_code(status)
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -151,7 +121,7 @@ def _status(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) -
     if current is None:
         print("{}" if args.json else "No upgrade has run here.")
         return ExitCode.OK
-    print(current.model_dump_json(indent=2) if args.json else render_status(current))
+    print(current.model_dump_json(indent=2) if args.json else render_upgrade_status(current))
     return ExitCode.OK
 
 
@@ -177,7 +147,7 @@ def _recover(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) 
             "Recovering stops api and web and restores the database; refused without confirmation",
         )
     recovered = recover(settings, health_timeout=args.health_timeout)
-    print(render_status(recovered))
+    print(render_upgrade_status(recovered))
     return ExitCode.OK if recovered.state is not RunState.FAILED else ExitCode.FAILED
 
 

@@ -25,17 +25,18 @@ from kgop_tui.models import (
     UpgradePlan,
     UpgradeStatus,
 )
+from kgop_tui.render import step_label
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
 
-STEP_LOOK = {
-    StepState.PENDING: ("· pending", "dim"),
-    StepState.RUNNING: ("▶ running", "bold yellow"),
-    StepState.DONE: ("✔ done", "green"),
-    StepState.FAILED: ("✖ failed", "bold red"),
-    StepState.SKIPPED: ("– skipped", "dim"),
-    StepState.ROLLED_BACK: ("↺ rolled back", "magenta"),
+STEP_STYLE = {
+    StepState.PENDING: "dim",
+    StepState.RUNNING: "bold yellow",
+    StepState.DONE: "green",
+    StepState.FAILED: "bold red",
+    StepState.SKIPPED: "dim",
+    StepState.ROLLED_BACK: "magenta",
 }
 RUN_LOOK = {
     RunState.RUNNING: "yellow",
@@ -184,7 +185,7 @@ class UpgradeScreen(KgopScreen):
                     "",
                     key="no-return",
                 )
-            label, style = STEP_LOOK[state]
+            label, style = step_label(state), STEP_STYLE[state]
             table.add_row(title, Text(label, style=style), detail[:90], key=key)
 
     def follow(self, status: UpgradeStatus) -> None:

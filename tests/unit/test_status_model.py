@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kgop_tui.models import ContainerState, Health, ProjectStatus
-from kgop_tui.render import human_duration, render_status
+from kgop_tui.render import human_duration, render_project_status
 from kgop_tui.services.docker_engine import parse_docker_time, status_from_inspect
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
@@ -102,7 +102,7 @@ def test_status_table_explains_problems() -> None:
     dead_doc = inspect_doc(Status="exited", ExitCode=3)
     dead_doc["Config"]["Labels"]["com.docker.compose.service"] = "worker"
     dead = status_from_inspect(dead_doc, NOW)
-    text = render_status(ProjectStatus(project="kg", services=[healthy, sick, dead]))
+    text = render_project_status(ProjectStatus(project="kg", services=[healthy, sick, dead]))
     lines = text.splitlines()
     assert lines[0].split() == ["SERVICE", "STATE", "HEALTH", "UPTIME", "RESTARTS", "IMAGE",
                                 "VERSION"]  # fmt: skip
@@ -113,5 +113,5 @@ def test_status_table_explains_problems() -> None:
 
 
 def test_empty_project_says_how_to_start() -> None:
-    text = render_status(ProjectStatus(project="kg", services=[]))
+    text = render_project_status(ProjectStatus(project="kg", services=[]))
     assert "No containers found for compose project 'kg'" in text

@@ -18,9 +18,9 @@ image store), :mod:`.preflight`, :mod:`.steps` (what changes the platform), :mod
 
 from kgop_tui.services.upgrade.detach import spawn_runner, wait_started
 from kgop_tui.services.upgrade.images import (
-    DEFAULT_REPOSITORY,
     IMAGE_SHARE,
     ImageStore,
+    default_images,
     image_variable,
     pinned_images,
     retag,
@@ -40,7 +40,7 @@ from kgop_tui.services.upgrade.steps import APP_SERVICES, UpgradeContext, Upgrad
 
 __all__ = [
     "APP_SERVICES",
-    "DEFAULT_REPOSITORY",
+    "default_images",
     "IMAGE_SHARE",
     "ImageStore",
     "UpgradeContext",

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import tarfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kgop_tui.errors import (
-    OperationFailed,
-)
+from kgop_tui.errors import ConfigInvalid, OperationFailed
 from kgop_tui.releases import ROLES, Manifest, load_manifest
 from kgop_tui.services.upgrade.state import UpgradeFiles
 
 IMAGE_SHARE = "/opt/kgop/share"
-DEFAULT_REPOSITORY = "ghcr.io/knowledge-graph/kg-{role}"
+_DEFAULT = re.compile(
+    r"\$\{KG_(?P<role>[A-Z]+)_IMAGE:-(?P<ref>[^$}]*)(?P<versioned>\$\{KG_VERSION)?"
+)
 
 
 def retag(ref: str, tag: str) -> str:
@@ -34,12 +35,32 @@ def image_variable(role: str) -> str:
     return f"KG_{role.upper()}_IMAGE"
 
 
-def pinned_images(env: Mapping[str, str | None], version: str) -> dict[str, str]:
-    """Each role's image as .env pins it (KG_<ROLE>_IMAGE, else the default at ``version``)."""
-    return {
-        role: env.get(image_variable(role)) or f"{DEFAULT_REPOSITORY.format(role=role)}:{version}"
-        for role in ROLES
-    }
+def default_images(compose_file: Path, version: str) -> dict[str, str]:
+    """Each role's default image at ``version``, as compose.yml declares it: the one place the
+    defaults are written (``${KG_API_IMAGE:-ghcr.io/.../kg-api:${KG_VERSION:-latest}}``)."""
+    try:
+        text = compose_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigInvalid(
+            f"Cannot read {compose_file} ({exc.strerror})", hint="install.sh puts it there"
+        ) from None
+    found = {}
+    for match in _DEFAULT.finditer(text):
+        ref = match["ref"] + (version if match["versioned"] else "")
+        found[match["role"].lower()] = ref
+    return found
+
+
+def pinned_images(
+    env: Mapping[str, str | None], version: str, compose_file: Path
+) -> dict[str, str]:
+    """Each role's image as .env pins it (KG_<ROLE>_IMAGE, else compose's default at
+    ``version``)."""
+    pinned = {role: env.get(image_variable(role)) for role in ROLES}
+    if all(pinned.values()):
+        return {role: str(ref) for role, ref in pinned.items()}
+    defaults = default_images(compose_file, version)
+    return {role: pinned[role] or defaults[role] for role in ROLES}
 
 
 def _extract_plain_files(archive: tarfile.TarFile, target: Path) -> None:

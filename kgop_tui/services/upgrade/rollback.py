@@ -139,7 +139,7 @@ def recover(settings: Settings, health_timeout: float = 180.0) -> UpgradeStatus:
                     )
                     env_before = _env_of_backup(backup)
                     version = env_before.get("KG_VERSION") or status.from_version
-                    previous = pinned_images(env_before, version)
+                    previous = pinned_images(env_before, version, settings.compose_files()[0])
                     migrate = status.step("migrate").state
                     undo = Undo(
                         current=status.from_version,

@@ -68,7 +68,9 @@ class UpgradeSteps:
         return {k: e.value for k, e in read_env_file(path).items()} if path.exists() else {}
 
     def current_images(self) -> dict[str, str]:
-        return pinned_images(self._env(), self.settings.kg_version or "latest")
+        return pinned_images(
+            self._env(), self.settings.kg_version or "latest", self.settings.compose_files()[0]
+        )
 
     def migration_service(self, directory: Path) -> MigrationService:
         return MigrationService(
