@@ -28,7 +28,7 @@ from pathlib import Path
 from kgop_tui import __version__
 from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.services.migrations import MigrationService
-from tests.engines import PgServer, create_database, start_cluster
+from tests.support.engines import PgServer, create_database, start_cluster
 
 
 def write_files(folder: Path, count: int, kind: str = "tables") -> None:

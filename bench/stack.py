@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.conftest import ROOT, minimal_path, write_install
-from tests.engines import DockerEngine
+from tests.support.engines import DockerEngine
 
 
 def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:

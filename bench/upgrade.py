@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tests.e2e.conftest import Site, releases, stack_dsn
 from tests.e2e.upgrades import Probe, upgrade_status
-from tests.engines import DockerEngine
-from tests.helpers import execute
+from tests.support.engines import DockerEngine
+from tests.support.helpers import execute
 
 
 def seconds(status: dict[str, object], key: str) -> float:

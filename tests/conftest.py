@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.engines import (
+from tests.support.engines import (
     DockerEngine,
     PgServer,
     connect_engine,

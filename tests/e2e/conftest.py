@@ -1,124 +1,24 @@
-"""The whole chain: real images, compose, the host shim, the TUI in tmux."""
+"""Fixtures of the end-to-end tier: a stack per test module, an upgrade site per test."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
-from tests.engines import DockerEngine, require_or_skip
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def minimal_path(target: Path) -> str:
-    """A PATH with only bash, docker and coreutils, as on a bare server."""
-    target.mkdir()
-    listed = subprocess.run(["dpkg", "-L", "coreutils"], capture_output=True, text=True)
-    tools = [Path(p) for p in listed.stdout.split() if p.startswith(("/bin/", "/usr/bin/"))]
-    for tool in [
-        *tools,
-        Path(shutil.which("bash") or "/bin/bash"),
-        Path(shutil.which("docker") or "docker"),
-    ]:
-        if tool.exists() and not (target / tool.name).exists():
-            (target / tool.name).symlink_to(tool)
-    return str(target)
-
-
-@dataclass
-class Stack:
-    home: Path
-    project: str
-    env: dict[str, str]
-    ports: dict[str, int]
-
-    def shim(
-        self,
-        *args: str,
-        stdin: str | None = None,
-        timeout: float = 300,
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.home / "operator.sh"), *args],
-            cwd=self.home,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-        )
-
-    def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["docker", "compose", *args],
-            cwd=self.home,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-
-def images_or_skip(engine: DockerEngine, version: str) -> None:
-    for image in (
-        f"kg-operator:{version}",
-        f"kg-api:{version}",
-        f"kg-web:{version}",
-        "kg-postgres:15",
-        "kg-garage-standin:test",
-    ):
-        found = subprocess.run(
-            ["docker", "image", "inspect", image], capture_output=True, env=engine.env()
-        )
-        if found.returncode != 0:
-            require_or_skip(f"image {image} is missing (scripts/test.sh builds it)")
-
-
-def write_install(home: Path, engine: DockerEngine, version: str) -> tuple[str, dict[str, int]]:
-    """What install.sh lays down: the shim, compose files, migrations, and .env."""
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(ROOT / "operator.sh", home / "operator.sh")
-    shutil.copytree(ROOT / "compose", home / "compose")
-    shutil.copytree(ROOT / "kgop_tui" / "sql", home / "sql")
-    project = f"kgope2e{uuid.uuid4().hex[:6]}"
-    ports = {name: free_port() for name in ("POSTGRES", "API", "WEB", "GARAGE_S3", "GARAGE_ADMIN")}
-    lines = [
-        f"COMPOSE_PROJECT_NAME={project}",
-        "COMPOSE_FILE=compose/compose.yml",
-        f"KG_HOME={home}",
-        f"KG_VERSION={version}",
-        f"KG_OPERATOR_IMAGE=kg-operator:{version}",
-        f"KG_API_IMAGE=kg-api:{version}",
-        f"KG_WEB_IMAGE=kg-web:{version}",
-        "KG_POSTGRES_IMAGE=kg-postgres:15",
-        "KG_GARAGE_IMAGE=kg-garage-standin:test",
-        f"KG_DOCKER_SOCKET={engine.host.removeprefix('unix://')}",
-        f"POSTGRES_PASSWORD={uuid.uuid4().hex}",
-        f"ENCRYPTION_KEY={Fernet.generate_key().decode()}",
-        f"GARAGE_RPC_SECRET={uuid.uuid4().hex * 2}",
-        f"GARAGE_ADMIN_TOKEN={uuid.uuid4().hex}",
-        *(f"KG_{name}_PORT={port}" for name, port in ports.items()),
-    ]
-    (home / ".env").write_text("\n".join(lines) + "\n")
-    (home / ".env").chmod(0o600)
-    return project, ports
+from tests.support.engines import DockerEngine
+from tests.support.stack import (
+    ROOT,
+    InstallSite,
+    Stack,
+    UpgradeSite,
+    images_or_skip,
+    minimal_path,
+    write_install,
+)
 
 
 @pytest.fixture(scope="module")
@@ -141,167 +41,9 @@ def stack(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory)
         created.compose("down", "--volumes", "--remove-orphans", "--timeout", "2")
 
 
-class Tmux:
-    """A terminal the test types into and reads, on its own tmux server."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.socket = f"kgop-e2e-{uuid.uuid4().hex[:6]}"
-        self.stack = stack
-        env = " ".join(f"{k}={v}" for k, v in stack.env.items())
-        self._tmux(
-            "new-session",
-            "-d",
-            "-s",
-            "main",
-            "-x",
-            "120",
-            "-y",
-            "36",
-            "-c",
-            str(stack.home),
-            f"env -i {env} TERM=xterm-256color bash --norc",
-        )
-
-    def _tmux(self, *args: str) -> str:
-        done = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30
-        )
-        return done.stdout
-
-    def send(self, *keys: str) -> None:
-        self._tmux("send-keys", "-t", "main", *keys)
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "main")
-
-    def wait(self, condition: Callable[[str], bool], what: str, limit: float = 60) -> str:
-        deadline = time.monotonic() + limit
-        while True:
-            text = self.screen()
-            if condition(text):
-                return text
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}; the screen shows:\n{text}")
-            time.sleep(0.2)
-
-    def command(self) -> str:
-        return self._tmux("display-message", "-p", "-t", "main", "#{pane_current_command}")
-
-    def close(self) -> None:
-        self._tmux("kill-server")
-
-
-# ---- a platform on the previous release, for the upgrade tests ---------------------------
-
-
-def releases() -> tuple[str, str, int]:
-    """(newest version, the one before it, that one's last migration)."""
-    from kgop_tui.releases import load_manifest
-
-    manifest = load_manifest()
-    previous = manifest.releases[-2]
-    return manifest.latest.version, previous.version, previous.migrations[1]
-
-
-def env_values(home: Path) -> dict[str, str]:
-    values = {}
-    for line in (home / ".env").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
-    return values
-
-
-NGINX_CONF = """server {
-    listen 443 ssl;
-    ssl_certificate     /etc/nginx/certs/kg.crt;
-    ssl_certificate_key /etc/nginx/certs/kg.key;
-    location /api/ { proxy_pass http://api:8000/; }
-    location / { proxy_pass http://web:8000; }
-}
-"""
-
-
-@dataclass
-class Site:
-    """A stack installed at the previous release, and the images made for this test."""
-
-    engine: DockerEngine
-    base: Path
-    stacks: list[Stack]
-    images: list[str]
-
-    def docker(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["docker", *args],
-            capture_output=True,
-            text=True,
-            env=self.engine.env(),
-            input=stdin,
-            timeout=300,
-        )
-
-    def image(self, source: str, target: str, *dockerfile: str) -> str:
-        """``target``: a copy of ``source``, or a build FROM it with extra Dockerfile lines."""
-        if dockerfile:
-            text = "\n".join([f"FROM {source}", *dockerfile]) + "\n"
-            done = self.docker("build", "-q", "-t", target, "-", stdin=text)
-        else:
-            done = self.docker("tag", source, target)
-        assert done.returncode == 0, done.stderr
-        self.images.append(target)
-        return target
-
-    def install(self, tls: bool = False, **images: str) -> Stack:
-        """The previous release, started and healthy; ``images`` overrides KG_<ROLE>_IMAGE.
-
-        ``tls`` adds the nginx front (ssl overlay, a self-signed certificate)."""
-        newest, previous, schema = releases()
-        for version in (newest, previous):
-            images_or_skip(self.engine, version)
-        home = self.base / f"kg{len(self.stacks)}"
-        project, ports = write_install(home, self.engine, previous)
-        for path in (home / "sql" / "migrations").glob("*.sql"):
-            if int(path.name.split("_", 1)[0]) > schema:
-                path.unlink()  # the previous release shipped only its own migrations
-        env_file = home / ".env"
-        lines = env_file.read_text().splitlines()
-        for role, ref in images.items():
-            key = f"KG_{role.upper()}_IMAGE="
-            lines = [line for line in lines if not line.startswith(key)] + [key + ref]
-        if tls:
-            from kgop_tui.services.certs import self_signed
-
-            (home / "certs").mkdir()
-            self_signed("localhost", home / "certs" / "kg.crt", home / "certs" / "kg.key")
-            (home / "nginx").mkdir()
-            (home / "nginx" / "kg.conf").write_text(NGINX_CONF)
-            ports["HTTPS"], ports["HTTP"] = free_port(), free_port()
-            lines = [line for line in lines if not line.startswith("COMPOSE_FILE=")] + [
-                "COMPOSE_FILE=compose/compose.yml:compose/compose.ssl.yml",
-                "KG_NGINX_IMAGE=kg-nginx:test",
-                f"KG_HTTPS_PORT={ports['HTTPS']}",
-                f"KG_HTTP_PORT={ports['HTTP']}",
-            ]
-        env_file.write_text("\n".join(lines) + "\n")
-        bin_dir = self.base / f"bin{len(self.stacks)}"
-        env = {
-            "PATH": minimal_path(bin_dir),
-            "DOCKER_HOST": self.engine.host,
-            "HOME": str(self.base),
-            "LANG": "C.UTF-8",
-        }
-        stack = Stack(home=home, project=project, env=env, ports=ports)
-        self.stacks.append(stack)
-        for verb in ("start-infra", "start"):
-            done = stack.shim(verb)
-            assert done.returncode == 0, f"{verb}: {done.stdout}\n{done.stderr}"
-        return stack
-
-
 @pytest.fixture
-def site(docker_engine: DockerEngine, tmp_path: Path) -> Iterator[Site]:
-    created = Site(engine=docker_engine, base=tmp_path, stacks=[], images=[])
+def site(docker_engine: DockerEngine, tmp_path: Path) -> Iterator[UpgradeSite]:
+    created = UpgradeSite(engine=docker_engine, base=tmp_path, stacks=[], images=[])
     try:
         yield created
     finally:
@@ -311,21 +53,32 @@ def site(docker_engine: DockerEngine, tmp_path: Path) -> Iterator[Site]:
             created.docker("rmi", "--force", *created.images)
 
 
-def stack_dsn(stack: Stack) -> str:
-    password = env_values(stack.home)["POSTGRES_PASSWORD"]
-    return f"postgresql://kg:{password}@127.0.0.1:{stack.ports['POSTGRES']}/knowledge_graph"
-
-
-def get_json(url: str, timeout: float = 3) -> tuple[int, dict[str, object]]:
-    import json
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # self-signed front
-    try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, {}
+@pytest.fixture(scope="module")
+def machine(
+    docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InstallSite]:
+    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
+    images_or_skip(docker_engine, version)
+    base = tmp_path_factory.mktemp("install")
+    env = {
+        "PATH": minimal_path(base / "bin") + ":/usr/bin:/bin",
+        "DOCKER_HOST": docker_engine.host,
+        "HOME": str(base),
+        "LANG": "C.UTF-8",
+        "KG_POSTGRES_IMAGE": "kg-postgres:15",
+        "KG_GARAGE_IMAGE": "kg-garage-standin:test",
+        "KG_NGINX_IMAGE": "kg-nginx:test",
+    }
+    made = InstallSite(base=base, env=env)
+    yield made
+    # Each home's own .env names its project: the variable set for the last test must not.
+    teardown_env = {k: v for k, v in env.items() if k != "COMPOSE_PROJECT_NAME"}
+    for home in made.homes:
+        if (home / ".env").exists():
+            subprocess.run(
+                ["docker", "compose", "down", "-v", "-t", "2"],
+                cwd=home,
+                env=teardown_env,
+                capture_output=True,
+                timeout=120,
+            )

@@ -14,14 +14,13 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import bcrypt
 import pytest
 
-from tests.e2e.conftest import ROOT, Tmux, free_port, images_or_skip, minimal_path
-from tests.engines import DockerEngine, wait_for
+from tests.support.engines import free_port, wait_for
+from tests.support.stack import ROOT, InstallSite, Tmux, env_file
 
 SECRET_KEYS = (
     "POSTGRES_PASSWORD",
@@ -33,93 +32,7 @@ SECRET_KEYS = (
 AI_KEY = "sk-" + "Z" * 40
 
 
-@dataclass
-class Site:
-    """A machine to install on: an environment and a place for KG_HOME."""
-
-    base: Path
-    env: dict[str, str]
-    homes: list[Path] = field(default_factory=list)
-
-    def install(
-        self, *args: str, home: Path | None = None, stdin: str | None = None, timeout: float = 600
-    ) -> subprocess.CompletedProcess[str]:
-        argv = [str(ROOT / "install.sh"), *args]
-        if home is not None:
-            argv += ["--dir", str(home)]
-            self.homes.append(home)
-        return subprocess.run(
-            argv,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-        )
-
-    def psql(self, home: Path, sql: str) -> str:
-        project = env_file(home)["COMPOSE_PROJECT_NAME"]
-        done = subprocess.run(
-            [
-                "docker",
-                "exec",
-                f"{project}-postgres-1",
-                "psql",
-                "-U",
-                "kg",
-                "-d",
-                "knowledge_graph",
-                "-tAc",
-                sql,
-            ],
-            env=self.env,
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
-
-
-def env_file(home: Path) -> dict[str, str]:
-    out = {}
-    for line in (home / ".env").read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            out[key] = value
-    return out
-
-
-@pytest.fixture(scope="module")
-def site(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
-    images_or_skip(docker_engine, version)
-    base = tmp_path_factory.mktemp("install")
-    env = {
-        "PATH": minimal_path(base / "bin") + ":/usr/bin:/bin",
-        "DOCKER_HOST": docker_engine.host,
-        "HOME": str(base),
-        "LANG": "C.UTF-8",
-        "KG_POSTGRES_IMAGE": "kg-postgres:15",
-        "KG_GARAGE_IMAGE": "kg-garage-standin:test",
-        "KG_NGINX_IMAGE": "kg-nginx:test",
-    }
-    made = Site(base=base, env=env)
-    yield made
-    # Each home's own .env names its project: the variable set for the last test must not.
-    teardown_env = {k: v for k, v in env.items() if k != "COMPOSE_PROJECT_NAME"}
-    for home in made.homes:
-        if (home / ".env").exists():
-            subprocess.run(
-                ["docker", "compose", "down", "-v", "-t", "2"],
-                cwd=home,
-                env=teardown_env,
-                capture_output=True,
-                timeout=120,
-            )
-
-
-def ports(site: Site) -> dict[str, str]:
+def ports(machine: InstallSite) -> dict[str, str]:
     names = ("POSTGRES", "API", "WEB", "GARAGE_S3", "GARAGE_ADMIN", "HTTP", "HTTPS")
     return {f"KG_{n}_PORT": str(free_port()) for n in names} | {
         "COMPOSE_PROJECT_NAME": f"kgi{uuid.uuid4().hex[:6]}"
@@ -150,11 +63,11 @@ def cert_sha256(path: Path) -> str:
     return hashlib.sha256(ssl.PEM_cert_to_DER_cert(path.read_text())).hexdigest()
 
 
-def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path) -> None:
-    home = site.base / "fresh"
+def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_path: Path) -> None:
+    home = machine.base / "fresh"
     keyfile = tmp_path / "openai.key"
     keyfile.write_text(AI_KEY + "\n")
-    site.env.update(ports(site))
+    machine.env.update(ports(machine))
     args = [
         "--yes",
         "--demo",
@@ -172,15 +85,15 @@ def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path)
         "openai-small",
     ]
     started = time.monotonic()
-    first = site.install(*args, home=home)
+    first = machine.install(*args, home=home)
     fresh_seconds = time.monotonic() - started
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     shown = re.search(r"admin:\s+ops / (\S+)\s+\(shown once", first.stdout)
     assert shown, first.stdout[-1500:]
     password = shown.group(1)
-    stored = site.psql(home, "SELECT password_hash FROM kg_auth.users WHERE username = 'ops'")
+    stored = machine.psql(home, "SELECT password_hash FROM kg_auth.users WHERE username = 'ops'")
     assert bcrypt.checkpw(password.encode(), stored.encode())
-    row = site.psql(
+    row = machine.psql(
         home, "SELECT key_hint, encode(encrypted_key, 'escape') FROM kg_api.system_api_keys"
     )
     assert row.startswith("sk-…ZZZZ|")
@@ -198,22 +111,24 @@ def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path)
     nginx = subprocess.run(
         ["docker", "compose", "exec", "-T", "nginx", "nginx", "-t"],
         cwd=home,
-        env=site.env,
+        env=machine.env,
         capture_output=True,
         text=True,
     )
     assert nginx.returncode == 0, nginx.stderr
-    status, served = https_peer(int(site.env["KG_HTTPS_PORT"]), home / "certs" / "kg.crt")
+    status, served = https_peer(int(machine.env["KG_HTTPS_PORT"]), home / "certs" / "kg.crt")
     assert status == 200
     assert served == cert_sha256(home / "certs" / "kg.crt")
 
     # recert: a fresh certificate is kept; forced, it is renewed and nginx serves the new one.
     shim = [str(home / "operator.sh"), "recert"]
-    kept = subprocess.run([*shim, "--json"], cwd=home, env=site.env, capture_output=True, text=True)
+    kept = subprocess.run(
+        [*shim, "--json"], cwd=home, env=machine.env, capture_output=True, text=True
+    )
     assert kept.returncode == 0, kept.stderr
     assert json.loads(kept.stdout)["action"] == "kept"
     renewed = subprocess.run(
-        [*shim, "--force", "--json"], cwd=home, env=site.env, capture_output=True, text=True
+        [*shim, "--force", "--json"], cwd=home, env=machine.env, capture_output=True, text=True
     )
     assert renewed.returncode == 0, renewed.stderr
     report = json.loads(renewed.stdout)
@@ -226,7 +141,8 @@ def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path)
     def serves_the_new_one() -> bool:
         try:
             return (
-                https_peer(int(site.env["KG_HTTPS_PORT"]), home / "certs" / "kg.crt")[1] == new_cert
+                https_peer(int(machine.env["KG_HTTPS_PORT"]), home / "certs" / "kg.crt")[1]
+                == new_cert
             )
         except ssl.SSLCertVerificationError:  # still the previous certificate
             return False
@@ -236,7 +152,7 @@ def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path)
     assert (home / "certs" / "kg.key").stat().st_mode & 0o777 == 0o600
 
     started = time.monotonic()
-    again = site.install(*args, home=home)
+    again = machine.install(*args, home=home)
     rerun_seconds = time.monotonic() - started
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     assert "re-run mode" in again.stdout
@@ -249,7 +165,7 @@ def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path)
             subprocess.run(
                 [str(home / "operator.sh"), "configure", "status", "--json"],
                 cwd=home,
-                env=site.env,
+                env=machine.env,
                 capture_output=True,
                 text=True,
             ).stdout
@@ -258,7 +174,7 @@ def test_fresh_install_then_rerun_keeps_every_secret(site: Site, tmp_path: Path)
     )
 
 
-def test_manual_certificate_is_checked_and_served(site: Site, tmp_path: Path) -> None:
+def test_manual_certificate_is_checked_and_served(machine: InstallSite, tmp_path: Path) -> None:
     version = (ROOT / "VERSION").read_text().strip()
     certs = tmp_path / "issued"
     certs.mkdir()
@@ -282,7 +198,7 @@ def test_manual_certificate_is_checked_and_served(site: Site, tmp_path: Path) ->
             "--key",
             f"{certs}/k.pem",
         ],
-        env=site.env,
+        env=machine.env,
         check=True,
         capture_output=True,
     )
@@ -308,13 +224,13 @@ def test_manual_certificate_is_checked_and_served(site: Site, tmp_path: Path) ->
             "--key",
             f"{other}/k.pem",
         ],
-        env=site.env,
+        env=machine.env,
         check=True,
         capture_output=True,
     )
-    home = site.base / "manual"
-    site.env.update(ports(site))
-    mismatch = site.install(
+    home = machine.base / "manual"
+    machine.env.update(ports(machine))
+    mismatch = machine.install(
         "--yes",
         "--demo",
         "--ssl",
@@ -328,7 +244,7 @@ def test_manual_certificate_is_checked_and_served(site: Site, tmp_path: Path) ->
     assert mismatch.returncode == 2
     assert "is not the key of" in mismatch.stderr
     assert not home.exists()
-    done = site.install(
+    done = machine.install(
         "--yes",
         "--demo",
         "--ssl",
@@ -340,18 +256,18 @@ def test_manual_certificate_is_checked_and_served(site: Site, tmp_path: Path) ->
         home=home,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    status, served = https_peer(int(site.env["KG_HTTPS_PORT"]), certs / "c.pem")
+    status, served = https_peer(int(machine.env["KG_HTTPS_PORT"]), certs / "c.pem")
     assert status == 200
     assert served == cert_sha256(certs / "c.pem")
 
 
-def test_interactive_install_through_a_terminal(site: Site) -> None:
-    home = site.base / "asked"
-    site.homes.append(home)
-    site.env.update(ports(site))
+def test_interactive_install_through_a_terminal(machine: InstallSite) -> None:
+    home = machine.base / "asked"
+    machine.homes.append(home)
+    machine.env.update(ports(machine))
     tmux = Tmux.__new__(Tmux)
     tmux.socket = f"kgop-install-{uuid.uuid4().hex[:6]}"
-    env = " ".join(f"{k}={v}" for k, v in site.env.items())
+    env = " ".join(f"{k}={v}" for k, v in machine.env.items())
     tmux._tmux(
         "new-session",
         "-d",
@@ -381,9 +297,9 @@ def test_interactive_install_through_a_terminal(site: Site) -> None:
         assert "INSTALL-EXIT=0" in screen, screen
     finally:
         tmux.close()
-    assert site.psql(home, "SELECT username FROM kg_auth.users") == "chief"
+    assert machine.psql(home, "SELECT username FROM kg_auth.users") == "chief"
     assert (
-        site.psql(
+        machine.psql(
             home, "SELECT provider || '/' || model FROM kg_api.ai_extraction_config WHERE active"
         )
         == "ollama/llama3.1"
@@ -445,11 +361,13 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
 
 
 @pytest.mark.parametrize(("args", "named"), BAD_INPUTS, ids=lambda a: " ".join(a)[:40])
-def test_bad_input_is_exit_2_and_touches_nothing(site: Site, args: list[str], named: str) -> None:
-    home = site.base / f"bad-{uuid.uuid4().hex[:6]}"
+def test_bad_input_is_exit_2_and_touches_nothing(
+    machine: InstallSite, args: list[str], named: str
+) -> None:
+    home = machine.base / f"bad-{uuid.uuid4().hex[:6]}"
     done = subprocess.run(
         [str(ROOT / "install.sh"), "--yes", "--dir", str(home), *args],
-        env=site.env,
+        env=machine.env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -462,27 +380,27 @@ def test_bad_input_is_exit_2_and_touches_nothing(site: Site, args: list[str], na
     assert not home.exists()
 
 
-def test_existing_install_is_untouched_by_bad_input(site: Site) -> None:
-    home = site.base / "kept"
+def test_existing_install_is_untouched_by_bad_input(machine: InstallSite) -> None:
+    home = machine.base / "kept"
     home.mkdir()
     (home / ".env").write_text("POSTGRES_PASSWORD=keep-me\n")
     before = (home / ".env").read_bytes()
-    done = site.install("--yes", "--ssl", "bogus", home=home)
+    done = machine.install("--yes", "--ssl", "bogus", home=home)
     assert done.returncode == 2
     assert (home / ".env").read_bytes() == before
     assert sorted(p.name for p in home.iterdir()) == [".env"]
 
 
-def test_dry_run_writes_nothing(site: Site) -> None:
-    home = site.base / "dry"
-    done = site.install("--yes", "--dry-run", "--ssl", "self-signed", home=home)
+def test_dry_run_writes_nothing(machine: InstallSite) -> None:
+    home = machine.base / "dry"
+    done = machine.install("--yes", "--dry-run", "--ssl", "self-signed", home=home)
     assert done.returncode == 0, done.stderr
     assert "nothing will be changed" in done.stdout
     assert not home.exists()
 
 
-def test_help(site: Site) -> None:
-    done = site.install("--help")
+def test_help(machine: InstallSite) -> None:
+    done = machine.install("--help")
     assert done.returncode == 0
     assert "--admin-password-file" in done.stdout
 
@@ -491,7 +409,7 @@ def test_help(site: Site) -> None:
 def pebble(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Pebble (the ACME test server) and its mock DNS, answering 127.0.0.1 for any name."""
     if not shutil.which("pebble") or not shutil.which("pebble-challtestsrv"):
-        from tests.engines import require_or_skip
+        from tests.support.engines import require_or_skip
 
         require_or_skip("pebble is not installed (scripts/test.sh installs it)")
     from kgop_tui.services.certs import self_signed
@@ -569,19 +487,19 @@ def pebble(tmp_path: Path) -> Iterator[dict[str, str]]:
             process.wait(timeout=10)
 
 
-def test_lets_encrypt_against_pebble(site: Site, pebble: dict[str, str]) -> None:
-    home = site.base / "acme"
-    site.env.update(ports(site))
-    site.env.update(pebble)
+def test_lets_encrypt_against_pebble(machine: InstallSite, pebble: dict[str, str]) -> None:
+    home = machine.base / "acme"
+    machine.env.update(ports(machine))
+    machine.env.update(pebble)
     args = ["--yes", "--demo", "--hostname", "kg.test", "--ssl", "letsencrypt"]
     args += ["--ssl-email", "ops@example.org"]
-    done = site.install(*args, home=home)
+    done = machine.install(*args, home=home)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "certificate issued for kg.test" in done.stdout
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    port = int(site.env["KG_HTTPS_PORT"])
+    port = int(machine.env["KG_HTTPS_PORT"])
     from cryptography import x509
 
     def served() -> bytes:
@@ -604,7 +522,7 @@ def test_lets_encrypt_against_pebble(site: Site, pebble: dict[str, str]) -> None
         "nginx to serve the ACME certificate",
         interval=0.2,
     )
-    again = site.install(*args, home=home)
+    again = machine.install(*args, home=home)
     assert again.returncode == 0, again.stderr
     assert "keeping the ACME certificate" in again.stdout
     assert "KG_SSL_EMAIL=ops@example.org" in (home / ".env").read_text()
@@ -614,7 +532,7 @@ def test_lets_encrypt_against_pebble(site: Site, pebble: dict[str, str]) -> None
     # the e-mail in .env and reloads nginx, which then serves it.
     before = cert_sha256(home / "certs" / "kg.crt")
     version = (ROOT / "VERSION").read_text().strip()
-    engine_socket = site.env["DOCKER_HOST"].removeprefix("unix://")
+    engine_socket = machine.env["DOCKER_HOST"].removeprefix("unix://")
     bundle = pebble["KG_ACME_CA_BUNDLE"]
     renewed = subprocess.run(
         ["docker", "run", "--rm", "--network", "host",
@@ -622,7 +540,7 @@ def test_lets_encrypt_against_pebble(site: Site, pebble: dict[str, str]) -> None
          "-v", f"{bundle}:{bundle}:ro", f"kg-operator:{version}",
          "kgop", "--home", str(home), "recert", "--force", "--json",
          "--directory", pebble["KG_ACME_DIRECTORY"], "--ca-bundle", bundle],
-        env=site.env, capture_output=True, text=True, timeout=300,
+        env=machine.env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert renewed.returncode == 0, renewed.stderr
     report = json.loads(renewed.stdout)

@@ -8,8 +8,8 @@ import time
 import urllib.request
 from datetime import datetime
 
-from tests.e2e.conftest import Stack, Tmux, stack_dsn
-from tests.helpers import fetch
+from tests.support.helpers import fetch
+from tests.support.stack import Stack, Tmux, stack_dsn
 
 # A warm migration (it needs the running application): kgop start applies it once api is
 # healthy. It records when it ran, to compare with when api first answered healthy.

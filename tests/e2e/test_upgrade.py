@@ -11,7 +11,6 @@ import signal
 import time
 from subprocess import PIPE
 
-from tests.e2e.conftest import Site, env_values, get_json, releases
 from tests.e2e.upgrades import (
     Probe,
     api_release_pair,
@@ -23,11 +22,12 @@ from tests.e2e.upgrades import (
     upgrade_status,
     wait_for_step,
 )
-from tests.engines import wait_for
-from tests.helpers import fetch
+from tests.support.engines import wait_for
+from tests.support.helpers import fetch
+from tests.support.stack import UpgradeSite, env_values, get_json, releases
 
 
-def test_upgrade_keeps_the_data_and_stops_the_api_once(site: Site) -> None:
+def test_upgrade_keeps_the_data_and_stops_the_api_once(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
     stack = site.install(tls=True)
     dsn, before = seeded(stack)
@@ -85,7 +85,7 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: Site) -> None:
     assert f"already at {newest}" in again.stdout
 
 
-def test_a_killed_session_does_not_stop_the_upgrade(site: Site) -> None:
+def test_a_killed_session_does_not_stop_the_upgrade(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
     # This build of the new api takes a while to come up: the session dies meanwhile.
     stack = site.install(api=api_release_pair(site, "kgslow", "ENV KG_START_DELAY=6"))
@@ -113,7 +113,7 @@ def test_a_killed_session_does_not_stop_the_upgrade(site: Site) -> None:
     assert operator_image(stack) == f"kg-operator:{newest}"
 
 
-def test_abort_before_the_point_of_no_return_changes_nothing(site: Site) -> None:
+def test_abort_before_the_point_of_no_return_changes_nothing(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
     stack = site.install()
     # Enough data that the backup takes a moment: the abort lands before anything stops.

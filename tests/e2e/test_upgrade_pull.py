@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Site, free_port, get_json, releases
 from tests.e2e.upgrades import Probe, operator_image, upgrade_status
-from tests.engines import require_or_skip, wait_for
+from tests.support.engines import require_or_skip, wait_for
+from tests.support.stack import UpgradeSite, free_port, get_json, releases
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def registry(tmp_path: Path) -> Iterator[str]:
         server.wait(timeout=30)
 
 
-def test_images_are_pulled_before_anything_stops(site: Site, registry: str) -> None:
+def test_images_are_pulled_before_anything_stops(site: UpgradeSite, registry: str) -> None:
     newest, previous, _ = releases()
     repo = f"{registry}/kg"
     for role in ("api", "web", "operator"):

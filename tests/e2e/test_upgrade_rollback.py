@@ -8,7 +8,6 @@ import signal
 import uuid
 from pathlib import Path
 
-from tests.e2e.conftest import Site, Stack, env_values, get_json, releases
 from tests.e2e.upgrades import (
     api_release_pair,
     operator_image,
@@ -19,7 +18,8 @@ from tests.e2e.upgrades import (
     upgrade_status,
     wait_for_step,
 )
-from tests.helpers import fetch
+from tests.support.helpers import fetch
+from tests.support.stack import Stack, UpgradeSite, env_values, get_json, releases
 
 
 def assert_back_on_previous(stack: Stack, dsn: str, before: object, previous: str) -> None:
@@ -37,7 +37,7 @@ def assert_back_on_previous(stack: Stack, dsn: str, before: object, previous: st
     assert services["web"]["health"] == "healthy"
 
 
-def test_an_api_that_never_gets_healthy_is_rolled_back(site: Site) -> None:
+def test_an_api_that_never_gets_healthy_is_rolled_back(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
     api = api_release_pair(site, "kgsick", "ENV KG_FAIL_HEALTH=1")
     stack = site.install(api=api)
@@ -61,7 +61,7 @@ def test_an_api_that_never_gets_healthy_is_rolled_back(site: Site) -> None:
     assert not (stack.home / "sql" / "migrations" / "0009_ingestion_jobs.sql").exists()
 
 
-def test_a_failing_migration_is_rolled_back(site: Site, tmp_path: Path) -> None:
+def test_a_failing_migration_is_rolled_back(site: UpgradeSite, tmp_path: Path) -> None:
     newest, previous, _ = releases()
     tag = f"kgbadmig{uuid.uuid4().hex[:6]}"
     site.image(f"kg-operator:{previous}", f"{tag}/kg-operator:{previous}")
@@ -89,7 +89,7 @@ def test_a_failing_migration_is_rolled_back(site: Site, tmp_path: Path) -> None:
     assert operator_image(stack) == f"{tag}/kg-operator:{previous}"
 
 
-def test_an_interrupted_upgrade_is_recovered(site: Site) -> None:
+def test_an_interrupted_upgrade_is_recovered(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
     stack = site.install(api=api_release_pair(site, "kgcut", "ENV KG_START_DELAY=8"))
     dsn, before = seeded(stack)

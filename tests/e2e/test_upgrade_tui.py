@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import Site, Tmux, get_json, releases
 from tests.e2e.upgrades import operator_image
+from tests.support.stack import Tmux, UpgradeSite, get_json, releases
 
 
 def prompt_after_shim(screen: str) -> bool:
@@ -11,7 +11,7 @@ def prompt_after_shim(screen: str) -> bool:
     return len(lines) >= 2 and lines[-2].endswith("./operator.sh") and lines[-1].endswith("#")
 
 
-def test_the_tui_walkthrough_completes_an_upgrade(site: Site) -> None:
+def test_the_tui_walkthrough_completes_an_upgrade(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
     stack = site.install()
     tmux = Tmux(stack)

@@ -9,9 +9,9 @@ import time
 import uuid
 from typing import Any
 
-from tests.e2e.conftest import Site, Stack, get_json, releases, stack_dsn
-from tests.engines import wait_for
-from tests.helpers import execute, fetch
+from tests.support.engines import wait_for
+from tests.support.helpers import execute, fetch
+from tests.support.stack import Stack, UpgradeSite, get_json, releases, stack_dsn
 
 SEED = (
     "INSERT INTO kg_api.platform_config (key, value) "
@@ -83,7 +83,7 @@ def seeded(stack: Stack, extra_sql: str = "") -> tuple[str, list[dict[str, objec
     return dsn, platform_rows(dsn)
 
 
-def api_release_pair(site: Site, prefix: str, *newest: str) -> str:
+def api_release_pair(site: UpgradeSite, prefix: str, *newest: str) -> str:
     """Both releases' api under ``prefix/`` (the newest built with ``newest`` lines); the
     previous one's reference, to install."""
     latest, previous, _ = releases()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.engines import DockerEngine
-from tests.helpers import execute, fetch, kgop_env, run_kgop
+from tests.support.engines import DockerEngine
+from tests.support.helpers import execute, fetch, kgop_env, run_kgop
 
 
 def snapshot(dsn: str) -> dict[str, tuple[int, str]]:

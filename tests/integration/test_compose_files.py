@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines import DockerEngine
+from tests.support.engines import DockerEngine
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 OVERLAYS = ["ssl", "macvlan", "dev"]

@@ -21,8 +21,8 @@ from kgop_tui.models import Provider
 from kgop_tui.services.config import ConfigService
 from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.settings import load_settings
-from tests.engines import PgServer
-from tests.helpers import execute, fetch, kgop_env, run_kgop
+from tests.support.engines import PgServer
+from tests.support.helpers import execute, fetch, kgop_env, run_kgop
 
 ADMIN_PASSWORD = "correct horse battery staple"
 OPENAI_KEY = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0" * 2

@@ -30,7 +30,7 @@ from kgop_tui.services.config import ConfigService
 from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.services.migrations import MigrationService
 from kgop_tui.settings import load_settings
-from tests.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
 from tests.tui.fakes import FakeConfig, FakeEngine, FakeMigrations, FakeUpgrades
 
 KINDS = ["fake", "real"]

@@ -21,9 +21,9 @@ from kgop_tui.services.docker_engine import DockerService
 from kgop_tui.services.events import ProjectWatcher
 from kgop_tui.services.logs import LogFollower, sort_key
 from kgop_tui.settings import Settings, load_settings
-from tests.engines import ComposeProject, DockerEngine, compose_project, wait_for
-from tests.helpers import KGOP, kgop_env, run_kgop
-from tests.proxy import EngineProxy
+from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.support.helpers import KGOP, kgop_env, run_kgop
+from tests.support.proxy import EngineProxy
 
 COMMON = "    stop_signal: SIGKILL\n    labels:\n      kgop.test: '1'\n"
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from kgop_tui.services.garage import CONFIG_TEMPLATE, config_path, ensure_config
-from tests.engines import TEST_LABEL, DockerEngine, free_port, wait_for
-from tests.helpers import kgop_env, run_kgop
+from tests.support.engines import TEST_LABEL, DockerEngine, free_port, wait_for
+from tests.support.helpers import kgop_env, run_kgop
 
 IMAGE = "kg-garage-standin:test"
 

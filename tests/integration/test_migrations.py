@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines import wait_for
-from tests.helpers import KGOP, execute, fetch, kgop_env, run_kgop, schema_dump
+from tests.support.engines import wait_for
+from tests.support.helpers import KGOP, execute, fetch, kgop_env, run_kgop, schema_dump
 
 PACKAGED = Path(__file__).resolve().parents[2] / "kgop_tui" / "sql" / "migrations"
 

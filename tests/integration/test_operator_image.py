@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines import DockerEngine
+from tests.support.engines import DockerEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import KGOP, execute, fetch, kgop_env, run_kgop, schema_dump
+from tests.support.helpers import KGOP, execute, fetch, kgop_env, run_kgop, schema_dump
 
 CORPUS = Path(__file__).parent / "platform_corpus"
 MAIN = [1, 2, 3, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17]  # every file outside the warm folder

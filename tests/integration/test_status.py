@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
 
 
 def services(image: str) -> str:

@@ -16,10 +16,10 @@ from kgop_tui.services.bundle import build_services
 from kgop_tui.settings import load_settings
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.log_view import LogView
-from tests.engines import ComposeProject, DockerEngine, compose_project, wait_for
-from tests.helpers import fetch
-from tests.proxy import EngineProxy
-from tests.tui.conftest import until
+from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.support.helpers import fetch
+from tests.support.proxy import EngineProxy
+from tests.support.tui import until
 
 KEY = "sk-" + "Q" * 40
 

@@ -14,7 +14,7 @@ from kgop_tui.services.logs import LogBatch, StreamEvent
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
 from kgop_tui.widgets.log_view import LogView
-from tests.tui.conftest import make_app, until
+from tests.support.tui import make_app, until
 from tests.tui.fakes import Fakes, log_batch
 
 

@@ -10,7 +10,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from kgop_tui.widgets.log_view import LogView
-from tests.tui.conftest import make_app, until
+from tests.support.tui import make_app, until
 from tests.tui.fakes import Fakes
 
 

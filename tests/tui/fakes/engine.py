@@ -1,0 +1,190 @@
+"""The engine port: project status with one problem of each kind, logs, lifecycle."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from kgop_tui.errors import (
+    DockerUnavailable,
+    KgopError,
+    UnknownService,
+)
+from kgop_tui.models import (
+    ContainerState,
+    Health,
+    PortBinding,
+    ProjectStatus,
+    ServiceStatus,
+    StatusUpdate,
+)
+from kgop_tui.services.logs import LogBatch, LogChunk
+from tests.tui.fakes.clock import NOW
+
+
+def service(
+    name: str,
+    state: ContainerState = ContainerState.RUNNING,
+    health: Health = Health.HEALTHY,
+    **extra: object,
+) -> ServiceStatus:
+    values: dict[str, object] = {
+        "service": name,
+        "container_name": f"kg-{name}-1",
+        "container_id": "0" * 12,
+        "state": state,
+        "health": health,
+        "image": f"kg/{name}:0.6.0",
+        "version": "0.6.0",
+        "started_at": NOW - timedelta(hours=3, minutes=12),
+        "uptime_seconds": 11520,
+    }
+    values.update(extra)
+    return ServiceStatus.model_validate(values)
+
+
+def sample_status() -> ProjectStatus:
+    return ProjectStatus(
+        project="kg",
+        services=[
+            service(
+                "api",
+                health=Health.UNHEALTHY,
+                health_exit_code=7,
+                health_output="curl: (7) Failed to connect to localhost port 8000",
+                ports=[PortBinding(container_port=8000, host_ip="127.0.0.1", host_port=8000)],
+            ),
+            service("garage", health=Health.NONE),
+            service("postgres"),
+            service(
+                "web",
+                state=ContainerState.EXITED,
+                health=Health.NONE,
+                exit_code=137,
+                started_at=None,
+                uptime_seconds=None,
+                restart_count=2,
+            ),
+        ],
+    )
+
+
+class _Handle:
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+class FakeLogSource:
+    """Hands out prepared batches, then nothing; records that it was closed."""
+
+    def __init__(self, batches: list[LogBatch]) -> None:
+        self._batches = list(batches)
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        pass
+
+    def get(self, timeout: float | None = None) -> LogBatch | None:
+        with self._lock:
+            if self._batches:
+                return self._batches.pop(0)
+        if timeout:
+            threading.Event().wait(min(timeout, 0.05))
+        return None
+
+    def push(self, batch: LogBatch) -> None:
+        with self._lock:
+            self._batches.append(batch)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def log_batch(lines: list[tuple[str, str]], start: int = 0) -> LogBatch:
+    chunks = []
+    for n, (svc, text) in enumerate(lines, start):
+        stamp = f"2026-11-26T12:00:{n % 60:02d}.{n:09d}Z"
+        chunks.append(LogChunk(svc, 2 if "ERROR" in text else 1, f"{stamp} {text}\n"))
+    return LogBatch(items=list(chunks))
+
+
+@dataclass
+class FakeEngine:
+    status: ProjectStatus = field(default_factory=sample_status)
+    down: bool = False
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    sources: list[FakeLogSource] = field(default_factory=list)
+    log_lines: list[tuple[str, str]] = field(
+        default_factory=lambda: [
+            ("api", "GET /health 200"),
+            ("postgres", "checkpoint starting: time"),
+            ("api", "POST /v1/graph/query 200 12ms"),
+            ("web", "ERROR upstream timed out"),
+            ("api", "GET /health 200"),
+            ("garage", "layout version 1 applied"),
+        ]
+    )
+    _watchers: list[tuple[Callable[[StatusUpdate], None], Callable[[KgopError], None]]] = field(
+        default_factory=list
+    )
+
+    def _check(self) -> None:
+        if self.down:
+            raise DockerUnavailable(
+                "Cannot reach the Docker engine at unix:///var/run/docker.sock (connection "
+                "refused)",
+                hint="start Docker, or set DOCKER_HOST to the engine's socket",
+            )
+
+    def project_status(self) -> ProjectStatus:
+        self._check()
+        return self.status
+
+    def watch(
+        self, on_update: Callable[[StatusUpdate], None], on_error: Callable[[KgopError], None]
+    ) -> _Handle:
+        self._watchers.append((on_update, on_error))
+        self.emit()
+        return _Handle()
+
+    def emit(self) -> None:
+        """Deliver the current state (or the outage) to every watcher, from a thread."""
+        for on_update, on_error in self._watchers:
+            if self.down:
+                error = DockerUnavailable("Cannot reach the Docker engine", hint="start Docker")
+                threading.Thread(target=on_error, args=(error,)).start()
+            else:
+                update = StatusUpdate(status=self.status, changed=None, reason="snapshot")
+                threading.Thread(target=on_update, args=(update,)).start()
+
+    def follow_logs(self, services: list[str] | None, tail: int) -> FakeLogSource:
+        self._check()
+        known = {s.service for s in self.status.services}
+        unknown = [s for s in services or [] if s not in known]
+        if unknown:
+            raise UnknownService(f"No service named {unknown[0]}", hint=", ".join(sorted(known)))
+        lines = [(s, t) for s, t in self.log_lines if not services or s in services]
+        source = FakeLogSource([log_batch(lines)])
+        self.sources.append(source)
+        return source
+
+    def _lifecycle(self, verb: str, name: str) -> None:
+        self._check()
+        if name not in {s.service for s in self.status.services}:
+            raise UnknownService(f"No service named {name}", hint="known: api, web")
+        self.calls.append((verb, name))
+
+    def restart(self, service: str) -> None:
+        self._lifecycle("restart", service)
+
+    def stop(self, service: str) -> None:
+        self._lifecycle("stop", service)
+
+    def start(self, service: str) -> None:
+        self._lifecycle("start", service)
