@@ -5,7 +5,39 @@
 # Every flag is validated before anything is checked or changed. A re-run keeps every
 # secret already in .env. Exit codes: 0 ok, 1 failed, 2 bad input, 3 Docker unreachable,
 # 4 refused for safety. Needs bash >= 4 and docker with compose v2.
+#
+# The body is one function, main, called on the last line: a half-downloaded script never
+# runs.
 
+set -Eeuo pipefail
+
+# ---- constants ------------------------------------------------------------------------------
+
+readonly MIN_FREE_KB=$((2 * 1024 * 1024))
+readonly MIN_MEMORY_KB=$((1024 * 1024))
+readonly ACME_DIRECTORY="https://acme-v02.api.letsencrypt.org/directory"
+
+# ---- globals: every one the script has, set by the steps named --------------------------------
+
+declare -A OPT=(
+  [dir]="${HOME}/kg" [source]="" [version]="" [hostname]="" [ssl]="" [ssl_cert]=""
+  [ssl_key]="" [ssl_email]="" [admin_user]="" [admin_password_file]="" [ai_provider]=""
+  [ai_model]="" [ai_key_file]="" [embedding]="" [macvlan_parent]="" [macvlan_subnet]=""
+  [macvlan_gateway]="" [macvlan_ip]="" [demo]=0 [dry_run]=0 [yes]=0
+)                       # options (parse_args, interview); validated by validate
+GIVEN=" "               # options given as flags or answers (parse_args, ask)
+SOURCE=""               # where operator.sh, compose/ and sql/ come from (resolve_source)
+RERUN=0                 # 1 when KG_HOME already has a .env (preflight)
+declare -A OLD=()       # the existing .env's values (read_old_env)
+STEP="validation"       # the step running, named when it fails (step, on_error)
+LOG=""                  # the install log (main)
+ADMIN_PASSWORD_SHOWN="" # a generated admin password, shown once (configure_platform)
+
+#######################################
+# The help text.
+# Outputs:
+#   the text on stdout
+#######################################
 usage() {
   cat <<'TEXT'
 Usage: install.sh [OPTIONS]
@@ -33,10 +65,15 @@ Usage: install.sh [OPTIONS]
 TEXT
 }
 
-set -Eeuo pipefail
-
 # ---- small helpers ------------------------------------------------------------------------
 
+#######################################
+# Stop with a one-line error.
+# Arguments:
+#   exit code, message words
+# Outputs:
+#   the message on stderr; exits
+#######################################
 die() {
   local code="$1"
   shift
@@ -50,12 +87,27 @@ is_tty() { [[ -t 0 && -t 1 ]]; }
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 fernet_key() { head -c 32 /dev/urandom | base64 | tr '+/' '-_'; }
 
+#######################################
+# Whether the argument is a dotted IPv4 address.
+# Arguments:
+#   address
+# Outputs:
+#   status 0 when it is
+#######################################
 valid_ipv4() {
   local ip="$1" part
+  local -a parts
   [[ "${ip}" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
   IFS=. read -r -a parts <<<"${ip}"
   for part in "${parts[@]}"; do ((10#${part} <= 255)) || return 1; done
 }
+#######################################
+# Whether the argument is a DNS name or an IPv4/IPv6 address.
+# Arguments:
+#   name
+# Outputs:
+#   status 0 when it is
+#######################################
 valid_hostname() {
   local h="$1"
   valid_ipv4 "${h}" && return 0
@@ -66,20 +118,22 @@ valid_hostname() {
 
 # ---- options ------------------------------------------------------------------------------
 
-declare -A OPT=(
-  [dir]="${HOME}/kg" [source]="" [version]="" [hostname]="" [ssl]="" [ssl_cert]=""
-  [ssl_key]="" [ssl_email]="" [admin_user]="" [admin_password_file]="" [ai_provider]=""
-  [ai_model]="" [ai_key_file]="" [embedding]="" [macvlan_parent]="" [macvlan_subnet]=""
-  [macvlan_gateway]="" [macvlan_ip]="" [demo]=0 [dry_run]=0 [yes]=0
-)
-GIVEN=" "
-
+#######################################
+# Read the flags into OPT; an unknown flag or a missing value is exit 2.
+# Globals:
+#   OPT, GIVEN (written)
+# Arguments:
+#   the command line
+#######################################
 parse_args() {
   local flag key
   while (($#)); do
     flag="$1"
     case "${flag}" in
-      -h | --help) usage; exit 0 ;;
+      -h | --help)
+        usage
+        exit 0
+        ;;
       -y | --yes | --non-interactive) OPT[yes]=1 ;;
       --demo) OPT[demo]=1 ;;
       --dry-run) OPT[dry_run]=1 ;;
@@ -101,18 +155,28 @@ parse_args() {
 
 given() { [[ "${GIVEN}" == *" $1 "* ]]; }
 
+#######################################
+# Exit 2 unless a flag's file exists and can be read.
+# Arguments:
+#   flag, path
+#######################################
 readable_file() {
   [[ -f "$2" && -r "$2" ]] || bad "$1 $2: no such readable file"
 }
 
+#######################################
+# Check every option before anything is looked at or changed (exit 2).
+# Globals:
+#   OPT (read)
+#######################################
 validate() {
   local v
-  [[ "${OPT[dir]}" == /* || "${OPT[dir]}" == ~* || "${OPT[dir]}" == .* || "${OPT[dir]}" =~ ^[A-Za-z0-9_] ]] \
-    || bad "--dir ${OPT[dir]}: not a usable path"
-  [[ -z "${OPT[version]}" || "${OPT[version]}" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] \
-    || bad "--version ${OPT[version]}: not a semantic version like 0.6.0"
-  [[ -z "${OPT[hostname]}" ]] || valid_hostname "${OPT[hostname]}" \
-    || bad "--hostname ${OPT[hostname]}: not a valid DNS name or IP address"
+  [[ "${OPT[dir]}" == /* || "${OPT[dir]}" == ~* || "${OPT[dir]}" == .* || "${OPT[dir]}" =~ ^[A-Za-z0-9_] ]] ||
+    bad "--dir ${OPT[dir]}: not a usable path"
+  [[ -z "${OPT[version]}" || "${OPT[version]}" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] ||
+    bad "--version ${OPT[version]}: not a semantic version like 0.6.0"
+  [[ -z "${OPT[hostname]}" ]] || valid_hostname "${OPT[hostname]}" ||
+    bad "--hostname ${OPT[hostname]}: not a valid DNS name or IP address"
   case "${OPT[ssl]}" in
     "" | none | self-signed | manual | letsencrypt) ;;
     *) bad "--ssl ${OPT[ssl]}: use none, self-signed, manual or letsencrypt" ;;
@@ -125,17 +189,17 @@ validate() {
     bad "--ssl-cert and --ssl-key go with --ssl manual"
   fi
   if [[ "${OPT[ssl]}" == letsencrypt ]]; then
-    [[ "${OPT[ssl_email]}" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
-      || bad "--ssl letsencrypt needs --ssl-email with a valid address"
+    [[ "${OPT[ssl_email]}" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] ||
+      bad "--ssl letsencrypt needs --ssl-email with a valid address"
     if [[ "${OPT[hostname]}" == localhost || -z "${OPT[hostname]}" ]] || valid_ipv4 "${OPT[hostname]}"; then
       bad "--ssl letsencrypt needs --hostname with a public DNS name"
     fi
   elif [[ -n "${OPT[ssl_email]}" ]]; then
-    [[ "${OPT[ssl_email]}" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] \
-      || bad "--ssl-email ${OPT[ssl_email]}: not an e-mail address"
+    [[ "${OPT[ssl_email]}" =~ ^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$ ]] ||
+      bad "--ssl-email ${OPT[ssl_email]}: not an e-mail address"
   fi
-  [[ -z "${OPT[admin_user]}" || "${OPT[admin_user]}" =~ ^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$ ]] \
-    || bad "--admin-user ${OPT[admin_user]}: use letters, digits, . _ - @ (at most 64)"
+  [[ -z "${OPT[admin_user]}" || "${OPT[admin_user]}" =~ ^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$ ]] ||
+    bad "--admin-user ${OPT[admin_user]}: use letters, digits, . _ - @ (at most 64)"
   if [[ -n "${OPT[admin_password_file]}" ]]; then
     readable_file --admin-password-file "${OPT[admin_password_file]}"
     v="$(head -n 1 "${OPT[admin_password_file]}")"
@@ -147,17 +211,22 @@ validate() {
     *) bad "--ai-provider ${OPT[ai_provider]}: use openai, anthropic, ollama or openrouter" ;;
   esac
   [[ -z "${OPT[ai_model]}" || -n "${OPT[ai_provider]}" ]] || bad "--ai-model needs --ai-provider"
-  [[ -z "${OPT[ai_model]}" || "${OPT[ai_model]}" =~ ^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$ ]] \
-    || bad "--ai-model ${OPT[ai_model]}: not a model name"
+  [[ -z "${OPT[ai_model]}" || "${OPT[ai_model]}" =~ ^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$ ]] ||
+    bad "--ai-model ${OPT[ai_model]}: not a model name"
   if [[ -n "${OPT[ai_key_file]}" ]]; then
     [[ -n "${OPT[ai_provider]}" ]] || bad "--ai-key-file needs --ai-provider"
     readable_file --ai-key-file "${OPT[ai_key_file]}"
   fi
-  [[ -z "${OPT[embedding]}" || "${OPT[embedding]}" =~ ^[a-z0-9][a-z0-9-]{0,63}$ ]] \
-    || bad "--embedding ${OPT[embedding]}: not a profile name"
+  [[ -z "${OPT[embedding]}" || "${OPT[embedding]}" =~ ^[a-z0-9][a-z0-9-]{0,63}$ ]] ||
+    bad "--embedding ${OPT[embedding]}: not a profile name"
   validate_macvlan
 }
 
+#######################################
+# The four macvlan flags: all or none, each well formed (exit 2).
+# Globals:
+#   OPT (read)
+#######################################
 validate_macvlan() {
   local count=0 k
   for k in macvlan_parent macvlan_subnet macvlan_gateway macvlan_ip; do
@@ -167,8 +236,8 @@ validate_macvlan() {
   ((count == 4)) || bad "--macvlan-parent, --macvlan-subnet, --macvlan-gateway and --macvlan-ip go together (all or none)"
   [[ "${OPT[macvlan_parent]}" =~ ^[A-Za-z0-9_.:-]{1,15}$ ]] || bad "--macvlan-parent ${OPT[macvlan_parent]}: not an interface name"
   local bits="${OPT[macvlan_subnet]#*/}"
-  if [[ "${OPT[macvlan_subnet]}" != */* || ! "${bits}" =~ ^[0-9]+$ ]] || ((bits > 32)) \
-    || ! valid_ipv4 "${OPT[macvlan_subnet]%/*}"; then
+  if [[ "${OPT[macvlan_subnet]}" != */* || ! "${bits}" =~ ^[0-9]+$ ]] || ((bits > 32)) ||
+    ! valid_ipv4 "${OPT[macvlan_subnet]%/*}"; then
     bad "--macvlan-subnet ${OPT[macvlan_subnet]}: not an IPv4 CIDR like 192.168.1.0/24"
   fi
   valid_ipv4 "${OPT[macvlan_gateway]}" || bad "--macvlan-gateway ${OPT[macvlan_gateway]}: not an IPv4 address"
@@ -177,6 +246,15 @@ validate_macvlan() {
 
 # ---- questions (terminal only) ------------------------------------------------------------
 
+#######################################
+# Ask for one option on the terminal unless it was given.
+# Globals:
+#   OPT, GIVEN (written)
+# Arguments:
+#   key, question, default
+# Outputs:
+#   the question on stdout
+#######################################
 ask() {
   local key="$1" question="$2" default="$3" answer
   given "${key}" && return 0
@@ -185,6 +263,13 @@ ask() {
   GIVEN+="${key} "
 }
 
+#######################################
+# The guided questions, on a terminal without --yes; validated again after.
+# Globals:
+#   OPT (read, written)
+# Outputs:
+#   questions on stdout
+#######################################
 interview() {
   ((OPT[yes] == 0)) && is_tty || return 0
   say "Knowledge Graph platform — guided install (Enter keeps the default)."
@@ -208,7 +293,11 @@ interview() {
 
 # ---- source, preflight --------------------------------------------------------------------
 
-SOURCE=""
+#######################################
+# Find (or download and unpack) the source folder; the version from it.
+# Globals:
+#   OPT (read, written), SOURCE (written)
+#######################################
 resolve_source() {
   local src="${OPT[source]}"
   if [[ -z "${src}" ]]; then
@@ -216,15 +305,15 @@ resolve_source() {
   elif [[ "${src}" =~ ^https?:// ]]; then
     command -v curl >/dev/null || bad "--source ${src}: downloading needs curl; give a folder instead"
     SOURCE="$(mktemp -d)"
-    curl -fsSL "${src}" | tar -xz -C "${SOURCE}" --strip-components=1 \
-      || die 1 "--source ${src}: could not download and unpack it"
+    curl -fsSL "${src}" | tar -xz -C "${SOURCE}" --strip-components=1 ||
+      die 1 "--source ${src}: could not download and unpack it"
     src="${SOURCE}"
   fi
-  [[ -f "${src}/operator.sh" && -f "${src}/compose/compose.yml" ]] \
-    || bad "--source ${src}: no operator.sh and compose/compose.yml there"
+  [[ -f "${src}/operator.sh" && -f "${src}/compose/compose.yml" ]] ||
+    bad "--source ${src}: no operator.sh and compose/compose.yml there"
   SOURCE="$(cd "${src}" && pwd)"
-  [[ -d "${SOURCE}/sql/migrations" || -d "${SOURCE}/kgop_tui/sql/migrations" ]] \
-    || bad "--source ${src}: no sql/migrations there"
+  [[ -d "${SOURCE}/sql/migrations" || -d "${SOURCE}/kgop_tui/sql/migrations" ]] ||
+    bad "--source ${src}: no sql/migrations there"
   if [[ -z "${OPT[version]}" ]]; then
     [[ -f "${SOURCE}/VERSION" ]] || bad "--version is needed: ${SOURCE} has no VERSION file"
     OPT[version]="$(head -n 1 "${SOURCE}/VERSION")"
@@ -233,6 +322,11 @@ resolve_source() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+#######################################
+# Check the host without changing it: bash, docker, compose, disk, memory, ports.
+# Globals:
+#   OPT (read), RERUN (written)
+#######################################
 preflight() {
   local free_kb mem_kb line port
   ((BASH_VERSINFO[0] >= 4)) || die 1 "bash 4 or newer is needed (this is ${BASH_VERSION})"
@@ -242,12 +336,12 @@ preflight() {
   local probe="${OPT[dir]}"
   while [[ ! -d "${probe}" ]]; do probe="$(dirname "${probe}")"; done
   free_kb="$(df -Pk "${probe}" | tail -n 1 | tr -s ' ' | cut -d ' ' -f 4)"
-  ((free_kb > 2 * 1024 * 1024)) || die 1 "less than 2 GB free under ${probe}"
+  ((free_kb > MIN_FREE_KB)) || die 1 "less than 2 GB free under ${probe}"
   mem_kb=0
   while read -r line; do
     [[ "${line}" == MemAvailable:* ]] && mem_kb="$(tr -dc 0-9 <<<"${line}")"
   done </proc/meminfo
-  ((mem_kb == 0 || mem_kb > 1024 * 1024)) || die 1 "less than 1 GB of memory available"
+  ((mem_kb == 0 || mem_kb > MIN_MEMORY_KB)) || die 1 "less than 1 GB of memory available"
   if [[ -f "${OPT[dir]}/.env" ]]; then
     RERUN=1
   else
@@ -258,15 +352,18 @@ preflight() {
   fi
   return 0
 }
-RERUN=0
 
 # ---- images -------------------------------------------------------------------------------
 
 #######################################
 # The default image of a role, read from the compose files of the source: compose.yml and
 # its overlays are the one place the defaults are written.
-# Arguments: role (postgres, garage, nginx, operator, api, web)
-# Outputs: the image reference, at --version when compose tags it with KG_VERSION
+# Globals:
+#   SOURCE, OPT (read)
+# Arguments:
+#   role (postgres, garage, nginx, operator, api, web)
+# Outputs:
+#   the image reference, at --version when compose tags it with KG_VERSION
 #######################################
 default_image() {
   local role="$1" file line
@@ -283,6 +380,15 @@ default_image() {
   die 1 "no default image for ${role} in ${SOURCE}/compose"
 }
 
+#######################################
+# The image of a role: KG_<ROLE>_IMAGE, the demo build, else compose's default.
+# Globals:
+#   OPT (read)
+# Arguments:
+#   role
+# Outputs:
+#   the image reference
+#######################################
 image() {
   local role="$1" var="KG_${1^^}_IMAGE"
   if [[ -n "${!var:-}" ]]; then
@@ -294,6 +400,13 @@ image() {
   fi
 }
 
+#######################################
+# With --demo, build the reference api/web and the operator when missing.
+# Globals:
+#   OPT, SOURCE (read)
+# Outputs:
+#   progress on stdout
+#######################################
 ensure_demo_images() {
   ((OPT[demo])) || return 0
   local role base="${KG_BASE_IMAGE:-debian:bookworm-slim}"
@@ -310,7 +423,13 @@ ensure_demo_images() {
   fi
 }
 
-# Run kgop in a throwaway operator container, with the folders of its path arguments.
+#######################################
+# Run a command in a throwaway operator container, with the folders of its path arguments mounted.
+# Arguments:
+#   the command
+# Outputs:
+#   its output
+#######################################
 in_operator() {
   local -a mounts=()
   local -A seen=()
@@ -327,8 +446,11 @@ in_operator() {
 
 # ---- .env ---------------------------------------------------------------------------------
 
-declare -A OLD=()
-
+#######################################
+# Read the existing .env into OLD.
+# Globals:
+#   OPT (read), OLD (written)
+#######################################
 read_old_env() {
   local line key
   [[ -f "${OPT[dir]}/.env" ]] || return 0
@@ -339,6 +461,13 @@ read_old_env() {
   done <"${OPT[dir]}/.env"
 }
 
+#######################################
+# COMPOSE_FILE for the chosen TLS mode and macvlan.
+# Globals:
+#   OPT, OLD (read)
+# Outputs:
+#   the colon-separated list
+#######################################
 compose_files() {
   local files="compose/compose.yml"
   local tls=0
@@ -352,7 +481,15 @@ compose_files() {
 
 ssl_mode() { printf '%s' "${OPT[ssl]:-${OLD[KG_SSL_MODE]:-none}}"; }
 
-# KEY VALUE [given]: a flag given now wins; else what .env has; else VALUE.
+#######################################
+# One .env line: a flag given now wins, else the existing value, else the default.
+# Globals:
+#   OLD (read)
+# Arguments:
+#   key, default value, flag name
+# Outputs:
+#   the line
+#######################################
 setting() {
   local key="$1" value="$2" flag="${3:-}"
   if [[ -n "${flag}" ]] && given "${flag}"; then
@@ -364,11 +501,27 @@ setting() {
   fi
 }
 
+#######################################
+# One .env line for a secret: the existing one is always kept.
+# Globals:
+#   OLD (read)
+# Arguments:
+#   key, new value
+# Outputs:
+#   the line
+#######################################
 secret() {
   local key="$1" value="$2"
   printf '%s=%s\n' "${key}" "${OLD[${key}]:-${value}}"
 }
 
+#######################################
+# The whole .env.
+# Globals:
+#   OPT, OLD (read)
+# Outputs:
+#   the file's text
+#######################################
 render_env() {
   local socket="/var/run/docker.sock"
   [[ "${DOCKER_HOST:-}" == unix://* ]] && socket="${DOCKER_HOST#unix://}"
@@ -380,7 +533,7 @@ render_env() {
   setting KG_VERSION "${OPT[version]}" version
   printf 'KG_HOSTNAME=%s\nKG_SSL_MODE=%s\n' "${OPT[hostname]:-${OLD[KG_HOSTNAME]:-localhost}}" "$(ssl_mode)"
   local email="${OPT[ssl_email]:-${OLD[KG_SSL_EMAIL]:-}}"
-  [[ -z "${email}" ]] || printf 'KG_SSL_EMAIL=%s\n' "${email}"  # for `kgop recert` (ACME)
+  [[ -z "${email}" ]] || printf 'KG_SSL_EMAIL=%s\n' "${email}" # for `kgop recert` (ACME)
   local role
   for role in operator api web postgres garage nginx; do
     printf 'KG_%s_IMAGE=%s\n' "${role^^}" "$(image "${role}")"
@@ -404,6 +557,11 @@ render_env() {
   secret KG_SESSION_SECRET "$(random_hex 32)"
 }
 
+#######################################
+# Write .env atomically with mode 0600.
+# Globals:
+#   OPT (read)
+#######################################
 write_env() {
   local tmp
   tmp="$(mktemp "${OPT[dir]}/.env.XXXXXX")"
@@ -414,6 +572,13 @@ write_env() {
 
 # ---- TLS ----------------------------------------------------------------------------------
 
+#######################################
+# The nginx configuration for the TLS front.
+# Globals:
+#   OPT (read)
+# Outputs:
+#   the file's text
+#######################################
 nginx_conf() {
   cat <<CONF
 # Generated by install.sh for --ssl $(ssl_mode); hostname ${OPT[hostname]:-localhost}.
@@ -438,6 +603,13 @@ server {
 CONF
 }
 
+#######################################
+# Certificates for the chosen mode, and the nginx configuration.
+# Globals:
+#   OPT (read)
+# Outputs:
+#   progress on stdout
+#######################################
 setup_tls() {
   local mode certs="${OPT[dir]}/certs"
   mode="$(ssl_mode)"
@@ -471,10 +643,15 @@ setup_tls() {
 
 # ---- steps --------------------------------------------------------------------------------
 
-STEP="validation"
-LOG=""
-ADMIN_PASSWORD_SHOWN=""
-
+#######################################
+# The ERR trap: name the step that failed and the log.
+# Globals:
+#   STEP, LOG (read)
+# Arguments:
+#   exit code
+# Outputs:
+#   the message on stderr; exits 1
+#######################################
 on_error() {
   local code="$1"
   trap - ERR
@@ -483,6 +660,15 @@ on_error() {
   exit 1
 }
 
+#######################################
+# Start a step: remember its name, print a heading.
+# Globals:
+#   STEP (written)
+# Arguments:
+#   title
+# Outputs:
+#   the heading
+#######################################
 step() {
   STEP="$1"
   printf '\n== %s\n' "$1"
@@ -490,6 +676,11 @@ step() {
 
 shim() { "${OPT[dir]}/operator.sh" "$@"; }
 
+#######################################
+# Lay down operator.sh, compose/, the migrations and the folders of KG_HOME.
+# Globals:
+#   OPT, SOURCE (read)
+#######################################
 install_files() {
   local dir="${OPT[dir]}" sql="${SOURCE}/sql/migrations"
   [[ -d "${sql}" ]] || sql="${SOURCE}/kgop_tui/sql/migrations"
@@ -503,6 +694,13 @@ install_files() {
   [[ ! -d "${sql%/*}/migrations-warm" ]] || cp -R "${sql%/*}/migrations-warm" "${dir}/sql/"
 }
 
+#######################################
+# Migrations, the admin, the AI provider and key, the embedding profile.
+# Globals:
+#   OPT (read), ADMIN_PASSWORD_SHOWN (written)
+# Outputs:
+#   progress on stdout
+#######################################
 configure_platform() {
   local user="${OPT[admin_user]:-admin}" status password
   shim migrate up
@@ -525,7 +723,13 @@ configure_platform() {
   [[ -z "${OPT[embedding]}" ]] || shim embedding "${OPT[embedding]}"
 }
 
-# Let's Encrypt (or KG_ACME_DIRECTORY): http-01 through nginx, then nginx reloads.
+#######################################
+# With --ssl letsencrypt: obtain the certificate over ACME http-01 and reload nginx.
+# Globals:
+#   OPT (read)
+# Outputs:
+#   progress on stdout
+#######################################
 acme_certificate() {
   [[ "$(ssl_mode)" == letsencrypt ]] || return 0
   local certs="${OPT[dir]}/certs" state
@@ -547,11 +751,18 @@ acme_certificate() {
   "${run[@]}" "$(image operator)" kgop certs acme --hostname "${OPT[hostname]}" \
     --email "${OPT[ssl_email]}" --webroot "${OPT[dir]}/nginx/acme" \
     --cert "${certs}/kg.crt" --key "${certs}/kg.key" \
-    --directory "${KG_ACME_DIRECTORY:-https://acme-v02.api.letsencrypt.org/directory}" "${ca[@]}"
+    --directory "${KG_ACME_DIRECTORY:-${ACME_DIRECTORY}}" "${ca[@]}"
   (cd "${OPT[dir]}" && docker compose exec -T nginx nginx -s reload)
   say "  certificate issued for ${OPT[hostname]}; nginx reloaded"
 }
 
+#######################################
+# Where everything is; a generated admin password, on the terminal only.
+# Globals:
+#   OPT, OLD, LOG, ADMIN_PASSWORD_SHOWN (read)
+# Outputs:
+#   the summary on stdout (the password on fd 3)
+#######################################
 summary() {
   local web="http://127.0.0.1:${KG_WEB_PORT:-${OLD[KG_WEB_PORT]:-3000}}"
   [[ "$(ssl_mode)" != none ]] && web="https://${OPT[hostname]:-localhost}"
@@ -571,6 +782,13 @@ summary() {
   say "Next: ${OPT[dir]}/operator.sh  (the operator TUI)   ${OPT[dir]}/operator.sh --help"
 }
 
+#######################################
+# --dry-run: the plan, with nothing changed.
+# Globals:
+#   OPT (read)
+# Outputs:
+#   the plan on stdout
+#######################################
 print_plan() {
   say "install.sh --dry-run: nothing will be changed. The plan:"
   say "  1. files into ${OPT[dir]} from ${SOURCE} (version ${OPT[version]})"
@@ -585,6 +803,15 @@ print_plan() {
   say "  6. migrations, object store, api ($(image api)) and web, health wait"
 }
 
+#######################################
+# Validate, ask, check, then the steps in order.
+# Globals:
+#   all of them
+# Arguments:
+#   the command line
+# Outputs:
+#   progress on stdout, the log file
+#######################################
 main() {
   parse_args "$@"
   validate

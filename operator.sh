@@ -66,23 +66,26 @@ env_value() {
 
 # Cheap checks up front; the costly ones (daemon, compose) only explain a failure.
 require_docker() {
-  command -v docker >/dev/null 2>&1 \
-    || die 3 "docker is not installed. Hint: install Docker Engine and its compose plugin"
+  command -v docker >/dev/null 2>&1 ||
+    die 3 "docker is not installed. Hint: install Docker Engine and its compose plugin"
   [[ -f "${KG_HOME}/.env" ]] || die 2 "no .env in ${KG_HOME}. Hint: run install.sh first"
 }
 
 diagnose() {
-  docker info >/dev/null 2>&1 \
-    || die 3 "cannot reach the Docker daemon at ${DOCKER_HOST:-unix:///var/run/docker.sock}. Hint: start Docker, or check you may use its socket"
-  docker compose version >/dev/null 2>&1 \
-    || die 3 "docker compose v2 is missing. Hint: install the docker-compose-plugin package"
+  docker info >/dev/null 2>&1 ||
+    die 3 "cannot reach the Docker daemon at ${DOCKER_HOST:-unix:///var/run/docker.sock}. Hint: start Docker, or check you may use its socket"
+  docker compose version >/dev/null 2>&1 ||
+    die 3 "docker compose v2 is missing. Hint: install the docker-compose-plugin package"
 }
 
 # Run a command; when it fails, say why in one line if Docker itself is the cause.
 checked() {
   local code=0
   "$@" || code=$?
-  ((code == 0)) || { diagnose; exit "${code}"; }
+  ((code == 0)) || {
+    diagnose
+    exit "${code}"
+  }
 }
 
 # The same for short commands, whose output is held back until we know they succeeded.
@@ -156,13 +159,16 @@ then_refresh() {
   delegate "$@" || code=$?
   name="$(operator_name)"
   if docker exec "${name}" kgop upgrade --idle >/dev/null 2>&1; then
-    compose up -d --no-deps operator >/dev/null 2>&1 \
-      || note "could not recreate the operator container. Hint: ./operator.sh start-infra"
+    compose up -d --no-deps operator >/dev/null 2>&1 ||
+      note "could not recreate the operator container. Hint: ./operator.sh start-infra"
   fi
-  ((code == 0)) || { diagnose; exit "${code}"; }
+  ((code == 0)) || {
+    diagnose
+    exit "${code}"
+  }
 }
 
-cmd_start_infra() {  # garage exits without garage.toml: the operator writes it when missing
+cmd_start_infra() { # garage exits without garage.toml: the operator writes it when missing
   note "Starting postgres, the operator and garage..."
   compose up -d postgres operator || die 1 "docker compose up failed (see above)"
   delegate garage config >/dev/null || die 1 "could not write garage/garage.toml. Hint: ./operator.sh garage config"
@@ -213,8 +219,14 @@ cmd_version() {
 main() {
   local verb="${1:-}"
   case "${verb}" in
-    -h | --help | help) usage; return 0 ;;
-    --version) cmd_version; return 0 ;;
+    -h | --help | help)
+      usage
+      return 0
+      ;;
+    --version)
+      cmd_version
+      return 0
+      ;;
   esac
   require_docker
   [[ $# -gt 0 ]] && shift
@@ -228,9 +240,15 @@ main() {
         usage
       fi
       ;;
-    start-infra) diagnose; cmd_start_infra ;;
+    start-infra)
+      diagnose
+      cmd_start_infra
+      ;;
     stop) captured compose stop ;;
-    teardown) diagnose; cmd_teardown "$@" ;;
+    teardown)
+      diagnose
+      cmd_teardown "$@"
+      ;;
     update) captured compose pull ;;
     logs) checked cmd_logs "$@" ;;
     restart)

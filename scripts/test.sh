@@ -5,13 +5,13 @@
 # runs it: Debian packages, compose v2, a private Docker engine (own socket and data-root,
 # stopped on exit even on failure), a base image from debootstrap, the Postgres server
 # binaries the tests start throwaway clusters from, a venv with the package and its test
-# tools; then ruff, mypy --strict, shellcheck and pytest with every tier. Re-runs reuse the
+# tools; then ruff, mypy --strict, shfmt, shellcheck and pytest with every tier. Re-runs reuse the
 # caches (venv, compose, base image, the engine's images).
 #
 #   scripts/test.sh                  everything: what CI runs (root)
 #   scripts/test.sh --fast           static checks, unit and TUI tests; no engines, no root
 #   scripts/test.sh [--fast] -- ARG  extra pytest arguments, e.g. -- -k status -x
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
@@ -23,10 +23,17 @@ readonly BASE_IMAGE="${KGOP_BASE_IMAGE:-kgop-base:bookworm}"
 readonly DEBIAN_MIRROR="${KGOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 readonly PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 
+# Globals set by the steps: the engine we started (start_engine, stop_engine), the venv
+# (ensure_venv), --fast (main).
 ENGINE_PID=""
+VENV=""
+FAST=0
 
 log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+die() {
+  printf 'test.sh: %s\n' "$*" >&2
+  exit 1
+}
 
 usage() {
   sed -n '3,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -34,20 +41,34 @@ usage() {
 
 # ---- provisioning ---------------------------------------------------------------------
 
+#######################################
+# The folder of the Postgres server binaries (initdb, pg_ctl).
+# Outputs:
+#   the folder; status 1 when there is none
+#######################################
 pg_bindir() {
   local dir
   for dir in /usr/lib/postgresql/*/bin; do
-    [[ -x "${dir}/initdb" ]] && { printf '%s\n' "${dir}"; return 0; }
+    [[ -x "${dir}/initdb" ]] && {
+      printf '%s\n' "${dir}"
+      return 0
+    }
   done
   return 1
 }
 
+#######################################
+# Install the Debian packages the suite needs, when missing.
+# Outputs:
+#   progress on stderr
+#######################################
 ensure_packages() {
   local -a missing=()
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v docker >/dev/null || missing+=(docker.io)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v shellcheck >/dev/null || missing+=(shellcheck)
+  command -v shfmt >/dev/null || missing+=(shfmt)
   command -v tmux >/dev/null || missing+=(tmux)
   command -v pebble >/dev/null || missing+=(pebble)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
@@ -64,6 +85,13 @@ ensure_packages() {
     "${missing[@]}" >/dev/null
 }
 
+#######################################
+# Compose v2: Debian trixie's docker-compose binary, unpacked and cached.
+# Globals:
+#   CACHE, DEBIAN_MIRROR, PLUGIN_DIR (read)
+# Outputs:
+#   progress on stderr
+#######################################
 ensure_compose() {
   if docker compose version >/dev/null 2>&1; then
     log "compose: $(docker compose version --short)"
@@ -95,6 +123,11 @@ ensure_compose() {
   log "compose: $(docker compose version --short) (installed)"
 }
 
+#######################################
+# Stop the engine this run started (the EXIT trap).
+# Globals:
+#   ENGINE_PID (read, cleared)
+#######################################
 stop_engine() {
   [[ -n "${ENGINE_PID}" ]] || return 0
   log "engine: stopping"
@@ -108,6 +141,13 @@ stop_engine() {
   ENGINE_PID=""
 }
 
+#######################################
+# A private dockerd on its own socket and data-root, emptied of leftovers.
+# Globals:
+#   ENGINE_PID (written); DOCKER_HOST (exported)
+# Outputs:
+#   progress on stderr
+#######################################
 start_engine() {
   mkdir -p "${RUN_DIR}" "${STATE}/docker"
   local stale
@@ -131,7 +171,10 @@ start_engine() {
   local i
   for ((i = 0; i < 300; i++)); do
     docker info >/dev/null 2>&1 && break
-    kill -0 "${ENGINE_PID}" 2>/dev/null || { tail -20 "${STATE}/dockerd.log" >&2; die "dockerd exited"; }
+    kill -0 "${ENGINE_PID}" 2>/dev/null || {
+      tail -20 "${STATE}/dockerd.log" >&2
+      die "dockerd exited"
+    }
     sleep 0.2
   done
   docker info >/dev/null 2>&1 || die "the Docker engine did not answer within 60 s (see ${STATE}/dockerd.log)"
@@ -145,6 +188,13 @@ start_engine() {
   docker volume prune -f >/dev/null
 }
 
+#######################################
+# The base image from debootstrap --variant=minbase, cached as a tarball.
+# Globals:
+#   BASE_IMAGE, CACHE, STATE (read)
+# Outputs:
+#   progress on stderr
+#######################################
 ensure_base_image() {
   if docker image inspect "${BASE_IMAGE}" >/dev/null 2>&1; then
     log "base image: ${BASE_IMAGE} present"
@@ -155,8 +205,11 @@ ensure_base_image() {
     log "base image: debootstrap --variant=minbase bookworm (about a minute)"
     local rootfs
     rootfs="$(mktemp -d)"
-    debootstrap --variant=minbase bookworm "${rootfs}" "${DEBIAN_MIRROR}" >"${STATE}/debootstrap.log" 2>&1 \
-      || { tail -20 "${STATE}/debootstrap.log" >&2; die "debootstrap failed"; }
+    debootstrap --variant=minbase bookworm "${rootfs}" "${DEBIAN_MIRROR}" >"${STATE}/debootstrap.log" 2>&1 ||
+      {
+        tail -20 "${STATE}/debootstrap.log" >&2
+        die "debootstrap failed"
+      }
     mkdir -p "${CACHE}"
     tar -C "${rootfs}" -cf "${tarball}.part" .
     mv "${tarball}.part" "${tarball}"
@@ -166,6 +219,13 @@ ensure_base_image() {
   log "base image: ${BASE_IMAGE} imported"
 }
 
+#######################################
+# Where the venv lives: keyed by pyproject.toml in the cache, else in the checkout.
+# Globals:
+#   CACHE, ROOT (read)
+# Outputs:
+#   the folder
+#######################################
 venv_dir() {
   local key
   key="$(sha256sum <"${ROOT}/pyproject.toml" | cut -c1-12)"
@@ -176,6 +236,13 @@ venv_dir() {
   fi
 }
 
+#######################################
+# The venv with kgop and its test tools; the checkout installed editable.
+# Globals:
+#   VENV (written)
+# Outputs:
+#   progress on stderr
+#######################################
 ensure_venv() {
   local venv
   venv="$(venv_dir)"
@@ -201,17 +268,31 @@ ensure_venv() {
   log "venv: ${venv}"
 }
 
+#######################################
+# The compose v2 plugin binary on this host.
+# Outputs:
+#   its path; status 1 when there is none
+#######################################
 compose_binary() {
   local dir
   for dir in "${PLUGIN_DIR}" /usr/libexec/docker/cli-plugins /usr/lib/docker/cli-plugins \
     /usr/local/libexec/docker/cli-plugins "${HOME}/.docker/cli-plugins"; do
-    [[ -x "${dir}/docker-compose" ]] && { printf '%s\n' "${dir}/docker-compose"; return 0; }
+    [[ -x "${dir}/docker-compose" ]] && {
+      printf '%s\n' "${dir}/docker-compose"
+      return 0
+    }
   done
   return 1
 }
 
+#######################################
 # The images the end-to-end tests run, built offline: a wheelhouse and compose binary in
 # build/, Debian packages from the mirror (docker build --network host).
+# Globals:
+#   VENV, ROOT, BASE_IMAGE (read); KGOP_TEST_VERSION, KGOP_TEST_PREVIOUS (exported)
+# Outputs:
+#   progress on stderr
+#######################################
 build_images() {
   local version
   version="$(cat "${ROOT}/VERSION")"
@@ -219,8 +300,11 @@ build_images() {
   mkdir -p "${ROOT}/build"
   rm -f "${ROOT}"/build/wheels/kgop-*.whl
   "${VENV}/bin/pip" wheel -q --disable-pip-version-check --wheel-dir "${ROOT}/build/wheels" \
-    "${ROOT}" "setuptools>=77" wheel >"${STATE}/wheels.log" 2>&1 \
-    || { tail -20 "${STATE}/wheels.log" >&2; die "building the wheelhouse failed"; }
+    "${ROOT}" "setuptools>=77" wheel >"${STATE}/wheels.log" 2>&1 ||
+    {
+      tail -20 "${STATE}/wheels.log" >&2
+      die "building the wheelhouse failed"
+    }
   install -m 0755 "$(compose_binary)" "${ROOT}/build/docker-compose"
   local -a common=(--network host --build-arg "BASE_IMAGE=${BASE_IMAGE}" -q)
   local arch sum
@@ -259,15 +343,27 @@ print(releases[i].migrations[1], releases[i - 1].version, releases[i - 1].migrat
 
 # ---- checks and tests -------------------------------------------------------------------
 
+#######################################
+# ruff, mypy --strict, shfmt and shellcheck.
+# Globals:
+#   VENV, ROOT, FAST (read)
+# Outputs:
+#   their findings
+#######################################
 static_checks() {
   log "ruff"
   "${VENV}/bin/ruff" format --check "${ROOT}"
   "${VENV}/bin/ruff" check "${ROOT}"
   log "mypy --strict kgop_tui"
   (cd "${ROOT}" && "${VENV}/bin/mypy" --strict kgop_tui)
-  log "shellcheck"
+  log "shellcheck, shfmt"
   local -a scripts
   mapfile -t scripts < <(cd "${ROOT}" && git ls-files -co --exclude-standard -- '*.sh' .ci/run)
+  if command -v shfmt >/dev/null; then
+    (cd "${ROOT}" && shfmt -i 2 -ci -d "${scripts[@]}")
+  elif [[ "${FAST}" == 0 ]]; then
+    die "shfmt is missing"
+  fi
   if command -v shellcheck >/dev/null; then
     (cd "${ROOT}" && shellcheck -x "${scripts[@]}")
   elif [[ "${FAST}" == 1 ]]; then
@@ -277,6 +373,15 @@ static_checks() {
   fi
 }
 
+#######################################
+# pytest on the xdist workers; with --fast only the unit and TUI tiers.
+# Globals:
+#   VENV, ROOT, FAST (read)
+# Arguments:
+#   extra pytest arguments
+# Outputs:
+#   pytest's report
+#######################################
 run_pytest() {
   local -a markers=()
   [[ "${FAST}" == 1 ]] && markers=(-m "unit or tui")
@@ -285,14 +390,29 @@ run_pytest() {
   "${VENV}/bin/pytest" -ra -n "${KGOP_TEST_WORKERS:-2}" --dist loadfile "${markers[@]}" "$@"
 }
 
+#######################################
+# Provision (unless --fast), check, build, test.
+# Globals:
+#   FAST (written)
+# Arguments:
+#   the command line
+# Outputs:
+#   progress and reports
+#######################################
 main() {
-  FAST=0
   local -a extra=()
   while (($#)); do
     case "$1" in
       --fast) FAST=1 ;;
-      -h | --help) usage; return 0 ;;
-      --) shift; extra=("$@"); break ;;
+      -h | --help)
+        usage
+        return 0
+        ;;
+      --)
+        shift
+        extra=("$@")
+        break
+        ;;
       *) die "unknown option $1 (see --help)" ;;
     esac
     shift

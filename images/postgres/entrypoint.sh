@@ -23,9 +23,14 @@ if [[ ! -s "${PGDATA}/PG_VERSION" ]]; then
   fi
   for init in /docker-entrypoint-initdb.d/*; do
     case "${init}" in
-      *.sql) echo "kg-postgres: running ${init}"
-        psql -v ON_ERROR_STOP=1 -X -q -U "${POSTGRES_USER}" -d "${POSTGRES_DB}" -f "${init}" ;;
-      *.sh) echo "kg-postgres: running ${init}"; bash "${init}" ;;
+      *.sql)
+        echo "kg-postgres: running ${init}"
+        psql -v ON_ERROR_STOP=1 -X -q -U "${POSTGRES_USER}" -d "${POSTGRES_DB}" -f "${init}"
+        ;;
+      *.sh)
+        echo "kg-postgres: running ${init}"
+        bash "${init}"
+        ;;
       *) [[ ! -e "${init}" ]] || echo "kg-postgres: ignoring ${init}" ;;
     esac
   done
