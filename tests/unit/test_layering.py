@@ -47,3 +47,16 @@ def test_package_version_matches_the_version_file() -> None:
 
     version_file = Path(__file__).resolve().parents[2] / "VERSION"
     assert kgop_tui.__version__ == version_file.read_text().strip()
+
+
+def test_screens_and_widgets_reach_no_engine_and_no_service() -> None:
+    """The TUI reaches Docker and Postgres only through the ports it is given."""
+    modules = imported_after(
+        "import importlib, pkgutil, kgop_tui.app, kgop_tui.screens as s, kgop_tui.widgets as w\n"
+        "for p in (s, w):\n"
+        "    for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.'):\n"
+        "        importlib.import_module(m.name)"
+    )
+    engines = {"docker", "asyncpg", "cryptography", "bcrypt"}
+    assert not {m for m in modules if m.split(".")[0] in engines}
+    assert not {m for m in modules if m.startswith("kgop_tui.services")}
