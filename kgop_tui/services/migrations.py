@@ -24,18 +24,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import socket
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from kgop_tui.errors import ChecksumDrift, ConfigInvalid, LockHeld
+from kgop_tui.errors import ChecksumDrift, ConfigInvalid
 from kgop_tui.models import (
     AppliedStep,
     MigrationEntry,
@@ -47,11 +45,22 @@ from kgop_tui.models import (
     MigrationStatus,
     PlannedMigration,
 )
-from kgop_tui.services.database import DatabaseTarget, connect, pg_error_info
+from kgop_tui.services.database import DatabaseTarget, connect
+from kgop_tui.services.migration_db import (
+    LOCK_KEY,
+    RECORD_SQL,
+    TRACKING_DDL,
+    FileFailed,
+    adopt,
+    applied_rows,
+    file_failure,
+    literal,
+    session_settings,
+    take_lock,
+)
 from kgop_tui.services.migration_files import (
     NO_TRANSACTION_MARKER,
     checkpoint,
-    line_and_column,
     load_migrations,
     preview,
 )
@@ -63,85 +72,10 @@ from kgop_tui.services.sql_script import (
 
 __all__ = ["LOCK_KEY", "NO_TRANSACTION_MARKER", "MigrationService"]
 
-LOCK_KEY = 0x6B676F706D696772  # "kgopmigr": one lock for every kgop migrating this database
-_TRACKING_DDL = """
-CREATE TABLE IF NOT EXISTS public.schema_migrations (
-    version integer PRIMARY KEY,
-    name text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE public.schema_migrations
-    ADD COLUMN IF NOT EXISTS checksum text,
-    ADD COLUMN IF NOT EXISTS duration_ms integer,
-    ADD COLUMN IF NOT EXISTS applied_by text,
-    ADD COLUMN IF NOT EXISTS kgop_version text;
-"""
-_OPTIONAL_COLUMNS = ("checksum", "duration_ms", "applied_by", "kgop_version")
-_RECORD = (
-    "INSERT INTO public.schema_migrations "
-    "(version, name, checksum, duration_ms, applied_by, kgop_version) "
-    "VALUES ({}) ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, "
-    "checksum = EXCLUDED.checksum, duration_ms = EXCLUDED.duration_ms, "
-    "applied_by = EXCLUDED.applied_by, kgop_version = EXCLUDED.kgop_version"
-)
-
 Progress = Callable[[str, MigrationFile, int | None], None]
 """Called with ("start", file, None) and ("done", file, duration_ms) as files apply."""
 LockWait = Callable[[str], None]
 """Called once with a description of the lock holder when a run has to wait."""
-
-
-def _literal(text: str) -> str:
-    """An SQL string literal that reads the same whatever standard_conforming_strings is."""
-    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-class _FileFailed(Exception):
-    """A file failed; carries the failure already placed in the file's own lines."""
-
-    def __init__(self, failure: MigrationFailure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
-def _failure(
-    file: MigrationFile,
-    exc: BaseException,
-    inserted_at: int | None = None,
-    inserted: int = 0,
-    offset: int = 0,
-) -> MigrationFailure:
-    """The failure in the file's own lines: ``inserted`` characters kgop added at
-    ``inserted_at``, or the statement that failed sent alone from ``offset``."""
-    info = pg_error_info(exc)
-    position = info.position + offset if info.position else None
-    if position and inserted_at is not None and position - 1 >= inserted_at + inserted:
-        position -= inserted
-    line, column = line_and_column(file.sql, position)
-    return MigrationFailure(
-        version=file.version,
-        filename=file.path or file.filename,
-        message=info.message,
-        sqlstate=info.sqlstate,
-        detail=info.detail,
-        hint=info.hint,
-        line=line,
-        column=column,
-    )
-
-
-async def _session_settings(conn: asyncpg.Connection) -> str:
-    """Set kgop's session settings; returns the SQL that restores them after a file.
-
-    ``client_connection_check_interval`` makes the server abort our statement if this
-    process dies mid-file (Postgres 14+): otherwise a killed runner's backend would finish
-    a long statement first, holding the transaction and the lock until then.
-    """
-    restore = "RESET ALL"
-    if conn.get_server_version() >= (14, 0):
-        restore += "; SET client_connection_check_interval = '1s'"
-    await conn.execute(restore)
-    return restore
 
 
 def default_applied_by() -> str:
@@ -175,23 +109,6 @@ class MigrationService:
 
     def files(self) -> list[MigrationFile]:
         return load_migrations(self.directory, self.warm_directory)
-
-    async def _applied(self, conn: asyncpg.Connection) -> dict[int, dict[str, Any]]:
-        present = {
-            r["column_name"]
-            for r in await conn.fetch(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = 'public' AND table_name = 'schema_migrations'"
-            )
-        }
-        if not present:
-            return {}
-        extra = ", ".join(c if c in present else f"NULL AS {c}" for c in _OPTIONAL_COLUMNS)
-        rows = await conn.fetch(
-            f"SELECT version::text AS version, name, applied_at, {extra} "
-            "FROM public.schema_migrations"
-        )
-        return {int(r["version"]): dict(r) for r in rows}
 
     @staticmethod
     def _state(
@@ -241,7 +158,7 @@ class MigrationService:
         files = self.files()
         conn = await connect(self.target, "migrate status")
         try:
-            applied = await self._applied(conn)
+            applied = await applied_rows(conn)
         finally:
             await conn.close()
         warm = self.warm_directory
@@ -277,47 +194,6 @@ class MigrationService:
             if f.version in pending and self._selected(f, to, warm)
         ]
 
-    # ---- the lock ----------------------------------------------------------------------
-
-    async def _lock_holder(self, conn: asyncpg.Connection) -> str:
-        row = await conn.fetchrow(
-            "SELECT a.pid, a.application_name, a.client_addr::text AS addr, a.backend_start "
-            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-            "AND l.classid::bigint = $1 AND l.objid::bigint = $2",
-            LOCK_KEY >> 32,
-            LOCK_KEY & 0xFFFFFFFF,
-        )
-        if row is None:
-            return "a run that has just finished"
-        since: datetime = row["backend_start"]
-        who = row["application_name"] or "an unnamed client"
-        addr = f" from {row['addr']}" if row["addr"] else ""
-        return f"{who}{addr}, backend pid {row['pid']}, connected {since:%Y-%m-%d %H:%M:%S %Z}"
-
-    async def _lock(self, conn: asyncpg.Connection, on_wait: LockWait | None) -> None:
-        """Take the advisory lock, polling: a run blocked in pg_advisory_lock would hold a
-        snapshot the whole time, and a holder building an index CONCURRENTLY waits for every
-        such snapshot — a deadlock. Polling keeps each attempt a moment long."""
-        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-            return
-        holder = await self._lock_holder(conn)
-        if on_wait is not None:
-            on_wait(holder)
-        deadline = time.monotonic() + self.lock_timeout
-        pause = 0.05
-        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LockHeld(
-                    f"Another migration run holds the lock ({holder}) and did not finish "
-                    f"within {self.lock_timeout:g}s",
-                    hint="wait for it to finish and run again; a crashed run frees the lock "
-                    "when its connection closes",
-                )
-            await asyncio.sleep(min(pause, left))
-            pause = min(pause * 2, 0.5)
-
     # ---- writing -----------------------------------------------------------------------
 
     def _record_values(self, file: MigrationFile, ms: int | None) -> tuple[Any, ...]:
@@ -326,28 +202,14 @@ class MigrationService:
     async def _record(self, conn: asyncpg.Connection, file: MigrationFile, ms: int) -> None:
         # Files of the platform insert their own tracking row: complete it, never duplicate.
         await conn.execute(
-            _RECORD.format("$1::int, $2, $3, $4, $5, $6"), *self._record_values(file, ms)
+            RECORD_SQL.format("$1::int, $2, $3, $4, $5, $6"), *self._record_values(file, ms)
         )
 
     def _record_script(self, file: MigrationFile) -> str:
         """The tracking row as a statement of its own, to join a self-managed file's script."""
         version, name, checksum, _, by, kgop = self._record_values(file, None)
-        values = f"{int(version)}, {_literal(name)}, '{checksum}', NULL, {_literal(by)}, "
-        return "\n" + _RECORD.format(values + _literal(kgop)) + ";\n"
-
-    async def _adopt(
-        self, conn: asyncpg.Connection, files: list[MigrationFile], applied: dict[int, Any]
-    ) -> int:
-        adopt = [
-            (f.version, f.checksum)
-            for f in files
-            if f.version in applied and not applied[f.version]["checksum"]
-        ]
-        if adopt:
-            await conn.executemany(
-                "UPDATE public.schema_migrations SET checksum = $2 WHERE version = $1::int", adopt
-            )
-        return len(adopt)
+        values = f"{int(version)}, {literal(name)}, '{checksum}', NULL, {literal(by)}, "
+        return "\n" + RECORD_SQL.format(values + literal(kgop)) + ";\n"
 
     @staticmethod
     def _refuse_drift(entries: Iterable[MigrationEntry]) -> None:
@@ -373,10 +235,10 @@ class MigrationService:
         except asyncpg.PostgresError as exc:
             if conn.is_in_transaction():
                 await conn.execute("ROLLBACK")
-            raise _FileFailed(_failure(file, exc, at, len(record))) from None
+            raise FileFailed(file_failure(file, exc, at, len(record))) from None
         if conn.is_in_transaction():
             await conn.execute("ROLLBACK")
-            raise _FileFailed(
+            raise FileFailed(
                 MigrationFailure(
                     version=file.version,
                     filename=file.path or file.filename,
@@ -401,7 +263,7 @@ class MigrationService:
                 ms = round((time.perf_counter() - started) * 1000)
                 await self._record(conn, file, ms)
         except asyncpg.PostgresError as exc:
-            raise _FileFailed(_failure(file, exc)) from None
+            raise FileFailed(file_failure(file, exc)) from None
         return ms
 
     async def _run_outside_transaction(self, conn: asyncpg.Connection, file: MigrationFile) -> int:
@@ -412,7 +274,7 @@ class MigrationService:
             try:
                 await conn.execute(file.sql[statement.start : statement.end])
             except asyncpg.PostgresError as exc:
-                raise _FileFailed(_failure(file, exc, offset=statement.start)) from None
+                raise FileFailed(file_failure(file, exc, offset=statement.start)) from None
         ms = round((time.perf_counter() - started) * 1000)
         await self._record(conn, file, ms)
         return ms
@@ -462,7 +324,7 @@ class MigrationService:
                 continue
             try:
                 ms = await self._apply(conn, file, dry_run, restore, progress)
-            except _FileFailed as failed:
+            except FileFailed as failed:
                 return steps, skipped, failed.failure
             steps.append(AppliedStep(version=file.version, name=file.name, duration_ms=ms))
         return steps, skipped, None
@@ -483,8 +345,8 @@ class MigrationService:
         files = self.files()
         conn = await connect(self.target, "migrate")
         try:
-            restore = await _session_settings(conn)
-            await self._lock(conn, on_wait)
+            restore = await session_settings(conn)
+            await take_lock(conn, self.lock_timeout, on_wait)
             try:
                 scope = (to, warm, dry_run)
                 if dry_run:
@@ -503,11 +365,11 @@ class MigrationService:
         restore: str,
         progress: Progress | None,
     ) -> MigrationRun:
-        applied = await self._applied(conn)
+        applied = await applied_rows(conn)
         self._refuse_drift(self._entries(files, applied))
-        await conn.execute(_TRACKING_DDL)
-        applied = await self._applied(conn)
-        adopted = await self._adopt(conn, files, applied)
+        await conn.execute(TRACKING_DDL)
+        applied = await applied_rows(conn)
+        adopted = await adopt(conn, files, applied)
         steps, _, failure = await self._apply_pending(
             conn, files, applied, scope, restore, progress
         )
@@ -531,9 +393,9 @@ class MigrationService:
         transaction = conn.transaction()
         await transaction.start()
         try:
-            applied = await self._applied(conn)
+            applied = await applied_rows(conn)
             self._refuse_drift(self._entries(files, applied))
-            await conn.execute(_TRACKING_DDL)
+            await conn.execute(TRACKING_DDL)
             steps, skipped, failure = await self._apply_pending(
                 conn, files, applied, scope, restore, progress
             )
@@ -552,11 +414,11 @@ class MigrationService:
         files = {f.version: f for f in self.files()}
         conn = await connect(self.target, "migrate accept")
         try:
-            await self._lock(conn, None)
+            await take_lock(conn, self.lock_timeout, None)
             try:
                 entries = {
                     e.version: e
-                    for e in self._entries(list(files.values()), await self._applied(conn))
+                    for e in self._entries(list(files.values()), await applied_rows(conn))
                 }
                 for version in versions:
                     entry = entries.get(version)
