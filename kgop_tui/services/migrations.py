@@ -29,7 +29,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -76,6 +76,16 @@ Progress = Callable[[str, MigrationFile, int | None], None]
 """Called with ("start", file, None) and ("done", file, duration_ms) as files apply."""
 LockWait = Callable[[str], None]
 """Called once with a description of the lock holder when a run has to wait."""
+
+
+class _RunOptions(NamedTuple):
+    """What one ``up`` call asked for, and the session reset between files."""
+
+    to: int | None
+    warm: bool
+    dry_run: bool
+    restore: str
+    progress: Progress | None
 
 
 def default_applied_by() -> str:
@@ -308,12 +318,10 @@ class MigrationService:
         conn: asyncpg.Connection,
         files: list[MigrationFile],
         applied: dict[int, Any],
-        scope: tuple[int | None, bool, bool],
-        restore: str,
-        progress: Progress | None,
+        run: _RunOptions,
     ) -> tuple[list[AppliedStep], list[str], MigrationFailure | None]:
         """Apply pending files in order until one fails; a dry run skips no-transaction files."""
-        to, warm, dry_run = scope
+        to, warm, dry_run, restore, progress = run
         steps: list[AppliedStep] = []
         skipped: list[str] = []
         for file in files:
@@ -346,12 +354,12 @@ class MigrationService:
         conn = await connect(self.target, "migrate")
         try:
             restore = await session_settings(conn)
+            run = _RunOptions(to, warm, dry_run, restore, progress)
             await take_lock(conn, self.lock_timeout, on_wait)
             try:
-                scope = (to, warm, dry_run)
                 if dry_run:
-                    return await self._dry_run(conn, files, scope, restore, progress)
-                return await self._up(conn, files, scope, restore, progress)
+                    return await self._dry_run(conn, files, run)
+                return await self._up(conn, files, run)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
         finally:
@@ -361,18 +369,14 @@ class MigrationService:
         self,
         conn: asyncpg.Connection,
         files: list[MigrationFile],
-        scope: tuple[int | None, bool, bool],
-        restore: str,
-        progress: Progress | None,
+        run: _RunOptions,
     ) -> MigrationRun:
         applied = await applied_rows(conn)
         self._refuse_drift(self._entries(files, applied))
         await conn.execute(TRACKING_DDL)
         applied = await applied_rows(conn)
         adopted = await adopt(conn, files, applied)
-        steps, _, failure = await self._apply_pending(
-            conn, files, applied, scope, restore, progress
-        )
+        steps, _, failure = await self._apply_pending(conn, files, applied, run)
         versions = set(applied) | {step.version for step in steps}
         return MigrationRun(
             dry_run=False,
@@ -386,9 +390,7 @@ class MigrationService:
         self,
         conn: asyncpg.Connection,
         files: list[MigrationFile],
-        scope: tuple[int | None, bool, bool],
-        restore: str,
-        progress: Progress | None,
+        run: _RunOptions,
     ) -> MigrationRun:
         transaction = conn.transaction()
         await transaction.start()
@@ -396,9 +398,7 @@ class MigrationService:
             applied = await applied_rows(conn)
             self._refuse_drift(self._entries(files, applied))
             await conn.execute(TRACKING_DDL)
-            steps, skipped, failure = await self._apply_pending(
-                conn, files, applied, scope, restore, progress
-            )
+            steps, skipped, failure = await self._apply_pending(conn, files, applied, run)
         finally:
             await transaction.rollback()
         return MigrationRun(

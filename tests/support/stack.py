@@ -19,6 +19,23 @@ from tests.support.engines import DockerEngine, free_port, require_or_skip
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def run_script(
+    argv: list[str], env: dict[str, str], stdin: str | None, timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A host script as a user runs it: its output captured; no terminal, and stdin closed
+    unless the test types into it."""
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
+
+
 def minimal_path(target: Path) -> str:
     """A PATH with only bash, docker and coreutils, as on a bare server."""
     target.mkdir()
@@ -47,16 +64,8 @@ class Stack:
         stdin: str | None = None,
         timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.home / "operator.sh"), *args],
-            cwd=self.home,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-        )
+        return run_script([str(self.home / "operator.sh"), *args], self.env, stdin, timeout,
+                          cwd=self.home)  # fmt: skip
 
     def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -307,15 +316,7 @@ class InstallSite:
         if home is not None:
             argv += ["--dir", str(home)]
             self.homes.append(home)
-        return subprocess.run(
-            argv,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-        )
+        return run_script(argv, self.env, stdin, timeout)
 
     def psql(self, home: Path, sql: str) -> str:
         project = env_file(home)["COMPOSE_PROJECT_NAME"]
