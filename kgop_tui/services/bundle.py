@@ -52,8 +52,9 @@ class Engine:
         self.compose.start([service])
 
 
-class Upgrades:
-    """The upgrade runner's files and process, for the TUI."""
+class UpgradeControl:
+    """The TUI's hold on upgrades (the UpgradePort): plan, start the detached runner, read its
+    status and log, abort, recover."""
 
     def __init__(self, settings: Settings) -> None:
         from kgop_tui.services.upgrade import UpgradeFiles
@@ -124,5 +125,5 @@ def build_services(settings: Settings) -> Services:
         migrations=MigrationService(target, settings.migrations_dir(), __version__),
         config=ConfigService(target, settings),
         save_logs=save_logs,
-        upgrades=Upgrades(settings),
+        upgrades=UpgradeControl(settings),
     )

@@ -25,7 +25,7 @@ from kgop_tui.models import (
     ValidationStatus,
 )
 from kgop_tui.ports import ConfigPort, EnginePort, MigrationsPort, UpgradePort
-from kgop_tui.services.bundle import Engine, Upgrades
+from kgop_tui.services.bundle import Engine, UpgradeControl
 from kgop_tui.services.config import ConfigService
 from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.services.migrations import MigrationService
@@ -197,7 +197,7 @@ def upgrades(request: pytest.FixtureRequest, tmp_path: Path) -> UpgradePort:
         "COMPOSE_PROJECT_NAME=kgcontract\nKG_VERSION=0.5.0\n"
         f"DOCKER_HOST={engine.host}\nKG_OPERATOR_IMAGE=kg-operator:0.5.0\n"
     )
-    return Upgrades(load_settings(kg_home=tmp_path, environ={}))
+    return UpgradeControl(load_settings(kg_home=tmp_path, environ={}))
 
 
 def test_upgrade_contract(upgrades: UpgradePort, tmp_path: Path) -> None:
@@ -217,7 +217,7 @@ def test_upgrade_contract_without_a_pinned_version(tmp_path: Path, kind: str) ->
         port = FakeUpgrades(installed=None)
     else:
         (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=kgcontract\n")
-        port = Upgrades(load_settings(kg_home=tmp_path, environ={}))
+        port = UpgradeControl(load_settings(kg_home=tmp_path, environ={}))
     assert port.installed() is None
     with pytest.raises(ConfigInvalid, match="KG_VERSION is not set"):
         port.plan(None)
