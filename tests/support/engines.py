@@ -45,10 +45,31 @@ def wait_for(
         time.sleep(interval)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that is free now and that no other test will be handed.
+
+    Ports are often bound only later (a container published minutes after its stack was
+    written), so asking the kernel for any free port lets two xdist workers, or two tests of
+    one worker, get the same one. Each worker takes ports from a range of its own, below the
+    kernel's ephemeral range, and never hands one out twice.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
+    index = int(worker[2:]) + 1 if worker[2:].isdigit() else 0
+    first = 15000 + 2000 * index
+    for port in range(first, first + 2000):
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port left in {first}-{first + 1999} for {worker}")
 
 
 # ---- Postgres ------------------------------------------------------------------------
