@@ -11,13 +11,16 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from kgop_tui import __version__
 from kgop_tui.errors import ExitCode, KgopError, UsageError
-from kgop_tui.settings import Settings, load_settings
 from kgop_tui.terminal import has_terminal
 
-Handler = Callable[[argparse.Namespace, Settings], int]
+if TYPE_CHECKING:
+    from kgop_tui.settings import Settings
+
+Handler = Callable[[argparse.Namespace, "Settings"], int]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,6 +115,8 @@ def cmd_overview(parser: argparse.ArgumentParser, settings: Settings) -> int:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse and dispatch; raises KgopError for expected failures."""
+    from kgop_tui.settings import load_settings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     settings = load_settings(kg_home=args.home)
@@ -125,6 +130,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kgop`` console script."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        # Scripts and healthchecks call this in loops: answer before building the parser,
+        # which imports every command (and pydantic with them).
+        print(f"kgop {__version__}")
+        return ExitCode.OK
     try:
         return run(argv)
     except KgopError as exc:
