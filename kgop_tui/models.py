@@ -12,6 +12,13 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class Model(BaseModel):
+    """Base of kgop's models: the validation schema is built on first use, not at import,
+    so a verb pays only for the models it touches (start-up time is a feature)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 class ContainerState(StrEnum):
     """Docker's container states."""
 
@@ -34,7 +41,7 @@ class Health(StrEnum):
     NONE = "none"
 
 
-class PortBinding(BaseModel):
+class PortBinding(Model):
     """A published port: ``host_ip:host_port -> container_port/protocol``."""
 
     model_config = ConfigDict(frozen=True)
@@ -45,7 +52,7 @@ class PortBinding(BaseModel):
     host_port: int
 
 
-class ServiceStatus(BaseModel):
+class ServiceStatus(Model):
     """One container of the compose project, as the health screen and ``status`` show it."""
 
     model_config = ConfigDict(frozen=True)
@@ -77,7 +84,7 @@ class ServiceStatus(BaseModel):
         )
 
 
-class ProjectStatus(BaseModel):
+class ProjectStatus(Model):
     """All services of a compose project at one moment."""
 
     model_config = ConfigDict(frozen=True)
@@ -86,7 +93,7 @@ class ProjectStatus(BaseModel):
     services: list[ServiceStatus]
 
 
-class StatusUpdate(BaseModel):
+class StatusUpdate(Model):
     """The project's status after a change; ``changed`` is the service that changed."""
 
     model_config = ConfigDict(frozen=True)
@@ -120,7 +127,7 @@ class MigrationSource(StrEnum):
     """The warm folder: files that need the running application (``up --warm``)."""
 
 
-class MigrationFile(BaseModel):
+class MigrationFile(Model):
     """A file ``NNN_name.sql`` of the migrations folder, its ``archived/`` or the warm folder."""
 
     model_config = ConfigDict(frozen=True)
@@ -141,7 +148,7 @@ class MigrationFile(BaseModel):
     sql: str = Field(exclude=True, repr=False)
 
 
-class MigrationEntry(BaseModel):
+class MigrationEntry(Model):
     """One version as ``kgop migrate status`` lists it: the file and the tracking row."""
 
     model_config = ConfigDict(frozen=True)
@@ -184,7 +191,7 @@ class MigrationEntry(BaseModel):
         return self.state.value
 
 
-class MigrationStatus(BaseModel):
+class MigrationStatus(Model):
     """Every known migration, applied or not, in version order."""
 
     model_config = ConfigDict(frozen=True)
@@ -207,7 +214,7 @@ class MigrationStatus(BaseModel):
         return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) or "no migrations"
 
 
-class PlannedMigration(BaseModel):
+class PlannedMigration(Model):
     """A pending file with a preview of its SQL."""
 
     model_config = ConfigDict(frozen=True)
@@ -221,7 +228,7 @@ class PlannedMigration(BaseModel):
     source: MigrationSource = MigrationSource.MAIN
 
 
-class AppliedStep(BaseModel):
+class AppliedStep(Model):
     """One file applied (or, in a dry run, applied and rolled back)."""
 
     model_config = ConfigDict(frozen=True)
@@ -231,7 +238,7 @@ class AppliedStep(BaseModel):
     duration_ms: int
 
 
-class MigrationFailure(BaseModel):
+class MigrationFailure(Model):
     """Why a file failed: where in the file, and Postgres's own explanation."""
 
     model_config = ConfigDict(frozen=True)
@@ -246,7 +253,7 @@ class MigrationFailure(BaseModel):
     column: int | None = None
 
 
-class MigrationRun(BaseModel):
+class MigrationRun(Model):
     """The result of ``kgop migrate up`` (or its dry run)."""
 
     model_config = ConfigDict(frozen=True)
@@ -284,7 +291,7 @@ class ValidationStatus(StrEnum):
     UNTESTED = "untested"
 
 
-class AdminUser(BaseModel):
+class AdminUser(Model):
     model_config = ConfigDict(frozen=True)
 
     username: str
@@ -292,7 +299,7 @@ class AdminUser(BaseModel):
     updated_at: datetime
 
 
-class AiProviderSetting(BaseModel):
+class AiProviderSetting(Model):
     """The active extraction provider: validated before anything is written."""
 
     model_config = ConfigDict(frozen=True)
@@ -302,7 +309,7 @@ class AiProviderSetting(BaseModel):
     max_tokens: int = Field(default=4096, ge=1, le=1_000_000)
 
 
-class EmbeddingProfile(BaseModel):
+class EmbeddingProfile(Model):
     model_config = ConfigDict(frozen=True)
 
     name: str
@@ -313,7 +320,7 @@ class EmbeddingProfile(BaseModel):
     active: bool
 
 
-class StoredApiKey(BaseModel):
+class StoredApiKey(Model):
     """A stored provider key as shown to people: masked, never the key itself."""
 
     model_config = ConfigDict(frozen=True)
@@ -325,7 +332,7 @@ class StoredApiKey(BaseModel):
     updated_at: datetime
 
 
-class EncryptionStatus(BaseModel):
+class EncryptionStatus(Model):
     """Whether the key in .env is the one the stored secrets were encrypted with."""
 
     model_config = ConfigDict(frozen=True)
@@ -336,7 +343,7 @@ class EncryptionStatus(BaseModel):
     rotation_in_progress: bool = False
 
 
-class ConfigStatus(BaseModel):
+class ConfigStatus(Model):
     model_config = ConfigDict(frozen=True)
 
     admins: list[AdminUser]
@@ -346,7 +353,7 @@ class ConfigStatus(BaseModel):
     encryption: EncryptionStatus
 
 
-class BackupInfo(BaseModel):
+class BackupInfo(Model):
     """One backup folder under ``KG_HOME/backups``: a pg_dump, a copy of .env, this record."""
 
     path: str = Field(description="the backup folder")
@@ -363,7 +370,7 @@ class BackupInfo(BaseModel):
     seconds: float = Field(default=0.0, description="time the dump took")
 
 
-class RestoreResult(BaseModel):
+class RestoreResult(Model):
     """What ``kgop restore`` did."""
 
     restored_from: str
@@ -415,7 +422,7 @@ class RunState(StrEnum):
         return self is not RunState.RUNNING
 
 
-class ImageChange(BaseModel):
+class ImageChange(Model):
     """current → target image of one service."""
 
     service: str
@@ -424,7 +431,7 @@ class ImageChange(BaseModel):
     present: bool = Field(description="the target image is already on this engine")
 
 
-class UpgradePlan(BaseModel):
+class UpgradePlan(Model):
     """What an upgrade will do; printed before anything changes."""
 
     from_version: str
@@ -457,7 +464,7 @@ class UpgradePlan(BaseModel):
         return lines + [f"note: {n}" for n in self.notes]
 
 
-class UpgradeStep(BaseModel):
+class UpgradeStep(Model):
     """One row of the walkthrough."""
 
     key: str
@@ -468,7 +475,7 @@ class UpgradeStep(BaseModel):
     finished_at: datetime | None = None
 
 
-class UpgradeStatus(BaseModel):
+class UpgradeStatus(Model):
     """The status file of an upgrade run (``KG_HOME/upgrade/status.json``)."""
 
     id: str
