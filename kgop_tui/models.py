@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Model(BaseModel):
-    """Base of kgop's models: the validation schema is built on first use, not at import,
-    so a verb pays only for the models it touches (start-up time is a feature)."""
+    """Base of kgop's models: each schema is built on first use, not at import (start-up)."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -62,9 +61,7 @@ class ServiceStatus(Model):
     container_id: str = Field(description="Short (12 characters) container id.")
     state: ContainerState
     health: Health = Health.NONE
-    health_output: str | None = Field(
-        default=None, description="Output of the last healthcheck probe (why it is unhealthy)."
-    )
+    health_output: str | None = Field(default=None, description="Last healthcheck's output.")
     health_exit_code: int | None = Field(default=None, description="Exit code of that probe.")
     exit_code: int | None = Field(default=None, description="Exit code, when exited.")
     restart_count: int = 0
@@ -113,8 +110,7 @@ class MigrationState(StrEnum):
     MISSING = "missing"
     """Applied, but its file is no longer there."""
     BASELINE = "baseline"
-    """Recorded by a checkpoint baseline at initdb, at or below the newest archived version,
-    with no file of its own: consolidated history, not a missing file."""
+    """Recorded by the initdb baseline, at or below the newest archived version; no file."""
 
 
 class MigrationSource(StrEnum):
@@ -175,8 +171,7 @@ class MigrationEntry(Model):
 
     @property
     def runs(self) -> str | None:
-        """How its file runs: ``own tx`` (its BEGIN/COMMIT), ``kgop tx``, ``no tx``; None
-        when there is no file."""
+        """``own tx`` (its BEGIN/COMMIT), ``kgop tx``, ``no tx``; None without a file."""
         if self.source is None:
             return None
         if self.self_managed:
@@ -185,7 +180,7 @@ class MigrationEntry(Model):
 
     @property
     def label(self) -> str:
-        """The state as a person reads it: adopted rows are applied rows of another runner."""
+        """The state as a person reads it (adopted: applied by another runner)."""
         if self.adopted and self.state is MigrationState.APPLIED:
             return "adopted"
         return self.state.value
