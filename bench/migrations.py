@@ -92,8 +92,9 @@ def write_platform_files(folder: Path, count: int, archived: int) -> None:
         (where / f"{n:03d}_feature_{n}.sql").write_text(PLATFORM_FILE.format(n=n))
 
 
-def platform_loop(dsn: str, folder: Path) -> float:
-    """The platform's migrate-db.sh: its tracking table, then psql -f per file."""
+def shell_loop(dsn: str, folder: Path, script: str) -> float:
+    """A shell runner: the platform's tracking table, then ``script`` (bash; $1 the folder,
+    $2 the database); the time the script took."""
     psql = shutil.which("psql") or sys.exit("psql is required for the comparison")
     subprocess.run(
         [psql, "-q", "-v", "ON_ERROR_STOP=1", dsn, "-c",
@@ -101,13 +102,20 @@ def platform_loop(dsn: str, folder: Path) -> float:
          "NULL, applied_at TIMESTAMP NOT NULL DEFAULT NOW())"],
         check=True,
     )  # fmt: skip
-    script = (
-        'for f in "$1"/archived/*.sql "$1"/*.sql; do'
-        ' psql -q -X -v ON_ERROR_STOP=1 "$2" -f "$f" >/dev/null || exit 1; done'
-    )
     started = time.perf_counter()
     subprocess.run(["bash", "-c", script, "loop", str(folder), dsn], check=True)
     return time.perf_counter() - started
+
+
+def platform_loop(dsn: str, folder: Path) -> float:
+    """The platform's migrate-db.sh: psql -f per file, archived/ first; files record
+    themselves."""
+    return shell_loop(
+        dsn,
+        folder,
+        'for f in "$1"/archived/*.sql "$1"/*.sql; do'
+        ' psql -q -X -v ON_ERROR_STOP=1 "$2" -f "$f" >/dev/null || exit 1; done',
+    )
 
 
 @contextmanager
@@ -135,24 +143,15 @@ def kgop_apply(dsn: str, folder: Path) -> tuple[float, float]:
 
 
 def psql_loop(dsn: str, folder: Path) -> float:
-    psql = shutil.which("psql")
-    if psql is None:
-        sys.exit("psql is required for the comparison")
-    subprocess.run(
-        [psql, "-q", "-v", "ON_ERROR_STOP=1", dsn, "-c",
-         "CREATE TABLE public.schema_migrations (version int PRIMARY KEY, name text, "
-         "applied_at timestamptz DEFAULT now())"],
-        check=True,
-    )  # fmt: skip
-    script = (
+    """psql -f per file, and a tracking insert per file (files that do not record themselves)."""
+    return shell_loop(
+        dsn,
+        folder,
         'for f in "$1"/*.sql; do b=$(basename "$f" .sql); v=$((10#${b%%_*}));'
         ' psql -q -v ON_ERROR_STOP=1 "$2" -f "$f"'
         " -c \"INSERT INTO public.schema_migrations (version, name) VALUES ($v, '$b')\""
-        " >/dev/null || exit 1; done"
+        " >/dev/null || exit 1; done",
     )
-    started = time.perf_counter()
-    subprocess.run(["bash", "-c", script, "loop", str(folder), dsn], check=True)
-    return time.perf_counter() - started
 
 
 def status_times(dsn: str, folder: Path, repeat: int = 20) -> tuple[float, float]:
