@@ -141,6 +141,7 @@ class MigrationFile(Model):
     )
     source: MigrationSource = MigrationSource.MAIN
     path: str = Field(default="", description="Path relative to the migrations folder.")
+    changes_session: bool = Field(default=True, exclude=True, repr=False)
     sql: str = Field(exclude=True, repr=False)
 
 

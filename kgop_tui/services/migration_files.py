@@ -24,6 +24,10 @@ from kgop_tui.services.sql_script import controls_transaction
 NO_TRANSACTION_MARKER = "-- kgop:no-transaction"
 ARCHIVED = "archived"
 _FILENAME = re.compile(r"(\d+)_([A-Za-z0-9][A-Za-z0-9_.-]*)\.sql")
+# Anything that may change the session's settings for the files after it (SET, also inside
+# UPDATE ... SET or a DO block; set_config(); LOAD; DISCARD): such a file is followed by a
+# reset. Cautious on purpose: a false match costs one round trip, a miss a leaked setting.
+_SESSION_CHANGE = re.compile(r"\b(?:set|reset|load|discard|set_config)\b", re.IGNORECASE)
 
 
 def checksum(text: str) -> str:
@@ -53,6 +57,7 @@ def read_migration(
         checksum=checksum(sql),
         transactional=transactional,
         self_managed=transactional and controls_transaction(sql) is not None,
+        changes_session=_SESSION_CHANGE.search(sql) is not None,
         source=source,
         path=relative or path.name,
         sql=sql,

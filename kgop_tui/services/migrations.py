@@ -308,7 +308,8 @@ class MigrationService:
                 ms = await self._run_outside_transaction(conn, file)
         finally:
             # Each file starts with kgop's own session, as a psql-per-file run would.
-            await conn.execute(restore)
+            if file.changes_session:
+                await conn.execute(restore)
         if progress:
             progress("done", file, ms)
         return ms
