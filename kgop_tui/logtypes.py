@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from kgop_tui.errors import UsageError
 
@@ -110,17 +110,36 @@ def timestamp_seconds(timestamp: str) -> float:
     return base + float(f"0.{frac or '0'}")
 
 
+def user_regex(pattern: str, what: str = "filter") -> Any:
+    """A person's regular expression, compiled with RE2 (google-re2).
+
+    Log lines come from the containers, so anyone who can write to a log chooses the text a
+    pattern runs on: with Python's backtracking ``re``, ``(\\w+\\s?)*$`` over one long line
+    runs for minutes. RE2 matches in linear time; the price is no backreferences and no
+    lookaround, which are refused with a clear error.
+    """
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the error is ours to report, in one line
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise UsageError(
+            f"The {what} {pattern!r} is not a valid regular expression: {reason}",
+            hint="escape special characters such as ( [ . * with a backslash; backreferences "
+            "and lookaround are not supported (RE2 syntax, which never hangs on a long line)",
+        ) from None
+
+
 class LogFilter:
     """A regular expression the message must match (or, inverted, must not)."""
 
     def __init__(self, pattern: str | None, invert: bool = False) -> None:
-        try:
-            self._regex = re.compile(pattern) if pattern else None
-        except re.error as exc:
-            raise UsageError(
-                f"The filter {pattern!r} is not a valid regular expression: {exc}",
-                hint="escape special characters such as ( [ . * with a backslash",
-            ) from None
+        self._regex = user_regex(pattern) if pattern else None
         self.invert = invert
         self.pattern = pattern
 

@@ -59,8 +59,18 @@ class _Printer:
 
     _STAMP = re.compile(r"^[^ \n]* ", re.M)
     _START = re.compile(r"^", re.M)
+    # What a container could use to rewrite the operator's terminal: escape sequences (CSI,
+    # OSC, the short ones) and control characters but tab and newline.
+    _UNSAFE = re.compile(
+        r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing
+        r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
+        r"|\x1b[@-_]?"  # the other escapes
+        r"|[\x00-\x08\x0b-\x1f\x7f\x9b]"  # control characters but tab and newline
+    )
 
-    def __init__(self, services: list[str], out: TextIO, timestamps: bool, colour: bool):
+    def __init__(
+        self, services: list[str], out: TextIO, timestamps: bool, colour: bool, clean: bool = False
+    ):
         width = max((len(s) for s in services), default=0)
         self.prefix: dict[str, str] = {}
         for i, service in enumerate(services):
@@ -73,14 +83,16 @@ class _Printer:
                 self.prefix[service] = f"{service:<{width}} | "
         self.out = out
         self.timestamps = timestamps
+        self.clean = clean
 
     def format(self, chunk: LogChunk) -> str:
         prefix = self.prefix[chunk.service].replace("\\", "\\\\")
+        text = self._UNSAFE.sub("", chunk.text) if self.clean else chunk.text
         if self.timestamps:
             if not prefix:
-                return chunk.text
-            return self._START.sub(prefix, chunk.text[:-1]) + "\n"
-        return self._STAMP.sub(prefix, chunk.text)
+                return text
+            return self._START.sub(prefix, text[:-1]) + "\n"
+        return self._STAMP.sub(prefix, text)
 
     def write(self, chunks: list[LogChunk]) -> None:
         self.out.write("".join(self.format(chunk) for chunk in chunks))
@@ -107,8 +119,9 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     if not targets:
         print("No containers to show logs for: is the stack running? (`kgop status`)")
         return ExitCode.OK
-    colour = sys.stdout.isatty() and not args.no_color
-    printer = _Printer([s for s, _ in targets], sys.stdout, args.timestamps, colour)
+    terminal = sys.stdout.isatty()  # on a terminal, log text may not control it
+    colour = terminal and not args.no_color
+    printer = _Printer([s for s, _ in targets], sys.stdout, args.timestamps, colour, terminal)
     if not args.follow:
         for chunks in history(docker, targets, tail=tail, since=since):
             printer.write(_kept(chunks, keep))

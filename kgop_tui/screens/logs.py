@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -160,11 +159,8 @@ class LogsScreen(KgopScreen):
                 self.view.set_search(event.value)
                 if event.value and not self.view.find(True):
                     self.notify(f"No line matches {event.value!r}.", severity="warning")
-        except UsageError as exc:  # the filter (LogFilter explains itself)
-            self.notify(exc.message, severity="error")
-            return
-        except re.error as exc:  # the search
-            self.notify(f"Not a valid regular expression: {exc}", severity="error")
+        except UsageError as exc:  # an invalid filter or search explains itself
+            self.notify(exc.one_line(), severity="error")
             return
         self.action_close_prompt()
         self.update_status()

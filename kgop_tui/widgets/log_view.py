@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from itertools import repeat
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -21,7 +22,7 @@ from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from kgop_tui.logtypes import LogFilter
+from kgop_tui.logtypes import LogFilter, user_regex
 
 # 16-colour safe: readable with TERM=xterm and no COLORTERM, and in truecolor.
 PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
@@ -57,7 +58,7 @@ class LogView(ScrollView, can_focus=True):
         self._names: list[str] = []
         self._filter: LogFilter | None = None
         self._view: list[int] | None = None  # absolute ids when filtered
-        self._search: re.Pattern[str] | None = None
+        self._search: Any = None  # an RE2 pattern (logtypes.user_regex)
         self._current: int | None = None  # absolute id of the current search hit
         self._width = 0
 
@@ -175,7 +176,8 @@ class LogView(ScrollView, can_focus=True):
         return ("!" if self._filter.invert else "") + (self._filter.pattern or "")
 
     def set_search(self, pattern: str | None) -> None:
-        self._search = re.compile(pattern) if pattern else None
+        """Highlight and find matches; raises UsageError when the pattern is invalid."""
+        self._search = user_regex(pattern, "search") if pattern else None
         self._current = None
         self.refresh()
 

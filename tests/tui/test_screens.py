@@ -99,6 +99,28 @@ async def open_logs(fakes: Fakes, pilot: object, app: object) -> LogView:
     return view
 
 
+async def test_a_hostile_filter_over_a_long_line_does_not_freeze_the_screen(
+    fakes: Fakes,
+) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = await open_logs(fakes, pilot, app)
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+        screen.ingest(log_batch([("api", "a" * 100_000 + "!")], start=6))
+        await until(pilot, lambda: view.total == 7, "the long line")
+        await pilot.press("slash")
+        app.screen.query_one("#log-prompt", Input).value = r"(\w+\s?)*$"
+        await pilot.press("enter")  # Python's re would backtrack here for ages
+        assert view.visible_count == 7
+        assert r"filter /(\w+\s?)*$" in text_of(app, "#log-status")
+        await pilot.press("slash", "home", "ctrl+k")
+        app.screen.query_one("#log-prompt", Input).value = r"(a)\1"
+        await pilot.press("enter")
+        await until(pilot, lambda: any("backreferences" in str(n.message)
+                                       for n in app._notifications), "the refusal")  # fmt: skip
+
+
 async def test_logs_filter_invert_find_and_timestamps(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:

@@ -104,3 +104,40 @@ def test_since_accepts_durations_and_dates() -> None:
 def test_sort_key_orders_trimmed_nanoseconds() -> None:
     a, b = "2026-11-26T10:00:00.8359113Z", "2026-11-26T10:00:00.835911351Z"
     assert sort_key(a) < sort_key(b)
+
+
+def test_a_catastrophic_pattern_over_a_long_line_returns_at_once() -> None:
+    # With a backtracking engine `(\w+\s?)*$` over 'aaa…a!' runs for longer than the age of
+    # the universe; RE2 answers in linear time. Run in a child process with a deadline, so a
+    # regression fails here instead of hanging the suite.
+    import subprocess
+    import sys
+
+    probe = (
+        "from kgop_tui.logtypes import LogChunk, LogFilter\n"
+        "line = '2026-11-26T10:00:00Z ' + 'a' * 200_000 + '!\\n'\n"
+        "kept = LogFilter(r'(\\w+\\s?)*$').apply(LogChunk('api', 1, line))\n"
+        "print('kept' if kept else 'dropped')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "kept"  # the empty match at the end, as Python's re finds
+
+
+def test_patterns_re2_cannot_run_are_refused_in_one_line() -> None:
+    with pytest.raises(UsageError, match="not a valid regular expression") as caught:
+        LogFilter(r"(a)\1")
+    assert "backreferences and lookaround are not supported" in (caught.value.hint or "")
+    assert "\n" not in caught.value.one_line()
+
+
+def test_log_text_cannot_control_the_terminal() -> None:
+    hostile = f"{TS} \x1b[2J\x1b[31mred\x1b[0m \x1b]0;owned\x07title\rback\x08 tab\tok\n"
+    out = io.StringIO()
+    _Printer(["api"], out, timestamps=False, colour=False, clean=True).write(
+        [LogChunk("api", 1, hostile)]
+    )
+    assert out.getvalue() == "red titleback tab\tok\n"
+    raw = io.StringIO()  # a pipe gets the bytes as the container wrote them
+    _Printer(["api"], raw, timestamps=False, colour=False).write([LogChunk("api", 1, hostile)])
+    assert "\x1b[31m" in raw.getvalue()
