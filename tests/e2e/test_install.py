@@ -39,8 +39,14 @@ def ports(machine: InstallSite) -> dict[str, str]:
     }
 
 
+HEADERS: dict[int, dict[str, str]] = {}
+"""The response headers of the last https_peer call, by port."""
+
+
 def https_peer(port: int, cafile: Path) -> tuple[int, str]:
-    """GET / over HTTPS trusting only ``cafile``; (status, sha256 of the served cert)."""
+    """GET / over HTTPS trusting only ``cafile``; (status, sha256 of the served cert).
+
+    The response's headers are kept in HEADERS[port]."""
     context = ssl.create_default_context(cafile=str(cafile))
     with (
         socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
@@ -54,6 +60,7 @@ def https_peer(port: int, cafile: Path) -> tuple[int, str]:
         socket.getaddrinfo = lambda *a, **k: original("127.0.0.1", *a[1:], **k)  # type: ignore[assignment]
         with opener.open(request, timeout=10) as response:
             status = response.status
+            HEADERS[port] = {k.lower(): v for k, v in response.headers.items()}
     finally:
         socket.getaddrinfo = original  # type: ignore[assignment]
     return status, hashlib.sha256(served or b"").hexdigest()
@@ -118,6 +125,9 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
     assert nginx.returncode == 0, nginx.stderr
     status, served = https_peer(int(machine.env["KG_HTTPS_PORT"]), home / "certs" / "kg.crt")
     assert status == 200
+    headers = HEADERS[int(machine.env["KG_HTTPS_PORT"])]
+    assert "strict-transport-security" not in headers  # never HSTS on a self-signed certificate
+    assert headers.get("server") == "nginx"  # no version
     assert served == cert_sha256(home / "certs" / "kg.crt")
 
     # recert: a fresh certificate is kept; forced, it is renewed and nginx serves the new one.
@@ -257,6 +267,8 @@ def test_manual_certificate_is_checked_and_served(machine: InstallSite, tmp_path
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     status, served = https_peer(int(machine.env["KG_HTTPS_PORT"]), certs / "c.pem")
+    hsts = HEADERS[int(machine.env["KG_HTTPS_PORT"])].get("strict-transport-security")
+    assert hsts == "max-age=63072000"
     assert status == 200
     assert served == cert_sha256(certs / "c.pem")
 
@@ -317,6 +329,9 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["--ssl", "manual"], "--ssl manual needs --ssl-cert"),
     (["--ssl", "manual", "--ssl-cert", "/nonexistent.pem", "--ssl-key", "/none.key"], "--ssl-cert"),
     (["--ssl-cert", "/etc/hostname"], "--ssl-cert"),
+    (["--dir", "/tmp/kg$(id)"], "--dir: the path may not hold"),
+    (["--dir", "/tmp/kg;touch x"], "--dir: the path may not hold"),
+    (["--ssl-email", 'ops"@example.org'], "--ssl-email"),
     (["--ssl", "letsencrypt", "--hostname", "kg.example.org"], "--ssl-email"),
     (
         ["--ssl", "letsencrypt", "--ssl-email", "nope", "--hostname", "kg.example.org"],
