@@ -103,7 +103,7 @@ def reload_nginx(settings: Settings) -> str:
 
 
 def cmd_recert(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.services.certs import inspect, self_signed
+    from kgop_tui.services.certs import CertificateInfo, inspect, self_signed
     from kgop_tui.settings import read_env_file
 
     env_path = settings.kg_home / ".env"
@@ -114,12 +114,17 @@ def cmd_recert(args: argparse.Namespace, settings: Settings) -> int:
     if mode == "none" or not cert.exists():
         print("No TLS certificate here (KG_SSL_MODE=none): nothing to renew.")
         return ExitCode.OK
-    before = inspect(cert, key)
-    due = args.force or before.days_left < args.days
+    try:
+        before: CertificateInfo | None = inspect(cert, key)
+        problem = ""
+    except UsageError as exc:  # expired, not yet valid, unreadable, key mismatch: renew it
+        before, problem = None, exc.message
+    due = args.force or before is None or before.days_left < args.days
     action = "kept"
     reload = ""
     if due:
-        hostname = env.get("KG_HOSTNAME") or (before.names[0] if before.names else "localhost")
+        names = before.names if before else []
+        hostname = env.get("KG_HOSTNAME") or (names[0] if names else "localhost")
         if mode == "self-signed":
             self_signed(hostname, cert, key)
         elif mode == "letsencrypt":
@@ -141,9 +146,9 @@ def cmd_recert(args: argparse.Namespace, settings: Settings) -> int:
                 args.ca_bundle or env.get("KG_ACME_CA_BUNDLE"),
             )
         else:
+            state = problem or f"it expires in {before.days_left if before else 0} days"
             raise OperationFailed(
-                f"The certificate is yours to renew (KG_SSL_MODE={mode}); it expires in "
-                f"{before.days_left} days",
+                f"The certificate is yours to renew (KG_SSL_MODE={mode}); {state}",
                 hint=f"replace {cert} and {key}, then run `kgop recert` to reload nginx",
             )
         action = "renewed"
@@ -158,7 +163,8 @@ def cmd_recert(args: argparse.Namespace, settings: Settings) -> int:
                     "names": after.names,
                     "not_after": after.not_after.isoformat(),
                     "days_left": after.days_left,
-                    "previous_not_after": before.not_after.isoformat(),
+                    "previous_not_after": before.not_after.isoformat() if before else None,
+                    "previous_problem": problem or None,
                     "sha256": after.fingerprint,
                     "nginx": reload or None,
                 }
