@@ -1,8 +1,14 @@
 """A small ACME (RFC 8555) client: an http-01 certificate for one hostname.
 
 The challenge file is written under a webroot that nginx serves at
-``/.well-known/acme-challenge/``; the account key is kept beside the certificate so renewals
-reuse the account. Works against Let's Encrypt and against Pebble (the ACME test server).
+``/.well-known/acme-challenge/``. The account key is kept in ``KG_HOME/acme/`` (beside the
+certificates' folder, which nginx mounts, not in it) so renewals reuse the account. Works
+against Let's Encrypt and against Pebble (the ACME test server).
+
+What the server sends is not trusted: the directory must be https, every URL the server
+hands out must be on the directory's own origin, a challenge token must be a plain
+base64url word before it names a file, and a new certificate replaces the old one only
+after it is checked against its key and hostname.
 """
 
 from __future__ import annotations
@@ -10,9 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import re
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -27,6 +36,37 @@ from kgop_tui.errors import DependencyUnavailable, OperationFailed
 from kgop_tui.services.files import write_secret_file
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_token(token: object) -> str:
+    """A challenge token as RFC 8555 defines it (base64url): anything else would be a path."""
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise OperationFailed(
+            f"The ACME server sent a challenge token that is not a base64url word: {token!r:.60}",
+            hint="refused before writing any file; check KG_ACME_DIRECTORY",
+        )
+    return token
+
+
+def origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+def check_url(url: object, directory: str) -> str:
+    """A URL the server handed out: only on the directory's own https origin."""
+    if not isinstance(url, str) or origin(url) != origin(directory):
+        raise OperationFailed(
+            f"The ACME server pointed kgop at {url!r:.80}, outside {directory}",
+            hint="refused; check KG_ACME_DIRECTORY",
+        )
+    return url
+
+
+def account_key_path(cert_path: Path) -> Path:
+    """KG_HOME/acme/account.key for KG_HOME/certs/kg.crt: outside what nginx mounts."""
+    return cert_path.parent.parent / "acme" / "account.key"
 
 
 class _BadNonce(Exception):
@@ -43,6 +83,7 @@ def _load_or_make_key(path: Path) -> ec.EllipticCurvePrivateKey:
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return key
     key = ec.generate_private_key(ec.SECP256R1())
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -60,10 +101,18 @@ class AcmeClient:
         ca_bundle: str | None = None,
         timeout: float = 15.0,
     ) -> None:
+        if origin(directory)[0] != "https":
+            raise OperationFailed(
+                f"The ACME directory {directory} is not https",
+                hint="use the CA's https directory URL",
+            )
         self.key = account_key
         self.timeout = timeout
+        self.url = directory
         self.context = ssl.create_default_context(cafile=ca_bundle)
         self.directory: dict[str, Any] = self._request("GET", directory)[0]
+        for name in ("newNonce", "newAccount", "newOrder"):
+            check_url(self.directory.get(name), directory)
         self.nonce: str | None = None
         self.kid: str | None = None
         numbers = account_key.public_key().public_numbers()
@@ -176,23 +225,24 @@ class AcmeClient:
             self.directory["newAccount"],
             {"termsOfServiceAgreed": True, "contact": [f"mailto:{email}"]},
         )
-        self.kid = head["Location"]
+        self.kid = check_url(head.get("Location"), self.url)
         order, head = self._post(
             self.directory["newOrder"], {"identifiers": [{"type": "dns", "value": hostname}]}
         )
-        order_url = head["Location"]
+        order_url = check_url(head.get("Location"), self.url)
         challenges = webroot / ".well-known" / "acme-challenge"
         challenges.mkdir(parents=True, exist_ok=True)
         for authz_url in order["authorizations"]:
-            authz, _ = self._post(authz_url, None)
+            authz, _ = self._post(check_url(authz_url, self.url), None)
             if authz["status"] == "valid":
                 continue
             challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
-            token_file = challenges / challenge["token"]
-            token_file.write_text(f"{challenge['token']}.{self.thumbprint}")
+            token = check_token(challenge.get("token"))
+            token_file = challenges / token
+            token_file.write_text(f"{token}.{self.thumbprint}")
             token_file.chmod(0o644)
             try:
-                self._post(challenge["url"], {})
+                self._post(check_url(challenge.get("url"), self.url), {})
                 self._poll(authz_url, "valid", deadline)
             finally:
                 token_file.unlink(missing_ok=True)
@@ -203,18 +253,47 @@ class AcmeClient:
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
             .sign(cert_key, hashes.SHA256())
         )
-        self._post(order["finalize"], {"csr": b64(csr.public_bytes(serialization.Encoding.DER))})
+        finalize = check_url(order.get("finalize"), self.url)
+        self._post(finalize, {"csr": b64(csr.public_bytes(serialization.Encoding.DER))})
         final = self._poll(order_url, "valid", deadline)
         chain, _ = self._post(
-            final["certificate"], None, accept="application/pem-certificate-chain"
+            check_url(final.get("certificate"), self.url),
+            None,
+            accept="application/pem-certificate-chain",
         )
         key_pem = cert_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        write_secret_file(key_path, key_pem)
-        write_secret_file(cert_path, str(chain).encode(), mode=0o644)
+        _install_pair(str(chain).encode(), key_pem, hostname, cert_path, key_path)
+
+
+def _install_pair(
+    chain: bytes, key_pem: bytes, hostname: str, cert_path: Path, key_path: Path
+) -> None:
+    """Check the new pair (parses, key matches, valid now, names the host) in staging files,
+    then move both into place: a bad answer never replaces a working certificate."""
+    from kgop_tui.errors import UsageError
+    from kgop_tui.services.certs import inspect
+
+    staged_cert = cert_path.with_name(f".{cert_path.name}.new")
+    staged_key = key_path.with_name(f".{key_path.name}.new")
+    write_secret_file(staged_key, key_pem)
+    write_secret_file(staged_cert, chain, mode=0o644)
+    try:
+        info = inspect(staged_cert, staged_key)
+        if hostname not in info.names:
+            raise UsageError(f"it is for {', '.join(info.names) or 'no name'}, not {hostname}")
+    except UsageError as exc:
+        staged_cert.unlink(missing_ok=True)
+        staged_key.unlink(missing_ok=True)
+        raise OperationFailed(
+            f"The ACME server's certificate was refused: {exc.message}",
+            hint="the previous certificate is still in place",
+        ) from None
+    os.replace(staged_key, key_path)
+    os.replace(staged_cert, cert_path)
 
 
 def issue_certificate(
@@ -226,7 +305,12 @@ def issue_certificate(
     key_path: Path,
     ca_bundle: str | None = None,
 ) -> None:
-    account_key = _load_or_make_key(cert_path.parent / "acme-account.key")
+    account = account_key_path(cert_path)
+    legacy = cert_path.parent / "acme-account.key"  # where it was kept before: nginx mounts it
+    if legacy.exists() and not account.exists():
+        account.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(legacy, account)
+    account_key = _load_or_make_key(account)
     AcmeClient(directory, account_key, ca_bundle).issue(
         hostname, email, webroot, cert_path, key_path
     )

@@ -541,6 +541,9 @@ def test_lets_encrypt_against_pebble(machine: InstallSite, pebble: dict[str, str
     assert again.returncode == 0, again.stderr
     assert "keeping the ACME certificate" in again.stdout
     assert "KG_SSL_EMAIL=ops@example.org" in (home / ".env").read_text()
+    # The ACME account key stays out of certs/, which nginx mounts.
+    assert (home / "acme" / "account.key").stat().st_mode & 0o777 == 0o600
+    assert not any("account" in p.name for p in (home / "certs").iterdir())
 
     # Renewal: `kgop recert` in the operator image (on the host's network, as install.sh
     # runs its ACME client, to reach this Pebble on loopback) gets a new certificate for
