@@ -90,3 +90,23 @@ def test_a_malformed_manifest_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text('[[release]]\nversion = "0.6.0"\nmigrations = [1, 9]\nimages = { api = "x" }\n')
     with pytest.raises(ConfigInvalid, match="no image tag for web, operator"):
         load_manifest(bad)
+
+
+def test_an_upgrade_stages_the_archived_history_with_the_release(tmp_path: Path) -> None:
+    from kgop_tui.releases import load_manifest
+    from kgop_tui.services.upgrade import UpgradeFiles
+    from kgop_tui.services.upgrade.preflight import stage_migrations
+
+    release = load_manifest().latest  # its migrations end at release.migrations[1]
+    last = release.migrations[1]
+    source = tmp_path / "share"
+    (source / "archived").mkdir(parents=True)
+    (source / "archived" / "001_baseline.sql").write_text("SELECT 1;")
+    (source / f"{last:03d}_last.sql").write_text("SELECT 1;")
+    (source / f"{last + 1:03d}_next_release.sql").write_text("SELECT 1;")
+    (source / "README.md").write_text("not a migration")
+    files = UpgradeFiles(tmp_path / "upgrade")
+    files.release(release.version).mkdir(parents=True)
+    staged = stage_migrations(files, source, release)
+    found = sorted(str(p.relative_to(staged)) for p in staged.rglob("*.sql"))
+    assert found == [f"{last:03d}_last.sql", "archived/001_baseline.sql"]

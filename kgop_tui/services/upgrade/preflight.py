@@ -22,13 +22,16 @@ from kgop_tui.services.upgrade.steps import UpgradeContext, UpgradeSteps
 
 
 def stage_migrations(files: UpgradeFiles, source: Path, release: Release) -> Path:
-    """The target's migration files up to its last version, in their own folder."""
+    """The target's migration files up to its last version, in their own folder (its
+    ``archived/`` history included, in the same place)."""
     staged = files.release(release.version) / "migrations"
     staged.mkdir(exist_ok=True)
-    for path in sorted(source.glob("*.sql")):
+    for path in sorted([*source.glob("*.sql"), *source.glob("archived/*.sql")]):
         number = path.name.split("_", 1)[0]
         if number.isdigit() and int(number) <= release.migrations[1]:
-            shutil.copy2(path, staged / path.name)
+            target = staged / path.relative_to(source)
+            target.parent.mkdir(exist_ok=True)
+            shutil.copy2(path, target)
     return staged
 
 
