@@ -154,32 +154,29 @@ class GarageAdmin:
         )
         return found
 
-    def status(self) -> GarageStatus:
+    def _node(self) -> tuple[str, int, bool]:
+        """This node's id, the current layout version, and whether the node has a role."""
         status = self._call("GET", "/v1/status")
         node = status["node"]
         role = next((n.get("role") for n in status.get("nodes", []) if n["id"] == node), None)
-        return GarageStatus(
-            node,
-            int(status.get("layoutVersion", 0)),
-            role is not None,
-            self.find_bucket() is not None,
-            self.find_key() is not None,
-        )
+        return node, int(status.get("layoutVersion", 0)), role is not None
+
+    def status(self) -> GarageStatus:
+        node, version, has_role = self._node()
+        bucket, key = self.find_bucket(), self.find_key()
+        return GarageStatus(node, version, has_role, bucket is not None, key is not None)
 
     def init(self, capacity: int = 10 * 1024**3) -> tuple[list[str], dict[str, str] | None]:
         """Bootstrap; returns the steps done and new credentials (None if the key existed)."""
         done: list[str] = []
-        status = self._call("GET", "/v1/status")
-        node = status["node"]
-        role = next((n.get("role") for n in status.get("nodes", []) if n["id"] == node), None)
-        if role is None:
-            layout = self._call("GET", "/v1/layout")
+        node, version, has_role = self._node()
+        if not has_role:
             self._call(
                 "POST",
                 "/v1/layout",
                 [{"id": node, "zone": "dc1", "capacity": capacity, "tags": ["kg"]}],
             )
-            self._call("POST", "/v1/layout/apply", {"version": int(layout["version"]) + 1})
+            self._call("POST", "/v1/layout/apply", {"version": version + 1})
             done.append("layout assigned")
         bucket = self.find_bucket()
         if bucket is None:
