@@ -75,10 +75,7 @@ class ServiceStatus(Model):
     @property
     def ok(self) -> bool:
         """Running and not unhealthy: what a user would call fine."""
-        return self.state is ContainerState.RUNNING and self.health in (
-            Health.HEALTHY,
-            Health.NONE,
-        )
+        return self.state is ContainerState.RUNNING and self.health in (Health.HEALTHY, Health.NONE)
 
 
 class ProjectStatus(Model):
@@ -350,18 +347,20 @@ class ConfigStatus(Model):
 
 
 class BackupInfo(Model):
-    """One backup folder under ``KG_HOME/backups``: a pg_dump, a copy of .env, this record."""
+    """One backup under ``KG_HOME/backups``: its manifest (never a secret in plaintext)."""
 
     path: str = Field(description="the backup folder")
     created_at: datetime
     reason: str = Field(description="why it was taken: manual, upgrade to V, before restore")
     kg_version: str | None = Field(description="platform version when it was taken")
     kgop_version: str
+    images: dict[str, str] = Field(default_factory=dict, description="KG_*_IMAGE pins then")
     database: str = Field(description="database name")
     schema_version: int | None = Field(description="highest applied migration")
     dump_bytes: int
     dump_sha256: str
     key_fingerprint: str | None = Field(description="fingerprint of ENCRYPTION_KEY (not the key)")
+    secrets_sha256: str | None = Field(default=None, description="the sealed .env copy, if any")
     tables: dict[str, int] = Field(default_factory=dict, description="row count per table")
     seconds: float = Field(default=0.0, description="time the dump took")
 
@@ -375,12 +374,13 @@ class RestoreResult(Model):
     tables: dict[str, int]
     restarted: list[str] = Field(default_factory=list)
     seconds: float
+    downtime_seconds: float = Field(default=0.0, description="api and web stopped for this long")
 
 
 UPGRADE_STEPS: list[tuple[str, str]] = [
     ("preflight", "Preflight: engine, database, disk, images, upgrade path"),
     ("plan", "Plan: images and migrations"),
-    ("backup", "Backup: database dump, .env copy, key fingerprint"),
+    ("backup", "Backup: database dump, image pins, key fingerprint"),
     ("pull", "Pull every image before anything stops"),
     ("stop", "Stop api and web"),
     ("migrate", "Apply the new migrations"),

@@ -16,9 +16,14 @@ from kgop_tui.terminal import confirm
 
 def register(verbs: Any) -> None:
     backup = verbs.add_parser(
-        "backup", help="back up the database (pg_dump) and .env into KG_HOME/backups"
+        "backup", help="back up the database (pg_dump + manifest) into KG_HOME/backups"
     )
     backup.add_argument("--list", action="store_true", help="list the backups instead")
+    backup.add_argument(
+        "--with-secrets",
+        action="store_true",
+        help="also keep .env, sealed with a passphrase (asked, or the first line of stdin)",
+    )
     backup.add_argument(
         "--prune", type=int, metavar="KEEP", help="delete all but the newest KEEP backups"
     )
@@ -30,6 +35,12 @@ def register(verbs: Any) -> None:
     )
     restore.add_argument("path", type=Path, metavar="BACKUP", help="a folder in KG_HOME/backups")
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.add_argument(
+        "--secrets-passphrase-stdin",
+        action="store_true",
+        help="open the backup's sealed .env (--with-secrets) with the passphrase on stdin; "
+        "keys .env lacks join ENCRYPTION_KEYS_PREVIOUS",
+    )
     restore.add_argument("--json", action="store_true")
     restore.set_defaults(handler=cmd_restore)
 
@@ -52,7 +63,12 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         found = service.backups()
         emit(found, args.json, lambda: "\n".join(describe(b) for b in found) or "No backups yet.")
         return ExitCode.OK
-    info = asyncio.run(service.create(reason="manual"))
+    passphrase = None
+    if args.with_secrets:
+        from kgop_tui.services.sealed import read_passphrase
+
+        passphrase = read_passphrase(from_stdin=False, confirm=True)
+    info = asyncio.run(service.create(reason="manual", passphrase=passphrase))
     emit(info, args.json, lambda: f"Backup written: {describe(info)}")
     return ExitCode.OK
 
@@ -60,12 +76,12 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.models import RestoreResult
     from kgop_tui.render import emit
-    from kgop_tui.services.backup import BackupService, database_facts, describe
+    from kgop_tui.services.backup import BackupService, describe
     from kgop_tui.services.compose import ComposeService
-    from kgop_tui.services.database import DatabaseTarget, connect
     from kgop_tui.services.docker_engine import DockerService
     from kgop_tui.services.health import wait_healthy
     from kgop_tui.services.upgrade import APP_SERVICES, UpgradeFiles, hold_lock, lock_is_free
+    from kgop_tui.settings import load_settings
 
     started = time.monotonic()
 
@@ -74,6 +90,14 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
     service = BackupService(settings)
     info = service.load(args.path.absolute())
+    if args.secrets_passphrase_stdin:
+        from kgop_tui.services.sealed import read_passphrase
+
+        added = service.open_secrets(info, read_passphrase(from_stdin=True, confirm=False))
+        if added:
+            say(f"{added} key(s) from the backup's sealed .env added to ENCRYPTION_KEYS_PREVIOUS")
+            settings = load_settings(kg_home=settings.kg_home)
+            service = BackupService(settings)
     service.check_key(info)
     if not lock_is_free(UpgradeFiles.of(settings)):
         raise RefusedForSafety(
@@ -85,51 +109,51 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         args.yes,
         "Restoring replaces the current database; refused without confirmation",
     )
-    safety = asyncio.run(service.create(reason=f"before restoring {Path(info.path).name}"))
-    say(f"Backup of the current database: {safety.path}")
     docker = DockerService(settings)
-    running = [
-        s.service
-        for s in docker.project_status().services
-        if s.service in APP_SERVICES and s.state.value == "running"
-    ]
     compose = ComposeService(settings)
-    if running:
-        say(f"Stopping {', '.join(running)} ...")
-        compose.stop(running)
-    try:
-        with hold_lock(UpgradeFiles.of(settings)):  # no upgrade or other restore meanwhile
-            asyncio.run(service.restore_database(info))
-    finally:
-        if running:
-            compose.run("up", "--detach", "--no-deps", *running)
-    if running:
-        wait_healthy(docker, running, 180)
-
-    async def facts() -> tuple[int | None, dict[str, int]]:
-        conn = await connect(DatabaseTarget.from_settings(settings), "restore")
+    with hold_lock(UpgradeFiles.of(settings)):  # no upgrade, rotation or other restore meanwhile
+        safety = asyncio.run(service.create(reason=f"before restoring {Path(info.path).name}"))
+        say(f"Backup of the current database: {safety.path}")
+        say("Restoring into a side database while the platform keeps running ...")
+        aside = asyncio.run(service.restore_aside(info))
+        running = [
+            s.service
+            for s in docker.project_status().services
+            if s.service in APP_SERVICES and s.state.value == "running"
+        ]
+        stopped_at = time.monotonic()
         try:
-            _, _, schema, tables = await database_facts(conn)
-            return schema, tables
+            if running:
+                say(f"Stopping {', '.join(running)} for the swap ...")
+                compose.stop(running)
+            asyncio.run(service.swap_in(aside))
+        except BaseException:
+            asyncio.run(service.discard(aside))
+            raise
         finally:
-            await conn.close()
-
-    schema, tables = asyncio.run(facts())
+            if running:
+                compose.run("up", "--detach", "--no-deps", *running)
+        if running:
+            wait_healthy(docker, running, 180)
+        downtime = time.monotonic() - stopped_at if running else 0.0
     result = RestoreResult(
         restored_from=info.path,
         safety_backup=safety.path,
-        schema_version=schema,
-        tables=tables,
+        schema_version=aside.schema_version,
+        tables=aside.tables,
         restarted=running,
         seconds=round(time.monotonic() - started, 2),
+        downtime_seconds=round(downtime, 2),
     )
+    rows = sum(aside.tables.values())
     emit(
         result,
         args.json,
         lambda: (
-            f"Restored {info.path}: schema {schema}, {len(tables)} tables, "
-            f"{sum(tables.values())} rows ({result.seconds:.1f} s)"
-            + (f"; restarted {', '.join(running)}" if running else "")
+            f"Restored {info.path}: schema {aside.schema_version}, {len(aside.tables)} tables, "
+            f"{rows} rows ({result.seconds:.1f} s"
+            + (f"; {', '.join(running)} down {downtime:.1f} s)" if running else ")")
+            + (f"; {aside.reencrypted} stored secret(s) re-encrypted" if aside.reencrypted else "")
         ),
     )
     return ExitCode.OK

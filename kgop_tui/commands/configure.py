@@ -237,12 +237,17 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
-    report = asyncio.run(service(settings).rotate_key())
+    from kgop_tui.services.upgrade import UpgradeFiles, hold_lock
+
+    # The upgrade lock: no rotation during an upgrade or a restore, and none starts meanwhile.
+    with hold_lock(UpgradeFiles.of(settings)):
+        report = asyncio.run(service(settings).rotate_key())
     if report.finished_interrupted:
         print("Finished an interrupted key rotation first.")
     print(
         f"New ENCRYPTION_KEY {report.fingerprint} in .env; {report.reencrypted} stored "
-        f"secret(s) re-encrypted. The previous .env is kept in {report.backup}."
+        f"secret(s) re-encrypted. The previous key is kept in .env as ENCRYPTION_KEYS_PREVIOUS "
+        f"({report.retired} retired key(s)): backups taken before today need it to restore."
     )
     return ExitCode.OK
 

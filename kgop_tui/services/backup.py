@@ -1,14 +1,19 @@
-"""Database backups and restores: ``pg_dump`` (custom format) + a copy of ``.env``.
+"""Database backups and restores: ``pg_dump`` (custom format) and a manifest.
 
 A backup is a folder ``KG_HOME/backups/<UTC time>-<version>/`` (mode 0700) holding
-``database.dump``, ``env`` (the .env of that moment, 0600) and ``backup.json`` (a
-:class:`~kgop_tui.models.BackupInfo`: sizes, checksum, row counts, key fingerprint — never
-a key). It is written under a hidden name and renamed when complete, so a folder that
-exists is a whole backup.
+``database.dump`` and ``backup.json`` (a :class:`~kgop_tui.models.BackupInfo`: version,
+image pins, schema, key fingerprint, row counts, checksums). No secret is in it in
+plaintext: a copy of ``.env`` is only there on request (``secrets.sealed``, encrypted with
+a key derived from a passphrase, see :mod:`kgop_tui.services.sealed`). The keys that read
+an older backup's stored secrets are the retired ones ``.env`` keeps in
+``ENCRYPTION_KEYS_PREVIOUS``. A backup is written under a hidden name and renamed when
+complete, so a folder that exists is a whole backup.
 
 A restore never touches the live database until the dump has been restored completely into
-a new database; then the two are swapped by renaming, and the replaced one is dropped. A
-failing restore leaves the live database as it was.
+a side database, while the platform keeps running (its stored secrets are re-encrypted
+there under the current key, its rows counted there); then the two are swapped by
+renaming, and the replaced one is dropped. A failing restore leaves the live database as
+it was.
 
 Connection details reach pg_dump and pg_restore through libpq's environment variables: the
 password is never in argv.
@@ -24,6 +29,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -40,13 +46,17 @@ from kgop_tui.errors import (
 )
 from kgop_tui.models import BackupInfo
 from kgop_tui.services.database import DatabaseTarget, connect, pg_error_info
-from kgop_tui.services.files import write_secret_file
+from kgop_tui.services.files import update_env_file, write_secret_file
+from kgop_tui.services.sealed import seal, unseal
 from kgop_tui.services.secrets import fingerprint
-from kgop_tui.settings import Settings
+from kgop_tui.settings import Settings, parse_env_text, read_env_file
 
 DUMP = "database.dump"
-ENV_COPY = "env"
+SEALED = "secrets.sealed"
 RECORD = "backup.json"
+# Plaintext copies of .env that earlier releases left under KG_HOME/backups.
+LEGACY_COPIES = ("*/env", "env-before-rotate-*")
+KEY_VARIABLES = ("ENCRYPTION_KEY", "ENCRYPTION_KEYS_PREVIOUS")
 # Room to spare beyond the estimate: the dump's own overhead, logs written meanwhile.
 DISK_MARGIN = 64 * 1024 * 1024
 
@@ -118,9 +128,24 @@ async def database_facts(conn: asyncpg.Connection) -> tuple[str, int, int | None
         "FROM pg_stat_user_tables ORDER BY 1"
     )
     counts: dict[str, int] = {}
-    for row in tables:
-        counts[row["name"]] = int(await conn.fetchval(f"SELECT count(*) FROM {row['name']}"))
-    return str(name), int(size), schema, counts
+    if tables:  # one statement: one snapshot, one round trip
+        query = " UNION ALL ".join(
+            f"SELECT {i} AS i, count(*) AS n FROM {row['name']}" for i, row in enumerate(tables)
+        )
+        for row in await conn.fetch(query):
+            counts[tables[row["i"]]["name"]] = int(row["n"])
+    return str(name), int(size), schema, {k: counts[k] for k in sorted(counts)}
+
+
+@dataclass(frozen=True)
+class Aside:
+    """A backup restored into a side database, ready to be swapped in."""
+
+    live: str
+    name: str
+    schema_version: int | None
+    tables: dict[str, int]
+    reencrypted: int
 
 
 class BackupService:
@@ -137,9 +162,19 @@ class BackupService:
     def folder(self) -> Path:
         return self.settings.kg_home / "backups"
 
+    @property
+    def env_path(self) -> Path:
+        return self.settings.kg_home / ".env"
+
     def _key_fingerprint(self) -> str | None:
         key = self.settings.encryption_key
         return fingerprint(key.get_secret_value()) if key is not None else None
+
+    def _known_keys(self) -> list[str]:
+        key = self.settings.encryption_key
+        previous = self.settings.encryption_keys_previous
+        extra = [k.strip() for k in (previous.get_secret_value() if previous else "").split(",")]
+        return [k for k in [key.get_secret_value() if key else "", *extra] if k]
 
     def _environment(self, database: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -147,6 +182,12 @@ class BackupService:
         if database is not None:
             env["PGDATABASE"] = database
         return env
+
+    def _pins(self) -> dict[str, str]:
+        """KG_VERSION and every KG_*_IMAGE as .env has them now."""
+        values = read_env_file(self.env_path)
+        keys = [k for k in values if k == "KG_VERSION" or re.fullmatch(r"KG_[A-Z]+_IMAGE", k)]
+        return {k: values[k].value for k in sorted(keys) if values[k].value}
 
     async def estimate(self) -> tuple[int, int]:
         """(database size, free bytes where backups go): a dump is never larger than the data."""
@@ -158,9 +199,13 @@ class BackupService:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return size, shutil.disk_usage(self.folder).free
 
-    async def create(self, reason: str = "manual") -> BackupInfo:
-        """Take a backup; return its record. Refuses when the disk cannot hold it."""
+    async def create(self, reason: str = "manual", passphrase: str | None = None) -> BackupInfo:
+        """Take a backup; return its record. Refuses when the disk cannot hold it.
+
+        With ``passphrase``, the backup also holds ``.env`` sealed with it.
+        """
         started = time.monotonic()
+        self.scrub_plaintext()
         conn = await connect(self.target, "backup")
         try:
             database, size, schema, tables = await database_facts(conn)
@@ -197,20 +242,27 @@ class BackupService:
                     hint="check that the database is reachable and the disk has room",
                 )
             dump.chmod(0o600)
-            env_file = self.settings.kg_home / ".env"
-            if env_file.exists():
-                write_secret_file(partial / ENV_COPY, env_file.read_bytes())
+            dump_sha256 = _sha256(dump)
+            sealed_sha256 = None
+            if passphrase is not None:
+                blob = await asyncio.to_thread(
+                    seal, self.env_path.read_bytes(), passphrase, dump_sha256.encode()
+                )
+                write_secret_file(partial / SEALED, blob)
+                sealed_sha256 = hashlib.sha256(blob).hexdigest()
             info = BackupInfo(
                 path=str(final),
                 created_at=now,
                 reason=reason,
                 kg_version=self.settings.kg_version,
                 kgop_version=__version__,
+                images=self._pins(),
                 database=database,
                 schema_version=schema,
                 dump_bytes=dump.stat().st_size,
-                dump_sha256=_sha256(dump),
+                dump_sha256=dump_sha256,
                 key_fingerprint=self._key_fingerprint(),
+                secrets_sha256=sealed_sha256,
                 tables=tables,
                 seconds=round(time.monotonic() - started, 3),
             )
@@ -221,34 +273,97 @@ class BackupService:
             raise
         return info
 
-    def backups(self) -> list[BackupInfo]:
-        """Every complete backup, oldest first."""
+    def _folders(self) -> list[tuple[Path, BackupInfo]]:
+        """Every complete backup folder found directly in KG_HOME/backups, oldest first; the
+        path is the folder found, never one a manifest names."""
         if not self.folder.is_dir():
             return []
         found = []
-        for record in sorted(self.folder.glob(f"*/{RECORD}")):
+        for record in self.folder.glob(f"*/{RECORD}"):
+            folder = record.parent
+            if folder.is_symlink() or folder.name.startswith("."):
+                continue
             try:
-                found.append(BackupInfo.model_validate_json(record.read_text()))
+                info = BackupInfo.model_validate_json(record.read_text())
             except (OSError, ValueError):
                 continue
-        return sorted(found, key=lambda b: b.created_at)
+            found.append((folder, info.model_copy(update={"path": str(folder)})))
+        return sorted(found, key=lambda pair: (pair[1].created_at, pair[0].name))
+
+    def backups(self) -> list[BackupInfo]:
+        """Every complete backup, oldest first."""
+        return [info for _, info in self._folders()]
 
     def prune(self, keep: int) -> list[str]:
         """Delete all but the newest ``keep`` backups (and any left half-written)."""
         if keep < 1:
             raise UsageError("Keep at least one backup", hint="--prune N with N >= 1")
+        self.scrub_plaintext()
         removed = []
         for partial in self.folder.glob(".*.partial") if self.folder.is_dir() else []:
-            shutil.rmtree(partial, ignore_errors=True)
-            removed.append(str(partial))
-        backups = self.backups()
-        for info in backups[: max(len(backups) - keep, 0)]:
-            shutil.rmtree(info.path, ignore_errors=True)
-            removed.append(info.path)
+            if partial.is_dir() and not partial.is_symlink():
+                shutil.rmtree(partial, ignore_errors=True)
+                removed.append(str(partial))
+        folders = self._folders()
+        for folder, _ in folders[: max(len(folders) - keep, 0)]:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
         return removed
 
+    def scrub_plaintext(self) -> list[Path]:
+        """Remove the plaintext copies of .env earlier releases left in KG_HOME/backups.
+
+        Their keys first join ENCRYPTION_KEYS_PREVIOUS in .env (the backups they served
+        still restore), a backup's image pins move into its manifest; then the copy goes.
+        """
+        copies = [
+            p
+            for pattern in LEGACY_COPIES
+            for p in (self.folder.glob(pattern) if self.folder.is_dir() else [])
+            if p.is_file() and not p.is_symlink()
+        ]
+        if not copies:
+            return []
+        known = self._known_keys()
+        for copy in copies:
+            try:
+                values = {k: e.value for k, e in parse_env_text(copy.read_text()).items()}
+            except (OSError, UnicodeDecodeError, ConfigInvalid):
+                continue  # not a .env: left alone
+            for variable in KEY_VARIABLES:
+                known += [k.strip() for k in values.get(variable, "").split(",") if k.strip()]
+            record = copy.parent / RECORD
+            if copy.name == "env" and record.is_file():
+                try:
+                    info = BackupInfo.model_validate_json(record.read_text())
+                except ValueError:
+                    info = None
+                if info is not None and not info.images:
+                    pins = {
+                        k: v
+                        for k, v in values.items()
+                        if k == "KG_VERSION" or re.fullmatch(r"KG_[A-Z]+_IMAGE", k)
+                    }
+                    updated = info.model_copy(update={"images": pins})
+                    write_secret_file(record, updated.model_dump_json(indent=2).encode())
+        self._keep_keys(known)
+        for copy in copies:
+            copy.unlink()
+        return copies
+
+    def _keep_keys(self, keys: list[str]) -> int:
+        """Add the keys .env does not hold yet to ENCRYPTION_KEYS_PREVIOUS; how many."""
+        primary = self.settings.encryption_key
+        current = primary.get_secret_value() if primary else None
+        held = self._known_keys()
+        new = [k for k in dict.fromkeys(keys) if k not in held and k != current]
+        if new:
+            previous = [k for k in held if k != current]
+            update_env_file(self.env_path, {"ENCRYPTION_KEYS_PREVIOUS": ",".join(previous + new)})
+        return len(new)
+
     def load(self, path: Path) -> BackupInfo:
-        """The backup at ``path`` (its folder or its dump), checked against its checksum."""
+        """The backup at ``path`` (its folder or its dump), checked against its checksums."""
         folder = path.parent if path.is_file() else path
         record = folder / RECORD
         if not record.is_file():
@@ -268,37 +383,65 @@ class BackupService:
             )
         return info.model_copy(update={"path": str(folder)})
 
+    def open_secrets(self, info: BackupInfo, passphrase: str) -> int:
+        """Open the backup's sealed .env with ``passphrase``; the keys in it that .env lacks
+        join ENCRYPTION_KEYS_PREVIOUS. Returns how many were added."""
+        sealed = Path(info.path) / SEALED
+        if info.secrets_sha256 is None or not sealed.is_file():
+            raise RefusedForSafety(
+                f"{info.path} holds no copy of the secrets",
+                hint="only backups taken with `kgop backup --with-secrets` have one",
+            )
+        blob = sealed.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != info.secrets_sha256:
+            raise RefusedForSafety(
+                f"The copy of the secrets in {info.path} does not match its checksum",
+                hint="pick another backup taken with --with-secrets",
+            )
+        plain = unseal(blob, passphrase, info.dump_sha256.encode())
+        values = parse_env_text(plain.decode("utf-8"), source="the sealed .env")
+        keys = [
+            k.strip()
+            for variable in KEY_VARIABLES
+            for k in (values[variable].value if variable in values else "").split(",")
+            if k.strip()
+        ]
+        return self._keep_keys(keys)
+
     def check_key(self, info: BackupInfo) -> None:
         """Refuse a backup whose secrets were encrypted with a key this install lacks."""
         if info.key_fingerprint is None:
             return
-        previous = self.settings.encryption_keys_previous
-        extra = [k for k in (previous.get_secret_value() if previous else "").split(",") if k]
-        known = {self._key_fingerprint(), *(fingerprint(k.strip()) for k in extra)}
-        if info.key_fingerprint not in known:
+        if info.key_fingerprint not in {fingerprint(k) for k in self._known_keys()}:
+            sealed = info.secrets_sha256 is not None
             raise RefusedForSafety(
                 f"The backup's secrets were encrypted with another ENCRYPTION_KEY "
                 f"(fingerprint {info.key_fingerprint})",
-                hint=f"that key is in {Path(info.path) / ENV_COPY}; add it to "
-                "ENCRYPTION_KEYS_PREVIOUS in .env, then restore",
+                hint="restore with --secrets-passphrase-stdin: the backup holds a sealed copy"
+                if sealed
+                else "add that key to ENCRYPTION_KEYS_PREVIOUS in .env, then restore",
             )
 
-    async def restore_database(self, info: BackupInfo) -> None:
-        """Replace the live database with the backup's dump (restore aside, then swap).
-
-        Callers hold the upgrade lock (``kgop restore`` and the upgrade runner do), so
-        databases left aside by an interrupted restore can be cleared here.
-        """
-        dump = Path(info.path) / DUMP
-        maintenance = DatabaseTarget(
+    def _maintenance(self) -> DatabaseTarget:
+        return DatabaseTarget(
             url=_with_database(self.target.url, "postgres"), label=self.target.label
         )
-        conn = await connect(maintenance, "restore")
+
+    async def restore_aside(self, info: BackupInfo) -> Aside:
+        """Restore the backup's dump into a side database; the live one is not touched.
+
+        Stored secrets are re-encrypted there under the current key, and rows are counted
+        there, so none of that happens while the platform is stopped. Callers hold the
+        upgrade lock, so databases left aside by an interrupted restore are cleared here.
+        """
+        from kgop_tui.services.config.encryption import EncryptionConfig
+
+        dump = Path(info.path) / DUMP
+        conn = await connect(self._maintenance(), "restore")
         try:
             live = await self._live_name()
-            stamp = self.clock().strftime("%Y%m%d%H%M%S")
             prefix = live[:40]
-            aside, replaced = f"{prefix}_restore_{stamp}", f"{prefix}_replaced_{stamp}"
+            aside = f"{prefix}_restore_{self.clock():%Y%m%d%H%M%S}"
             leftovers = await conn.fetch(
                 "SELECT datname FROM pg_database WHERE datname ~ $1",
                 f"^{re.escape(prefix)}_(restore|replaced)_[0-9]{{14}}$",
@@ -324,17 +467,57 @@ class BackupService:
                     "database was not changed",
                     hint="check the backup with `kgop backup --list`",
                 )
-            await self._swap(conn, live, aside, replaced)
+            side = await connect(
+                DatabaseTarget(url=_with_database(self.target.url, aside), label="restore"),
+                "restore",
+            )
+            try:
+                reencrypted = 0
+                if await side.fetchval("SELECT to_regclass('kg_api.encryption_canary')"):
+                    target = DatabaseTarget(url=self.target.url, label=self.target.label)
+                    config = EncryptionConfig(target, self.settings)
+                    reencrypted = await config.reencrypt_database(side)
+                _, _, schema, tables = await database_facts(side)
+            finally:
+                await side.close()
+            return Aside(live, aside, schema, tables, reencrypted)
+        except asyncpg.PostgresError as exc:
+            raise OperationFailed(
+                f"Restore failed: {pg_error_info(exc).message}; the live database was not changed",
+                hint="the database user needs CREATEDB (the platform's user has it)",
+            ) from None
+        finally:
+            await conn.close()
+
+    async def discard(self, aside: Aside) -> None:
+        conn = await connect(self._maintenance(), "restore")
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, aside.name)}")
+        finally:
+            await conn.close()
+
+    async def swap_in(self, aside: Aside) -> None:
+        """Make the side database the live one (renames), then drop the replaced one."""
+        replaced = aside.name.replace("_restore_", "_replaced_")
+        conn = await connect(self._maintenance(), "restore")
+        try:
+            await self._swap(conn, aside.live, aside.name, replaced)
             await conn.execute(
                 f"DROP DATABASE IF EXISTS {await _ident(conn, replaced)} WITH (FORCE)"
             )
         except asyncpg.PostgresError as exc:
             raise OperationFailed(
-                f"Restore failed: {pg_error_info(exc).message}",
-                hint="the database user needs CREATEDB (the platform's user has it)",
+                f"Restore failed while swapping databases: {pg_error_info(exc).message}",
+                hint="`kgop migrate status` shows which database is live; run restore again",
             ) from None
         finally:
             await conn.close()
+
+    async def restore_database(self, info: BackupInfo) -> Aside:
+        """Replace the live database with the backup's dump (restore aside, then swap)."""
+        aside = await self.restore_aside(info)
+        await self.swap_in(aside)
+        return aside
 
     async def _live_name(self) -> str:
         conn = await connect(self.target, "restore")
@@ -389,4 +572,5 @@ def describe(info: BackupInfo) -> str:
         f"{info.path}  {info.created_at:%Y-%m-%d %H:%M:%S}Z  {info.reason}  "
         f"v{info.kg_version or '?'} schema {info.schema_version or '-'}  "
         f"{info.dump_bytes / 1024:.0f} KiB  {len(info.tables)} tables, {rows} rows"
+        + ("  +sealed secrets" if info.secrets_sha256 else "")
     )

@@ -1,15 +1,22 @@
-"""Atomic file writes for secrets: 0600, temp file + fsync + rename, never half-written."""
+"""Atomic file writes for secrets: 0600, temp file + fsync + rename, never half-written.
+
+``.env`` has one writer: :func:`update_env_file`, under ``KG_HOME/.env.lock`` (install.sh
+writes through it too, in an operator container), so two writers never lose each other's
+change.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from kgop_tui.errors import ConfigInvalid, OperationFailed
+from kgop_tui.errors import ConfigInvalid, OperationFailed, RefusedForSafety
 
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./-]*")
 
@@ -48,34 +55,118 @@ def _quote(value: str) -> str:
     return '"' + escaped + '"'
 
 
-def update_env_file(path: Path, updates: Mapping[str, str | None]) -> None:
+ENV_LOCK = ".env.lock"
+_held: dict[str, tuple[int, int]] = {}  # lock path -> (fd, depth): re-entrant in one process
+
+
+@contextlib.contextmanager
+def env_lock(kg_home: Path, timeout: float = 30.0) -> Iterator[None]:
+    """Hold ``KG_HOME/.env.lock`` (exclusive, across processes and containers)."""
+    path = str(kg_home / ENV_LOCK)
+    if path in _held:
+        fd, depth = _held[path]
+        _held[path] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            _held[path] = (fd, _held[path][1] - 1)
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise OperationFailed(
+            f"Cannot open {path}: {exc.strerror}", hint="check the owner of KG_HOME"
+        ) from None
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RefusedForSafety(
+                        f"Another kgop or install.sh is writing {kg_home / '.env'}",
+                        hint="wait for it to finish, then try again",
+                    ) from None
+                time.sleep(0.05)
+        _held[path] = (fd, 1)
+        try:
+            yield
+        finally:
+            del _held[path]
+    finally:
+        os.close(fd)
+
+
+def _line_key(line: str) -> str | None:
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    body = stripped.removeprefix("export ").lstrip()
+    if "=" not in body:
+        return None
+    return body.partition("=")[0].strip()
+
+
+def _line_value(line: str) -> str | None:
+    from kgop_tui.settings import parse_env_text
+
+    try:
+        entries = parse_env_text(line)
+    except ConfigInvalid:
+        return None
+    return next(iter(entries.values())).value if entries else None
+
+
+def update_env_file(path: Path, updates: Mapping[str, str | None]) -> bool:
     """Set (or, with None, remove) keys of a ``.env`` file, keeping every other line.
 
-    The file is rewritten atomically with mode 0600, so an interruption leaves either the
-    old or the new file, never a mix.
+    Lines of keys not in ``updates`` are kept byte for byte, in order, and so is the line of
+    a key whose value does not change (``export``, quoting and a trailing comment
+    included). The file is rewritten atomically with mode 0600 under the ``.env`` lock, so
+    an interruption leaves either the old or the new file, never a mix. Returns whether
+    the file changed.
     """
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        lines = []
-    except OSError as exc:
-        raise ConfigInvalid(f"Cannot read {path}: {exc.strerror}", hint="check its mode") from None
-    remaining = dict(updates)
-    out: list[str] = []
-    for line in lines:
-        stripped = line.strip()
-        body = stripped.removeprefix("export ").lstrip()
-        key = body.partition("=")[0].strip()
-        if stripped and not stripped.startswith("#") and "=" in body and key in remaining:
+    with env_lock(path.parent):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        except OSError as exc:
+            raise ConfigInvalid(
+                f"Cannot read {path}: {exc.strerror}", hint="check its mode"
+            ) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigInvalid(f"{path} is not UTF-8 text", hint="re-save it as UTF-8") from None
+        lines = text.splitlines(keepends=True)
+        remaining = dict(updates)
+        out: list[str] = []
+        for line in lines:
+            key = _line_key(line)
+            if key is None or key not in remaining:
+                out.append(line)
+                continue
             value = remaining.pop(key)
+            if value is None:
+                continue
+            if _line_value(line) == value:
+                out.append(line)
+                continue
+            prefix = "export " if line.lstrip().startswith("export ") else ""
+            out.append(f"{prefix}{key}={_quote(value)}\n")
+        if out and not out[-1].endswith("\n") and remaining:
+            out[-1] += "\n"
+        for key, value in remaining.items():
             if value is not None:
-                out.append(f"{key}={_quote(value)}")
-            continue
-        out.append(line)
-    for key, value in remaining.items():
-        if value is not None:
-            out.append(f"{key}={_quote(value)}")
-    write_secret_file(path, ("\n".join(out) + "\n").encode("utf-8"))
+                out.append(f"{key}={_quote(value)}\n")
+        new = "".join(out).encode("utf-8")
+        if new == data and path.exists():
+            return False
+        write_secret_file(path, new)
+        return True
 
 
 def save_log_lines(kg_home: Path, lines: list[str], now: str) -> Path:

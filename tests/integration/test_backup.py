@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -9,8 +10,17 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from kgop_tui.models import Provider
+from kgop_tui.services.config import ConfigService
+from kgop_tui.services.database import DatabaseTarget
+from kgop_tui.settings import load_settings, read_env_file
 from tests.support.engines import DockerEngine
 from tests.support.helpers import execute, fetch, kgop_env, run_kgop
+
+PG_PASSWORD = "pg-Secret-4711-zz"
+GARAGE_TOKEN = "9f1c2e7d5b3a4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6"
+OPENAI_KEY = "sk-proj-backupTEST0123456789abcdefghijklmnop"
+PASSPHRASE = "correct horse battery staple"
 
 
 def snapshot(dsn: str) -> dict[str, tuple[int, str]]:
@@ -34,13 +44,34 @@ class Home:
         self.key = Fernet.generate_key().decode()
         (root / ".env").write_text(
             f"COMPOSE_PROJECT_NAME=kgbackup{root.name[-6:].lower().replace('_', '')}\n"
-            f"KG_VERSION=0.6.0\nENCRYPTION_KEY={self.key}\n"
+            f"KG_VERSION=0.6.0\nKG_API_IMAGE=kg-api:0.6.0\nENCRYPTION_KEY={self.key}\n"
+            f"POSTGRES_PASSWORD={PG_PASSWORD}\nGARAGE_ADMIN_TOKEN={GARAGE_TOKEN}\n"
         )
         (root / ".env").chmod(0o600)
         self.env = kgop_env(root, KGOP_DATABASE_URL=dsn, DOCKER_HOST=engine.host)
 
-    def kgop(self, *args: str, **extra: str):  # noqa: ANN201
-        return run_kgop(*args, env={**self.env, **extra}, timeout=180)
+    def kgop(self, *args: str, stdin: str | None = None, **extra: str):  # noqa: ANN201
+        return run_kgop(*args, env={**self.env, **extra}, stdin=stdin, timeout=180)
+
+    def secrets(self) -> list[str]:
+        """Every secret value .env holds now (keys, passwords, tokens)."""
+        values = {k: e.value for k, e in read_env_file(self.root / ".env").items()}
+        found = [values[k] for k in ("ENCRYPTION_KEY", "POSTGRES_PASSWORD", "GARAGE_ADMIN_TOKEN")]
+        return found + [k for k in values.get("ENCRYPTION_KEYS_PREVIOUS", "").split(",") if k]
+
+    def read_openai_key(self) -> str | None:
+        settings = load_settings(kg_home=self.root, environ={"KGOP_DATABASE_URL": self.dsn})
+        service = ConfigService(DatabaseTarget.from_settings(settings), settings)
+        return asyncio.run(service.read_api_key(Provider.OPENAI))
+
+
+def assert_no_secret_under(folder: Path, secrets: list[str]) -> None:
+    assert secrets
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in data, f"a secret of .env is in {path}"
 
 
 @pytest.fixture
@@ -65,12 +96,13 @@ def test_backup_then_restore_round_trip_keeps_every_row(home: Home) -> None:
     info = json.loads(made.stdout)
     folder = Path(info["path"])
     assert folder.parent == home.root / "backups"
+    assert sorted(p.name for p in folder.iterdir()) == ["backup.json", "database.dump"]
     assert (folder / "database.dump").stat().st_mode & 0o777 == 0o600
-    assert (folder / "env").read_bytes() == (home.root / ".env").read_bytes()
-    assert (folder / "env").stat().st_mode & 0o777 == 0o600
-    assert home.key not in (folder / "backup.json").read_text()  # a fingerprint, not the key
+    assert_no_secret_under(home.root / "backups", home.secrets())
     assert info["tables"]["kg_api.ingestion_jobs"] == 500
     assert info["schema_version"] == 9
+    assert info["images"] == {"KG_API_IMAGE": "kg-api:0.6.0", "KG_VERSION": "0.6.0"}
+    assert info["secrets_sha256"] is None
 
     # Damage the live data: rows gone, rows changed, a table the backup never had.
     execute(
@@ -167,3 +199,115 @@ def test_prune_keeps_the_newest(home: Home) -> None:
     assert not (home.root / "backups" / ".half-written.partial").exists()
     assert "2 removed" not in done.stdout  # the partial folder counts too
     assert "3 removed; 1 kept." in done.stdout
+
+
+def test_rotate_key_keeps_old_backups_restorable_and_backups_keyless(home: Home) -> None:
+    stored = home.kgop("configure", "api-key", "openai", "--key-stdin", stdin=OPENAI_KEY)
+    assert stored.returncode == 0, stored.stderr
+    old = Path(json.loads(home.kgop("backup", "--json").stdout)["path"])
+    secrets_then = home.secrets()
+    rotated = home.kgop("configure", "rotate-key")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "ENCRYPTION_KEYS_PREVIOUS" in rotated.stdout
+    env = read_env_file(home.root / ".env")
+    assert env["ENCRYPTION_KEY"].value != home.key
+    assert env["ENCRYPTION_KEYS_PREVIOUS"].value == home.key  # retired, kept in .env only
+    assert (home.root / ".env").stat().st_mode & 0o777 == 0o600
+    assert home.kgop("backup").returncode == 0
+    # Before and after the rotation, nothing under backups/ holds a secret of .env.
+    assert_no_secret_under(home.root / "backups", secrets_then + home.secrets())
+    status = json.loads(home.kgop("configure", "status", "--json").stdout)
+    assert status["encryption"]["match"] is True
+    assert status["encryption"]["rotation_in_progress"] is False
+
+    execute(home.dsn, "DELETE FROM kg_api.system_api_keys")
+    restored = home.kgop("restore", str(old), "--yes", "--json")
+    assert restored.returncode == 0, restored.stderr
+    # Restored, and its secrets brought under the current key: the platform reads them.
+    assert home.read_openai_key() == OPENAI_KEY
+    canary = fetch(home.dsn, "SELECT key_fingerprint FROM kg_api.encryption_canary")
+    assert canary[0]["key_fingerprint"] == status["encryption"]["env_fingerprint"]
+
+
+def test_with_secrets_round_trip_and_a_wrong_passphrase(home: Home) -> None:
+    assert (
+        home.kgop("configure", "api-key", "openai", "--key-stdin", stdin=OPENAI_KEY).returncode == 0
+    )
+    short = home.kgop("backup", "--with-secrets", stdin="short\n")
+    assert short.returncode == 2, short.stderr
+    made = home.kgop("backup", "--with-secrets", "--json", stdin=PASSPHRASE + "\n")
+    assert made.returncode == 0, made.stderr
+    info = json.loads(made.stdout)
+    folder = Path(info["path"])
+    assert (folder / "secrets.sealed").stat().st_mode & 0o777 == 0o600
+    assert info["secrets_sha256"]
+    assert_no_secret_under(home.root / "backups", home.secrets())
+
+    # A new host: another key, none of the old ones; the data is gone.
+    lost = home.key
+    new_key = Fernet.generate_key().decode()
+    env_path = home.root / ".env"
+    env_path.write_text(env_path.read_text().replace(lost, new_key))
+    execute(home.dsn, "DELETE FROM kg_api.ingestion_jobs")
+    plain = home.kgop("restore", str(folder), "--yes")
+    assert plain.returncode == 4
+    assert "--secrets-passphrase-stdin" in plain.stderr
+    env_before = env_path.read_bytes()
+    wrong = home.kgop(
+        "restore", str(folder), "--yes", "--secrets-passphrase-stdin", stdin="not the one\n"
+    )
+    assert wrong.returncode == 4, wrong.stderr
+    assert "Wrong passphrase" in wrong.stderr
+    assert wrong.stderr.count("\n") == 1
+    assert env_path.read_bytes() == env_before  # nothing changed
+    assert fetch(home.dsn, "SELECT count(*) AS n FROM kg_api.ingestion_jobs")[0]["n"] == 0
+
+    right = home.kgop(
+        "restore", str(folder), "--yes", "--secrets-passphrase-stdin", stdin=PASSPHRASE + "\n"
+    )
+    assert right.returncode == 0, right.stderr
+    assert "1 key(s) from the backup's sealed .env" in right.stdout
+    env = read_env_file(env_path)
+    assert env["ENCRYPTION_KEY"].value == new_key
+    assert env["ENCRYPTION_KEYS_PREVIOUS"].value == lost
+    assert fetch(home.dsn, "SELECT count(*) AS n FROM kg_api.ingestion_jobs")[0]["n"] == 500
+    assert home.read_openai_key() == OPENAI_KEY
+
+
+def test_plaintext_copies_left_by_earlier_releases_are_folded_into_env(home: Home) -> None:
+    made = Path(json.loads(home.kgop("backup", "--json").stdout)["path"])
+    old_key = Fernet.generate_key().decode()
+    legacy = f"KG_VERSION=0.5.0\nKG_API_IMAGE=kg-api:0.5.0\nENCRYPTION_KEY={old_key}\n"
+    (made / "env").write_text(legacy)
+    record = json.loads((made / "backup.json").read_text())
+    record["images"] = {}
+    (made / "backup.json").write_text(json.dumps(record))
+    rotated_key = Fernet.generate_key().decode()
+    (home.root / "backups" / "env-before-rotate-20260101T000000Z").write_text(
+        f"ENCRYPTION_KEY={rotated_key}\n"
+    )
+    done = home.kgop("backup", "--prune", "5")
+    assert done.returncode == 0, done.stderr
+    assert not (made / "env").exists()
+    assert not (home.root / "backups" / "env-before-rotate-20260101T000000Z").exists()
+    env = read_env_file(home.root / ".env")
+    assert set(env["ENCRYPTION_KEYS_PREVIOUS"].value.split(",")) == {old_key, rotated_key}
+    listed = json.loads(home.kgop("backup", "--list", "--json").stdout)
+    assert listed[0]["images"] == {"KG_API_IMAGE": "kg-api:0.5.0", "KG_VERSION": "0.5.0"}
+    assert_no_secret_under(home.root / "backups", home.secrets())
+
+
+def test_prune_deletes_only_the_folders_it_found(
+    home: Home, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere")
+    (outside / "precious.txt").write_text("keep me")
+    made = [Path(json.loads(home.kgop("backup", "--json").stdout)["path"]) for _ in range(2)]
+    record = json.loads((made[0] / "backup.json").read_text())
+    record["path"] = str(outside)  # a manifest that names another folder
+    (made[0] / "backup.json").write_text(json.dumps(record))
+    done = home.kgop("backup", "--prune", "1")
+    assert done.returncode == 0, done.stderr
+    assert (outside / "precious.txt").read_text() == "keep me"
+    assert not made[0].exists()
+    assert made[1].exists()

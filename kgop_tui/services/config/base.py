@@ -60,7 +60,8 @@ class ConfigBase:
                 f"The ENCRYPTION_KEY in .env (fingerprint {ring.primary_fingerprint}) is not the "
                 f"key the stored secrets were encrypted with (fingerprint "
                 f"{row['key_fingerprint']}); nothing was read or written",
-                hint="put the original key back in .env (copies are kept in KG_HOME/backups/); "
+                hint="put the original key back in .env (a backup taken with --with-secrets holds "
+                "an encrypted copy: `kgop restore BACKUP --secrets-passphrase-stdin`); "
                 "if it is lost for good, `kgop configure forget-secrets --yes` deletes the "
                 "unreadable secrets so they can be entered again",
             )

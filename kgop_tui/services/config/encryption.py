@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 
@@ -15,7 +13,7 @@ from kgop_tui.models import (
     EncryptionStatus,
 )
 from kgop_tui.services.config.base import ConfigBase
-from kgop_tui.services.files import update_env_file, write_secret_file
+from kgop_tui.services.files import update_env_file
 from kgop_tui.services.secrets import KeyRing, fingerprint, generate_key
 
 ROTATION_LOCK = 0x6B676F70726F7461  # "kgoprota"
@@ -30,7 +28,7 @@ class RotationReport:
     reencrypted: int
     fingerprint: str
     finished_interrupted: bool
-    backup: Path
+    retired: int
 
 
 def _checkpoint(step: str) -> None:
@@ -47,13 +45,12 @@ class EncryptionConfig(ConfigBase):
         db = await conn.fetchval("SELECT key_fingerprint FROM kg_api.encryption_canary")
         key = self.settings.encryption_key
         env = fingerprint(key.get_secret_value()) if key else None
-        previous = self.settings.encryption_keys_previous
         fingerprints = KeyRing.from_settings(self.settings).fingerprints if key else []
         return EncryptionStatus(
             env_fingerprint=env,
             database_fingerprint=db,
             match=None if db is None or env is None else db in fingerprints,
-            rotation_in_progress=bool(previous and previous.get_secret_value()),
+            rotation_in_progress=db is not None and db != env and db in fingerprints,
         )
 
     async def forget_secrets(self) -> int:
@@ -87,38 +84,41 @@ class EncryptionConfig(ConfigBase):
         """New ENCRYPTION_KEY, every stored value re-encrypted, .env updated atomically.
 
         Steps, each leaving every stored value readable with the keys .env holds:
-        1. .env gets the new key as primary and the old one as previous;
-        2. one transaction re-encrypts everything under the new key;
-        3. .env drops the previous key.
-        A rotation interrupted after step 1 or 2 is finished by the next run.
+        1. .env gets the new key as primary; the old one joins ENCRYPTION_KEYS_PREVIOUS,
+           where it stays: backups taken before the rotation need it to restore;
+        2. one transaction re-encrypts everything under the new key and moves the canary.
+        A rotation interrupted after step 1 (the canary still names a retired key) is
+        finished by the next run.
         """
         env_path = self.settings.kg_home / ".env"
         ring = KeyRing.from_settings(self.settings)
-        backup = self._backup_env(env_path)
         async with self._conn("rotate-key") as conn:
             await conn.execute("SELECT pg_advisory_lock($1)", ROTATION_LOCK)
             await self._guard(conn, ring, write=False)
-            resumed = bool(ring.previous)
+            canary = await conn.fetchval(
+                "SELECT key_fingerprint FROM kg_api.encryption_canary WHERE id = 1"
+            )
+            resumed = canary is not None and canary != ring.primary_fingerprint
             if resumed:  # finish the interrupted rotation first
                 await self._reencrypt(conn, ring)
-                update_env_file(env_path, {"ENCRYPTION_KEYS_PREVIOUS": None})
-                ring = KeyRing(ring.primary)
             new = generate_key()
+            retired = list(dict.fromkeys([ring.primary, *ring.previous]))
             _checkpoint("before-env")
             update_env_file(
-                env_path, {"ENCRYPTION_KEY": new, "ENCRYPTION_KEYS_PREVIOUS": ring.primary}
+                env_path, {"ENCRYPTION_KEY": new, "ENCRYPTION_KEYS_PREVIOUS": ",".join(retired)}
             )
             _checkpoint("after-env")
-            count = await self._reencrypt(conn, KeyRing(new, [ring.primary]))
+            count = await self._reencrypt(conn, KeyRing(new, retired))
             _checkpoint("after-db")
-            update_env_file(env_path, {"ENCRYPTION_KEYS_PREVIOUS": None})
-        return RotationReport(count, fingerprint(new), resumed, backup)
+        return RotationReport(count, fingerprint(new), resumed, len(retired))
 
-    @staticmethod
-    def _backup_env(env_path: Path) -> Path:
-        backups = env_path.parent / "backups"
-        backups.mkdir(mode=0o700, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        target = backups / f"env-before-rotate-{stamp}"
-        write_secret_file(target, env_path.read_bytes())
-        return target
+    async def reencrypt_database(self, conn: asyncpg.Connection) -> int:
+        """Bring the stored secrets of the database behind ``conn`` (a restored one) under
+        the primary key; 0 when they already are."""
+        ring = KeyRing.from_settings(self.settings)
+        canary = await conn.fetchval(
+            "SELECT key_fingerprint FROM kg_api.encryption_canary WHERE id = 1"
+        )
+        if canary is None or canary == ring.primary_fingerprint:
+            return 0
+        return await self._reencrypt(conn, ring)

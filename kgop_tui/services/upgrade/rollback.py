@@ -22,7 +22,7 @@ from kgop_tui.releases import ROLES
 from kgop_tui.services.upgrade.images import image_variable, pinned_images
 from kgop_tui.services.upgrade.state import Recorder, UpgradeFiles, describe_error, hold_lock
 from kgop_tui.services.upgrade.steps import UpgradeContext, UpgradeSteps
-from kgop_tui.settings import Settings, read_env_file
+from kgop_tui.settings import Settings
 
 ROLLBACK = ("rollback", "Roll back to the previous version")
 
@@ -158,14 +158,11 @@ def recover(settings: Settings, health_timeout: float = 180.0) -> UpgradeStatus:
 
 
 def _env_of_backup(backup: BackupInfo | None) -> dict[str, str | None]:
-    """KG_VERSION and the image variables as the backup's copy of .env had them."""
-    from kgop_tui.services.backup import ENV_COPY
-
-    keys = ["KG_VERSION", *(image_variable(role) for role in ROLES)]
-    if backup is None or not (Path(backup.path) / ENV_COPY).exists():
+    """KG_VERSION and the image variables as the backup's manifest pinned them."""
+    if backup is None or not backup.images:
         return {}
-    values = read_env_file(Path(backup.path) / ENV_COPY)
-    return {key: values[key].value if key in values else None for key in keys}
+    keys = ["KG_VERSION", *(image_variable(role) for role in ROLES)]
+    return {key: backup.images.get(key) for key in keys}
 
 
 # ---- detaching ----------------------------------------------------------------------------
