@@ -3,8 +3,11 @@
 #
 # Interactive on a terminal when answers are missing; fully driven by flags otherwise.
 # Every flag is validated before anything is checked or changed. A re-run keeps every
-# secret already in .env. Exit codes: 0 ok, 1 failed, 2 bad input, 3 Docker unreachable,
-# 4 refused for safety. Needs bash >= 4 and docker with compose v2.
+# secret already in .env and every line of it the script does not own, byte for byte; a
+# re-run at another version than the installed one is refused (that is an upgrade).
+# .env is read and written by kgop, in an operator container, never parsed here.
+# Exit codes: 0 ok, 1 failed, 2 bad input, 3 Docker unreachable, 4 refused for safety.
+# Needs bash >= 4 and docker with compose v2.
 #
 # The body is one function, main, called on the last line: a half-downloaded script never
 # runs.
@@ -23,7 +26,7 @@ readonly UNSAFE_PATH_CHARS=$'["$`;\n\\]'
 # ---- globals: every one the script has, set by the steps named --------------------------------
 
 declare -A OPT=(
-  [dir]="${HOME}/kg" [source]="" [version]="" [hostname]="" [ssl]="" [ssl_cert]=""
+  [dir]="${HOME}/kg" [source]="" [source_sha256]="" [version]="" [hostname]="" [ssl]="" [ssl_cert]=""
   [ssl_key]="" [ssl_email]="" [admin_user]="" [admin_password_file]="" [ai_provider]=""
   [ai_model]="" [ai_key_file]="" [embedding]="" [macvlan_parent]="" [macvlan_subnet]=""
   [macvlan_gateway]="" [macvlan_ip]="" [demo]=0 [dry_run]=0 [yes]=0
@@ -31,7 +34,7 @@ declare -A OPT=(
 GIVEN=" "               # options given as flags or answers (parse_args, ask)
 SOURCE=""               # where operator.sh, compose/ and sql/ come from (resolve_source)
 RERUN=0                 # 1 when KG_HOME already has a .env (preflight)
-declare -A OLD=()       # the existing .env's values (read_old_env)
+declare -A OLD=()       # the existing .env's values that are not secrets (read_old_env)
 STEP="validation"       # the step running, named when it fails (step, on_error)
 LOG=""                  # the install log (main)
 ADMIN_PASSWORD_SHOWN="" # a generated admin password, shown once (configure_platform)
@@ -47,8 +50,12 @@ Usage: install.sh [OPTIONS]
 
   --dir DIR                 install directory, KG_HOME (default: ~/kg)
   --source DIR|URL          where operator.sh, compose/ and sql/ come from
-                            (default: the folder holding install.sh)
-  --version V               platform version to pin, semver (default: the source's VERSION)
+                            (default: the folder holding install.sh); a URL is a .tar.gz
+                            over https, and needs --source-sha256
+  --source-sha256 HEX       the SHA-256 of the --source archive
+  --version V               platform version to pin, semver (default: the source's
+                            VERSION); a re-run must keep the installed one (upgrades are
+                            operator.sh upgrade); V's migrations come from V's operator image
   --hostname H              DNS name or IP address users reach the platform at (localhost)
   --ssl MODE                none | self-signed | manual | letsencrypt (default: none)
   --ssl-cert F --ssl-key F  certificate and key for --ssl manual
@@ -140,7 +147,7 @@ parse_args() {
       -y | --yes | --non-interactive) OPT[yes]=1 ;;
       --demo) OPT[demo]=1 ;;
       --dry-run) OPT[dry_run]=1 ;;
-      --dir | --source | --version | --hostname | --ssl | --ssl-cert | --ssl-key | --ssl-email | \
+      --dir | --source | --source-sha256 | --version | --hostname | --ssl | --ssl-cert | --ssl-key | --ssl-email | \
         --admin-user | --admin-password-file | --ai-provider | --ai-model | --ai-key-file | \
         --embedding | --macvlan-parent | --macvlan-subnet | --macvlan-gateway | --macvlan-ip)
         [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || bad "${flag} needs a value (see --help)"
@@ -178,6 +185,13 @@ validate() {
     bad "--dir ${OPT[dir]}: not a usable path"
   [[ ! "${OPT[dir]}" =~ ${UNSAFE_PATH_CHARS} ]] ||
     bad "--dir: the path may not hold a quote, \$, backtick, ';', backslash or newline"
+  if [[ "${OPT[source]}" =~ ^[A-Za-z][A-Za-z0-9+.-]*:// ]]; then
+    [[ "${OPT[source]}" == https://* ]] || bad "--source ${OPT[source]}: only https:// URLs (or a folder)"
+    [[ "${OPT[source_sha256]}" =~ ^[0-9a-fA-F]{64}$ ]] ||
+      bad "--source ${OPT[source]}: a URL needs --source-sha256 with the archive's SHA-256 (64 hex digits)"
+  elif [[ -n "${OPT[source_sha256]}" ]]; then
+    bad "--source-sha256 goes with an https --source URL"
+  fi
   [[ -z "${OPT[version]}" || "${OPT[version]}" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] ||
     bad "--version ${OPT[version]}: not a semantic version like 0.6.0"
   [[ -z "${OPT[hostname]}" ]] || valid_hostname "${OPT[hostname]}" ||
@@ -307,12 +321,19 @@ resolve_source() {
   local src="${OPT[source]}"
   if [[ -z "${src}" ]]; then
     src="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  elif [[ "${src}" =~ ^https?:// ]]; then
+  elif [[ "${src}" == https://* ]]; then
     command -v curl >/dev/null || bad "--source ${src}: downloading needs curl; give a folder instead"
     SOURCE="$(mktemp -d)"
-    curl -fsSL "${src}" | tar -xz -C "${SOURCE}" --strip-components=1 ||
-      die 1 "--source ${src}: could not download and unpack it"
-    src="${SOURCE}"
+    curl -fsSL --proto '=https' --tlsv1.2 -o "${SOURCE}/source.tar.gz" "${src}" ||
+      die 1 "--source ${src}: could not download it"
+    local sum
+    sum="$(sha256sum "${SOURCE}/source.tar.gz" | cut -d ' ' -f 1)"
+    [[ "${sum}" == "${OPT[source_sha256],,}" ]] ||
+      die 4 "--source ${src}: its SHA-256 is ${sum}, not the --source-sha256 given; nothing was installed"
+    mkdir "${SOURCE}/tree"
+    tar -xzf "${SOURCE}/source.tar.gz" -C "${SOURCE}/tree" --strip-components=1 --no-same-owner ||
+      die 1 "--source ${src}: could not unpack it"
+    src="${SOURCE}/tree"
   fi
   [[ -f "${src}/operator.sh" && -f "${src}/compose/compose.yml" ]] ||
     bad "--source ${src}: no operator.sh and compose/compose.yml there"
@@ -422,9 +443,24 @@ ensure_demo_images() {
       --build-arg "KG_VERSION=${OPT[version]}" --build-arg "BASE_IMAGE=${base}" \
       "${SOURCE}/images/reference" >/dev/null
   done
-  if ! docker image inspect "$(image operator)" >/dev/null 2>&1; then
+}
+
+#######################################
+# The operator image, which reads and writes .env: built with --demo when missing, else
+# pulled (a missing image is exit 3 with the reference named).
+# Globals:
+#   OPT, SOURCE (read)
+# Outputs:
+#   progress on stdout
+#######################################
+ensure_operator_image() {
+  docker image inspect "$(image operator)" >/dev/null 2>&1 && return 0
+  if ((OPT[demo])); then
     say "Building the operator image..."
     docker build -q -t "$(image operator)" --build-arg "KG_VERSION=${OPT[version]}" "${SOURCE}" >/dev/null
+  else
+    docker pull -q "$(image operator)" >/dev/null ||
+      die 3 "cannot pull $(image operator). Hint: check the registry is reachable, or set KG_OPERATOR_IMAGE"
   fi
 }
 
@@ -446,24 +482,56 @@ in_operator() {
     seen[${dir}]=1
     mounts+=(-v "${dir}:${dir}")
   done
-  docker run --rm --network none "${mounts[@]}" "$(image operator)" "$@"
+  docker run --rm --network none --user "$(id -u):$(id -g)" "${mounts[@]}" "$(image operator)" "$@"
+}
+
+#######################################
+# kgop env ACTION (kgop's reader and atomic writer of .env) in an operator container.
+# Globals:
+#   OPT (read)
+# Arguments:
+#   action (get or apply)
+# Outputs:
+#   its output; stdin passed through
+#######################################
+env_tool() {
+  docker run --rm -i --network none --user "$(id -u):$(id -g)" -v "${OPT[dir]}:${OPT[dir]}" \
+    "$(image operator)" kgop --home "${OPT[dir]}" env "$@"
 }
 
 # ---- .env ---------------------------------------------------------------------------------
 
 #######################################
-# Read the existing .env into OLD.
+# The existing .env's values that are not secrets, into OLD (read by kgop, not here).
 # Globals:
 #   OPT (read), OLD (written)
 #######################################
 read_old_env() {
-  local line key
   [[ -f "${OPT[dir]}/.env" ]] || return 0
-  while IFS= read -r line || [[ -n "${line}" ]]; do
-    [[ "${line}" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || continue
-    key="${line%%=*}"
-    OLD[${key}]="${line#*=}"
-  done <"${OPT[dir]}/.env"
+  local values err entry
+  values="$(mktemp)"
+  if ! err="$(env_tool get 2>&1 >"${values}")"; then
+    rm -f "${values}"
+    [[ "${err}" == kgop:* ]] || die 1 "cannot read ${OPT[dir]}/.env with $(image operator): ${err##*$'\n'}"
+    die 2 "the existing ${OPT[dir]}/.env: ${err#kgop: }"
+  fi
+  while IFS= read -r -d '' entry; do
+    OLD[${entry%%=*}]="${entry#*=}"
+  done <"${values}"
+  rm -f "${values}"
+  given hostname || OPT[hostname]="${OLD[KG_HOSTNAME]:-${OPT[hostname]}}"
+  given ssl_email || OPT[ssl_email]="${OLD[KG_SSL_EMAIL]:-${OPT[ssl_email]}}"
+}
+
+#######################################
+# On a re-run, the version must be the installed one: another is an upgrade (exit 4).
+# Globals:
+#   OPT, OLD (read)
+#######################################
+check_version() {
+  local installed="${OLD[KG_VERSION]:-}"
+  [[ -n "${installed}" && "${OPT[version]}" != "${installed}" ]] || return 0
+  die 4 "${OPT[dir]} runs version ${installed}, not ${OPT[version]}; nothing was changed. Hint: ${OPT[dir]}/operator.sh upgrade --to ${OPT[version]} (backup, health gate, rollback), or re-run with --version ${installed}"
 }
 
 #######################################
@@ -487,92 +555,87 @@ compose_files() {
 ssl_mode() { printf '%s' "${OPT[ssl]:-${OLD[KG_SSL_MODE]:-none}}"; }
 
 #######################################
-# One .env line: a flag given now wins, else the existing value, else the default.
-# Globals:
-#   OLD (read)
+# A directive for a setting: a flag given now wins, else the existing value, else the default.
 # Arguments:
-#   key, default value, flag name
+#   key, value, flag name (empty: the value always wins)
 # Outputs:
-#   the line
+#   the directive
 #######################################
 setting() {
-  local key="$1" value="$2" flag="${3:-}"
-  if [[ -n "${flag}" ]] && given "${flag}"; then
-    printf '%s=%s\n' "${key}" "${value}"
-  elif [[ -n "${OLD[${key}]+set}" ]]; then
-    printf '%s=%s\n' "${key}" "${OLD[${key}]}"
+  local key="$1" value="$2" flag="${3-}"
+  if [[ $# -lt 3 ]] || given "${flag}"; then
+    printf 'set %s=%s\n' "${key}" "${value}"
   elif [[ -n "${value}" ]]; then
-    printf '%s=%s\n' "${key}" "${value}"
+    printf 'default %s=%s\n' "${key}" "${value}"
   fi
 }
 
 #######################################
-# One .env line for a secret: the existing one is always kept.
-# Globals:
-#   OLD (read)
-# Arguments:
-#   key, new value
-# Outputs:
-#   the line
-#######################################
-secret() {
-  local key="$1" value="$2"
-  printf '%s=%s\n' "${key}" "${OLD[${key}]:-${value}}"
-}
-
-#######################################
-# The whole .env.
+# The directives that make .env (see `kgop env --help`): what install.sh owns. Secrets are
+# generated by kgop when missing, never here; every other line stays as it is.
 # Globals:
 #   OPT, OLD (read)
 # Outputs:
-#   the file's text
+#   the directives
 #######################################
-render_env() {
-  local socket="/var/run/docker.sock"
+env_directives() {
+  local socket="/var/run/docker.sock" role var
   [[ "${DOCKER_HOST:-}" == unix://* ]] && socket="${DOCKER_HOST#unix://}"
-  printf '# Knowledge Graph platform — written by install.sh; secrets are kept on re-runs.\n'
-  printf '# Mode 0600: this file holds the keys to the data. Back it up somewhere safe.\n'
-  setting COMPOSE_PROJECT_NAME "${COMPOSE_PROJECT_NAME:-kg}"
-  printf 'COMPOSE_FILE=%s\n' "$(compose_files)"
-  printf 'KG_HOME=%s\n' "${OPT[dir]}"
-  setting KG_VERSION "${OPT[version]}" version
-  printf 'KG_HOSTNAME=%s\nKG_SSL_MODE=%s\n' "${OPT[hostname]:-${OLD[KG_HOSTNAME]:-localhost}}" "$(ssl_mode)"
-  local email="${OPT[ssl_email]:-${OLD[KG_SSL_EMAIL]:-}}"
-  [[ -z "${email}" ]] || printf 'KG_SSL_EMAIL=%s\n' "${email}" # for `kgop recert` (ACME)
-  local role
+  printf 'header Knowledge Graph platform — written by install.sh; a re-run keeps every line it does not own.\n'
+  printf 'header Mode 0600: this file holds the keys to the data. Back it up somewhere safe.\n'
+  if [[ -n "${COMPOSE_PROJECT_NAME:-}" ]]; then
+    setting COMPOSE_PROJECT_NAME "${COMPOSE_PROJECT_NAME}"
+  else
+    setting COMPOSE_PROJECT_NAME kg keep
+  fi
+  if given ssl || [[ -n "${OPT[macvlan_parent]}" ]]; then
+    setting COMPOSE_FILE "$(compose_files)"
+  else
+    setting COMPOSE_FILE "$(compose_files)" keep
+  fi
+  setting KG_HOME "${OPT[dir]}"
+  setting KG_VERSION "${OPT[version]}"
+  setting KG_HOSTNAME "${OPT[hostname]:-localhost}" hostname
+  setting KG_SSL_MODE "$(ssl_mode)" ssl
+  [[ -z "${OPT[ssl_email]}" ]] || setting KG_SSL_EMAIL "${OPT[ssl_email]}" # for `kgop recert`
   for role in operator api web postgres garage nginx; do
-    printf 'KG_%s_IMAGE=%s\n' "${role^^}" "$(image "${role}")"
+    var="KG_${role^^}_IMAGE"
+    # A pin moves only when asked to (KG_<ROLE>_IMAGE, --demo); upgrades move the rest.
+    if [[ -n "${!var:-}" ]] || { ((OPT[demo])) && [[ "${role}" =~ ^(operator|api|web)$ ]]; }; then
+      setting "${var}" "$(image "${role}")"
+    else
+      setting "${var}" "$(image "${role}")" keep
+    fi
   done
-  setting KG_DOCKER_SOCKET "${KG_DOCKER_SOCKET:-${socket}}"
+  if [[ -n "${KG_DOCKER_SOCKET:-}" ]]; then
+    setting KG_DOCKER_SOCKET "${KG_DOCKER_SOCKET}"
+  else
+    setting KG_DOCKER_SOCKET "${socket}" keep
+  fi
   for role in POSTGRES API WEB GARAGE_S3 GARAGE_ADMIN HTTP HTTPS; do
-    local var="KG_${role}_PORT"
-    [[ -n "${!var:-}" ]] && printf '%s=%s\n' "${var}" "${!var}"
-    [[ -z "${!var:-}" && -n "${OLD[${var}]:-}" ]] && printf '%s=%s\n' "${var}" "${OLD[${var}]}"
+    var="KG_${role}_PORT"
+    [[ -z "${!var:-}" ]] || setting "${var}" "${!var}"
   done
   if [[ -n "${OPT[macvlan_parent]}" ]]; then
-    printf 'KG_MACVLAN_PARENT=%s\nKG_MACVLAN_SUBNET=%s\nKG_MACVLAN_GATEWAY=%s\nKG_MACVLAN_IP=%s\n' \
-      "${OPT[macvlan_parent]}" "${OPT[macvlan_subnet]}" "${OPT[macvlan_gateway]}" "${OPT[macvlan_ip]}"
+    setting KG_MACVLAN_PARENT "${OPT[macvlan_parent]}"
+    setting KG_MACVLAN_SUBNET "${OPT[macvlan_subnet]}"
+    setting KG_MACVLAN_GATEWAY "${OPT[macvlan_gateway]}"
+    setting KG_MACVLAN_IP "${OPT[macvlan_ip]}"
   fi
-  setting POSTGRES_USER kg
-  setting POSTGRES_DB knowledge_graph
-  secret POSTGRES_PASSWORD "$(random_hex 24)"
-  secret ENCRYPTION_KEY "$(fernet_key)"
-  secret GARAGE_RPC_SECRET "$(random_hex 32)"
-  secret GARAGE_ADMIN_TOKEN "$(random_hex 32)"
-  secret KG_SESSION_SECRET "$(random_hex 32)"
+  setting POSTGRES_USER kg keep
+  setting POSTGRES_DB knowledge_graph keep
+  printf 'secret POSTGRES_PASSWORD hex:24\nsecret ENCRYPTION_KEY fernet\n'
+  printf 'secret GARAGE_RPC_SECRET hex:32\nsecret GARAGE_ADMIN_TOKEN hex:32\n'
+  printf 'secret KG_SESSION_SECRET hex:32\n'
 }
 
 #######################################
-# Write .env atomically with mode 0600.
+# Write .env: kgop applies the directives atomically (0600), under KG_HOME/.env.lock.
 # Globals:
 #   OPT (read)
 #######################################
 write_env() {
-  local tmp
-  tmp="$(mktemp "${OPT[dir]}/.env.XXXXXX")"
-  chmod 600 "${tmp}"
-  render_env >"${tmp}"
-  mv -f "${tmp}" "${OPT[dir]}/.env"
+  env_directives | env_tool apply
 }
 
 # ---- TLS ----------------------------------------------------------------------------------
@@ -702,14 +765,36 @@ shim() { "${OPT[dir]}/operator.sh" "$@"; }
 #   OPT, SOURCE (read)
 #######################################
 install_files() {
-  local dir="${OPT[dir]}" sql="${SOURCE}/sql/migrations"
-  [[ -d "${sql}" ]] || sql="${SOURCE}/kgop_tui/sql/migrations"
+  local dir="${OPT[dir]}"
   mkdir -p "${dir}/compose" "${dir}/sql/migrations" "${dir}/nginx/acme" "${dir}/logs" \
     "${dir}/certs" "${dir}/backups" "${dir}/garage"
+  # umask 077 made everything private; KG_HOME is 0750, and nginx reads its folder.
+  chmod 0750 "${dir}"
   chmod 0700 "${dir}/certs" "${dir}/backups"
+  chmod 0755 "${dir}/nginx" "${dir}/nginx/acme"
   install -m 0755 "${SOURCE}/operator.sh" "${dir}/operator.sh"
-  cp "${SOURCE}"/compose/*.yml "${dir}/compose/"
-  # The migrations folder with its archived/ history, and migrations-warm/ beside it.
+  install -m 0644 "${SOURCE}"/compose/*.yml "${dir}/compose/"
+  release_migrations
+}
+
+#######################################
+# The migrations of the version installed (with archived/, and migrations-warm/ beside
+# them), as its operator image ships them; the source folder's only when the image has
+# none and the source is that version.
+# Globals:
+#   OPT, SOURCE (read)
+#######################################
+release_migrations() {
+  local dir="${OPT[dir]}" sql="${SOURCE}/sql/migrations" share=/opt/kgop/share/sql
+  if docker run --rm --network none --user "$(id -u):$(id -g)" -v "${dir}/sql:/out" \
+    --entrypoint sh "$(image operator)" -c "test -d ${share}/migrations && cp -R ${share}/migrations/. /out/migrations/ && { test ! -d ${share}/migrations-warm || cp -R ${share}/migrations-warm /out/; }"; then
+    return 0
+  fi
+  local source_version
+  source_version="$(head -n 1 "${SOURCE}/VERSION" 2>/dev/null || true)"
+  [[ "${source_version}" == "${OPT[version]}" ]] ||
+    die 4 "$(image operator) ships no migrations and ${SOURCE} is version ${source_version:-unknown}, not ${OPT[version]}. Hint: give --source of version ${OPT[version]}"
+  [[ -d "${sql}" ]] || sql="${SOURCE}/kgop_tui/sql/migrations"
   cp -R "${sql}/." "${dir}/sql/migrations/"
   [[ ! -d "${sql%/*}/migrations-warm" ]] || cp -R "${sql%/*}/migrations-warm" "${dir}/sql/"
 }
@@ -833,18 +918,25 @@ print_plan() {
 #   progress on stdout, the log file
 #######################################
 main() {
+  umask 077
   parse_args "$@"
   validate
   interview
   [[ "${OPT[dir]}" == /* ]] || OPT[dir]="$(pwd)/${OPT[dir]}"
   OPT[dir]="${OPT[dir]%/}"
   resolve_source
-  read_old_env
-  if ((OPT[dry_run])); then
+  if ((OPT[dry_run])) && [[ ! -f "${OPT[dir]}/.env" ]]; then
     print_plan
     return 0
   fi
   preflight
+  ensure_operator_image
+  read_old_env
+  check_version
+  if ((OPT[dry_run])); then
+    print_plan
+    return 0
+  fi
   ensure_demo_images
   if [[ "${OPT[ssl]}" == manual ]]; then
     in_operator kgop certs check --cert "$(realpath "${OPT[ssl_cert]}")" \
@@ -853,8 +945,8 @@ main() {
   trap 'on_error $?' ERR
   step "files"
   install_files
-  LOG="${OPT[dir]}/logs/install-$(date -u +%Y%m%dT%H%M%SZ).log"
-  (umask 077 && : >"${LOG}")
+  # A new file of its own (mktemp: O_EXCL, 0600), never one a link points at.
+  LOG="$(mktemp --suffix=.log "${OPT[dir]}/logs/install-$(date -u +%Y%m%dT%H%M%SZ)-XXXXXX")"
   exec 3>&1
   exec > >(tee -a "${LOG}") 2>&1
   ((RERUN)) && say "An install exists in ${OPT[dir]}: re-run mode, every secret is kept."

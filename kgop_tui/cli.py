@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         certs,
         configure,
         engine,
+        envfile,
         migrate,
         platform,
         releases,
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.register(verbs)
     backup.register(verbs)
     releases.register(verbs)
+    envfile.register(verbs)
     return parser
 
 

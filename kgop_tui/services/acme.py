@@ -1,38 +1,38 @@
-"""A small ACME (RFC 8555) client: an http-01 certificate for one hostname.
+"""ACME certificates (RFC 8555, http-01) with the ``acme`` library, the one certbot is
+built on: one certificate for one hostname.
 
 The challenge file is written under a webroot that nginx serves at
 ``/.well-known/acme-challenge/``. The account key is kept in ``KG_HOME/acme/`` (beside the
 certificates' folder, which nginx mounts, not in it) so renewals reuse the account. Works
 against Let's Encrypt and against Pebble (the ACME test server).
 
-What the server sends is not trusted: the directory must be https, every URL the server
-hands out must be on the directory's own origin, a challenge token must be a plain
-base64url word before it names a file, and a new certificate replaces the old one only
-after it is checked against its key and hostname.
+What the server sends is not trusted: the directory must be https, every request goes to
+the directory's own origin (checked on each request the library makes), a challenge token
+must be a plain base64url word before it names a file (the library already refuses other
+tokens when it decodes them), and a new certificate replaces the old one only after it is
+checked against its key and hostname.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
+import contextlib
 import os
 import re
-import ssl
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+import requests
+from acme import challenges, client, crypto_util, errors, messages
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
+from josepy.errors import DeserializationError
+from josepy.jwa import ES256
+from josepy.jwk import JWKEC
 
-from kgop_tui.errors import DependencyUnavailable, OperationFailed
+from kgop_tui.errors import OperationFailed
 from kgop_tui.services.files import write_secret_file
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
@@ -69,147 +69,65 @@ def account_key_path(cert_path: Path) -> Path:
     return cert_path.parent.parent / "acme" / "account.key"
 
 
-class _BadNonce(Exception):
-    """The server wants the request again with a fresh nonce (RFC 8555, section 6.5)."""
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _load_or_make_key(path: Path) -> ec.EllipticCurvePrivateKey:
     if path.exists():
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise OperationFailed(
+                f"{path} is not an EC account key", hint="move it away; a new account is made"
+            )
         return key
     key = ec.generate_private_key(ec.SECP256R1())
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    write_secret_file(path, pem)
+    write_secret_file(path, _pem(key))
     return key
 
 
+def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+class _Network(client.ClientNetwork):
+    """The library's network layer, held to the directory's origin on every request."""
+
+    def __init__(self, directory: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.directory_url = directory
+
+    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        check_url(url, self.directory_url)
+        return super()._send_request(method, url, *args, **kwargs)
+
+
 class AcmeClient:
-    """Just enough ACME for one certificate: account, order, http-01, finalize."""
+    """Account, order, http-01, finalize: one certificate."""
 
     def __init__(
         self,
         directory: str,
         account_key: ec.EllipticCurvePrivateKey,
         ca_bundle: str | None = None,
-        timeout: float = 15.0,
+        timeout: int = 15,
     ) -> None:
         if origin(directory)[0] != "https":
             raise OperationFailed(
                 f"The ACME directory {directory} is not https",
                 hint="use the CA's https directory URL",
             )
-        self.key = account_key
-        self.timeout = timeout
         self.url = directory
-        self.context = ssl.create_default_context(cafile=ca_bundle)
-        self.directory: dict[str, Any] = self._request("GET", directory)[0]
-        for name in ("newNonce", "newAccount", "newOrder"):
-            check_url(self.directory.get(name), directory)
-        self.nonce: str | None = None
-        self.kid: str | None = None
-        numbers = account_key.public_key().public_numbers()
-        self.jwk = {
-            "crv": "P-256",
-            "kty": "EC",
-            "x": b64(numbers.x.to_bytes(32, "big")),
-            "y": b64(numbers.y.to_bytes(32, "big")),
-        }
-
-    @property
-    def thumbprint(self) -> str:
-        canonical = json.dumps(self.jwk, sort_keys=True, separators=(",", ":")).encode()
-        return b64(hashlib.sha256(canonical).digest())
-
-    def _request(
-        self, method: str, url: str, body: bytes | None = None, accept: str = "application/json"
-    ) -> tuple[Any, dict[str, str]]:
-        headers = {"User-Agent": "kgop", "Accept": accept}
-        if body is not None:
-            headers["Content-Type"] = "application/jose+json"
-        request = urllib.request.Request(url, data=body, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as r:
-                raw, head = r.read(), dict(r.headers)
-        except urllib.error.HTTPError as exc:
-            raw, head = exc.read(), dict(exc.headers)
-            if "Replay-Nonce" in head:
-                self.nonce = head["Replay-Nonce"]
-            problem = json.loads(raw or b"{}")
-            if str(problem.get("type", "")).endswith(":badNonce"):
-                raise _BadNonce from None
-            raise OperationFailed(
-                f"The ACME server refused {url.rsplit('/', 1)[-1]}: "
-                f"{problem.get('detail') or problem.get('type') or exc.code}",
-                hint="check the hostname's DNS and that port 80 reaches nginx",
-            ) from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise DependencyUnavailable(
-                f"Cannot reach the ACME server at {url} ({getattr(exc, 'reason', exc)})",
-                hint="check the network, or KG_ACME_DIRECTORY / KG_ACME_CA_BUNDLE",
-            ) from None
-        if "Replay-Nonce" in head:
-            self.nonce = head["Replay-Nonce"]
-        if "json" in head.get("Content-Type", ""):
-            return json.loads(raw or b"null"), head
-        return raw.decode(), head
-
-    def _post(
-        self, url: str, payload: Any | None, accept: str = "application/json"
-    ) -> tuple[Any, dict[str, str]]:
-        for _ in range(10):
-            try:
-                return self._signed(url, payload, accept)
-            except _BadNonce:
-                continue  # self.nonce now holds the fresh one from the refusal
-        raise OperationFailed("The ACME server kept refusing our nonces", hint="try again")
-
-    def _signed(self, url: str, payload: Any | None, accept: str) -> tuple[Any, dict[str, str]]:
-        if self.nonce is None:
-            self._request("HEAD", self.directory["newNonce"])
-        protected: dict[str, Any] = {"alg": "ES256", "nonce": self.nonce, "url": url}
-        if self.kid:
-            protected["kid"] = self.kid
-        else:
-            protected["jwk"] = self.jwk
-        encoded_payload = "" if payload is None else b64(json.dumps(payload).encode())
-        signing_input = f"{b64(json.dumps(protected).encode())}.{encoded_payload}".encode()
-        r, s = decode_dss_signature(self.key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        body = json.dumps(
-            {
-                "protected": b64(json.dumps(protected).encode()),
-                "payload": encoded_payload,
-                "signature": b64(r.to_bytes(32, "big") + s.to_bytes(32, "big")),
-            }
-        ).encode()
-        self.nonce = None
-        return self._request("POST", url, body, accept)
-
-    def _poll(self, url: str, done: str, deadline: float) -> dict[str, Any]:
-        while True:
-            state, _ = self._post(url, None)
-            if state["status"] == done:
-                return dict(state)
-            if state["status"] == "invalid":
-                detail = json.dumps(state.get("error") or state.get("challenges") or state)[:400]
-                raise OperationFailed(
-                    f"The ACME validation failed: {detail}",
-                    hint="port 80 of the hostname must reach nginx",
-                )
-            if time.monotonic() > deadline:
-                raise OperationFailed(
-                    f"The ACME server did not finish within the deadline "
-                    f"(status {state['status']})",
-                    hint="try again later",
-                )
-            time.sleep(1)
+        self.jwk = JWKEC(key=account_key)
+        # requests takes a CA bundle's path where a bool is typed.
+        verify = cast(bool, ca_bundle or True)
+        self.net = _Network(
+            directory, key=self.jwk, alg=ES256, verify_ssl=verify, user_agent="kgop",
+            timeout=timeout,
+        )  # fmt: skip
+        with _server_errors():
+            self.client = client.ClientV2(
+                client.ClientV2.get_directory(directory, self.net), self.net
+            )
 
     def issue(
         self,
@@ -220,53 +138,77 @@ class AcmeClient:
         key_path: Path,
         deadline_seconds: float = 180,
     ) -> None:
-        deadline = time.monotonic() + deadline_seconds
-        _, head = self._post(
-            self.directory["newAccount"],
-            {"termsOfServiceAgreed": True, "contact": [f"mailto:{email}"]},
-        )
-        self.kid = check_url(head.get("Location"), self.url)
-        order, head = self._post(
-            self.directory["newOrder"], {"identifiers": [{"type": "dns", "value": hostname}]}
-        )
-        order_url = check_url(head.get("Location"), self.url)
-        challenges = webroot / ".well-known" / "acme-challenge"
-        challenges.mkdir(parents=True, exist_ok=True)
-        for authz_url in order["authorizations"]:
-            authz, _ = self._post(check_url(authz_url, self.url), None)
-            if authz["status"] == "valid":
-                continue
-            challenge = next(c for c in authz["challenges"] if c["type"] == "http-01")
-            token = check_token(challenge.get("token"))
-            token_file = challenges / token
-            token_file.write_text(f"{token}.{self.thumbprint}")
-            token_file.chmod(0o644)
-            try:
-                self._post(check_url(challenge.get("url"), self.url), {})
-                self._poll(authz_url, "valid", deadline)
-            finally:
-                token_file.unlink(missing_ok=True)
+        deadline = datetime.now() + timedelta(seconds=deadline_seconds)
         cert_key = ec.generate_private_key(ec.SECP256R1())
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-            .sign(cert_key, hashes.SHA256())
-        )
-        finalize = check_url(order.get("finalize"), self.url)
-        self._post(finalize, {"csr": b64(csr.public_bytes(serialization.Encoding.DER))})
-        final = self._poll(order_url, "valid", deadline)
-        chain, _ = self._post(
-            check_url(final.get("certificate"), self.url),
-            None,
-            accept="application/pem-certificate-chain",
-        )
-        key_pem = cert_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        _install_pair(str(chain).encode(), key_pem, hostname, cert_path, key_path)
+        key_pem = _pem(cert_key)
+        challenge_dir = webroot / ".well-known" / "acme-challenge"
+        written: list[Path] = []
+        with _server_errors():
+            self._account(email)
+            order = self.client.new_order(crypto_util.make_csr(key_pem, [hostname]))
+            try:
+                for authz in order.authorizations:
+                    if authz.body.status == messages.STATUS_VALID:
+                        continue
+                    challb = next(
+                        (
+                            c
+                            for c in authz.body.challenges
+                            if isinstance(c.chall, challenges.HTTP01)
+                        ),
+                        None,
+                    )
+                    if challb is None:
+                        raise OperationFailed(
+                            f"The ACME server offers no http-01 challenge for {hostname}",
+                            hint="kgop answers http-01 only (port 80 through nginx)",
+                        )
+                    response, validation = challb.response_and_validation(self.jwk)
+                    token = check_token(challb.chall.encode("token"))
+                    challenge_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+                    token_file = challenge_dir / token
+                    token_file.write_text(validation)
+                    token_file.chmod(0o644)
+                    written.append(token_file)
+                    self.client.answer_challenge(challb, response)
+                order = self.client.poll_and_finalize(order, deadline=deadline)
+            finally:
+                for path in written:
+                    path.unlink(missing_ok=True)
+        _install_pair(order.fullchain_pem.encode(), key_pem, hostname, cert_path, key_path)
+
+    def _account(self, email: str) -> None:
+        registration = messages.NewRegistration.from_data(email=email, terms_of_service_agreed=True)
+        try:
+            self.client.new_account(registration)
+        except errors.ConflictError as exc:  # this key has an account: use it
+            self.client.query_registration(
+                messages.RegistrationResource(uri=exc.location, body=messages.Registration())
+            )
+
+
+@contextlib.contextmanager
+def _server_errors() -> Iterator[None]:
+    """The library's failures as one-line kgop errors (nothing of a key in them)."""
+    try:
+        yield
+    except messages.Error as exc:
+        detail = f"{(exc.typ or '').rsplit(':', 1)[-1]}: {exc.detail or exc.title or ''}"
+        raise _failed(detail) from None
+    except (errors.TimeoutError, errors.ValidationError):
+        raise _failed(
+            "the challenge was not validated in time (can the CA reach port 80 of this host?)"
+        ) from None
+    except DeserializationError as exc:
+        raise _failed(f"a malformed answer was refused ({str(exc)[:160]})") from None
+    except (requests.RequestException, errors.Error) as exc:
+        raise _failed(str(exc)[:200]) from None
+
+
+def _failed(detail: str) -> OperationFailed:
+    return OperationFailed(
+        f"ACME failed: {detail}", hint="the previous certificate is still in place"
+    )
 
 
 def _install_pair(

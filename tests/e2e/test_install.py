@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -170,6 +171,35 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
     assert (home / ".env").read_bytes() == env_bytes
     assert "password is unchanged" in again.stdout
     print(f"install: fresh {fresh_seconds:.1f} s, re-run {rerun_seconds:.1f} s")
+    assert home.stat().st_mode & 0o777 == 0o750
+    log_file = next((home / "logs").glob("install-*.log"))
+    assert log_file.stat().st_mode & 0o777 == 0o600
+
+    # Lines made by hand survive a re-run byte for byte, in order: added keys, an export
+    # line, comments, a retired key, a URL.
+    hand_made = (
+        "\n# my notes: keep these\nMY_SETTING='a value # with a hash'\n"
+        "export EXPORTED_ONE=yes\n"
+        f"ENCRYPTION_KEYS_PREVIOUS={base64.urlsafe_b64encode(os.urandom(32)).decode()}\n"
+        "OFFSITE_BACKUP_URL=s3://backups.example/kg?region=eu-west-1\n"
+        "   # an indented comment\n"
+    )
+    edited = env_bytes + hand_made.encode()
+    (home / ".env").write_bytes(edited)
+    kept = machine.install(*args, home=home)
+    assert kept.returncode == 0, kept.stdout[-3000:] + kept.stderr[-2000:]
+    assert (home / ".env").read_bytes() == edited
+    assert (home / ".env").stat().st_mode & 0o777 == 0o600
+
+    # Another version is an upgrade, not a re-run: refused, nothing changed.
+    other = os.environ.get("KGOP_TEST_PREVIOUS", "0.0.1")
+    files_before = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    refused = machine.install(*args, "--version", other, home=home)
+    assert refused.returncode == 4, refused.stdout[-2000:] + refused.stderr
+    assert "operator.sh upgrade" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert (home / ".env").read_bytes() == edited
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == files_before
     assert (
         json.loads(
             subprocess.run(

@@ -1,7 +1,17 @@
-"""The ACME client does not trust what the server sends (no server needed for these)."""
+"""The ACME client does not trust what the server sends: checks, and a hostile server.
+
+The hostile server is a few lines of ACME over https on loopback that answers with
+whatever the test wants: enough for the ``acme`` library to reach the point where kgop
+must refuse.
+"""
 
 from __future__ import annotations
 
+import http.server
+import json
+import ssl
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +25,7 @@ from kgop_tui.services.acme import (
     account_key_path,
     check_token,
     check_url,
+    issue_certificate,
 )
 from kgop_tui.services.certs import self_signed
 
@@ -74,3 +85,127 @@ def test_a_certificate_that_does_not_match_its_key_never_replaces_the_working_on
         _install_pair(*pair, "other.example.org", cert, key)
     assert (cert.read_bytes(), key.read_bytes()) == working
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kg.crt", "kg.key", "other"]
+
+
+# ---- a hostile ACME server ---------------------------------------------------------------
+
+Answer = Callable[[str], dict[str, object]]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    base = ""
+    answers: dict[str, Answer] = {}
+    seen: list[str] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _reply(self, status: int, body: object, location: str | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Replay-Nonce", "bm9uY2Vub25jZQ")
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_HEAD(self) -> None:  # noqa: N802 - newNonce
+        self.send_response(200)
+        self.send_header("Replay-Nonce", "bm9uY2Vub25jZQ")
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.seen.append(self.path)
+        b = self.base
+        self._reply(
+            200,
+            {"newNonce": f"{b}/nonce", "newAccount": f"{b}/account", "newOrder": f"{b}/order"},
+        )
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.seen.append(self.path)
+        b = self.base
+        if self.path == "/account":
+            self._reply(201, {"status": "valid"}, f"{b}/acct/1")
+        elif self.path == "/order":
+            body = {
+                "status": "pending",
+                "identifiers": [{"type": "dns", "value": "kg.example.org"}],
+                "authorizations": [self.answers["authz_url"](b)],
+                "finalize": f"{b}/finalize",
+            }
+            self._reply(201, body, f"{b}/order/1")
+        elif self.path == "/authz/1":
+            self._reply(200, self.answers["authz"](b))
+        else:
+            self._reply(404, {"type": "urn:ietf:params:acme:error:malformed", "detail": "no"})
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Iterator[tuple[str, str, type[_Handler]]]:
+    """(directory URL, CA bundle, handler class) of a server on loopback."""
+    from kgop_tui.services.certs import self_signed
+
+    cert, key = tmp_path / "srv.crt", tmp_path / "srv.key"
+    self_signed("127.0.0.1", cert, key)
+    handler = type("Handler", (_Handler,), {"answers": {}, "seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    handler.base = f"https://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{handler.base}/dir", str(cert), handler
+    finally:
+        server.shutdown()
+
+
+def _authz(token: str) -> Answer:
+    return lambda b: {
+        "status": "pending",
+        "identifier": {"type": "dns", "value": "kg.example.org"},
+        "challenges": [{"type": "http-01", "url": f"{b}/chall/1", "token": token}],
+    }
+
+
+@pytest.mark.parametrize("token", ["../../.env", "a/b", "..", "x.y.z"])
+def test_a_path_for_a_token_is_refused_before_any_file_is_written(
+    hostile: tuple[str, str, type[_Handler]], tmp_path: Path, token: str
+) -> None:
+    directory, bundle, handler = hostile
+    handler.answers.update(authz_url=lambda b: f"{b}/authz/1", authz=_authz(token))
+    home = tmp_path / "kg"
+    (home / "certs").mkdir(parents=True)
+    webroot = home / "nginx" / "acme"
+    webroot.mkdir(parents=True)
+    with pytest.raises(OperationFailed, match="malformed answer was refused"):
+        issue_certificate(
+            directory, "kg.example.org", "ops@example.org", webroot,
+            home / "certs" / "kg.crt", home / "certs" / "kg.key", ca_bundle=bundle,
+        )  # fmt: skip
+    assert "/authz/1" in handler.seen  # the library got as far as the challenge
+    assert [p for p in webroot.rglob("*") if p.is_file()] == []
+    assert not (home / ".env").exists()
+    assert not (tmp_path / ".env").exists()
+    assert sorted(p.name for p in (home / "certs").iterdir()) == []
+
+
+def test_an_authorization_url_on_another_origin_is_never_requested(
+    hostile: tuple[str, str, type[_Handler]], tmp_path: Path
+) -> None:
+    directory, bundle, handler = hostile
+    handler.answers.update(
+        authz_url=lambda b: "https://127.0.0.2:9/authz/1", authz=_authz("dG9rZW4")
+    )
+    with pytest.raises(OperationFailed, match="outside"):
+        issue_certificate(
+            directory, "kg.example.org", "ops@example.org", tmp_path / "webroot",
+            tmp_path / "certs" / "kg.crt", tmp_path / "certs" / "kg.key", ca_bundle=bundle,
+        )  # fmt: skip
+    assert "/order" in handler.seen
+    assert not (tmp_path / "webroot").exists()
