@@ -80,5 +80,8 @@ RUN set -eu; \
     cp -r "${package}/sql/migrations" /opt/kgop/share/sql/migrations
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["sleep", "infinity"]
+# The container's own job: `kgop recert` at start and then daily (KGOP_RECERT_EVERY seconds),
+# so certificates renew by themselves; everything else comes in through `docker exec`.
+ENV KGOP_RECERT_EVERY=86400
+CMD ["sh", "-c", "while :; do kgop recert || echo \"kgop recert failed (exit $?); next try in ${KGOP_RECERT_EVERY} s\"; sleep \"${KGOP_RECERT_EVERY}\" & wait $!; done"]
 HEALTHCHECK --interval=30s --timeout=10s --start-period=5s --retries=3 CMD ["kgop", "--version"]

@@ -28,6 +28,7 @@ from kgop_tui.models import (
     UpgradePlan,
     UpgradeStatus,
 )
+from kgop_tui.tls import CertificateStatus
 
 
 class Stoppable(Protocol):
@@ -60,6 +61,10 @@ class EnginePort(Protocol):
     def stop(self, service: str) -> None: ...
 
     def start(self, service: str) -> None: ...
+
+    def certificate(self) -> CertificateStatus | None:
+        """The TLS front's certificate; None without TLS."""
+        ...
 
 
 class MigrationsPort(Protocol):

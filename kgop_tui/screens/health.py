@@ -72,6 +72,7 @@ class HealthScreen(KgopScreen):
         with Vertical(id="health-body"):
             table: DataTable[str | Text] = DataTable(id="services", cursor_type="row")
             yield table
+            yield Static("", id="tls-status")
             yield Static("Waiting for the Docker engine…", id="service-detail")
         yield Footer()
 
@@ -81,6 +82,16 @@ class HealthScreen(KgopScreen):
             table.add_column(column, key=column.lower())
         self._watcher = self.services.engine.watch(self._updated_from_thread, self._down)
         self.set_interval(1.0, self._tick)
+        self.refresh_certificate()
+        self.set_interval(60.0, self.refresh_certificate)
+
+    def refresh_certificate(self) -> None:
+        """Days to expiry of the TLS certificate (a file read; hidden without TLS)."""
+        status = self.services.engine.certificate()
+        line = self.query_one("#tls-status", Static)
+        line.display = status is not None
+        if status is not None:
+            line.update(status.line())
 
     def on_unmount(self) -> None:
         if self._watcher is not None:

@@ -19,12 +19,14 @@ from kgop_tui.services.files import save_log_lines
 from kgop_tui.services.logs import LogFollower
 from kgop_tui.services.migrations import MigrationService
 from kgop_tui.settings import Settings, load_settings
+from kgop_tui.tls import CertificateStatus
 
 
 class Engine:
     """The Docker engine side: one DockerService, compose for lifecycle."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.docker = DockerService(settings)
         self.compose = ComposeService(settings)
 
@@ -50,6 +52,11 @@ class Engine:
 
     def start(self, service: str) -> None:
         self.compose.start([service])
+
+    def certificate(self) -> CertificateStatus | None:
+        from kgop_tui.services.certs import certificate_status
+
+        return certificate_status(self.settings.kg_home)
 
 
 class UpgradeControl:

@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from kgop_tui.errors import UsageError
 from kgop_tui.services.files import write_secret_file
+from kgop_tui.tls import CertificateStatus
 
 
 @dataclass(frozen=True)
@@ -118,3 +119,22 @@ def self_signed(hostname: str, cert_path: Path, key_path: Path, days: int = 825)
 
 
 __all__ = ["CertificateInfo", "inspect", "self_signed"]
+
+
+def certificate_status(kg_home: Path) -> CertificateStatus | None:
+    """The TLS front's certificate (None when KG_SSL_MODE is none or unset)."""
+    from kgop_tui.errors import ConfigInvalid
+    from kgop_tui.settings import read_env_file
+
+    try:
+        entry = read_env_file(kg_home / ".env").get("KG_SSL_MODE")
+    except ConfigInvalid:
+        return None
+    mode = entry.value if entry else "none"
+    if mode in ("", "none"):
+        return None
+    try:
+        info = inspect(kg_home / "certs" / "kg.crt", kg_home / "certs" / "kg.key")
+    except UsageError as exc:
+        return CertificateStatus(mode, problem=exc.message[:160] + " — run `kgop recert`")
+    return CertificateStatus(mode, days_left=info.days_left, not_after=info.not_after)

@@ -97,6 +97,10 @@ def test_engine_status_and_unknown_services(engine: EnginePort) -> None:
         engine.follow_logs(["no-such-service"], 10)
 
 
+def test_engine_reports_no_certificate_without_tls(engine: EnginePort) -> None:
+    assert engine.certificate() is None
+
+
 def test_engine_logs_deliver_chunks_of_timestamped_lines(engine: EnginePort) -> None:
     source = engine.follow_logs(None, 100)
     source.start()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.engines import DockerEngine
+from tests.integration.test_recert import expired_pair
+from tests.support.engines import DockerEngine, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,3 +62,43 @@ def test_the_built_image_runs_compose_for_this_architecture(docker_engine: Docke
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()[0].isdigit()
+
+
+def test_the_operator_container_renews_an_expired_certificate_by_itself(
+    docker_engine: DockerEngine, tmp_path: Path
+) -> None:
+    from kgop_tui.services.certs import certificate_status
+
+    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
+    home = tmp_path / "kg"
+    (home / "certs").mkdir(parents=True)
+    (home / ".env").write_text(
+        "COMPOSE_PROJECT_NAME=kgopdaily\nKG_SSL_MODE=self-signed\nKG_HOSTNAME=localhost\n"
+    )
+    expired_pair(home / "certs" / "kg.crt", home / "certs" / "kg.key")
+    status = certificate_status(home)
+    assert status is not None
+    assert status.problem is not None  # what the Health screen shows: expired
+    assert "expired" in status.problem
+    name = f"kgop-daily-{tmp_path.name[-8:].lower()}"
+    socket = docker_engine.host.removeprefix("unix://")
+    started = subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--network", "none", "-e", f"KG_HOME={home}",
+         "-w", str(home), "-v", f"{home}:{home}", "-v", f"{socket}:/var/run/docker.sock",
+         f"kg-operator:{version}"],
+        capture_output=True, text=True, env=docker_engine.env(), timeout=60,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    try:
+
+        def renewed() -> bool:
+            now = certificate_status(home)
+            return now is not None and (now.days_left or 0) > 800
+
+        wait_for(renewed, 60, "the operator container's daily recert to renew the certificate")
+        logs = subprocess.run(
+            ["docker", "logs", name], capture_output=True, text=True, env=docker_engine.env()
+        )
+        assert "renewed; valid until" in logs.stdout + logs.stderr
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, env=docker_engine.env())

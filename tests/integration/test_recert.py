@@ -54,7 +54,13 @@ def home(tmp_path: Path, docker_engine: DockerEngine) -> Path:
 
 
 def test_an_expired_certificate_is_renewed(home: Path) -> None:
+    from kgop_tui.services.certs import certificate_status
+
     expired_pair(home / "certs" / "kg.crt", home / "certs" / "kg.key")
+    before = certificate_status(home)
+    assert before is not None
+    assert before.problem is not None
+    assert "run `kgop recert`" in before.line()
     done = run_kgop("recert", "--json", env=kgop_env(home))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)

@@ -45,6 +45,31 @@ async def test_health_lists_services_and_explains_the_unhealthy_one(fakes: Fakes
         assert "exited with code 137" in text_of(app, "#service-detail")
 
 
+async def test_health_shows_days_to_certificate_expiry(fakes: Fakes) -> None:
+    from datetime import UTC, datetime
+
+    from kgop_tui.tls import CertificateStatus
+
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(
+            pilot, lambda: app.screen.query_one("#services", DataTable).row_count == 4, "rows"
+        )
+        assert not app.screen.query_one("#tls-status").display  # no TLS: no line
+        fakes.engine.tls = CertificateStatus(
+            "letsencrypt", days_left=12, not_after=datetime(2027, 1, 14, tzinfo=UTC)
+        )
+        app.screen.refresh_certificate()
+        await pilot.pause()
+        line = text_of(app, "#tls-status")
+        assert "certificate valid 12 more days (until 2027-01-14)" in line
+        assert "renews under 30 days" in line
+        fakes.engine.tls = CertificateStatus("self-signed", problem="kg.crt has expired")
+        app.screen.refresh_certificate()
+        await pilot.pause()
+        assert "TLS (self-signed): kg.crt has expired" in text_of(app, "#tls-status")
+
+
 async def test_restart_asks_first_and_then_restarts(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:

@@ -21,6 +21,7 @@ from kgop_tui.models import (
     StatusUpdate,
 )
 from kgop_tui.services.logs import LogBatch, LogChunk
+from kgop_tui.tls import CertificateStatus
 from tests.tui.fakes.clock import NOW
 
 
@@ -117,6 +118,7 @@ def log_batch(lines: list[tuple[str, str]], start: int = 0) -> LogBatch:
 @dataclass
 class FakeEngine:
     status: ProjectStatus = field(default_factory=sample_status)
+    tls: CertificateStatus | None = None
     down: bool = False
     calls: list[tuple[str, str]] = field(default_factory=list)
     sources: list[FakeLogSource] = field(default_factory=list)
@@ -145,6 +147,9 @@ class FakeEngine:
     def project_status(self) -> ProjectStatus:
         self._check()
         return self.status
+
+    def certificate(self) -> CertificateStatus | None:
+        return self.tls
 
     def watch(
         self, on_update: Callable[[StatusUpdate], None], on_error: Callable[[KgopError], None]
