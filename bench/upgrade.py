@@ -18,10 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import Site, releases, stack_dsn
 from tests.e2e.upgrades import Probe, upgrade_status
 from tests.support.engines import DockerEngine
 from tests.support.helpers import execute
+from tests.support.stack import UpgradeSite as Site
+from tests.support.stack import releases, stack_dsn
 
 
 def seconds(status: dict[str, object], key: str) -> float:
