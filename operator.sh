@@ -31,6 +31,8 @@ Delegated verbs (run as `kgop` in the operator container):
   upgrade [--to V]        guided upgrade with backup and automatic rollback; it goes on if
                           the session drops (upgrade --status); then the operator container
                           moves to the new image
+  doctor [--json]         what is wrong with this host and install, and what to do
+  bundle [--output F]     a support bundle (.tar.gz) with every secret redacted
   migrate, backup, restore, recert, releases, garage, configure, status --json, ...
   admin [--username U] [--password-stdin]       = kgop configure admin
   ai-provider | embedding | api-key ...         = kgop configure ...
@@ -168,11 +170,28 @@ then_refresh() {
   }
 }
 
-cmd_start_infra() { # garage exits without garage.toml: the operator writes it when missing
+# Before any `up`, in a one-off operator container: garage.toml written when missing (garage
+# exits without it), then every bind-mount source checked (Docker would make a missing one a
+# directory). kgop's one-line error is passed on with its exit code (4: refused).
+preflight_mounts() {
+  local out code=0
+  out="$(compose run --rm --no-deps -T --entrypoint sh operator \
+    -c 'kgop garage config >/dev/null && kgop check-mounts' 2>&1)" || code=$?
+  ((code == 0)) && return 0
+  diagnose
+  if [[ "${out}" == *"kgop: "* ]]; then
+    printf '%s\n' "kgop: ${out##*kgop: }" >&2
+  else
+    printf '%s\n' "${out}" >&2
+  fi
+  exit "${code}"
+}
+
+cmd_start_infra() {
+  note "Checking bind mounts..."
+  preflight_mounts
   note "Starting postgres, the operator and garage..."
-  compose up -d postgres operator || die 1 "docker compose up failed (see above)"
-  delegate garage config >/dev/null || die 1 "could not write garage/garage.toml. Hint: ./operator.sh garage config"
-  compose up -d garage || die 1 "docker compose up failed (see above)"
+  compose up -d postgres operator garage || die 1 "docker compose up failed (see above)"
   wait_healthy postgres garage operator
 }
 

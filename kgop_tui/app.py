@@ -35,6 +35,7 @@ ACTIONS: list[tuple[str, str, str]] = [
     ("health", "restart", "Restart the selected service"),
     ("health", "stop", "Stop the selected service"),
     ("health", "start", "Start the selected service"),
+    ("health", "doctor", "Doctor: check the host and the install"),
     ("logs", "prompt('filter')", "Filter the logs (regular expression, ! inverts)"),
     ("logs", "prompt('search')", "Find in the logs (then n / N)"),
     ("logs", "flip('show_timestamps')", "Show or hide log timestamps"),

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         backup,
         certs,
         configure,
+        doctor,
         engine,
         envfile,
         migrate,
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.register(verbs)
     releases.register(verbs)
     envfile.register(verbs)
+    doctor.register(verbs)
     return parser
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from kgop_tui.checks import DoctorReport
 from kgop_tui.errors import KgopError
 from kgop_tui.logtypes import LogBatch
 from kgop_tui.models import (
@@ -132,6 +133,12 @@ class UpgradePort(Protocol):
         ...
 
 
+class DoctorPort(Protocol):
+    def run(self) -> DoctorReport:
+        """Every check of ``kgop doctor`` (blocking: run it in a worker thread)."""
+        ...
+
+
 @dataclass
 class Services:
     """Everything the app reaches: built once by the CLI, handed to the App."""
@@ -142,3 +149,4 @@ class Services:
     save_logs: Callable[[list[str]], str]
     """Write lines to a 0600 file under KG_HOME/logs; returns its path."""
     upgrades: UpgradePort
+    doctor: DoctorPort

@@ -105,9 +105,14 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.services.compose import ComposeService
     from kgop_tui.services.docker_engine import DockerService
     from kgop_tui.services.health import wait_healthy
+    from kgop_tui.services.mounts import require_mounts
 
     warm = settings.warm_migrations_dir() is not None
     total = 6 if warm else 5
+    compose = ComposeService(settings)
+    written = ensure_garage_config(settings)
+    # Before anything starts: a missing bind-mount source would become a directory.
+    require_mounts(compose)
     deadline = time.monotonic() + 120
     started = step(1, total, "database reachable")
     asyncio.run(wait_database(settings, deadline))
@@ -119,8 +124,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
         raise failure_error(run.failure, dry_run=False)
     done(started, f"{len(run.applied)} applied, at version {run.current_version}")
     started = step(3, total, "object store")
-    compose = ComposeService(settings)
-    if ensure_garage_config(settings):
+    if written:
         # garage could not start without it: start it now that the file is there.
         compose.start(["garage"])
     done(started, garage_init(settings, time.monotonic() + 60))

@@ -59,6 +59,7 @@ class HealthScreen(KgopScreen):
         Binding("r", "restart", "Restart"),
         Binding("s", "stop", "Stop"),
         Binding("u", "start", "Start"),
+        Binding("d", "doctor", "Doctor"),
     ]
 
     def __init__(self) -> None:
@@ -205,6 +206,11 @@ class HealthScreen(KgopScreen):
                 self._lifecycle(verb, s.service)
 
         self.app.push_screen(ConfirmScreen(f"{verb.capitalize()} {s.service}?", danger), answered)
+
+    def action_doctor(self) -> None:
+        from kgop_tui.screens.doctor import DoctorScreen
+
+        self.app.push_screen(DoctorScreen())
 
     def action_restart(self) -> None:
         self._confirm_then("restart")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kgop_tui import __version__
+from kgop_tui.checks import DoctorReport
 from kgop_tui.errors import KgopError
 from kgop_tui.models import ProjectStatus, StatusUpdate, UpgradePlan, UpgradeStatus
 from kgop_tui.ports import Services
@@ -133,4 +134,17 @@ def build_services(settings: Settings) -> Services:
         config=ConfigService(target, settings),
         save_logs=save_logs,
         upgrades=UpgradeControl(settings),
+        doctor=DoctorControl(settings),
     )
+
+
+class DoctorControl:
+    """The TUI's Doctor view: one run of every check."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def run(self) -> DoctorReport:
+        from kgop_tui.services.doctor import Doctor
+
+        return Doctor(self.settings).run()

@@ -14,6 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from kgop_tui import __version__
+from kgop_tui.checks import CheckState, DoctorReport
 from kgop_tui.errors import ConfigInvalid, KgopError, OperationFailed, UnknownService, UsageError
 from kgop_tui.models import (
     ConfigStatus,
@@ -24,14 +25,14 @@ from kgop_tui.models import (
     Provider,
     ValidationStatus,
 )
-from kgop_tui.ports import ConfigPort, EnginePort, MigrationsPort, UpgradePort
-from kgop_tui.services.bundle import Engine, UpgradeControl
+from kgop_tui.ports import ConfigPort, DoctorPort, EnginePort, MigrationsPort, UpgradePort
+from kgop_tui.services.bundle import DoctorControl, Engine, UpgradeControl
 from kgop_tui.services.config import ConfigService
 from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.services.migrations import MigrationService
 from kgop_tui.settings import load_settings
 from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
-from tests.tui.fakes import FakeConfig, FakeEngine, FakeMigrations, FakeUpgrades
+from tests.tui.fakes import FakeConfig, FakeDoctor, FakeEngine, FakeMigrations, FakeUpgrades
 
 KINDS = ["fake", "real"]
 
@@ -83,6 +84,14 @@ def config(request: pytest.FixtureRequest, tmp_path: Path) -> ConfigPort:
     return ConfigService(DatabaseTarget(dsn, "contract"), settings)
 
 
+@pytest.fixture(params=KINDS)
+def doctor(request: pytest.FixtureRequest) -> DoctorPort:
+    if request.param == "fake":
+        return FakeDoctor()
+    project: ComposeProject = request.getfixturevalue("project")
+    return DoctorControl(load_settings(kg_home=project.home, environ={}))
+
+
 # ---- engine ------------------------------------------------------------------------------
 
 
@@ -95,6 +104,20 @@ def test_engine_status_and_unknown_services(engine: EnginePort) -> None:
         engine.restart("no-such-service")
     with pytest.raises(UnknownService):
         engine.follow_logs(["no-such-service"], 10)
+
+
+def test_doctor_reports_checks_with_ids_states_and_hints(doctor: DoctorPort) -> None:
+    report = doctor.run()
+    assert isinstance(report, DoctorReport)
+    assert report.checks
+    assert len({c.id for c in report.checks}) == len(report.checks)
+    for check in report.checks:
+        assert check.id
+        assert check.detail
+        if check.state in (CheckState.FAIL, CheckState.WARN):
+            assert check.hint, check
+    assert report.summary["exit"] == int(report.failed)
+    assert sum(report.summary[s.value] for s in CheckState) == len(report.checks)
 
 
 def test_engine_reports_no_certificate_without_tls(engine: EnginePort) -> None:

@@ -70,6 +70,28 @@ async def test_health_shows_days_to_certificate_expiry(fakes: Fakes) -> None:
         assert "TLS (self-signed): kg.crt has expired" in text_of(app, "#tls-status")
 
 
+async def test_doctor_view_from_health_lists_checks_and_the_hint(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(
+            pilot, lambda: app.screen.query_one("#services", DataTable).row_count == 4, "rows"
+        )
+        await pilot.press("d")
+        await until(pilot, lambda: bool(app.screen.query("#doctor-checks")), "the doctor view")
+        table = app.screen.query_one("#doctor-checks", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "the checks")
+        assert [str(table.get_row_at(i)[0]) for i in range(4)] == [
+            "✔ ok", "✖ fail", "! warn", "– skip",
+        ]  # fmt: skip
+        assert "1 ok · 1 warning(s) · 1 failed · 1 skipped" in text_of(app, "#doctor-hint")
+        await pilot.press("down")
+        assert "rmdir /srv/kg/nginx/kg.conf" in text_of(app, "#doctor-hint")
+        await pilot.press("r")
+        await until(pilot, lambda: fakes.doctor.runs == 2, "a second run")
+        await pilot.press("escape")
+        await until(pilot, lambda: bool(app.screen.query("#services")), "back on Health")
+
+
 async def test_restart_asks_first_and_then_restarts(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:

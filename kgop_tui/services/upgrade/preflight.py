@@ -50,6 +50,10 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
     steps.log(f"engine: {steps.docker.engine_address}")
     with steps.docker.translate_errors():
         steps.docker.client().ping()
+    # A bind mount whose source is missing would become a directory at the first `up`.
+    from kgop_tui.services.mounts import require_mounts
+
+    require_mounts(steps.compose)
     current_images = steps.current_images()
     operator_target = retag(current_images["operator"], version)
     manifest, shipped = steps.images.fetch_release(operator_target, version)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from kgop_tui.ports import Services
 from tests.tui.fakes.clock import NOW
 from tests.tui.fakes.config import FakeConfig
+from tests.tui.fakes.doctor import FakeDoctor
 from tests.tui.fakes.engine import FakeEngine, FakeLogSource, log_batch, sample_status, service
 from tests.tui.fakes.migrations import FakeMigrations
 from tests.tui.fakes.upgrades import FakeUpgrades
@@ -17,6 +18,7 @@ from tests.tui.fakes.upgrades import FakeUpgrades
 __all__ = [
     "NOW",
     "FakeConfig",
+    "FakeDoctor",
     "FakeEngine",
     "FakeLogSource",
     "FakeMigrations",
@@ -34,6 +36,7 @@ class Fakes:
     migrations: FakeMigrations = field(default_factory=FakeMigrations)
     config: FakeConfig = field(default_factory=FakeConfig)
     upgrades: FakeUpgrades = field(default_factory=FakeUpgrades)
+    doctor: FakeDoctor = field(default_factory=FakeDoctor)
     saved: list[list[str]] = field(default_factory=list)
 
     def services(self) -> Services:
@@ -47,4 +50,5 @@ class Fakes:
             config=self.config,
             save_logs=save,
             upgrades=self.upgrades,
+            doctor=self.doctor,
         )
