@@ -51,7 +51,9 @@ def test_start_infra_refuses_a_missing_mount_source_and_creates_nothing(
         assert doctor.returncode == 1, doctor.stderr
         checks = {c["id"]: c for c in json.loads(doctor.stdout)["checks"]}
         assert checks["mount.api:/etc/kg/extra.conf"]["state"] == "fail"
-        assert checks["service.postgres"]["state"] == "fail"  # not started
+        # The shim started the operator (and postgres, which it waits for); api never ran.
+        assert checks["service.api"]["state"] == "fail"
+        assert checks["service.api"]["detail"] == "no container: not started"
         assert not missing.exists()
 
         bundled = stack.shim("bundle")

@@ -99,7 +99,8 @@ def make_site(engine: DockerEngine, home: Path, dsn: str, sick: bool) -> Site:
     site = Site(project, dsn)
     migrated = site.kgop("migrate", "up")
     assert migrated.returncode == 0, migrated.stderr
-    project.compose("up", "-d")
+    # .env of KG_HOME, as kgop and operator.sh pass it (KG_HOME and the secrets are there).
+    project.compose("--env-file", str(home / ".env"), "up", "-d")
     wait_for(lambda: project.state("good") == ("running", "healthy"), 60, "good to be healthy")
     if sick:
         wait_for(lambda: project.state("sick") == ("running", "unhealthy"), 60, "sick to fail")
@@ -113,7 +114,9 @@ def troubled(docker_engine: DockerEngine, tmp_path: Path, postgres: str) -> Iter
     try:
         yield site
     finally:
-        site.project.compose("down", "-v", "--remove-orphans")
+        site.project.compose(
+            "--env-file", str(site.home / ".env"), "down", "-v", "--remove-orphans"
+        )
 
 
 @pytest.fixture
@@ -122,7 +125,9 @@ def healthy(docker_engine: DockerEngine, tmp_path: Path, postgres: str) -> Itera
     try:
         yield site
     finally:
-        site.project.compose("down", "-v", "--remove-orphans")
+        site.project.compose(
+            "--env-file", str(site.home / ".env"), "down", "-v", "--remove-orphans"
+        )
 
 
 def test_doctor_names_each_problem_and_exits_1(troubled: Site) -> None:
