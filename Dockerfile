@@ -5,8 +5,11 @@
 # Compose v2 is the release below, for the build's architecture (amd64 or arm64), checked
 # against the SHA-256 pinned here: a binary that does not match fails the build.
 #
-# Offline builds (air-gapped sites, the test suite): put every wheel in build/wheels and a
-# compose v2 binary at build/docker-compose, then add
+# Python dependencies come from requirements/runtime.lock (and build.lock), every file
+# checked against its SHA-256 (pip --require-hashes): two builds of a version are the same.
+#
+# Offline builds (air-gapped sites, the test suite): put every wheel of the locks in
+# build/wheels and a compose v2 binary at build/docker-compose, then add
 #   --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose
 #   --build-arg COMPOSE_SHA256_<ARCH>=<its sha256>   (the binary is checked all the same)
 # and, for a base image of your own, --build-arg BASE_IMAGE=...
@@ -67,11 +70,14 @@ RUN set -eu; \
     chmod 0755 /usr/local/bin/docker-compose; \
     docker-compose version; \
     python3 -m venv /opt/kgop; \
+    locks="-r /src/requirements/build.lock -r /src/requirements/runtime.lock"; \
     if [ -n "${WHEELHOUSE}" ]; then \
-        /opt/kgop/bin/pip install --no-cache-dir --no-index --find-links "/src/${WHEELHOUSE}" /src; \
+        source="--no-index --find-links /src/${WHEELHOUSE}"; \
     else \
-        /opt/kgop/bin/pip install --no-cache-dir --index-url "${PIP_INDEX_URL}" /src; \
+        source="--index-url ${PIP_INDEX_URL}"; \
     fi; \
+    /opt/kgop/bin/pip install --no-cache-dir ${source} --require-hashes ${locks}; \
+    /opt/kgop/bin/pip install --no-cache-dir ${source} --no-deps --no-build-isolation /src; \
     rm -rf /src; \
     kgop --version; \
     package="$(/opt/kgop/bin/python -c 'import kgop_tui, os; print(os.path.dirname(kgop_tui.__file__))')"; \

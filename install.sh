@@ -389,16 +389,19 @@ preflight() {
 # Arguments:
 #   role (postgres, garage, nginx, operator, api, web)
 # Outputs:
-#   the image reference, at --version when compose tags it with KG_VERSION
+#   the image reference, at --version when compose tags it with KG_VERSION, under
+#   KG_REGISTRY when compose prefixes it with that
 #######################################
 default_image() {
   local role="$1" file line
-  local pattern='\$\{KG_'"${role^^}"'_IMAGE:-([^$}]*)(\$\{KG_VERSION)?'
+  local pattern='\$\{KG_'"${role^^}"'_IMAGE:-(\$\{KG_REGISTRY:-([^}]*)\})?([^$}]*)(\$\{KG_VERSION)?'
   for file in "${SOURCE}"/compose/compose*.yml; do
     while IFS= read -r line; do
       if [[ "${line}" =~ ${pattern} ]]; then
-        printf '%s' "${BASH_REMATCH[1]}"
-        [[ -z "${BASH_REMATCH[2]}" ]] || printf '%s' "${OPT[version]}"
+        # KG_REGISTRY, when set, is the one prefix of the platform's own images.
+        [[ -z "${BASH_REMATCH[1]}" ]] || printf '%s' "${KG_REGISTRY:-${BASH_REMATCH[2]}}"
+        printf '%s' "${BASH_REMATCH[3]}"
+        [[ -z "${BASH_REMATCH[4]}" ]] || printf '%s' "${OPT[version]}"
         return 0
       fi
     done <"${file}"
@@ -595,6 +598,7 @@ env_directives() {
   fi
   setting KG_HOME "${OPT[dir]}"
   setting KG_VERSION "${OPT[version]}"
+  [[ -z "${KG_REGISTRY:-}" ]] || setting KG_REGISTRY "${KG_REGISTRY}"
   setting KG_HOSTNAME "${OPT[hostname]:-localhost}" hostname
   setting KG_SSL_MODE "$(ssl_mode)" ssl
   [[ -z "${OPT[ssl_email]}" ]] || setting KG_SSL_EMAIL "${OPT[ssl_email]}" # for `kgop recert`

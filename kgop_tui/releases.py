@@ -158,5 +158,56 @@ def render_markdown(manifest: Manifest) -> str:
         "in between. Downgrades are not supported; restore the backup the upgrade took",
         "(`kgop restore KG_HOME/backups/...`).",
         "",
+        "## How a release is made",
+        "",
+        "1. Add the `[[release]]` to `kgop_tui/releases.toml`, set `VERSION`, regenerate this",
+        "   file (`kgop releases --markdown > docs/RELEASES.md`); `kgop releases --check` and the",
+        "   test command must pass.",
+        "2. `scripts/release.sh VERSION --registry REGISTRY --push [--platform LIST]` refuses",
+        "   (exit 2) unless `VERSION`, the manifest and this file agree, then builds kg-api,",
+        "   kg-web and kg-operator with that one tag and OCI labels (version, revision = the git",
+        "   commit, created, source) and pushes them; multi-arch (`linux/amd64,linux/arm64`)",
+        "   with docker buildx, single-arch without it.",
+        "3. On a `v*` tag, `.github/workflows/release.yml` runs the test command, then",
+        "   `scripts/release.sh` with `--push` to the registry, logged in with the platform's",
+        "   token.",
+        "",
+        "Installs pull from `KG_REGISTRY` (default `ghcr.io/knowledge-graph`): the one place",
+        "the prefix of the platform's own images is set (compose's defaults, install.sh).",
+        "",
     ]
     return "\n".join(lines)
+
+
+def check_manifest(manifest: Manifest, migrations_dir: Path) -> list[str]:
+    """What is inconsistent in the manifest, against the migration files it ships."""
+    problems = []
+    versions = sorted(
+        int(p.name.split("_", 1)[0])
+        for p in [*migrations_dir.glob("*.sql"), *migrations_dir.glob("archived/*.sql")]
+        if p.name.split("_", 1)[0].isdigit()
+    )
+    previous: Release | None = None
+    for r in manifest.releases:
+        first, last = r.migrations
+        if not 1 <= first <= last:
+            problems.append(f"{r.version}: migrations [{first}, {last}] is not a range")
+        if previous is not None and first > previous.migrations[1] + 1:
+            problems.append(
+                f"{r.version}: migrations start at {first}, after a gap from "
+                f"{previous.version}'s {previous.migrations[1]}"
+            )
+        if r.required and previous is not None and last == previous.migrations[1]:
+            problems.append(f"{r.version} is a required stop but ships no new migration")
+        if set(r.images.values()) != {r.version}:
+            problems.append(f"{r.version}: image tags {sorted(set(r.images.values()))} differ")
+        previous = r
+    newest = manifest.latest.migrations[1]
+    if versions and versions[-1] != newest:
+        problems.append(
+            f"the newest release ships migrations up to {newest}; the files go to {versions[-1]}"
+        )
+    missing = sorted(set(range(1, newest + 1)) - set(versions))
+    if missing:
+        problems.append(f"no migration file for version(s) {', '.join(map(str, missing[:5]))}")
+    return problems

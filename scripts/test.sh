@@ -228,7 +228,7 @@ ensure_base_image() {
 #######################################
 venv_dir() {
   local key
-  key="$(sha256sum <"${ROOT}/pyproject.toml" | cut -c1-12)"
+  key="$(cat "${ROOT}/pyproject.toml" "${ROOT}"/requirements/*.lock | sha256sum | cut -c1-12)"
   if mkdir -p "${CACHE}" 2>/dev/null && [[ -w "${CACHE}" ]]; then
     printf '%s\n' "${CACHE}/venv-${key}"
   else
@@ -252,8 +252,9 @@ ensure_venv() {
     pip_log="$(mktemp)"
     rm -rf "${venv}"
     python3 -m venv "${venv}"
-    if ! { "${venv}/bin/pip" install --disable-pip-version-check "setuptools>=77" wheel &&
-      "${venv}/bin/pip" install --disable-pip-version-check -e "${ROOT}[test,lint]"; } \
+    # Exactly the locked versions, each file checked against its hash.
+    if ! "${venv}/bin/pip" install --disable-pip-version-check --require-hashes \
+      -r "${ROOT}/requirements/build.lock" -r "${ROOT}/requirements/dev.lock" \
       >"${pip_log}" 2>&1; then
       tail -30 "${pip_log}" >&2
       rm -rf "${venv}"
@@ -296,14 +297,15 @@ compose_binary() {
 build_images() {
   local version
   version="$(cat "${ROOT}/VERSION")"
-  log "images: wheelhouse"
+  log "images: wheelhouse (from the locks)"
   mkdir -p "${ROOT}/build"
   rm -f "${ROOT}"/build/wheels/kgop-*.whl
-  "${VENV}/bin/pip" wheel -q --disable-pip-version-check --wheel-dir "${ROOT}/build/wheels" \
-    "${ROOT}" "setuptools>=77" wheel >"${STATE}/wheels.log" 2>&1 ||
+  "${VENV}/bin/pip" download -q --disable-pip-version-check --require-hashes \
+    --dest "${ROOT}/build/wheels" -r "${ROOT}/requirements/build.lock" \
+    -r "${ROOT}/requirements/runtime.lock" >"${STATE}/wheels.log" 2>&1 ||
     {
       tail -20 "${STATE}/wheels.log" >&2
-      die "building the wheelhouse failed"
+      die "downloading the locked wheels failed"
     }
   install -m 0755 "$(compose_binary)" "${ROOT}/build/docker-compose"
   local -a common=(--network host --build-arg "BASE_IMAGE=${BASE_IMAGE}" -q)

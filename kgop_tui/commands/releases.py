@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from kgop_tui.errors import ExitCode
@@ -14,6 +15,11 @@ def register(verbs: Any) -> None:
     releases = verbs.add_parser("releases", help="the release manifest: versions and upgrade stops")
     releases.add_argument("--markdown", action="store_true", help="docs/RELEASES.md")
     releases.add_argument("--json", action="store_true")
+    releases.add_argument(
+        "--check",
+        action="store_true",
+        help="the manifest is consistent, and the running images carry its version labels",
+    )
     releases.set_defaults(handler=cmd_releases)
 
 
@@ -24,6 +30,8 @@ def cmd_releases(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.releases import load_manifest, render_markdown
 
     manifest = load_manifest()
+    if args.check:
+        return check_releases(manifest, settings)
     if args.markdown:
         sys.stdout.write(render_markdown(manifest))
     elif args.json:
@@ -37,3 +45,42 @@ def cmd_releases(args: argparse.Namespace, settings: Settings) -> int:
                 f"{release.migrations[1]:04d}{mark}{here}"
             )
     return ExitCode.OK
+
+
+def check_releases(manifest: Any, settings: Settings) -> int:
+    """``--check``: exit 1 naming each inconsistency or mismatched running image."""
+    from kgop_tui.releases import check_manifest
+    from kgop_tui.services.docker_engine import DockerService
+
+    problems = check_manifest(manifest, Path(__file__).parents[1] / "sql" / "migrations")
+    print(
+        f"{'✖' if problems else '✔'} manifest: {len(manifest.releases)} releases, newest "
+        f"{manifest.latest.version}" + (f"; {len(problems)} problem(s)" if problems else "")
+    )
+    for problem in problems:
+        print(f"  ✖ {problem}")
+    installed = settings.kg_version
+    release = manifest.get(installed) if installed else None
+    if release is None:
+        problems.append(f"KG_VERSION {installed or '(unset)'} is not in the manifest")
+        print(f"✖ installed version {installed or '(unset)'}: not a release")
+    else:
+        docker = DockerService(settings)
+        try:
+            running = {s.service: s for s in docker.project_status().services}
+        finally:
+            docker.close()
+        for role, tag in sorted(release.images.items()):
+            status = running.get(role)
+            if status is None or status.state.value != "running":
+                print(f"– {role}: not running")
+                continue
+            if status.version != tag:
+                problems.append(f"{role}: {status.image} is labelled {status.version}, not {tag}")
+                print(
+                    f"✖ {role}: {status.image} is labelled {status.version or '(no label)'}; "
+                    f"{release.version} expects {tag}"
+                )
+            else:
+                print(f"✔ {role}: {status.image} labelled {tag}")
+    return ExitCode.FAILED if problems else ExitCode.OK

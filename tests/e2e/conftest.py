@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.engines import DockerEngine
+from tests.support.engines import DockerEngine, require_or_skip, wait_for
 from tests.support.stack import (
     ROOT,
     InstallSite,
     Stack,
     UpgradeSite,
+    free_port,
     images_or_skip,
     minimal_path,
     write_install,
@@ -82,3 +85,34 @@ def machine(
                 capture_output=True,
                 timeout=120,
             )
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[str]:
+    if not shutil.which("docker-registry"):
+        require_or_skip("docker-registry is not installed (scripts/test.sh installs it)")
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {tmp_path / 'registry'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    server = subprocess.Popen(
+        ["docker-registry", "serve", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "registry.log").open("w"),
+    )
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(answers, 30, "the registry")
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -6,49 +6,10 @@ which the engine reaches as an insecure localhost registry.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import urllib.request
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
-
-import pytest
 
 from tests.e2e.upgrades import Probe, operator_image, upgrade_status
-from tests.support.engines import require_or_skip, wait_for
-from tests.support.stack import UpgradeSite, free_port, get_json, releases
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[str]:
-    if not shutil.which("docker-registry"):
-        require_or_skip("docker-registry is not installed (scripts/test.sh installs it)")
-    port = free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {tmp_path / 'registry'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
-    )
-    server = subprocess.Popen(
-        ["docker-registry", "serve", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "registry.log").open("w"),
-    )
-
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_for(answers, 30, "the registry")
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+from tests.support.stack import UpgradeSite, get_json, releases
 
 
 def test_images_are_pulled_before_anything_stops(site: UpgradeSite, registry: str) -> None:

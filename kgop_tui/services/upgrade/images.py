@@ -19,7 +19,8 @@ from kgop_tui.services.upgrade.state import UpgradeFiles
 
 IMAGE_SHARE = "/opt/kgop/share"
 _DEFAULT = re.compile(
-    r"\$\{KG_(?P<role>[A-Z]+)_IMAGE:-(?P<ref>[^$}]*)(?P<versioned>\$\{KG_VERSION)?"
+    r"\$\{KG_(?P<role>[A-Z]+)_IMAGE:-(?:\$\{KG_REGISTRY:-(?P<registry>[^}]*)\})?"
+    r"(?P<ref>[^$}]*)(?P<versioned>\$\{KG_VERSION)?"
 )
 
 
@@ -35,9 +36,10 @@ def image_variable(role: str) -> str:
     return f"KG_{role.upper()}_IMAGE"
 
 
-def default_images(compose_file: Path, version: str) -> dict[str, str]:
+def default_images(compose_file: Path, version: str, registry: str | None = None) -> dict[str, str]:
     """Each role's default image at ``version``, as compose.yml declares it: the one place the
-    defaults are written (``${KG_API_IMAGE:-ghcr.io/.../kg-api:${KG_VERSION:-latest}}``)."""
+    defaults are written (``${KG_API_IMAGE:-${KG_REGISTRY:-ghcr.io/...}/kg-api:${KG_VERSION}}``);
+    ``registry`` is KG_REGISTRY, when set."""
     try:
         text = compose_file.read_text(encoding="utf-8")
     except OSError as exc:
@@ -46,7 +48,8 @@ def default_images(compose_file: Path, version: str) -> dict[str, str]:
         ) from None
     found = {}
     for match in _DEFAULT.finditer(text):
-        ref = match["ref"] + (version if match["versioned"] else "")
+        prefix = (registry or match["registry"] or "") if match["registry"] is not None else ""
+        ref = prefix + match["ref"] + (version if match["versioned"] else "")
         found[match["role"].lower()] = ref
     return found
 
@@ -59,7 +62,7 @@ def pinned_images(
     pinned = {role: env.get(image_variable(role)) for role in ROLES}
     if all(pinned.values()):
         return {role: str(ref) for role, ref in pinned.items()}
-    defaults = default_images(compose_file, version)
+    defaults = default_images(compose_file, version, env.get("KG_REGISTRY"))
     return {role: pinned[role] or defaults[role] for role in ROLES}
 
 

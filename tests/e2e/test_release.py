@@ -1,0 +1,166 @@
+"""Releases for real: scripts/release.sh builds and pushes one version's images to a
+registry, and install.sh installs from that registry with no local images and no --demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.engines import DockerEngine, free_port
+from tests.support.stack import ROOT, InstallSite, env_file
+
+ROLES = ("operator", "api", "web")
+
+
+def release(engine: DockerEngine, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "release.sh"), *args],
+        capture_output=True, text=True, env=engine.env(), timeout=1200,
+    )  # fmt: skip
+
+
+def labels(registry: str, repository: str, tag: str) -> dict[str, str]:
+    """An image's labels, read back through the registry's HTTP API."""
+    base = f"http://{registry}/v2/{repository}"
+    accept = "application/vnd.docker.distribution.manifest.v2+json"
+    request = urllib.request.Request(f"{base}/manifests/{tag}", headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        manifest = json.load(response)
+    with urllib.request.urlopen(f"{base}/blobs/{manifest['config']['digest']}", timeout=10) as r:
+        return dict(json.load(r)["config"]["Labels"])
+
+
+def offline_build_args(engine: DockerEngine) -> list[str]:
+    """What scripts/test.sh builds with here: no registry for base images, no PyPI."""
+    binary = ROOT / "build" / "docker-compose"
+    if not binary.exists():
+        pytest.fail("build/docker-compose is missing (scripts/test.sh provides it)")
+    import hashlib
+
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True)
+    digest = hashlib.sha256(binary.read_bytes()).hexdigest()
+    args = [
+        f"BASE_IMAGE={engine.base_image}", "WHEELHOUSE=build/wheels",
+        "COMPOSE_BINARY=build/docker-compose",
+        f"COMPOSE_SHA256_{arch.stdout.strip().upper()}={digest}",
+    ]  # fmt: skip
+    return [part for arg in args for part in ("--build-arg", arg)] + ["--network", "host"]
+
+
+def test_a_version_that_disagrees_with_the_manifest_is_refused_before_any_build(
+    docker_engine: DockerEngine,
+) -> None:
+    done = release(docker_engine, "9.9.9", "--registry", "127.0.0.1:9/kg")
+    assert done.returncode == 2
+    assert "VERSION says" in done.stderr
+    assert done.stderr.count("\n") == 1
+    images = subprocess.run(
+        ["docker", "images", "-q", "127.0.0.1:9/kg/kg-api"],
+        capture_output=True, text=True, env=docker_engine.env(),
+    )  # fmt: skip
+    assert images.stdout.strip() == ""
+
+
+def test_release_then_install_from_the_registry(
+    docker_engine: DockerEngine, registry: str, machine: InstallSite
+) -> None:
+    version = (ROOT / "VERSION").read_text().strip()
+    repo = f"{registry}/kg"
+    done = release(
+        docker_engine, version, "--registry", repo, "--push", *offline_build_args(docker_engine)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    revision = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    sizes = {}
+    for line in done.stdout.splitlines():
+        ref, size = line.split("\t")
+        sizes[ref] = int(size)
+    for role in ROLES:
+        found = labels(registry, f"kg/kg-{role}", version)
+        assert found["org.opencontainers.image.version"] == version
+        assert found["org.opencontainers.image.revision"] == (revision or "unknown")
+        assert found["org.opencontainers.image.created"].endswith("Z")
+        assert found["org.opencontainers.image.source"].startswith("https://")
+    print("image sizes: " + ", ".join(f"{r} {s / 2**20:.0f} MiB" for r, s in sizes.items()))
+    # Only the registry has them now.
+    refs = [f"{repo}/kg-{role}:{version}" for role in ROLES]
+    subprocess.run(["docker", "rmi", *refs], capture_output=True, env=docker_engine.env())
+
+    home = machine.base / "from-registry"
+    ports = {
+        f"KG_{n}_PORT": str(free_port())
+        for n in ("POSTGRES", "API", "WEB", "GARAGE_S3", "GARAGE_ADMIN")
+    }
+    machine.env.update(ports, KG_REGISTRY=repo, COMPOSE_PROJECT_NAME=f"kgreg{os.getpid()}")
+    try:
+        installed = machine.install("--yes", home=home)
+    finally:
+        machine.env.pop("KG_REGISTRY")
+    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-2000:]
+    pinned = env_file(home)
+    assert pinned["KG_REGISTRY"] == repo
+    for role in ROLES:
+        assert pinned[f"KG_{role.upper()}_IMAGE"] == f"{repo}/kg-{role}:{version}"
+
+    def shim(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(home / "operator.sh"), *args],
+            cwd=home, env=machine.env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    checked = shim("releases", "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"✔ api: {repo}/kg-api:{version} labelled {version}" in checked.stdout
+
+    # A web image whose label is another version: named, exit 1.
+    odd = f"{repo}/kg-web:odd"
+    built = subprocess.run(
+        ["docker", "build", "-q", "-t", odd, "-"],
+        input=f"FROM {repo}/kg-web:{version}\nLABEL org.opencontainers.image.version=0.5.0\n",
+        capture_output=True, text=True, env=docker_engine.env(),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    env_path = home / ".env"
+    env_path.write_text(
+        env_path.read_text().replace(f"KG_WEB_IMAGE={repo}/kg-web:{version}", f"KG_WEB_IMAGE={odd}")
+    )
+    subprocess.run(
+        ["docker", "compose", "up", "-d", "--no-deps", "web"],
+        cwd=home, env=machine.env, capture_output=True, timeout=120,
+    )  # fmt: skip
+    mismatch = shim("releases", "--check")
+    assert mismatch.returncode == 1, mismatch.stdout + mismatch.stderr
+    assert f"✖ web: {odd} is labelled 0.5.0; {version} expects {version}" in mismatch.stdout
+    subprocess.run(["docker", "rmi", "-f", odd], capture_output=True, env=docker_engine.env())
+
+
+def test_the_locks_install_offline_with_hashes(tmp_path: Path) -> None:
+    wheels = ROOT / "build" / "wheels"
+    if not wheels.is_dir():
+        pytest.fail("build/wheels is missing (scripts/test.sh downloads it from the locks)")
+    venv = tmp_path / "venv"
+    subprocess.run(["python3", "-m", "venv", str(venv)], check=True, timeout=120)
+    done = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--find-links", str(wheels),
+         "--require-hashes", "-r", str(ROOT / "requirements" / "build.lock"),
+         "-r", str(ROOT / "requirements" / "runtime.lock")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    kgop = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--no-deps",
+         "--no-build-isolation", str(ROOT)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert kgop.returncode == 0, kgop.stderr[-2000:]
+    version = subprocess.run(
+        [str(venv / "bin" / "kgop"), "--version"], capture_output=True, text=True
+    )
+    assert version.stdout.startswith("kgop ")
