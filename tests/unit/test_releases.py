@@ -110,3 +110,32 @@ def test_an_upgrade_stages_the_archived_history_with_the_release(tmp_path: Path)
     staged = stage_migrations(files, source, release)
     found = sorted(str(p.relative_to(staged)) for p in staged.rglob("*.sql"))
     assert found == [f"{last:03d}_last.sql", "archived/001_baseline.sql"]
+
+
+def test_the_shipped_manifest_checks_clean() -> None:
+    from kgop_tui.releases import check_manifest
+
+    packaged = Path(__file__).resolve().parents[2] / "kgop_tui" / "sql" / "migrations"
+    assert check_manifest(load_manifest(), packaged) == []
+
+
+def test_check_names_gaps_mixed_tags_empty_stops_and_missing_files(tmp_path: Path) -> None:
+    from kgop_tui.releases import check_manifest
+
+    (tmp_path / "manifest.toml").write_text(
+        '[[release]]\nversion = "1.0.0"\ndate = "2026-01-01"\nmigrations = [1, 2]\n'
+        'images = { api = "1.0.0", web = "1.0.0", operator = "1.0.0" }\n'
+        '[[release]]\nversion = "1.1.0"\ndate = "2026-02-01"\nmigrations = [1, 2]\n'
+        'required = true\nimages = { api = "1.1.0", web = "1.0.9", operator = "1.1.0" }\n'
+        '[[release]]\nversion = "1.2.0"\ndate = "2026-03-01"\nmigrations = [4, 5]\n'
+        'images = { api = "1.2.0", web = "1.2.0", operator = "1.2.0" }\n'
+    )
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for n in (1, 2, 3, 5):
+        (folder / f"{n:04d}_m{n}.sql").write_text("SELECT 1;")
+    problems = check_manifest(load_manifest(tmp_path / "manifest.toml"), folder)
+    assert "1.1.0 is a required stop but ships no new migration" in problems
+    assert "1.1.0: image tags ['1.0.9', '1.1.0'] differ" in problems
+    assert "1.2.0: migrations start at 4, after a gap from 1.1.0's 2" in problems
+    assert "no migration file for version(s) 4" in problems
