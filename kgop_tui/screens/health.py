@@ -34,6 +34,7 @@ HEALTH_LOOK = {
     Health.STARTING: ("… starting", "yellow"),
     Health.NONE: ("–", "default"),
 }
+PROGRESSIVE = {"restart": "Restarting", "stop": "Stopping", "start": "Starting"}
 COLUMNS = ("Service", "State", "Health", "Uptime", "Restarts", "Image", "Version")
 
 
@@ -202,7 +203,7 @@ class HealthScreen(KgopScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.notify(f"{verb.capitalize()}ing {s.service}…")
+                self.notify(f"{PROGRESSIVE[verb]} {s.service}…")
                 self._lifecycle(verb, s.service)
 
         self.app.push_screen(ConfirmScreen(f"{verb.capitalize()} {s.service}?", danger), answered)

@@ -6,7 +6,8 @@ difference between keeping up with the engine and falling far behind. Consumers 
 single lines call :meth:`LogChunk.lines`.
 
 - History (no follow): one service's chunks as they come; several services merged by
-  timestamp, lazily.
+  timestamp, lazily. A follower with a tail starts with that same merged history, then
+  follows each container from its last line: one timeline from the first batch.
 - Follow: one thread per container appends to a shared pending list, bounded in bytes
   (a full list blocks the reader, leaving the backlog in the engine's log file, not in
   memory); the consumer takes everything pending at once, so bursts coalesce into one
@@ -249,13 +250,54 @@ class LogFollower:
     def start(self) -> None:
         if self._threads:
             return
-        for service, cid in self.targets:
-            thread = threading.Thread(
-                target=self._follow, args=(service, cid), name=f"follow-logs-{service}",
-                daemon=True,
-            )  # fmt: skip
+        if self.tail and len(self.targets) > 1:
+            # The history first, merged by timestamp as `kgop logs` merges it (one merge),
+            # then each container followed from its last line: one timeline from the start.
+            thread = threading.Thread(target=self._history_then_follow, name="logs-history")
+            thread.daemon = True
             self._threads.append(thread)
             thread.start()
+            return
+        for service, cid in self.targets:
+            self._start_follow(service, cid, self.tail, self.since, "")
+
+    def _start_follow(
+        self, service: str, cid: str, tail: int | None, since: float | None, last: str
+    ) -> None:
+        thread = threading.Thread(
+            target=self._follow, args=(service, cid, tail, since, last),
+            name=f"follow-logs-{service}", daemon=True,
+        )  # fmt: skip
+        with self._cond:
+            self._threads.append(thread)
+        thread.start()
+
+    def _history_then_follow(self) -> None:
+        import time
+
+        started = time.time()
+        last: dict[str, str] = {}
+        try:
+            for chunks in history(
+                self.docker, self.targets, tail=self.tail, since=self.since, max_line=self.max_line
+            ):
+                for chunk in chunks:
+                    last[chunk.service] = chunk.last_timestamp() or last.get(chunk.service, "")
+                if not self._push(list(chunks)):
+                    break
+        except KgopError as exc:
+            self.error = exc
+        if self._stop.is_set():
+            with self._cond:
+                self._finished = len(self.targets)
+                self._cond.notify_all()
+            return
+        for service, cid in self.targets:
+            seen = last.get(service, "")
+            # From the last line shown (the engine's since is inclusive; _pump skips it), or
+            # from when the history was read, so nothing written meanwhile is lost.
+            since = timestamp_seconds(seen) if seen else started
+            self._start_follow(service, cid, None, since, seen)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every reader: shut their sockets down and join their threads."""
@@ -265,8 +307,19 @@ class LogFollower:
             self._cond.notify_all()
         for transport in transports:
             transport.cancel()
-        for thread in self._threads:
-            thread.join(timeout)
+        joined: set[threading.Thread] = set()
+        while True:  # the history thread may have started followers meanwhile
+            with self._cond:
+                pending = [t for t in self._threads if t not in joined]
+            if not pending:
+                break
+            for thread in pending:
+                thread.join(timeout)
+                joined.add(thread)
+            with self._cond:
+                transports = list(self._open.values())
+            for transport in transports:
+                transport.cancel()
 
     @property
     def alive_threads(self) -> int:
@@ -321,8 +374,9 @@ class LogFollower:
             self._cond.notify_all()
         return True
 
-    def _follow(self, service: str, container_id: str) -> None:
-        tail, since, last = self.tail, self.since, ""
+    def _follow(
+        self, service: str, container_id: str, tail: int | None, since: float | None, last: str
+    ) -> None:
         try:
             while not self._stop.is_set():
                 try:

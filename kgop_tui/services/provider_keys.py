@@ -53,6 +53,14 @@ RULES: dict[Provider, KeyRule] = {
 }
 
 
+PROVIDER_NAMES = {
+    Provider.OPENAI: "an OpenAI",
+    Provider.ANTHROPIC: "an Anthropic",
+    Provider.OLLAMA: "an Ollama",
+    Provider.OPENROUTER: "an OpenRouter",
+}
+
+
 def check_format(provider: Provider, key: str) -> str:
     """The key without surrounding whitespace, or UsageError explaining the format."""
     key = key.strip()
@@ -61,7 +69,7 @@ def check_format(provider: Provider, key: str) -> str:
     rule = RULES[provider]
     if not re.fullmatch(rule.pattern, key):
         raise UsageError(
-            f"That does not look like a {provider.value} key: {rule.description}",
+            f"That does not look like {PROVIDER_NAMES[provider]} key: {rule.description}",
             hint="check you pasted the whole key, for the right provider",
         )
     return key

@@ -211,7 +211,8 @@ def test_api_key_is_stored_encrypted_and_shown_masked(install: Install, tmp_path
 def test_api_key_format_is_checked(install: Install, provider: str, key: str) -> None:
     done = install.kgop("configure", "api-key", provider, "--key-stdin", stdin=key)
     assert done.returncode == 2
-    assert "does not look like" in done.stderr
+    names = {"openai": "an OpenAI", "anthropic": "an Anthropic", "openrouter": "an OpenRouter"}
+    assert f"does not look like {names[provider]} key" in done.stderr
     assert key not in done.stderr
 
 

@@ -43,13 +43,26 @@ def project(
 ) -> Iterator[ComposeProject]:
     home = tmp_path_factory.mktemp("contract")
     image = docker_engine.base_image
+    # Two services whose lines interleave in time: api writes odd steps, web even ones.
     yaml = (
-        f"  api:\n    image: {image}\n    command: [sh, -c, 'echo api ready; sleep infinity']\n"
+        f"  api:\n    image: {image}\n    command: [sh, -c, 'echo api ready; "
+        "for i in 1 3 5 7; do echo step $$i; sleep 0.3; done; sleep infinity']\n"
+        "    stop_signal: SIGKILL\n    labels:\n      kgop.test: '1'\n"
+        f"  web:\n    image: {image}\n    command: [sh, -c, 'sleep 0.15; "
+        "for i in 2 4 6 8; do echo step $$i; sleep 0.3; done; sleep infinity']\n"
         "    stop_signal: SIGKILL\n    labels:\n      kgop.test: '1'\n"
     )
     proj = compose_project(docker_engine, home, yaml)
     proj.compose("up", "-d")
     wait_for(lambda: proj.state("api")[0] == "running", 60, "api running")
+    wait_for(
+        lambda: (
+            "step 8" in proj.compose("logs", "web").stdout
+            and "step 7" in proj.compose("logs", "api").stdout
+        ),
+        60,
+        "both services to write their steps",
+    )
     yield proj
     proj.compose("down", "-v")
 
@@ -142,6 +155,34 @@ def test_engine_logs_deliver_chunks_of_timestamped_lines(engine: EnginePort) -> 
         assert message
     finally:
         source.close()
+
+
+def test_engine_log_history_is_one_timeline(engine: EnginePort) -> None:
+    """The history of several services arrives merged by timestamp (as `kgop logs` merges
+    it), not one service's block after another's."""
+    source = engine.follow_logs(None, 100)
+    source.start()
+    lines: list[tuple[str, str, str]] = []
+    try:
+        for _ in range(100):
+            batch = source.get(timeout=0.1)
+            for chunk in batch.chunks if batch is not None else []:
+                for line in chunk.text.splitlines():
+                    stamp, _, text = line.partition(" ")
+                    lines.append((stamp, chunk.service, text))
+            if len({service for _, service, _ in lines}) > 1 and len(lines) >= 6:
+                break
+    finally:
+        source.close()
+    services = [service for _, service, _ in lines]
+    assert len(set(services)) > 1
+    from kgop_tui.logtypes import sort_key
+
+    stamps = [sort_key(stamp) for stamp, _, _ in lines]
+    assert stamps == sorted(stamps)
+    # Interleaved, not in blocks: the service changes more often than once.
+    changes = sum(1 for a, b in zip(services, services[1:], strict=False) if a != b)
+    assert changes >= 3, services
 
 
 def test_engine_watch_delivers_a_snapshot(engine: EnginePort) -> None:

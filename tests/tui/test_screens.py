@@ -105,6 +105,8 @@ async def test_restart_asks_first_and_then_restarts(fakes: Fakes) -> None:
         await until(pilot, lambda: ("stop", "garage") in fakes.engine.calls, "stop")
         await pilot.press("u", "y")
         await until(pilot, lambda: ("start", "garage") in fakes.engine.calls, "start")
+        said = [str(n.message) for n in app._notifications]
+        assert {"Restarting garage…", "Stopping garage…", "Starting garage…"} <= set(said)
 
 
 async def test_health_follows_updates(fakes: Fakes) -> None:
@@ -195,6 +197,38 @@ async def test_logs_filter_invert_find_and_timestamps(fakes: Fakes) -> None:
         assert view.show_timestamps
         await pilot.press("w")
         assert view.wrap
+
+
+async def test_logs_show_one_timeline_and_rebuild_it_for_the_chosen_services(
+    fakes: Fakes,
+) -> None:
+    # The engine hands the history over merged by time (the contract test holds the real
+    # one to it); the view keeps that order, appends live lines after it, and rebuilds it
+    # in order when other services are chosen.
+    fakes.engine.log_lines = [
+        ("api", "one"), ("web", "two"), ("postgres", "three"),
+        ("api", "four"), ("postgres", "five"), ("web", "six"),
+    ]  # fmt: skip
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = await open_logs(fakes, pilot, app)
+        screen = app.screen
+        assert isinstance(screen, LogsScreen)
+
+        async def saved_texts() -> list[str]:
+            count = len(fakes.saved)
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: len(fakes.saved) == count + 1, "the save")
+            return [line.rsplit(" ", 1)[-1] for line in fakes.saved[-1]]
+
+        assert await saved_texts() == ["one", "two", "three", "four", "five", "six"]
+        fakes.engine.sources[-1].push(log_batch([("web", "seven"), ("api", "eight")], start=6))
+        await until(pilot, lambda: view.total == 8, "the live lines")
+        assert (await saved_texts())[-2:] == ["seven", "eight"]
+        screen.chosen = ["api", "web"]
+        screen.follow()
+        await until(pilot, lambda: view.total == 4, "the rebuilt view")
+        assert await saved_texts() == ["one", "two", "four", "six"]
 
 
 async def test_logs_save_writes_the_buffer(fakes: Fakes) -> None:
