@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from kgop_tui.services.migration_db import LOCK_KEY
 from tests.support.engines import wait_for
 from tests.support.helpers import KGOP, execute, fetch, kgop_env, run_kgop, schema_dump
 
@@ -101,17 +105,54 @@ def test_concurrent_runners_apply_each_file_exactly_once(
             f"{n:04d}_step.sql",
             f"INSERT INTO applied_log VALUES ('{n}'); SELECT pg_sleep(0.1);",
         )
+    # A sixth holder keeps the lock until all five runners are connected and polling for
+    # it, so they truly run at once however slowly the machine starts processes.
+    held, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        async def go() -> None:
+            conn = await asyncpg.connect(postgres)
+            try:
+                await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+                held.set()
+                await asyncio.to_thread(release.wait, 300)
+            finally:
+                await conn.close()
+
+        asyncio.run(go())
+
+    holder = threading.Thread(target=hold_lock, daemon=True)
+    holder.start()
+    assert held.wait(30)
     procs = [
         subprocess.Popen([*KGOP, "migrate", "up"], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
         for _ in range(5)
     ]  # fmt: skip
+    database = postgres.rsplit("/", 1)[1]
+    try:
+        wait_for(
+            lambda: (
+                fetch(
+                    postgres,
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 "
+                    "AND application_name LIKE 'kgop%' AND query LIKE '%pg_try_advisory_lock%'",
+                    database,
+                )[0]["n"]
+                >= 5
+            ),
+            120,
+            "five runners to have found the lock taken",
+        )
+    finally:
+        release.set()
+        holder.join(30)
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 5, results
     log = fetch(postgres, "SELECT file, count(*) AS n FROM applied_log GROUP BY file")
     assert sorted((r["file"], r["n"]) for r in log) == [(str(n), 1) for n in range(2, 8)]
     assert applied_versions(postgres) == list(range(1, 8))
-    assert any("waiting for the migration lock" in err for _, err in results)
+    assert all("waiting for the migration lock" in err for _, err in results), results
 
 
 def test_failing_file_is_rolled_back_whole(
