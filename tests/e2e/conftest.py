@@ -20,6 +20,7 @@ from tests.support.stack import (
     free_port,
     images_or_skip,
     minimal_path,
+    shim_env,
     write_install,
 )
 
@@ -31,13 +32,7 @@ def stack(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory)
     base = tmp_path_factory.mktemp("e2e")
     home = base / "kg"
     project, ports = write_install(home, docker_engine, version)
-    env = {
-        "PATH": minimal_path(base / "bin"),
-        "DOCKER_HOST": docker_engine.host,
-        "HOME": str(base),
-        "LANG": "C.UTF-8",
-    }
-    created = Stack(home=home, project=project, env=env, ports=ports)
+    created = Stack(home=home, project=project, env=shim_env(base, docker_engine), ports=ports)
     try:
         yield created
     finally:

@@ -8,7 +8,7 @@ import tarfile
 from pathlib import Path
 
 from tests.support.engines import DockerEngine
-from tests.support.stack import ROOT, Stack, images_or_skip, minimal_path, write_install
+from tests.support.stack import ROOT, Stack, images_or_skip, shim_env, write_install
 
 
 def test_start_infra_refuses_a_missing_mount_source_and_creates_nothing(
@@ -30,13 +30,7 @@ def test_start_infra_refuses_a_missing_mount_source_and_creates_nothing(
             "COMPOSE_FILE=compose/compose.yml:compose/compose.extra.yml",
         )
     )
-    env = {
-        "PATH": minimal_path(tmp_path / "bin"),
-        "DOCKER_HOST": docker_engine.host,
-        "HOME": str(tmp_path),
-        "LANG": "C.UTF-8",
-    }
-    stack = Stack(home=home, project=project, env=env, ports=ports)
+    stack = Stack(home=home, project=project, env=shim_env(tmp_path, docker_engine), ports=ports)
     try:
         refused = stack.shim("start-infra")
         assert refused.returncode == 4, refused.stdout + refused.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -107,27 +108,28 @@ def make_site(engine: DockerEngine, home: Path, dsn: str, sick: bool) -> Site:
     return site
 
 
-@pytest.fixture
-def troubled(docker_engine: DockerEngine, tmp_path: Path, postgres: str) -> Iterator[Site]:
-    """An unhealthy service, a drifted migration, a certificate 5 days from expiry."""
-    site = make_site(docker_engine, tmp_path / "kg", postgres, sick=True)
+@contextlib.contextmanager
+def running_site(engine: DockerEngine, home: Path, dsn: str, sick: bool) -> Iterator[Site]:
+    site = make_site(engine, home, dsn, sick)
     try:
         yield site
     finally:
         site.project.compose(
             "--env-file", str(site.home / ".env"), "down", "-v", "--remove-orphans"
         )
+
+
+@pytest.fixture
+def troubled(docker_engine: DockerEngine, tmp_path: Path, postgres: str) -> Iterator[Site]:
+    """An unhealthy service, a drifted migration, a certificate 5 days from expiry."""
+    with running_site(docker_engine, tmp_path / "kg", postgres, sick=True) as site:
+        yield site
 
 
 @pytest.fixture
 def healthy(docker_engine: DockerEngine, tmp_path: Path, postgres: str) -> Iterator[Site]:
-    site = make_site(docker_engine, tmp_path / "kg", postgres, sick=False)
-    try:
+    with running_site(docker_engine, tmp_path / "kg", postgres, sick=False) as site:
         yield site
-    finally:
-        site.project.compose(
-            "--env-file", str(site.home / ".env"), "down", "-v", "--remove-orphans"
-        )
 
 
 def test_doctor_names_each_problem_and_exits_1(troubled: Site) -> None:

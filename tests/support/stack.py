@@ -36,6 +36,16 @@ def run_script(
     )
 
 
+def shim_env(base: Path, engine: DockerEngine) -> dict[str, str]:
+    """The environment of a host that runs operator.sh: bash, docker, and little else."""
+    return {
+        "PATH": minimal_path(base / "bin"),
+        "DOCKER_HOST": engine.host,
+        "HOME": str(base),
+        "LANG": "C.UTF-8",
+    }
+
+
 def minimal_path(target: Path) -> str:
     """A PATH with only bash, docker and coreutils, as on a bare server."""
     target.mkdir()
