@@ -6,19 +6,24 @@ SDK objects never leave this module: everything is translated into models.
 
 from __future__ import annotations
 
+import http.client
+import json
 import re
+import socket
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
-
-import docker
-import docker.errors
-import requests.exceptions
+from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import DockerUnavailable, OperationFailed, UnknownService
 from kgop_tui.models import ContainerState, Health, PortBinding, ProjectStatus, ServiceStatus
-from kgop_tui.settings import Settings
+from kgop_tui.services.engine_api import EngineAPI, EngineRefused, supported
+
+if TYPE_CHECKING:
+    import docker
+
+    from kgop_tui.settings import Settings
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -104,6 +109,7 @@ class DockerService:
         self.project = settings.compose_project_name
         self._clock = clock
         self._client: docker.DockerClient | None = None
+        self._api: EngineAPI | None = None
 
     @property
     def engine_address(self) -> str:
@@ -119,66 +125,105 @@ class DockerService:
 
     @contextmanager
     def translate_errors(self) -> Iterator[None]:
-        """Turn docker SDK and transport errors into kgop errors at the boundary."""
+        """Turn Engine API, docker SDK and transport errors into kgop errors at the boundary
+        (the SDK's error types are looked at only when the SDK was loaded)."""
         try:
             yield
-        except docker.errors.NotFound as exc:
+        except EngineRefused as exc:
+            if exc.status == 404:
+                raise OperationFailed(
+                    f"Docker could not find it: {exc.message}",
+                    hint="run `kgop status` to see what exists",
+                ) from None
             raise OperationFailed(
-                f"Docker could not find it: {exc.explanation or exc}",
-                hint="run `kgop status` to see what exists",
+                f"The Docker engine refused the request: {exc.message}", hint="see the engine's log"
             ) from None
-        except docker.errors.APIError as exc:
-            raise OperationFailed(
-                f"The Docker engine refused the request: {exc.explanation or exc}",
-                hint="see the engine's log",
-            ) from None
-        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
-            raise self.unavailable(_short_reason(exc)) from None
-        except requests.exceptions.Timeout:
+        except TimeoutError:
             raise self.unavailable("no answer in time") from None
-        except docker.errors.DockerException as exc:
+        except (
+            ConnectionError, FileNotFoundError, PermissionError, socket.gaierror,
+            http.client.HTTPException,
+        ) as exc:  # fmt: skip
             raise self.unavailable(_short_reason(exc)) from None
+        except Exception as exc:
+            errors = sys.modules.get("docker.errors")
+            transport = sys.modules.get("requests.exceptions")
+            if errors is not None and isinstance(exc, errors.NotFound):
+                raise OperationFailed(
+                    f"Docker could not find it: {exc.explanation or exc}",
+                    hint="run `kgop status` to see what exists",
+                ) from None
+            if errors is not None and isinstance(exc, errors.APIError):
+                raise OperationFailed(
+                    f"The Docker engine refused the request: {exc.explanation or exc}",
+                    hint="see the engine's log",
+                ) from None
+            if transport is not None and isinstance(exc, transport.Timeout):
+                raise self.unavailable("no answer in time") from None
+            if transport is not None and isinstance(exc, transport.ConnectionError):
+                raise self.unavailable(_short_reason(exc)) from None
+            if errors is not None and isinstance(exc, errors.DockerException):
+                raise self.unavailable(_short_reason(exc)) from None
+            raise
 
     def client(self) -> docker.DockerClient:
-        """The SDK client, connected on first use (raises DockerUnavailable)."""
+        """The SDK client, connected on first use (raises DockerUnavailable): events, exec,
+        lifecycle. Listing and inspecting use :meth:`get` and no SDK."""
         if self._client is None:
+            import docker
+
             with self.translate_errors():
                 self._client = docker.DockerClient(base_url=self.engine_address, timeout=15)
         return self._client
 
+    def get(self, path: str, **params: Any) -> Any:
+        """GET an Engine API path (JSON), on the standard library where the address allows."""
+        if supported(self.engine_address):
+            if self._api is None:
+                self._api = EngineAPI(self.engine_address)
+            with self.translate_errors():
+                return self._api.get(path, **params)
+        api = self.client().api
+        with self.translate_errors():
+            response = api.get(f"{api.base_url}{path}", params=params)
+            if response.status_code >= 400:
+                raise EngineRefused(response.status_code, response.text[:300])
+            return response.json()
+
     def close(self) -> None:
-        """Close the client's connection pool."""
+        """Close the connections."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._api is not None:
+            self._api.close()
+            self._api = None
 
     def _project_filter(self) -> dict[str, Any]:
         return {"label": [f"{PROJECT_LABEL}={self.project}"]}
 
     def inspect_project(self) -> list[dict[str, Any]]:
         """``docker inspect`` documents of the project's service containers (no one-offs)."""
-        api = self.client().api
-        with self.translate_errors():
-            summaries = api.containers(all=True, filters=self._project_filter())
-            docs: list[dict[str, Any]] = []
-            for summary in summaries:
-                labels = summary.get("Labels") or {}
-                if labels.get(ONEOFF_LABEL, "False") == "True":
-                    continue
-                try:
-                    docs.append(api.inspect_container(summary["Id"]))
-                except docker.errors.NotFound:
-                    continue  # removed between the list and the inspect
+        filters = json.dumps(self._project_filter())
+        summaries = self.get("/containers/json", all=1, filters=filters)
+        docs: list[dict[str, Any]] = []
+        for summary in summaries or []:
+            labels = summary.get("Labels") or {}
+            if labels.get(ONEOFF_LABEL, "False") == "True":
+                continue
+            doc = self.inspect_container(str(summary["Id"]))
+            if doc is not None:  # None: removed between the list and the inspect
+                docs.append(doc)
         return docs
 
     def inspect_container(self, container_id: str) -> dict[str, Any] | None:
         """One container's inspect document; None when it no longer exists."""
-        api = self.client().api
-        with self.translate_errors():
-            try:
-                doc: dict[str, Any] = api.inspect_container(container_id)
-            except docker.errors.NotFound:
+        try:
+            doc: dict[str, Any] = self.get(f"/containers/{container_id}/json")
+        except OperationFailed as exc:
+            if exc.message.startswith("Docker could not find it"):
                 return None
+            raise
         return doc
 
     def exec_in_service(self, service: str, argv: list[str]) -> tuple[int, str] | None:

@@ -16,13 +16,11 @@ import contextlib
 import socket
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode, urlparse
-
-import docker.errors
-from docker.types import CancellableStream
+from urllib.parse import urlencode
 
 from kgop_tui.errors import KgopError
 from kgop_tui.services.docker_engine import DockerService
+from kgop_tui.services.engine_api import connect_socket, supported
 
 CHUNK = 1 << 16
 
@@ -36,28 +34,20 @@ class LogTransport:
         self._sock: socket.socket | None = None
         self._response: Any = None
         self._initial = b""
-        api = docker_service.client().api
-        path = f"/v{api.api_version}/containers/{container_id}/logs"
         host = docker_service.settings.docker_host
-        if host.startswith(("unix://", "tcp://", "http://")):
-            self._open_raw(host, f"{path}?{urlencode(params)}")
+        if supported(host):  # no SDK: the engine answers unversioned paths at its version
+            self._open_raw(host, f"/containers/{container_id}/logs?{urlencode(params)}")
         else:
-            self._open_session(api, path, params)
+            api = docker_service.client().api
+            self._open_session(api, f"/v{api.api_version}/containers/{container_id}/logs", params)
 
     # ---- opening -------------------------------------------------------------------------
 
     def _connect(self, host: str) -> socket.socket:
-        url = urlparse(host)
         try:
-            if url.scheme == "unix":
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(15)
-                sock.connect(url.path)
-            else:
-                sock = socket.create_connection((url.hostname or "127.0.0.1", url.port or 2375), 15)
+            return connect_socket(host)
         except OSError as exc:
             raise self._docker.unavailable((exc.strerror or str(exc)).lower()) from None
-        return sock
 
     def _open_raw(self, host: str, target: str) -> None:
         sock = self._connect(host)
@@ -137,7 +127,10 @@ class LogTransport:
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
-        elif self._response is not None:
+        elif self._response is not None:  # the SDK's session (it was imported to open it)
+            import docker.errors
+            from docker.types import CancellableStream
+
             with contextlib.suppress(OSError, AttributeError, docker.errors.DockerException):
                 CancellableStream(iter(()), self._response).close()
 
