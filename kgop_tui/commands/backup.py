@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -49,6 +48,8 @@ def register(verbs: Any) -> None:
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from kgop_tui.render import emit
     from kgop_tui.services.backup import BackupService, describe
 
@@ -74,6 +75,8 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from kgop_tui.models import RestoreResult
     from kgop_tui.render import emit
     from kgop_tui.services.backup import BackupService, describe

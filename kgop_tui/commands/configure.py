@@ -8,7 +8,6 @@ come from stdin or a file, never from argv.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,6 +105,8 @@ def read_stdin_secret(what: str, flag: str) -> str:
 
 
 def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     username = args.username
     if args.password_stdin:
         password = read_stdin_secret("password", "--password-stdin")
@@ -128,6 +129,8 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ai_provider(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     provider, model = args.provider, args.model
     if provider is None:
         if not has_terminal():
@@ -170,6 +173,8 @@ def render_profiles(profiles: list[EmbeddingProfile]) -> str:
 
 
 def cmd_embedding(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     svc = service(settings)
     if args.profile is None:
         profiles = asyncio.run(svc.embeddings())
@@ -205,6 +210,8 @@ def _read_key(args: argparse.Namespace, provider: Provider) -> str:
 
 
 def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     svc = service(settings)
     if args.list:
         keys = asyncio.run(svc.api_keys())
@@ -231,12 +238,16 @@ def cmd_api_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     status = asyncio.run(service(settings).status())
     emit(status, args.json, lambda: render_config_status(status))
     return ExitCode.OK
 
 
 def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from kgop_tui.services.upgrade import UpgradeFiles, hold_lock
 
     # The upgrade lock: no rotation during an upgrade or a restore, and none starts meanwhile.
@@ -253,6 +264,8 @@ def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_forget_secrets(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     if not args.yes:
         raise RefusedForSafety(
             "This deletes every stored secret (provider API keys)",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -77,12 +76,16 @@ def service(settings: Settings, lock_timeout: float = 60.0) -> MigrationService:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     status = asyncio.run(service(settings).status())
     emit(status, args.json, lambda: render_migration_status(status))
     return ExitCode.OK
 
 
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     plan = asyncio.run(service(settings).plan(to=args.to, warm=args.warm))
     if args.json:
         print(json.dumps([p.model_dump(mode="json") for p in plan], indent=2))
@@ -151,6 +154,8 @@ def render_run(run: MigrationRun) -> str:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     svc = service(settings, lock_timeout=args.lock_timeout)
     quiet = args.json or args.dry_run
     run = asyncio.run(
@@ -176,6 +181,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_accept(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     accepted = asyncio.run(service(settings).accept(args.versions))
     print("Accepted the current content of: " + ", ".join(f"{v:04d}" for v in accepted))
     return ExitCode.OK

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from typing import Any
 
@@ -48,6 +47,8 @@ def done(started: float, detail: str = "ok") -> None:
 
 
 async def wait_database(settings: Settings, deadline: float) -> None:
+    import asyncio
+
     from kgop_tui.services.database import DatabaseTarget, connect
 
     target = DatabaseTarget.from_settings(settings)
@@ -71,6 +72,8 @@ def garage_admin(settings: Settings) -> Any:
 
 
 def garage_init(settings: Settings, deadline: float) -> str:
+    import asyncio
+
     from kgop_tui.commands.configure import service as config_service
     from kgop_tui.services.garage import ACCESS_SECRET
 
@@ -100,6 +103,8 @@ def ensure_garage_config(settings: Settings) -> bool:
 
 
 def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from kgop_tui.commands.migrate import failure_error
     from kgop_tui.commands.migrate import service as migration_service
     from kgop_tui.services.compose import ComposeService

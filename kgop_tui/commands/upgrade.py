@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import Callable
@@ -181,6 +180,8 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 def _start(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) -> int:
     """Preflight and plan here; then (confirmed) the detached runner, followed."""
+    import asyncio
+
     from kgop_tui.services import upgrade as svc
 
     if not svc.lock_is_free(files):
