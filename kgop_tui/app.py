@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -31,32 +32,27 @@ SCREENS: dict[str, tuple[str, str]] = {
     "config": ("4", "Configuration"),
     "upgrade": ("5", "Upgrade"),
 }
-ACTIONS: list[tuple[str, str, str]] = [
-    ("health", "restart", "Restart the selected service"),
-    ("health", "stop", "Stop the selected service"),
-    ("health", "start", "Start the selected service"),
-    ("health", "doctor", "Doctor: check the host and the install"),
-    ("logs", "prompt('filter')", "Filter the logs (regular expression, ! inverts)"),
-    ("logs", "prompt('search')", "Find in the logs (then n / N)"),
-    ("logs", "flip('show_timestamps')", "Show or hide log timestamps"),
-    ("logs", "flip('wrap')", "Wrap long log lines"),
-    ("logs", "choose", "Choose the services whose logs to follow"),
-    ("logs", "save", "Save the logs to a file"),
-    ("logs", "resume", "Resume following the logs"),
-    ("migrations", "dry_run", "Dry-run the pending migrations"),
-    ("migrations", "apply", "Apply the pending migrations"),
-    ("migrations", "refresh", "Reload the migrations"),
-    ("config", "admin_password", "Set the admin password"),
-    ("config", "ai_provider", "Choose the AI provider and model"),
-    ("config", "embedding", "Choose the embedding profile"),
-    ("config", "add_key", "Add or replace an API key"),
-    ("config", "delete_key", "Delete an API key"),
-    ("upgrade", "proceed", "Start the planned upgrade"),
-    ("upgrade", "next_target", "Choose the release to upgrade to"),
-    ("upgrade", "abort", "Abort the upgrade (before the point of no return)"),
-    ("upgrade", "refresh", "Run the upgrade preflight again"),
-    ("upgrade", "recover", "Roll back an interrupted upgrade"),
-]
+SCREEN_CLASSES: dict[str, type[Screen[Any]]] = {
+    "health": HealthScreen,
+    "logs": LogsScreen,
+    "migrations": MigrationsScreen,
+    "config": ConfigScreen,
+    "upgrade": UpgradeScreen,
+}
+
+
+def palette_actions() -> list[tuple[str, str, str]]:
+    """(mode, action, text) for the command palette, from each screen's own BINDINGS: a
+    binding with a tooltip is a palette command (one source for keys, footer and palette)."""
+    found = []
+    for mode, screen in SCREEN_CLASSES.items():
+        for binding in screen.BINDINGS:
+            if isinstance(binding, Binding) and binding.tooltip:
+                found.append((mode, binding.action, binding.tooltip))
+    return found
+
+
+ACTIONS = palette_actions()
 
 
 class KgopApp(App[None]):
@@ -65,13 +61,7 @@ class KgopApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "kgop"
     SUB_TITLE = f"Knowledge Graph operator {__version__}"
-    MODES = {
-        "health": HealthScreen,
-        "logs": LogsScreen,
-        "migrations": MigrationsScreen,
-        "config": ConfigScreen,
-        "upgrade": UpgradeScreen,
-    }
+    MODES = dict(SCREEN_CLASSES)
     DEFAULT_MODE = "health"
     BINDINGS = [
         *(Binding(key, f"switch_mode('{mode}')", label) for mode, (key, label) in SCREENS.items()),

@@ -27,12 +27,12 @@ class ConfigScreen(KgopScreen):
     SCREEN_NAME = "Configuration"
 
     BINDINGS = [
-        Binding("p", "admin_password", "Admin pw"),
-        Binding("a", "ai_provider", "AI provider"),
-        Binding("e", "embedding", "Embedding"),
-        Binding("k", "add_key", "Add key"),
-        Binding("x", "delete_key", "Delete key"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("p", "admin_password", "Admin pw", tooltip="Set the admin password"),
+        Binding("a", "ai_provider", "AI provider", tooltip="Choose the AI provider and model"),
+        Binding("e", "embedding", "Embedding", tooltip="Choose the embedding profile"),
+        Binding("k", "add_key", "Add key", tooltip="Add or replace an API key"),
+        Binding("x", "delete_key", "Delete key", tooltip="Delete an API key"),
+        Binding("r", "refresh", "Refresh", tooltip="Reload the configuration"),
     ]
 
     def __init__(self) -> None:

@@ -57,10 +57,10 @@ class HealthScreen(KgopScreen):
     SCREEN_NAME = "Health"
 
     BINDINGS = [
-        Binding("r", "restart", "Restart"),
-        Binding("s", "stop", "Stop"),
-        Binding("u", "start", "Start"),
-        Binding("d", "doctor", "Doctor"),
+        Binding("r", "restart", "Restart", tooltip="Restart the selected service"),
+        Binding("s", "stop", "Stop", tooltip="Stop the selected service"),
+        Binding("u", "start", "Start", tooltip="Start the selected service"),
+        Binding("d", "doctor", "Doctor", tooltip="Doctor: check the host and the install"),
     ]
 
     def __init__(self) -> None:

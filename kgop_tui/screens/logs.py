@@ -28,15 +28,20 @@ class LogsScreen(KgopScreen):
     SCREEN_NAME = "Logs"
 
     BINDINGS = [
-        Binding("slash", "prompt('filter')", "Filter"),
-        Binding("f", "prompt('search')", "Find"),
+        Binding(
+            "slash",
+            "prompt('filter')",
+            "Filter",
+            tooltip="Filter the logs (regular expression, ! inverts)",
+        ),
+        Binding("f", "prompt('search')", "Find", tooltip="Find in the logs (then n / N)"),
         Binding("n", "find(True)", "Next", show=False),
         Binding("N", "find(False)", "Prev", show=False),
-        Binding("t", "flip('show_timestamps')", "Times"),
-        Binding("w", "flip('wrap')", "Wrap"),
-        Binding("c", "choose", "Services"),
-        Binding("ctrl+s", "save", "Save"),
-        Binding("end,G", "resume", "Follow"),
+        Binding("t", "flip('show_timestamps')", "Times", tooltip="Show or hide log timestamps"),
+        Binding("w", "flip('wrap')", "Wrap", tooltip="Wrap long log lines"),
+        Binding("c", "choose", "Services", tooltip="Choose the services whose logs to follow"),
+        Binding("ctrl+s", "save", "Save", tooltip="Save the logs to a file"),
+        Binding("end,G", "resume", "Follow", tooltip="Resume following the logs"),
         Binding("escape", "close_prompt", "Close", show=False),
     ]
 

@@ -40,10 +40,15 @@ class MigrationsScreen(KgopScreen):
     SCREEN_NAME = "Migrations"
 
     BINDINGS = [
-        Binding("d", "dry_run", "Dry run"),
-        Binding("a", "apply", "Apply"),
-        Binding("w", "apply_warm", "Apply warm"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("d", "dry_run", "Dry run", tooltip="Dry-run the pending migrations"),
+        Binding("a", "apply", "Apply", tooltip="Apply the pending migrations"),
+        Binding(
+            "w",
+            "apply_warm",
+            "Apply warm",
+            tooltip="Apply the warm migrations (they need the running application)",
+        ),
+        Binding("r", "refresh", "Refresh", tooltip="Reload the migrations"),
     ]
 
     def __init__(self) -> None:

@@ -55,11 +55,13 @@ class UpgradeScreen(KgopScreen):
     SCREEN_NAME = "Upgrade"
 
     BINDINGS = [
-        Binding("enter", "proceed", "Upgrade", priority=True),
-        Binding("escape", "abort", "Abort"),
-        Binding("t", "next_target", "Target"),
-        Binding("r", "refresh", "Re-check"),
-        Binding("R", "recover", "Recover"),
+        Binding("enter", "proceed", "Upgrade", tooltip="Start the planned upgrade", priority=True),
+        Binding(
+            "escape", "abort", "Abort", tooltip="Abort the upgrade (before the point of no return)"
+        ),
+        Binding("t", "next_target", "Target", tooltip="Choose the release to upgrade to"),
+        Binding("r", "refresh", "Re-check", tooltip="Run the upgrade preflight again"),
+        Binding("R", "recover", "Recover", tooltip="Roll back an interrupted upgrade"),
     ]
 
     def __init__(self) -> None:

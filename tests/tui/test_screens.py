@@ -415,6 +415,20 @@ async def test_number_keys_switch_and_q_quits(fakes: Fakes) -> None:
     assert app.return_code == 0
 
 
+def test_every_key_of_a_screen_is_a_palette_command() -> None:
+    """The palette is built from the screens' BINDINGS: a key in the footer without a
+    palette text would be an action the palette cannot find."""
+    from textual.binding import Binding
+
+    from kgop_tui.app import ACTIONS, SCREEN_CLASSES
+
+    for mode, screen in SCREEN_CLASSES.items():
+        for binding in screen.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.show and binding.action not in ("close_prompt",):
+                assert (mode, binding.action, binding.tooltip) in ACTIONS, (mode, binding)
+
+
 async def test_command_palette_lists_every_action(fakes: Fakes) -> None:
     from kgop_tui.app import ACTIONS
 
