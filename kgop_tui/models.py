@@ -71,6 +71,7 @@ class ServiceStatus(Model):
     finished_at: datetime | None = None
     uptime_seconds: int | None = Field(default=None, description="Seconds running; None if not.")
     ports: list[PortBinding] = Field(default_factory=list)
+    stats: dict[str, float] | None = Field(default=None, description="`status --stats` only")
 
     @property
     def ok(self) -> bool:
@@ -133,8 +134,7 @@ class MigrationFile(Model):
         default=True, description="False when the file opts out with `-- kgop:no-transaction`."
     )
     self_managed: bool = Field(
-        default=False,
-        description="The file holds its own top-level BEGIN/COMMIT: run whole, as psql would.",
+        default=False, description="Holds its own top-level BEGIN/COMMIT: run whole, as psql would."
     )
     source: MigrationSource = MigrationSource.MAIN
     path: str = Field(default="", description="Path relative to the migrations folder.")

@@ -81,8 +81,10 @@ def render_project_status(status: ProjectStatus) -> str:
             "Start the platform with `./operator.sh start-infra` (host) or check "
             "COMPOSE_PROJECT_NAME."
         )
-    headers = ("SERVICE", "STATE", "HEALTH", "UPTIME", "RESTARTS", "IMAGE", "VERSION")
-    rows = [
+    headers: tuple[str, ...] = (
+        "SERVICE", "STATE", "HEALTH", "UPTIME", "RESTARTS", "IMAGE", "VERSION",
+    )  # fmt: skip
+    rows: list[tuple[str, ...]] = [
         (
             s.service,
             state_word(s),
@@ -94,6 +96,16 @@ def render_project_status(status: ProjectStatus) -> str:
         )
         for s in status.services
     ]
+    if any(s.stats is not None for s in status.services):
+        from kgop_tui.resources import human_bytes
+
+        headers += ("CPU", "MEMORY")
+        rows = [
+            (*row, f"{s.stats['cpu_percent']:.1f}%", human_bytes(s.stats["memory_bytes"]))
+            if s.stats is not None
+            else (*row, "-", "-")
+            for row, s in zip(rows, status.services, strict=True)
+        ]
     out = [table(headers, rows)]
     problems = [_problem(s) for s in status.services]
     notes = [p for p in problems if p]

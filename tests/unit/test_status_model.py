@@ -115,3 +115,42 @@ def test_status_table_explains_problems() -> None:
 def test_empty_project_says_how_to_start() -> None:
     text = render_project_status(ProjectStatus(project="kg", services=[]))
     assert "No containers found for compose project 'kg'" in text
+
+
+def test_stats_figures_are_those_docker_stats_shows() -> None:
+    from kgop_tui.resources import stats_from_sample
+
+    sample = {
+        "cpu_stats": {
+            "cpu_usage": {"total_usage": 2_500_000_000},
+            "system_cpu_usage": 20_000_000_000,
+            "online_cpus": 2,
+        },
+        "precpu_stats": {
+            "cpu_usage": {"total_usage": 1_500_000_000},
+            "system_cpu_usage": 18_000_000_000,
+        },
+        "memory_stats": {
+            "usage": 50 * 2**20,
+            "limit": 2 * 2**30,
+            "stats": {"inactive_file": 10 * 2**20},
+        },
+        "networks": {
+            "eth0": {"rx_bytes": 1000, "tx_bytes": 300},
+            "eth1": {"rx_bytes": 24, "tx_bytes": 0},
+        },
+        "blkio_stats": {
+            "io_service_bytes_recursive": [
+                {"op": "read", "value": 4096},
+                {"op": "write", "value": 8192},
+                {"op": "Read", "value": 4},
+            ]
+        },
+    }
+    stats = stats_from_sample(sample)
+    assert stats["cpu_percent"] == 100.0  # 1 s of CPU in 2 s of 2 CPUs' time, docker's scale
+    assert stats["memory_bytes"] == 40 * 2**20  # the page cache is not counted
+    assert stats["memory_limit_bytes"] == 2 * 2**30
+    assert (stats["net_rx_bytes"], stats["net_tx_bytes"]) == (1024, 300)
+    assert (stats["block_read_bytes"], stats["block_write_bytes"]) == (4100, 8192)
+    assert stats_from_sample({})["cpu_percent"] == 0.0  # a container that just started

@@ -1,0 +1,74 @@
+"""`kgop status --stats` on the real engine: what each running container costs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
+
+
+@pytest.fixture(scope="module")
+def project(
+    docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ComposeProject]:
+    image = docker_engine.base_image
+    common = f"    image: {image}\n    stop_signal: SIGKILL\n    labels:\n      kgop.test: '1'\n"
+    yaml = (
+        "  idle:\n" + common + "    command: [sleep, infinity]\n"
+        "  busy:\n" + common + "    command: [sh, -c, 'while :; do :; done']\n"
+        "  done:\n" + common + "    command: [sh, -c, 'exit 0']\n    restart: 'no'\n"
+    )  # fmt: skip
+    proj = compose_project(docker_engine, tmp_path_factory.mktemp("kg-stats"), yaml)
+    proj.compose("up", "-d")
+    try:
+        wait_for(lambda: proj.state("busy")[0] == "running", 60, "busy to run")
+        wait_for(lambda: proj.state("done")[0] == "exited", 60, "done to exit")
+        yield proj
+    finally:
+        proj.compose("down", "-v", "--remove-orphans")
+
+
+def kgop(project: ComposeProject, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KG_HOME": str(project.home)}
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    env.pop("DOCKER_HOST", None)
+    return subprocess.run(
+        [sys.executable, "-m", "kgop_tui.cli", *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+
+
+def test_stats_show_what_each_running_container_costs(project: ComposeProject) -> None:
+    done = kgop(project, "status", "--json", "--stats")
+    assert done.returncode == 0, done.stderr
+    services = {s["service"]: s for s in json.loads(done.stdout)["services"]}
+    busy, idle = services["busy"]["stats"], services["idle"]["stats"]
+    assert set(busy) == {
+        "cpu_percent", "memory_bytes", "memory_limit_bytes", "net_rx_bytes", "net_tx_bytes",
+        "block_read_bytes", "block_write_bytes",
+    }  # fmt: skip
+    assert busy["cpu_percent"] > 20, busy
+    assert idle["cpu_percent"] < 5, idle
+    assert busy["memory_bytes"] > 0
+    assert busy["memory_limit_bytes"] >= busy["memory_bytes"]
+    assert services["done"]["stats"] is None  # not running: nothing to sample
+
+    text = kgop(project, "status", "--stats")
+    assert text.returncode == 0, text.stderr
+    header = text.stdout.splitlines()[0].split()
+    assert header[-2:] == ["CPU", "MEMORY"]
+    busy_row = next(line for line in text.stdout.splitlines() if line.startswith("busy"))
+    assert "%" in busy_row
+
+
+def test_plain_status_json_has_no_stats(project: ComposeProject) -> None:
+    done = kgop(project, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    for service in json.loads(done.stdout)["services"]:
+        assert "stats" not in service
