@@ -36,6 +36,16 @@ class Stoppable(Protocol):
     def stop(self) -> None: ...
 
 
+class StatsSource(Protocol):
+    """Live resource figures of a set of containers (one engine stream each)."""
+
+    def track(self, containers: dict[str, str]) -> None:
+        """Follow exactly these containers (container id → service)."""
+        ...
+
+    def stop(self) -> None: ...
+
+
 class LogSource(Protocol):
     """A follow in progress: ``get`` hands out batches, ``close`` ends it for good."""
 
@@ -65,6 +75,10 @@ class EnginePort(Protocol):
 
     def certificate(self) -> CertificateStatus | None:
         """The TLS front's certificate; None without TLS."""
+        ...
+
+    def follow_stats(self, on_sample: Callable[[str, dict[str, float]], None]) -> StatsSource:
+        """Start following resource figures; ``on_sample(service, figures)`` on a thread."""
         ...
 
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
 from kgop_tui.errors import KgopError
 from kgop_tui.models import ContainerState, Health, ProjectStatus, ServiceStatus, StatusUpdate
-from kgop_tui.ports import Stoppable
+from kgop_tui.ports import StatsSource, Stoppable
 from kgop_tui.render import human_duration
+from kgop_tui.resources import human_bytes
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
@@ -35,7 +38,10 @@ HEALTH_LOOK = {
     Health.NONE: ("–", "default"),
 }
 PROGRESSIVE = {"restart": "Restarting", "stop": "Stopping", "start": "Starting"}
-COLUMNS = ("Service", "State", "Health", "Uptime", "Restarts", "Image", "Version")
+COLUMNS = (
+    "Service", "State", "Health", "Uptime", "CPU", "Memory", "Restarts", "Image", "Version",
+)  # fmt: skip
+HISTORY = 60  # samples kept per service: about a minute of the engine's stats stream
 
 
 def state_cell(status: ServiceStatus) -> Text:
@@ -67,6 +73,9 @@ class HealthScreen(KgopScreen):
         super().__init__()
         self.status: ProjectStatus | None = None
         self._watcher: Stoppable | None = None
+        self._stats: StatsSource | None = None
+        self.figures: dict[str, dict[str, float]] = {}
+        self.cpu_history: dict[str, deque[float]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,6 +83,7 @@ class HealthScreen(KgopScreen):
         with Vertical(id="health-body"):
             table: DataTable[str | Text] = DataTable(id="services", cursor_type="row")
             yield table
+            yield Sparkline([], id="cpu-history")
             yield Static("", id="tls-status")
             yield Static("Waiting for the Docker engine…", id="service-detail")
         yield Footer()
@@ -83,6 +93,8 @@ class HealthScreen(KgopScreen):
         for column in COLUMNS:
             table.add_column(column, key=column.lower())
         self._watcher = self.services.engine.watch(self._updated_from_thread, self._down)
+        self._stats = self.services.engine.follow_stats(self._sampled_from_thread)
+        self.query_one("#cpu-history", Sparkline).display = False
         self.set_interval(1.0, self._tick)
         self.refresh_certificate()
         self.set_interval(60.0, self.refresh_certificate)
@@ -98,11 +110,40 @@ class HealthScreen(KgopScreen):
     def on_unmount(self) -> None:
         if self._watcher is not None:
             self._watcher.stop()
+        if self._stats is not None:
+            self._stats.stop()
 
     # ---- updates -------------------------------------------------------------------------
 
     def _updated_from_thread(self, update: StatusUpdate) -> None:
         self.from_thread(self.apply_status, update.status)
+
+    def _sampled_from_thread(self, service: str, figures: dict[str, float]) -> None:
+        self.from_thread(self.apply_sample, service, figures)
+
+    def apply_sample(self, service: str, figures: dict[str, float]) -> None:
+        """A stats sample of one service: its CPU and memory cells, its CPU history."""
+        self.figures[service] = figures
+        self.cpu_history.setdefault(service, deque(maxlen=HISTORY)).append(figures["cpu_percent"])
+        if self.status is None:
+            return
+        table = self.query_one("#services", DataTable)
+        for s in self.status.services:
+            if s.service == service and s.container_name in table.rows:
+                cpu, memory = self._resource_cells(s)
+                table.update_cell(s.container_name, "cpu", cpu, update_width=True)
+                table.update_cell(s.container_name, "memory", memory, update_width=True)
+        selected = self.selected()
+        if selected is not None and selected.service == service:
+            self._show_history(service)
+
+    def _show_history(self, service: str) -> None:
+        spark = self.query_one("#cpu-history", Sparkline)
+        history = self.cpu_history.get(service)
+        spark.display = history is not None and len(history) > 1  # a trend needs two
+        if history:
+            spark.data = list(history)
+            spark.tooltip = f"{service}: CPU % over the last {len(history)} samples"
 
     def _down(self, error: KgopError) -> None:
         self.from_thread(self.banner.show_error, error)
@@ -126,6 +167,10 @@ class HealthScreen(KgopScreen):
             for s in status.services:
                 for column, value in zip(COLUMNS, self._cells(s), strict=True):
                     table.update_cell(s.container_name, column.lower(), value)
+        if self._stats is not None:  # one stats stream per running container
+            self._stats.track(
+                {s.container_id: s.service for s in status.services if s.state.value == "running"}
+            )
         if not status.services:
             self.query_one("#service-detail", Static).update(
                 f"No containers in project '{status.project}'. Start the platform with "
@@ -134,12 +179,19 @@ class HealthScreen(KgopScreen):
         else:
             self._show_detail()
 
+    def _resource_cells(self, s: ServiceStatus) -> tuple[str, str]:
+        figures = self.figures.get(s.service) if s.state is ContainerState.RUNNING else None
+        if figures is None:
+            return "–", "–"
+        return f"{figures['cpu_percent']:.1f}%", human_bytes(figures["memory_bytes"])
+
     def _cells(self, s: ServiceStatus) -> tuple[str | Text, ...]:
         return (
             s.service,
             state_cell(s),
             health_cell(s),
             self._uptime(s),
+            *self._resource_cells(s),
             str(s.restart_count),
             s.image,
             s.version or "–",
@@ -171,6 +223,9 @@ class HealthScreen(KgopScreen):
 
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._show_detail()
+        selected = self.selected()
+        if selected is not None:
+            self._show_history(selected.service)
 
     def _show_detail(self) -> None:
         s = self.selected()

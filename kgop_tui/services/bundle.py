@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from kgop_tui import __version__
 from kgop_tui.checks import DoctorReport
@@ -21,6 +22,9 @@ from kgop_tui.services.logs import LogFollower
 from kgop_tui.services.migrations import MigrationService
 from kgop_tui.settings import Settings, load_settings
 from kgop_tui.tls import CertificateStatus
+
+if TYPE_CHECKING:
+    from kgop_tui.services.stats import StatsFollower
 
 
 class Engine:
@@ -58,6 +62,11 @@ class Engine:
         from kgop_tui.services.certs import certificate_status
 
         return certificate_status(self.settings.kg_home)
+
+    def follow_stats(self, on_sample: Callable[[str, dict[str, float]], None]) -> StatsFollower:
+        from kgop_tui.services.stats import StatsFollower
+
+        return StatsFollower(DockerService(self.settings), on_sample)
 
 
 class UpgradeControl:

@@ -133,6 +133,24 @@ def test_doctor_reports_checks_with_ids_states_and_hints(doctor: DoctorPort) -> 
     assert sum(report.summary[s.value] for s in CheckState) == len(report.checks)
 
 
+def test_engine_streams_stats_of_the_tracked_containers(engine: EnginePort) -> None:
+    import queue
+
+    samples: queue.Queue[tuple[str, dict[str, float]]] = queue.Queue()
+    status = engine.project_status()
+    running = {s.container_id: s.service for s in status.services if s.state.value == "running"}
+    assert running
+    source = engine.follow_stats(lambda service, figures: samples.put((service, figures)))
+    try:
+        source.track(running)
+        service, figures = samples.get(timeout=30)
+        assert service in running.values()
+        assert figures["cpu_percent"] >= 0
+        assert figures["memory_limit_bytes"] >= figures["memory_bytes"] >= 0
+    finally:
+        source.stop()
+
+
 def test_engine_reports_no_certificate_without_tls(engine: EnginePort) -> None:
     assert engine.certificate() is None
 

@@ -92,6 +92,26 @@ async def test_doctor_view_from_health_lists_checks_and_the_hint(fakes: Fakes) -
         await until(pilot, lambda: bool(app.screen.query("#services")), "back on Health")
 
 
+async def test_health_shows_live_cpu_and_memory_with_a_cpu_trend(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "the services")
+        screen = app.screen
+        await until(pilot, lambda: len(getattr(screen, "figures", {})) == 3, "the samples")
+        row = [str(c) for c in table.get_row("kg-api-1")]
+        assert row[4:6] == ["12.5%", "180.0 MiB"]
+        assert [str(c) for c in table.get_row("kg-web-1")][4:6] == ["–", "–"]
+        source = fakes.engine.stats_sources[-1]
+        assert sorted(source.tracked.values()) == ["api", "garage", "postgres"]  # running only
+        spark = screen.query_one("#cpu-history")
+        assert not spark.display  # one sample is not a trend
+        source.emit("api", {**fakes.engine.stats["api"], "cpu_percent": 41.0})
+        await until(pilot, lambda: str(table.get_row("kg-api-1")[4]) == "41.0%", "the new sample")
+        assert spark.display
+        assert list(spark.data or []) == [12.5, 41.0]
+
+
 async def test_restart_asks_first_and_then_restarts(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:

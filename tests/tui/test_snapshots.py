@@ -21,8 +21,13 @@ def rows(selector: str, count: int) -> Callable[[Any], bool]:
     )
 
 
+def health_ready(app: Any) -> bool:
+    """The services, and the stats sample of each running one (api, garage, postgres)."""
+    return rows("#services", 4)(app) and len(getattr(app.screen, "figures", {})) == 3
+
+
 READY: dict[str, Callable[[Any], bool]] = {
-    "1": rows("#services", 4),
+    "1": health_ready,
     "2": lambda app: bool(app.screen.query(LogView)) and app.screen.query_one(LogView).total == 6,
     "3": rows("#migrations", 5),
     "4": lambda app: (

@@ -34,7 +34,7 @@ def service(
     values: dict[str, object] = {
         "service": name,
         "container_name": f"kg-{name}-1",
-        "container_id": "0" * 12,
+        "container_id": (name.encode().hex() + "0" * 12)[:12],
         "state": state,
         "health": health,
         "image": f"kg/{name}:0.6.0",
@@ -80,6 +80,48 @@ class _Handle:
         self.stopped.set()
 
 
+def sample_stats() -> dict[str, dict[str, float]]:
+    """Figures per service, as one engine sample gives them."""
+
+    def figures(cpu: float, mib: int) -> dict[str, float]:
+        return {
+            "cpu_percent": cpu, "memory_bytes": mib * 2**20, "memory_limit_bytes": 2 * 2**30,
+            "net_rx_bytes": 0, "net_tx_bytes": 0, "block_read_bytes": 0, "block_write_bytes": 0,
+        }  # fmt: skip
+
+    return {"api": figures(12.5, 180), "garage": figures(0.4, 24), "postgres": figures(3.1, 96)}
+
+
+class FakeStats:
+    """Sends one sample of each tracked service's figures, from a thread (as the real
+    streams do); records what it was asked to track."""
+
+    def __init__(
+        self, on_sample: Callable[[str, dict[str, float]], None], stats: dict[str, dict[str, float]]
+    ) -> None:
+        self.on_sample = on_sample
+        self.stats = stats
+        self.tracked: dict[str, str] = {}
+        self.stopped = False
+
+    def track(self, containers: dict[str, str]) -> None:
+        new = {cid: svc for cid, svc in containers.items() if cid not in self.tracked}
+        self.tracked = dict(containers)
+
+        def send() -> None:
+            for service in new.values():
+                if service in self.stats and not self.stopped:
+                    self.on_sample(service, self.stats[service])
+
+        threading.Thread(target=send, daemon=True).start()
+
+    def emit(self, service: str, figures: dict[str, float]) -> None:
+        threading.Thread(target=self.on_sample, args=(service, figures), daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
 class FakeLogSource:
     """Hands out prepared batches, then nothing; records that it was closed."""
 
@@ -119,6 +161,8 @@ def log_batch(lines: list[tuple[str, str]], start: int = 0) -> LogBatch:
 class FakeEngine:
     status: ProjectStatus = field(default_factory=sample_status)
     tls: CertificateStatus | None = None
+    stats: dict[str, dict[str, float]] = field(default_factory=sample_stats)
+    stats_sources: list[FakeStats] = field(default_factory=list)
     down: bool = False
     calls: list[tuple[str, str]] = field(default_factory=list)
     sources: list[FakeLogSource] = field(default_factory=list)
@@ -150,6 +194,11 @@ class FakeEngine:
 
     def certificate(self) -> CertificateStatus | None:
         return self.tls
+
+    def follow_stats(self, on_sample: Callable[[str, dict[str, float]], None]) -> FakeStats:
+        source = FakeStats(on_sample, self.stats)
+        self.stats_sources.append(source)
+        return source
 
     def watch(
         self, on_update: Callable[[StatusUpdate], None], on_error: Callable[[KgopError], None]
