@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -109,7 +110,11 @@ class DockerService:
         self.project = settings.compose_project_name
         self._clock = clock
         self._client: docker.DockerClient | None = None
-        self._api: EngineAPI | None = None
+        # One keep-alive connection per thread: the watcher, log followers and the UI ask
+        # the engine at the same time, and an HTTP connection is not shared safely.
+        self._local = threading.local()
+        self._apis: list[EngineAPI] = []
+        self._apis_lock = threading.Lock()
 
     @property
     def engine_address(self) -> str:
@@ -179,13 +184,17 @@ class DockerService:
     def get(self, path: str, **params: Any) -> Any:
         """GET an Engine API path (JSON), on the standard library where the address allows."""
         if supported(self.engine_address):
-            if self._api is None:
-                self._api = EngineAPI(self.engine_address)
+            api: EngineAPI | None = getattr(self._local, "api", None)
+            if api is None:
+                api = EngineAPI(self.engine_address)
+                self._local.api = api
+                with self._apis_lock:
+                    self._apis.append(api)
             with self.translate_errors():
-                return self._api.get(path, **params)
-        api = self.client().api
+                return api.get(path, **params)
+        sdk = self.client().api
         with self.translate_errors():
-            response = api.get(f"{api.base_url}{path}", params=params)
+            response = sdk.get(f"{sdk.base_url}{path}", params=params)
             if response.status_code >= 400:
                 raise EngineRefused(response.status_code, response.text[:300])
             return response.json()
@@ -195,9 +204,10 @@ class DockerService:
         if self._client is not None:
             self._client.close()
             self._client = None
-        if self._api is not None:
-            self._api.close()
-            self._api = None
+        with self._apis_lock:
+            apis, self._apis = self._apis, []
+        for api in apis:
+            api.close()  # a thread still using it reconnects on its next request
 
     def _project_filter(self) -> dict[str, Any]:
         return {"label": [f"{PROJECT_LABEL}={self.project}"]}
