@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 BASE_IMAGE = os.environ.get("KGOP_BASE_IMAGE", "kgop-base:bookworm")
 
@@ -45,3 +46,27 @@ def run_service(project: str, network: str, service: str, *command: str) -> str:
         "--label", "com.docker.compose.oneoff=False",
         "--name", f"{project}-{service}-1", BASE_IMAGE, *command,
     )  # fmt: skip
+
+
+def runs_on_sites(runs: int, one_run: Callable[[Any], dict[str, float]]) -> list[dict[str, float]]:
+    """``one_run(site)`` RUNS times on an upgrade site (stacks of the test images), printing
+    each run's figures; every stack is taken down after."""
+    import tempfile
+
+    from tests.support.engines import DockerEngine
+    from tests.support.stack import UpgradeSite
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        site = UpgradeSite(
+            engine=DockerEngine(host=host, base_image=""), base=Path(tmp), stacks=[], images=[]
+        )
+        try:
+            for n in range(runs):
+                results.append(one_run(site))
+                print(f"run {n + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in results[-1].items()))
+        finally:
+            for stack in site.stacks:
+                stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "2")
+    return results

@@ -16,15 +16,12 @@ api's /health every 50 ms:
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
+from bench.common import runs_on_sites
 from tests.e2e.upgrades import Probe
-from tests.support.engines import DockerEngine
 from tests.support.helpers import execute, fetch
 from tests.support.stack import Stack, stack_dsn
 from tests.support.stack import UpgradeSite as Site
@@ -92,19 +89,7 @@ def one_run(site: Site, mib: int) -> dict[str, float]:
 def main() -> None:
     mib = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        site = Site(
-            engine=DockerEngine(host=host, base_image=""), base=Path(tmp), stacks=[], images=[]
-        )
-        try:
-            for n in range(runs):
-                results.append(one_run(site, mib))
-                print(f"run {n + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in results[-1].items()))
-        finally:
-            for stack in site.stacks:
-                stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "2")
+    results = runs_on_sites(runs, lambda site: one_run(site, mib))
 
     def med(key: str) -> float:
         return statistics.median(r[key] for r in results)

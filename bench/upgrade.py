@@ -11,15 +11,12 @@ then `up -d api`, healthy again), images already here.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
+from bench.common import runs_on_sites
 from tests.e2e.upgrades import Probe, upgrade_status
-from tests.support.engines import DockerEngine
 from tests.support.helpers import execute
 from tests.support.stack import UpgradeSite as Site
 from tests.support.stack import releases, stack_dsn
@@ -79,19 +76,7 @@ def one_run(site: Site) -> dict[str, float]:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        site = Site(
-            engine=DockerEngine(host=host, base_image=""), base=Path(tmp), stacks=[], images=[]
-        )
-        try:
-            for n in range(runs):
-                results.append(one_run(site))
-                print(f"run {n + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in results[-1].items()))
-        finally:
-            for stack in site.stacks:
-                stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "2")
+    results = runs_on_sites(runs, one_run)
 
     def med(key: str) -> float:
         return statistics.median(r[key] for r in results)

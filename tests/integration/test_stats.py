@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.support.helpers import kgop_in_project
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +34,7 @@ def project(
 
 
 def kgop(project: ComposeProject, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KG_HOME": str(project.home)}
-    env.pop("COMPOSE_PROJECT_NAME", None)
-    env.pop("DOCKER_HOST", None)
-    return subprocess.run(
-        [sys.executable, "-m", "kgop_tui.cli", *args],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+    return kgop_in_project(project.home, *args)
 
 
 def test_stats_show_what_each_running_container_costs(project: ComposeProject) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.support.helpers import kgop_in_project
 
 
 def services(image: str) -> str:
@@ -47,13 +48,7 @@ def project(
 
 
 def kgop(project: ComposeProject, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KG_HOME": str(project.home)}
-    env.pop("COMPOSE_PROJECT_NAME", None)
-    env.pop("DOCKER_HOST", None)  # taken from KG_HOME/.env, as on an install
-    return subprocess.run(
-        [sys.executable, "-m", "kgop_tui.cli", *args],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+    return kgop_in_project(project.home, *args)
 
 
 def test_status_text(project: ComposeProject) -> None:

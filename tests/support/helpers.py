@@ -35,6 +35,16 @@ def run_kgop(
     )
 
 
+def kgop_in_project(
+    home: Path, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """kgop as an install runs it: everything (project, engine) from KG_HOME/.env."""
+    env = {**os.environ, "KG_HOME": str(home)}
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    env.pop("DOCKER_HOST", None)
+    return run_kgop(*args, env=env, timeout=timeout)
+
+
 def _run(coro: Any) -> Any:
     """asyncio.run, also from inside a running loop (then on a helper thread)."""
     try:
