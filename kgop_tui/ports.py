@@ -12,6 +12,7 @@ from typing import Protocol
 
 from kgop_tui.checks import DoctorReport
 from kgop_tui.errors import KgopError
+from kgop_tui.facts import HostFacts
 from kgop_tui.logtypes import LogBatch
 from kgop_tui.models import (
     AiProviderSetting,
@@ -75,6 +76,10 @@ class EnginePort(Protocol):
 
     def certificate(self) -> CertificateStatus | None:
         """The TLS front's certificate; None without TLS."""
+        ...
+
+    def host_facts(self) -> HostFacts:
+        """Disk left, database size, newest backup, certificate (blocking: a worker calls it)."""
         ...
 
     def follow_stats(self, on_sample: Callable[[str, dict[str, float]], None]) -> StatsSource:

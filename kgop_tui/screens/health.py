@@ -81,6 +81,7 @@ class HealthScreen(KgopScreen):
         yield Header()
         yield Banner(id="health-banner")
         with Vertical(id="health-body"):
+            yield Static("", id="host-facts")
             table: DataTable[str | Text] = DataTable(id="services", cursor_type="row")
             yield table
             yield Sparkline([], id="cpu-history")
@@ -98,6 +99,14 @@ class HealthScreen(KgopScreen):
         self.set_interval(1.0, self._tick)
         self.refresh_certificate()
         self.set_interval(60.0, self.refresh_certificate)
+        self.refresh_facts()
+        self.set_interval(60.0, self.refresh_facts)
+
+    @work(thread=True, exclusive=True, group="host-facts")
+    def refresh_facts(self) -> None:
+        """Disk left, database size, newest backup: read in a thread, never on the UI loop."""
+        facts = self.services.engine.host_facts()
+        self.from_thread(self.query_one("#host-facts", Static).update, facts.line())
 
     def refresh_certificate(self) -> None:
         """Days to expiry of the TLS certificate (a file read; hidden without TLS)."""

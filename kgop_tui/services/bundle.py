@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 from kgop_tui import __version__
 from kgop_tui.checks import DoctorReport
 from kgop_tui.errors import KgopError
+from kgop_tui.facts import HostFacts
 from kgop_tui.models import ProjectStatus, StatusUpdate, UpgradePlan, UpgradeStatus
 from kgop_tui.ports import Services
 from kgop_tui.services.compose import ComposeService
@@ -63,10 +65,55 @@ class Engine:
 
         return certificate_status(self.settings.kg_home)
 
+    def host_facts(self) -> HostFacts:
+        import shutil
+        from datetime import UTC, datetime
+        from os.path import isdir
+
+        from kgop_tui.services.backup import BackupService
+        from kgop_tui.services.certs import certificate_status
+
+        facts: dict[str, int | float | None] = {}
+        facts["kg_home_free"] = shutil.disk_usage(self.settings.kg_home).free
+        with contextlib.suppress(KgopError):
+            with self.docker.translate_errors():
+                root = str(self.docker.client().info().get("DockerRootDir", ""))
+            if root and isdir(root):  # not visible from the operator container
+                facts["docker_root_free"] = shutil.disk_usage(root).free
+        with contextlib.suppress(KgopError, OSError):  # the database is down: not shown
+            facts["database_bytes"] = asyncio.run(_database_size(self.settings))
+        backups = BackupService(self.settings).backups()
+        if backups:
+            age = datetime.now(UTC) - backups[-1].created_at
+            facts["newest_backup_age"] = age.total_seconds()
+        cert = certificate_status(self.settings.kg_home)
+        days = cert.days_left if cert is not None else None
+        return HostFacts(
+            kg_home_free=_int(facts.get("kg_home_free")),
+            docker_root_free=_int(facts.get("docker_root_free")),
+            database_bytes=_int(facts.get("database_bytes")),
+            newest_backup_age=facts.get("newest_backup_age"),
+            certificate_days=days,
+        )
+
     def follow_stats(self, on_sample: Callable[[str, dict[str, float]], None]) -> StatsFollower:
         from kgop_tui.services.stats import StatsFollower
 
         return StatsFollower(DockerService(self.settings), on_sample)
+
+
+def _int(value: int | float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+async def _database_size(settings: Settings) -> int:
+    from kgop_tui.services.database import connect
+
+    conn = await asyncio.wait_for(connect(DatabaseTarget.from_settings(settings), "tui"), 5)
+    try:
+        return int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+    finally:
+        await conn.close()
 
 
 class UpgradeControl:

@@ -151,6 +151,16 @@ def test_engine_streams_stats_of_the_tracked_containers(engine: EnginePort) -> N
         source.stop()
 
 
+def test_engine_host_facts(engine: EnginePort) -> None:
+    from kgop_tui.facts import HostFacts
+
+    facts = engine.host_facts()
+    assert isinstance(facts, HostFacts)
+    assert facts.kg_home_free is not None
+    assert facts.kg_home_free > 0
+    assert "KG_HOME" in facts.line()
+
+
 def test_engine_reports_no_certificate_without_tls(engine: EnginePort) -> None:
     assert engine.certificate() is None
 

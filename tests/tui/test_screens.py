@@ -112,6 +112,22 @@ async def test_health_shows_live_cpu_and_memory_with_a_cpu_trend(fakes: Fakes) -
         assert list(spark.data or []) == [12.5, 41.0]
 
 
+async def test_health_header_shows_room_database_and_backup(fakes: Fakes) -> None:
+    from kgop_tui.facts import HostFacts
+
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: "database" in text_of(app, "#host-facts"), "the header")
+        line = text_of(app, "#host-facts")
+        assert "KG_HOME 37.0 GiB free" in line
+        assert "database 412.0 MiB" in line
+        assert "newest backup 5 h old" in line
+        fakes.engine.facts = HostFacts(kg_home_free=2**30, certificate_days=12)
+        app.screen.refresh_facts()
+        await until(pilot, lambda: "no backup yet" in text_of(app, "#host-facts"), "the update")
+        assert "certificate 12 days left" in text_of(app, "#host-facts")
+
+
 async def test_restart_asks_first_and_then_restarts(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:

@@ -22,8 +22,13 @@ def rows(selector: str, count: int) -> Callable[[Any], bool]:
 
 
 def health_ready(app: Any) -> bool:
-    """The services, and the stats sample of each running one (api, garage, postgres)."""
-    return rows("#services", 4)(app) and len(getattr(app.screen, "figures", {})) == 3
+    """The services, the stats sample of each running one (api, garage, postgres), and the
+    header line."""
+    return (
+        rows("#services", 4)(app)
+        and len(getattr(app.screen, "figures", {})) == 3
+        and "database" in str(app.screen.query_one("#host-facts", Static).render())
+    )
 
 
 READY: dict[str, Callable[[Any], bool]] = {

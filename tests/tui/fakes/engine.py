@@ -12,6 +12,7 @@ from kgop_tui.errors import (
     KgopError,
     UnknownService,
 )
+from kgop_tui.facts import HostFacts
 from kgop_tui.models import (
     ContainerState,
     Health,
@@ -161,6 +162,12 @@ def log_batch(lines: list[tuple[str, str]], start: int = 0) -> LogBatch:
 class FakeEngine:
     status: ProjectStatus = field(default_factory=sample_status)
     tls: CertificateStatus | None = None
+    facts: HostFacts = field(
+        default_factory=lambda: HostFacts(
+            kg_home_free=37 * 2**30, docker_root_free=37 * 2**30, database_bytes=412 * 2**20,
+            newest_backup_age=5 * 3600, certificate_days=None,
+        )
+    )  # fmt: skip
     stats: dict[str, dict[str, float]] = field(default_factory=sample_stats)
     stats_sources: list[FakeStats] = field(default_factory=list)
     down: bool = False
@@ -194,6 +201,10 @@ class FakeEngine:
 
     def certificate(self) -> CertificateStatus | None:
         return self.tls
+
+    def host_facts(self) -> HostFacts:
+        self._check()
+        return self.facts
 
     def follow_stats(self, on_sample: Callable[[str, dict[str, float]], None]) -> FakeStats:
         source = FakeStats(on_sample, self.stats)
