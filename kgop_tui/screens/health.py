@@ -102,11 +102,15 @@ class HealthScreen(KgopScreen):
         self.refresh_facts()
         self.set_interval(60.0, self.refresh_facts)
 
-    @work(thread=True, exclusive=True, group="host-facts")
+    @work(thread=True, exclusive=True, group="host-facts", exit_on_error=False)
     def refresh_facts(self) -> None:
-        """Disk left, database size, newest backup: read in a thread, never on the UI loop."""
-        facts = self.services.engine.host_facts()
-        self.from_thread(self.query_one("#host-facts", Static).update, facts.line())
+        """Disk left, database size, newest backup: read in a thread, never on the UI loop.
+        What cannot be read is left out (the banner says why the engine is unreachable)."""
+        try:
+            line = self.services.engine.host_facts().line()
+        except (KgopError, OSError):
+            return
+        self.from_thread(self.query_one("#host-facts", Static).update, line)
 
     def refresh_certificate(self) -> None:
         """Days to expiry of the TLS certificate (a file read; hidden without TLS)."""
