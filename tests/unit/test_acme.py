@@ -96,6 +96,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     base = ""
     answers: dict[str, Answer] = {}
     seen: list[str] = []
+    bad_nonces = 0
 
     def log_message(self, *args: object) -> None:
         pass
@@ -128,6 +129,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.seen.append(self.path)
         b = self.base
+        if self.bad_nonces:
+            type(self).bad_nonces -= 1
+            problem = {"type": "urn:ietf:params:acme:error:badNonce", "detail": "stale nonce"}
+            data = json.dumps(problem).encode()
+            self.send_response(400)
+            self.send_header("Content-Type", "application/problem+json")
+            self.send_header("Replay-Nonce", "bm9uY2Vub25jZQ")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if self.path == "/account":
             self._reply(201, {"status": "valid"}, f"{b}/acct/1")
         elif self.path == "/order":
@@ -209,3 +221,18 @@ def test_an_authorization_url_on_another_origin_is_never_requested(
         )  # fmt: skip
     assert "/order" in handler.seen
     assert not (tmp_path / "webroot").exists()
+
+
+def test_bad_nonces_are_retried_with_fresh_ones(
+    hostile: tuple[str, str, type[_Handler]], tmp_path: Path
+) -> None:
+    directory, bundle, handler = hostile
+    handler.answers.update(authz_url=lambda b: f"{b}/authz/1", authz=_authz("a/b"))
+    handler.bad_nonces = 4  # more than the library's own single retry
+    with pytest.raises(OperationFailed, match="malformed answer was refused"):
+        issue_certificate(
+            directory, "kg.example.org", "ops@example.org", tmp_path / "webroot",
+            tmp_path / "certs" / "kg.crt", tmp_path / "certs" / "kg.key", ca_bundle=bundle,
+        )  # fmt: skip
+    assert handler.seen.count("/account") == 5  # four refused, then taken
+    assert "/authz/1" in handler.seen
