@@ -26,30 +26,28 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from kgop_tui import __version__
 from kgop_tui.errors import (
-    ConfigInvalid,
-    DependencyUnavailable,
     OperationFailed,
     RefusedForSafety,
     UsageError,
 )
 from kgop_tui.models import BackupInfo
 from kgop_tui.services.database import DatabaseTarget, connect, pg_error_info
-from kgop_tui.services.files import update_env_file, write_secret_file
-from kgop_tui.services.sealed import seal, unseal
+from kgop_tui.services.files import write_secret_file
+from kgop_tui.services.pg_tools import find_tool, libpq_environment, run_tool, tool_error
+from kgop_tui.services.sealed import seal
 from kgop_tui.services.secrets import fingerprint
-from kgop_tui.settings import Settings, parse_env_text, read_env_file
+from kgop_tui.settings import Settings, read_env_file
 
 DUMP = "database.dump"
 SEALED = "secrets.sealed"
@@ -61,26 +59,10 @@ KEY_VARIABLES = ("ENCRYPTION_KEY", "ENCRYPTION_KEYS_PREVIOUS")
 DISK_MARGIN = 64 * 1024 * 1024
 
 
-def libpq_environment(url: str) -> dict[str, str]:
-    """PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE (+ PGSSLMODE) from a postgresql:// URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ConfigInvalid(
-            "The database URL is not a postgresql:// URL",
-            hint="check KGOP_DATABASE_URL or the POSTGRES_* values",
-        )
-    env = {
-        "PGHOST": parts.hostname or "localhost",
-        "PGPORT": str(parts.port or 5432),
-        "PGUSER": unquote(parts.username or ""),
-        "PGPASSWORD": unquote(parts.password or ""),
-        "PGDATABASE": unquote(parts.path.lstrip("/")) or unquote(parts.username or ""),
-        "PGCONNECT_TIMEOUT": "10",
-    }
-    sslmode = parse_qs(parts.query).get("sslmode")
-    if sslmode:
-        env["PGSSLMODE"] = sslmode[0]
-    return env
+def pins_of(values: dict[str, str]) -> dict[str, str]:
+    """The image pins among .env values: KG_VERSION and every KG_*_IMAGE that is set."""
+    keys = [k for k in values if k == "KG_VERSION" or re.fullmatch(r"KG_[A-Z]+_IMAGE", k)]
+    return {k: values[k] for k in sorted(keys) if values[k]}
 
 
 def _with_database(url: str, name: str) -> str:
@@ -94,23 +76,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _tool_error(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return (lines or ["no output"])[-1][:300]
-
-
-def find_tool(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
-        return str(candidate)
-    raise DependencyUnavailable(
-        f"{name} is not installed here",
-        hint="install the Postgres client tools (postgresql-client)",
-    )
 
 
 async def database_facts(conn: asyncpg.Connection) -> tuple[str, int, int | None, dict[str, int]]:
@@ -185,9 +150,8 @@ class BackupService:
 
     def _pins(self) -> dict[str, str]:
         """KG_VERSION and every KG_*_IMAGE as .env has them now."""
-        values = read_env_file(self.env_path)
-        keys = [k for k in values if k == "KG_VERSION" or re.fullmatch(r"KG_[A-Z]+_IMAGE", k)]
-        return {k: values[k].value for k in sorted(keys) if values[k].value}
+        values = {k: e.value for k, e in read_env_file(self.env_path).items()}
+        return pins_of(values)
 
     async def estimate(self) -> tuple[int, int]:
         """(database size, free bytes where backups go): a dump is never larger than the data."""
@@ -232,13 +196,13 @@ class BackupService:
         partial.mkdir(mode=0o700)
         try:
             dump = partial / DUMP
-            done = await _run_tool(
+            done = await run_tool(
                 [find_tool("pg_dump"), "--format=custom", "--no-password", f"--file={dump}"],
                 self._environment(),
             )
             if done.returncode != 0:
                 raise OperationFailed(
-                    f"pg_dump failed: {_tool_error(done.stderr)}",
+                    f"pg_dump failed: {tool_error(done.stderr)}",
                     hint="check that the database is reachable and the disk has room",
                 )
             dump.chmod(0o600)
@@ -311,56 +275,10 @@ class BackupService:
         return removed
 
     def scrub_plaintext(self) -> list[Path]:
-        """Remove the plaintext copies of .env earlier releases left in KG_HOME/backups.
+        """Fold the plaintext .env copies of earlier releases into .env, then remove them."""
+        from kgop_tui.services.backup_keys import scrub_plaintext
 
-        Their keys first join ENCRYPTION_KEYS_PREVIOUS in .env (the backups they served
-        still restore), a backup's image pins move into its manifest; then the copy goes.
-        """
-        copies = [
-            p
-            for pattern in LEGACY_COPIES
-            for p in (self.folder.glob(pattern) if self.folder.is_dir() else [])
-            if p.is_file() and not p.is_symlink()
-        ]
-        if not copies:
-            return []
-        known = self._known_keys()
-        for copy in copies:
-            try:
-                values = {k: e.value for k, e in parse_env_text(copy.read_text()).items()}
-            except (OSError, UnicodeDecodeError, ConfigInvalid):
-                continue  # not a .env: left alone
-            for variable in KEY_VARIABLES:
-                known += [k.strip() for k in values.get(variable, "").split(",") if k.strip()]
-            record = copy.parent / RECORD
-            if copy.name == "env" and record.is_file():
-                try:
-                    info = BackupInfo.model_validate_json(record.read_text())
-                except ValueError:
-                    info = None
-                if info is not None and not info.images:
-                    pins = {
-                        k: v
-                        for k, v in values.items()
-                        if k == "KG_VERSION" or re.fullmatch(r"KG_[A-Z]+_IMAGE", k)
-                    }
-                    updated = info.model_copy(update={"images": pins})
-                    write_secret_file(record, updated.model_dump_json(indent=2).encode())
-        self._keep_keys(known)
-        for copy in copies:
-            copy.unlink()
-        return copies
-
-    def _keep_keys(self, keys: list[str]) -> int:
-        """Add the keys .env does not hold yet to ENCRYPTION_KEYS_PREVIOUS; how many."""
-        primary = self.settings.encryption_key
-        current = primary.get_secret_value() if primary else None
-        held = self._known_keys()
-        new = [k for k in dict.fromkeys(keys) if k not in held and k != current]
-        if new:
-            previous = [k for k in held if k != current]
-            update_env_file(self.env_path, {"ENCRYPTION_KEYS_PREVIOUS": ",".join(previous + new)})
-        return len(new)
+        return scrub_plaintext(self)
 
     def load(self, path: Path) -> BackupInfo:
         """The backup at ``path`` (its folder or its dump), checked against its checksums."""
@@ -384,29 +302,10 @@ class BackupService:
         return info.model_copy(update={"path": str(folder)})
 
     def open_secrets(self, info: BackupInfo, passphrase: str) -> int:
-        """Open the backup's sealed .env with ``passphrase``; the keys in it that .env lacks
-        join ENCRYPTION_KEYS_PREVIOUS. Returns how many were added."""
-        sealed = Path(info.path) / SEALED
-        if info.secrets_sha256 is None or not sealed.is_file():
-            raise RefusedForSafety(
-                f"{info.path} holds no copy of the secrets",
-                hint="only backups taken with `kgop backup --with-secrets` have one",
-            )
-        blob = sealed.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != info.secrets_sha256:
-            raise RefusedForSafety(
-                f"The copy of the secrets in {info.path} does not match its checksum",
-                hint="pick another backup taken with --with-secrets",
-            )
-        plain = unseal(blob, passphrase, info.dump_sha256.encode())
-        values = parse_env_text(plain.decode("utf-8"), source="the sealed .env")
-        keys = [
-            k.strip()
-            for variable in KEY_VARIABLES
-            for k in (values[variable].value if variable in values else "").split(",")
-            if k.strip()
-        ]
-        return self._keep_keys(keys)
+        """Open the sealed .env; the keys .env lacks join ENCRYPTION_KEYS_PREVIOUS (how many)."""
+        from kgop_tui.services.backup_keys import open_secrets
+
+        return open_secrets(self, info, passphrase)
 
     def check_key(self, info: BackupInfo) -> None:
         """Refuse a backup whose secrets were encrypted with a key this install lacks."""
@@ -449,7 +348,7 @@ class BackupService:
             for row in leftovers:
                 await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, row[0])}")
             await conn.execute(f"CREATE DATABASE {await _ident(conn, aside)}")
-            done = await _run_tool(
+            done = await run_tool(
                 [
                     find_tool("pg_restore"),
                     "--exit-on-error",
@@ -463,7 +362,7 @@ class BackupService:
             if done.returncode != 0:
                 await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, aside)}")
                 raise OperationFailed(
-                    f"pg_restore failed: {_tool_error(done.stderr)}; the live "
+                    f"pg_restore failed: {tool_error(done.stderr)}; the live "
                     "database was not changed",
                     hint="check the backup with `kgop backup --list`",
                 )
@@ -552,18 +451,6 @@ class BackupService:
 
 async def _ident(conn: asyncpg.Connection, name: str) -> str:
     return str(await conn.fetchval("SELECT quote_ident($1)", name))
-
-
-async def _run_tool(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        cmd,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=6 * 3600,
-    )
 
 
 def describe(info: BackupInfo) -> str:
