@@ -9,7 +9,11 @@ RUNS (default 9) runs, and the ratio:
 - ``kgop status --json`` with N containers (default 100) in the project;
 - ``kgop logs SERVICE --tail 100`` vs ``docker logs --tail 100``;
 - ``kgop --version`` vs ``python -c pass`` (the interpreter's own start);
-- ``kgop migrate status --json`` (200 applied files) vs the same query in psql.
+- ``kgop migrate status --json`` (200 applied files) vs the same query in psql;
+- ``migrate up`` of 200 table-creating files (the runner in-process: lock, tracking table,
+  checksums, a transaction and a tracking row per file) vs the files' own SQL: each file
+  sent once on one connection, committed on its own (what applying files one by one
+  cannot do with less), each on a fresh database of the same server.
 """
 
 from __future__ import annotations
@@ -85,6 +89,27 @@ def compose_project(home: Path, services: int, scale: int = 1) -> tuple[dict[str
     return env, project
 
 
+def sql_only(dsn: str, folder: Path) -> float:
+    """Each file's SQL executed once on one connection (autocommit), in version order."""
+    import asyncio
+
+    import asyncpg
+
+    texts = [p.read_text() for p in sorted(folder.glob("*.sql"))]
+
+    async def apply() -> float:
+        conn = await asyncpg.connect(dsn)
+        try:
+            started = time.perf_counter()
+            for text in texts:
+                await conn.execute(text)
+            return time.perf_counter() - started
+        finally:
+            await conn.close()
+
+    return asyncio.run(apply())
+
+
 def down(home: Path, env: dict[str, str]) -> None:
     subprocess.run(
         ["docker", "compose", "down", "-t", "0", "--remove-orphans"], cwd=home, env=env,
@@ -151,6 +176,12 @@ def main() -> None:
                 runs,
             )
             rows.append(("migrate status --json, 200 applied", kg, ref, "psql of the same rows"))
+            kg, ref = pair(
+                lambda: kgop_apply(pg.dsn(create_database(pg)), folder)[0],
+                lambda: sql_only(pg.dsn(create_database(pg)), folder),
+                runs,
+            )
+            rows.append(("migrate up, 200 files (in-process)", kg, ref, "the files' own SQL"))
     print(f"plain verbs: medians of {runs} interleaved runs (seconds)")
     print(f"  {'verb':<38} {'kgop':>7} {'reference':>9}  ratio  reference")
     for verb, kg, ref, what in rows:

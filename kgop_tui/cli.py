@@ -7,33 +7,75 @@ its exit code.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from kgop_tui import __version__
-from kgop_tui.errors import ExitCode, KgopError, UsageError
-from kgop_tui.terminal import has_terminal
 
+# Not `typing.TYPE_CHECKING`: `kgop --version` answers before anything else is imported
+# (scripts and healthchecks call it in loops), and this module's imports are all it costs.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+
     from kgop_tui.settings import Settings
 
-Handler = Callable[[argparse.Namespace, "Settings"], int]
+    Handler = Callable[[argparse.Namespace, Settings], int]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as UsageError (exit 2, one line)."""
+def _parser_class() -> type[argparse.ArgumentParser]:
+    import argparse
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message, hint=f"run `{self.prog} --help`")
+    from kgop_tui.errors import UsageError
+
+    class _Parser(argparse.ArgumentParser):
+        """argparse that reports usage errors as UsageError (exit 2, one line)."""
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(message, hint=f"run `{self.prog} --help`")
+
+    return _Parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (also the source of ``--help``)."""
-    parser = _Parser(
+VERB_MODULES = {
+    "logs": "engine", "restart": "engine", "stop": "engine",
+    "migrate": "migrate",
+    "configure": "configure",
+    "start": "platform", "garage": "platform",
+    "certs": "certs", "recert": "certs",
+    "upgrade": "upgrade",
+    "backup": "backup", "restore": "backup",
+    "releases": "releases",
+    "env": "envfile",
+    "doctor": "doctor", "check-mounts": "doctor", "bundle": "doctor",
+}  # fmt: skip
+"""The module of :mod:`kgop_tui.commands` that defines each verb (``status`` and ``tui`` are
+here). A verb's run builds only its own part of the parser: argparse and the other commands'
+imports would cost more than ``kgop logs`` itself."""
+COMMAND_MODULES = tuple(dict.fromkeys(VERB_MODULES.values()))
+
+
+def verb_of(argv: Sequence[str]) -> str | None:
+    """The verb a command line names (None for none, ``--help`` or ``--version`` first)."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--home":
+            next(tokens, None)
+        elif token.startswith("--home="):
+            continue
+        elif token.startswith("-"):
+            return None
+        else:
+            return token
+    return None
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (also the source of ``--help``): the whole of it, or only
+    ``verb``'s part when that verb is known."""
+    parser_class = _parser_class()
+    parser = parser_class(
         prog="kgop",
         description="Operate the self-hosted Knowledge Graph platform.",
         epilog="Exit codes: 0 ok, 1 failed, 2 bad input, 3 Docker or Postgres unreachable, "
@@ -43,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--home", metavar="DIR", help="install directory (KG_HOME; default: current directory)"
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=parser_class)
 
     status = verbs.add_parser("status", help="services of the platform: state, health, uptime")
     status.add_argument("--json", action="store_true", help="stable JSON output (see README)")
@@ -55,34 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
     tui = verbs.add_parser("tui", help="the full-screen operator UI (needs a terminal)")
     tui.set_defaults(handler=cmd_tui)
 
-    from kgop_tui.commands import (
-        backup,
-        certs,
-        configure,
-        doctor,
-        engine,
-        envfile,
-        migrate,
-        platform,
-        releases,
-        upgrade,
-    )
+    if verb in ("status", "tui"):
+        return parser
+    import importlib
 
-    engine.register(verbs)
-    migrate.register(verbs)
-    configure.register(verbs)
-    platform.register(verbs)
-    certs.register(verbs)
-    upgrade.register(verbs)
-    backup.register(verbs)
-    releases.register(verbs)
-    envfile.register(verbs)
-    doctor.register(verbs)
+    modules = [VERB_MODULES[verb]] if verb in VERB_MODULES else COMMAND_MODULES
+    for name in modules:
+        importlib.import_module(f"kgop_tui.commands.{name}").register(verbs)
     return parser
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """``kgop status [--json]``."""
+    import json
+
+    from kgop_tui.errors import ExitCode
     from kgop_tui.render import emit, render_project_status
     from kgop_tui.services.docker_engine import DockerService
 
@@ -95,8 +124,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         service.close()
     if args.json and not getattr(args, "stats", False):
         # The documented document: `stats` appears only when asked for.
-        doc = status.model_dump(mode="json", exclude={"services": {"__all__": {"stats"}}})
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(status.to_json(with_stats=False), indent=2))
         return ExitCode.OK
     emit(status, args.json, lambda: render_project_status(status))
     return ExitCode.OK
@@ -104,6 +132,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
     """``kgop tui``: the Textual app (imported only here: plain verbs start without it)."""
+    from kgop_tui.errors import ExitCode, UsageError
+    from kgop_tui.terminal import has_terminal
+
     if not has_terminal():
         raise UsageError(
             "The TUI needs a terminal on stdin and stdout",
@@ -118,6 +149,10 @@ def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_overview(parser: argparse.ArgumentParser, settings: Settings) -> int:
     """No verb: plain status then help (the TUI takes this place on a terminal)."""
+    import argparse
+
+    from kgop_tui.errors import ExitCode, KgopError
+
     args = argparse.Namespace(json=False)
     try:
         cmd_status(args, settings)
@@ -131,8 +166,10 @@ def cmd_overview(parser: argparse.ArgumentParser, settings: Settings) -> int:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse and dispatch; raises KgopError for expected failures."""
     from kgop_tui.settings import load_settings
+    from kgop_tui.terminal import has_terminal
 
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(verb_of(argv))
     args = parser.parse_args(argv)
     settings = load_settings(kg_home=args.home)
     handler: Handler | None = getattr(args, "handler", None)
@@ -149,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Scripts and healthchecks call this in loops: answer before building the parser,
         # which imports every command (and pydantic with them).
         print(f"kgop {__version__}")
-        return ExitCode.OK
+        return 0
+    from kgop_tui.errors import ExitCode, KgopError
+
     # kgop uses no pydantic plugins; looking for them scans every installed distribution's
     # entry points when the first model is built (tens of milliseconds of each verb).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

@@ -8,7 +8,6 @@ types (the ports name them directly).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -47,8 +46,7 @@ class LogChunk(NamedTuple):
         return self.text[start : self.text.find(" ", start)]
 
 
-@dataclass(frozen=True)
-class StreamEvent:
+class StreamEvent(NamedTuple):
     """A service's stream ended (``ended``) or was attached again (``reattached``)."""
 
     service: str
@@ -56,11 +54,13 @@ class StreamEvent:
     detail: str = ""
 
 
-@dataclass
 class LogBatch:
     """Everything that arrived since the last batch, in order."""
 
-    items: list[LogChunk | StreamEvent] = field(default_factory=list)
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[LogChunk | StreamEvent] | None = None) -> None:
+        self.items: list[LogChunk | StreamEvent] = [] if items is None else items
 
     @property
     def chunks(self) -> list[LogChunk]:

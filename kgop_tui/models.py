@@ -1,4 +1,6 @@
-"""Pydantic models shared by services, the CLI and the TUI.
+"""Pydantic models shared by services, the CLI and the TUI (the enums are in
+:mod:`kgop_tui.kinds`, the container status in :mod:`kgop_tui.project`, migration files and
+their status in :mod:`kgop_tui.migration_types`: plain verbs use them without pydantic).
 
 Services return these, never SDK objects. Their JSON form is the stable ``--json`` output
 documented in the README: fields are only ever added, never renamed or removed.
@@ -7,204 +9,31 @@ documented in the README: fields are only ever added, never renamed or removed.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from kgop_tui.kinds import ContainerState as ContainerState
+from kgop_tui.kinds import Device as Device
+from kgop_tui.kinds import Health as Health
+from kgop_tui.kinds import MigrationSource as MigrationSource
+from kgop_tui.kinds import MigrationState as MigrationState
+from kgop_tui.kinds import Provider as Provider
+from kgop_tui.kinds import RunState as RunState
+from kgop_tui.kinds import StepState as StepState
+from kgop_tui.kinds import ValidationStatus as ValidationStatus
+from kgop_tui.migration_types import MigrationEntry as MigrationEntry
+from kgop_tui.migration_types import MigrationFile as MigrationFile
+from kgop_tui.migration_types import MigrationStatus as MigrationStatus
+from kgop_tui.project import PortBinding as PortBinding
+from kgop_tui.project import ProjectStatus as ProjectStatus
+from kgop_tui.project import ServiceStatus as ServiceStatus
+from kgop_tui.project import StatusUpdate as StatusUpdate
 
 
 class Model(BaseModel):
     """Base of kgop's models: each schema is built on first use, not at import (start-up)."""
 
     model_config = ConfigDict(defer_build=True)
-
-
-class ContainerState(StrEnum):
-    """Docker's container states."""
-
-    CREATED = "created"
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    PAUSED = "paused"
-    EXITED = "exited"
-    REMOVING = "removing"
-    DEAD = "dead"
-    MISSING = "missing"
-
-
-class Health(StrEnum):
-    """Healthcheck status; ``none`` when the container has no healthcheck."""
-
-    HEALTHY = "healthy"
-    UNHEALTHY = "unhealthy"
-    STARTING = "starting"
-    NONE = "none"
-
-
-class PortBinding(Model):
-    """A published port: ``host_ip:host_port -> container_port/protocol``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    container_port: int
-    protocol: str = "tcp"
-    host_ip: str
-    host_port: int
-
-
-class ServiceStatus(Model):
-    """One container of the compose project, as the health screen and ``status`` show it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    service: str = Field(description="Compose service name.")
-    container_name: str
-    container_id: str = Field(description="Short (12 characters) container id.")
-    state: ContainerState
-    health: Health = Health.NONE
-    health_output: str | None = Field(default=None, description="Last healthcheck's output.")
-    health_exit_code: int | None = Field(default=None, description="Exit code of that probe.")
-    exit_code: int | None = Field(default=None, description="Exit code, when exited.")
-    restart_count: int = 0
-    image: str
-    version: str | None = Field(default=None, description="The image's version label.")
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    uptime_seconds: int | None = Field(default=None, description="Seconds running; None if not.")
-    ports: list[PortBinding] = Field(default_factory=list)
-    stats: dict[str, float] | None = Field(default=None, description="`status --stats` only")
-
-    @property
-    def ok(self) -> bool:
-        """Running and not unhealthy: what a user would call fine."""
-        return self.state is ContainerState.RUNNING and self.health in (Health.HEALTHY, Health.NONE)
-
-
-class ProjectStatus(Model):
-    """All services of a compose project at one moment."""
-
-    model_config = ConfigDict(frozen=True)
-
-    project: str
-    services: list[ServiceStatus]
-
-
-class StatusUpdate(Model):
-    """The project's status after a change; ``changed`` is the service that changed."""
-
-    model_config = ConfigDict(frozen=True)
-
-    status: ProjectStatus
-    changed: ServiceStatus | None
-    reason: str
-
-
-class MigrationState(StrEnum):
-    """Where one migration stands."""
-
-    APPLIED = "applied"
-    PENDING = "pending"
-    DRIFTED = "drifted"
-    """Applied, but the file changed since (its checksum differs)."""
-    MISSING = "missing"
-    """Applied, but its file is no longer there."""
-    BASELINE = "baseline"
-    """Recorded by the initdb baseline, at or below the newest archived version; no file."""
-
-
-class MigrationSource(StrEnum):
-    """Which folder a migration file comes from."""
-
-    ARCHIVED = "archived"
-    """``archived/`` inside the migrations folder: history, scanned first."""
-    MAIN = "main"
-    WARM = "warm"
-    """The warm folder: files that need the running application (``up --warm``)."""
-
-
-class MigrationFile(Model):
-    """A file ``NNN_name.sql`` of the migrations folder, its ``archived/`` or the warm folder."""
-
-    model_config = ConfigDict(frozen=True)
-
-    version: int
-    name: str
-    filename: str
-    checksum: str = Field(description="SHA-256 of the file, line endings normalised.")
-    transactional: bool = Field(
-        default=True, description="False when the file opts out with `-- kgop:no-transaction`."
-    )
-    self_managed: bool = Field(
-        default=False, description="Holds its own top-level BEGIN/COMMIT: run whole, as psql would."
-    )
-    source: MigrationSource = MigrationSource.MAIN
-    path: str = Field(default="", description="Path relative to the migrations folder.")
-    changes_session: bool = Field(default=True, exclude=True, repr=False)
-    sql: str = Field(exclude=True, repr=False)
-
-
-class MigrationEntry(Model):
-    """One version as ``kgop migrate status`` lists it: the file and the tracking row."""
-
-    model_config = ConfigDict(frozen=True)
-
-    version: int
-    name: str
-    state: MigrationState
-    filename: str | None = None
-    applied_at: datetime | None = None
-    duration_ms: int | None = None
-    applied_by: str | None = None
-    kgop_version: str | None = None
-    checksum: str | None = Field(default=None, description="Checksum recorded when applied.")
-    file_checksum: str | None = Field(default=None, description="Checksum of the file now.")
-    transactional: bool = True
-    self_managed: bool = False
-    source: MigrationSource | None = Field(
-        default=None, description="archived, main or warm; None when there is no file."
-    )
-    adopted: bool = Field(
-        default=False,
-        description="Applied by the platform's earlier runner (or its baseline) and taken over.",
-    )
-
-    @property
-    def runs(self) -> str | None:
-        """``own tx`` (its BEGIN/COMMIT), ``kgop tx``, ``no tx``; None without a file."""
-        if self.source is None:
-            return None
-        if self.self_managed:
-            return "own tx"
-        return "kgop tx" if self.transactional else "no tx"
-
-    @property
-    def label(self) -> str:
-        """The state as a person reads it (adopted: applied by another runner)."""
-        if self.adopted and self.state is MigrationState.APPLIED:
-            return "adopted"
-        return self.state.value
-
-
-class MigrationStatus(Model):
-    """Every known migration, applied or not, in version order."""
-
-    model_config = ConfigDict(frozen=True)
-
-    database: str
-    migrations_dir: str
-    warm_migrations_dir: str | None = None
-    current_version: int | None
-    entries: list[MigrationEntry]
-
-    def by_state(self, state: MigrationState) -> list[MigrationEntry]:
-        return [e for e in self.entries if e.state is state]
-
-    def summary(self) -> str:
-        """``3 baseline, 2 adopted, 5 applied, 1 pending``: the counts that are not zero."""
-        counts: dict[str, int] = {}
-        for entry in self.entries:
-            counts[entry.label] = counts.get(entry.label, 0) + 1
-        order = ["baseline", "adopted"] + [s.value for s in MigrationState if s != "baseline"]
-        return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) or "no migrations"
 
 
 class PlannedMigration(Model):
@@ -259,29 +88,6 @@ class MigrationRun(Model):
     adopted: int = Field(default=0, description="Legacy rows given a checksum on this run.")
     failure: MigrationFailure | None = None
     current_version: int | None = None
-
-
-class Provider(StrEnum):
-    """AI providers the platform can use."""
-
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    OLLAMA = "ollama"
-    OPENROUTER = "openrouter"
-
-
-class Device(StrEnum):
-    """Where embeddings are computed."""
-
-    CPU = "cpu"
-    CUDA = "cuda"
-    MPS = "mps"
-
-
-class ValidationStatus(StrEnum):
-    VALID = "valid"
-    INVALID = "invalid"
-    UNTESTED = "untested"
 
 
 class AdminUser(Model):
@@ -390,32 +196,6 @@ UPGRADE_STEPS: list[tuple[str, str]] = [
 ]
 """The steps of an upgrade, in order; nothing changes before ``POINT_OF_NO_RETURN``."""
 POINT_OF_NO_RETURN = "stop"
-
-
-class StepState(StrEnum):
-    """A step of the upgrade walkthrough."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    ROLLED_BACK = "rolled back"
-
-
-class RunState(StrEnum):
-    """An upgrade run as a whole."""
-
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    ROLLED_BACK = "rolled back"
-    FAILED = "failed"
-    ABORTED = "aborted"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def final(self) -> bool:
-        return self is not RunState.RUNNING
 
 
 class ImageChange(Model):

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from pydantic import BaseModel
+from kgop_tui.kinds import ContainerState, Health, RunState, StepState
 
-from kgop_tui.models import (
-    ConfigStatus,
-    ContainerState,
-    Health,
-    MigrationStatus,
-    ProjectStatus,
-    RunState,
-    ServiceStatus,
-    StepState,
-    StoredApiKey,
-    UpgradeStatus,
-)
+if TYPE_CHECKING:  # pydantic is imported by the verbs that use these, not by `kgop status`
+    from pydantic import BaseModel
+
+    from kgop_tui.models import ConfigStatus, MigrationStatus, StoredApiKey, UpgradeStatus
+    from kgop_tui.project import ProjectStatus, ServiceStatus
 
 STEP_MARKS = {
     StepState.PENDING: "·",
@@ -127,14 +121,32 @@ def _problem(s: ServiceStatus) -> str | None:
     return None
 
 
-def emit(value: BaseModel | Sequence[BaseModel], as_json: bool, text: Callable[[], str]) -> None:
+class JsonDocument(Protocol):
+    """A plain (not pydantic) result with its documented JSON form."""
+
+    def to_json(self) -> Any: ...
+
+
+def json_form(value: BaseModel | JsonDocument) -> Any:
+    """The stable JSON form of a model: pydantic's, or a plain dataclass's ``to_json()``."""
+    to_json = getattr(value, "to_json", None)
+    if to_json is not None:
+        return to_json()
+    return value.model_dump(mode="json")  # type: ignore[union-attr]
+
+
+def emit(
+    value: BaseModel | JsonDocument | Sequence[BaseModel],
+    as_json: bool,
+    text: Callable[[], str],
+) -> None:
     """Print the stable JSON form of a model (or list of models), or its text rendering."""
     if not as_json:
         print(text())
-    elif isinstance(value, BaseModel):
-        print(json.dumps(value.model_dump(mode="json"), indent=2))
-    else:
-        print(json.dumps([item.model_dump(mode="json") for item in value], indent=2))
+    elif isinstance(value, Sequence) and not hasattr(value, "to_json"):  # a list of models
+        print(json.dumps([json_form(item) for item in value], indent=2))
+    else:  # one document (the named tuples are Sequences too)
+        print(json.dumps(json_form(cast("BaseModel | JsonDocument", value)), indent=2))
 
 
 # ---- migrations, configuration, upgrades -------------------------------------------

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from kgop_tui.errors import ConfigInvalid
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _DOUBLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
-@dataclass(frozen=True)
-class EnvEntry:
+class EnvEntry(NamedTuple):
     """One ``KEY=VALUE`` of a ``.env`` file and the line it came from."""
 
     value: str
@@ -120,63 +117,102 @@ def read_env_file(path: Path) -> dict[str, EnvEntry]:
     return parse_env_text(text, source=str(path))
 
 
-class Settings(BaseModel):
-    """Everything kgop needs to find the stack, the engine and the database."""
+class Secret:
+    """A secret value that never shows itself in ``repr``, ``str`` or a traceback's locals."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    __slots__ = ("_value",)
 
-    kg_home: Path = Field(description="The install directory; holds .env, compose/ and sql/.")
-    compose_project_name: str = Field(
-        default="kg", description="Compose project whose containers kgop operates."
-    )
-    compose_file: str | None = Field(
-        default=None, description="Compose files, separated by ':' as in compose itself."
-    )
-    docker_host: str = Field(
-        default=DEFAULT_DOCKER_HOST, description="Docker engine address (DOCKER_HOST)."
-    )
-    kgop_database_url: SecretStr | None = Field(
-        default=None, description="Postgres URL; built from the POSTGRES_* values when unset."
-    )
-    postgres_user: str = Field(default="kg", description="Platform database user.")
-    postgres_password: SecretStr | None = Field(default=None, description="Its password.")
-    postgres_db: str = Field(default="knowledge_graph", description="Platform database name.")
-    postgres_host: str = Field(default="postgres", description="Database host as kgop sees it.")
-    postgres_port: int = Field(default=5432, ge=1, le=65535, description="Database port.")
-    kg_version: str | None = Field(default=None, description="Pinned platform version.")
-    encryption_key: SecretStr | None = Field(
-        default=None, description="Fernet key that encrypts stored secrets."
-    )
-    encryption_keys_previous: SecretStr | None = Field(
-        default=None,
-        description="Keys being rotated out (comma-separated); set only during a rotation.",
-    )
-    garage_admin_token: SecretStr | None = Field(
-        default=None, description="Bearer token of Garage's admin API."
-    )
-    kg_garage_admin_url: str = Field(
-        default="http://garage:3903", description="Garage's admin API as kgop sees it."
-    )
-    kg_garage_region: str = Field(
-        default="garage",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
-        description="S3 region of Garage (its garage.toml's s3_region), given to the api.",
-    )
-    kgop_migrations_dir: Path | None = Field(
-        default=None, description="Migrations folder; default KG_HOME/sql/migrations."
-    )
-    kgop_warm_migrations_dir: Path | None = Field(
-        default=None,
-        description="Migrations that need the running application (applied after api is "
-        "healthy); default migrations-warm/ beside the migrations folder, when present.",
-    )
+    def __init__(self, value: str) -> None:
+        self._value = value
 
-    @field_validator("compose_project_name")
-    @classmethod
-    def _project_name(cls, value: str) -> str:
-        if not _PROJECT.fullmatch(value):
-            raise ValueError("must be lowercase letters, digits, '-' or '_'")
-        return value
+    def get_secret_value(self) -> str:
+        """The value itself: pass it on, never print it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********" if self._value else ""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if not 1 <= number <= 65535:
+        raise ValueError("must be between 1 and 65535")
+    return number
+
+
+def _project_name(value: str) -> str:
+    if not _PROJECT.fullmatch(value):
+        raise ValueError("must be lowercase letters, digits, '-' or '_'")
+    return value
+
+
+def _region(value: str) -> str:
+    if not _REGION.fullmatch(value):
+        raise ValueError("must be 1 to 63 letters, digits, '_', '.' or '-', starting alphanumeric")
+    return value
+
+
+class Settings(NamedTuple):
+    """Everything kgop needs to find the stack, the engine and the database.
+
+    A named tuple validated by :func:`load_settings`: every verb builds one, and pydantic
+    (or even the ``dataclasses`` module, with the ``inspect`` it imports) would be most of
+    the start-up of ``kgop status``. Build it with keywords.
+    """
+
+    kg_home: Path
+    """The install directory; holds .env, compose/ and sql/."""
+    compose_project_name: str = "kg"
+    """Compose project whose containers kgop operates."""
+    compose_file: str | None = None
+    """Compose files, separated by ':' as in compose itself."""
+    docker_host: str = DEFAULT_DOCKER_HOST
+    """Docker engine address (DOCKER_HOST)."""
+    kgop_database_url: Secret | None = None
+    """Postgres URL; built from the POSTGRES_* values when unset."""
+    postgres_user: str = "kg"
+    postgres_password: Secret | None = None
+    postgres_db: str = "knowledge_graph"
+    postgres_host: str = "postgres"
+    """Database host as kgop sees it."""
+    postgres_port: int = 5432
+    kg_version: str | None = None
+    """Pinned platform version."""
+    encryption_key: Secret | None = None
+    """Fernet key that encrypts stored secrets."""
+    encryption_keys_previous: Secret | None = None
+    """Keys being rotated out (comma-separated)."""
+    garage_admin_token: Secret | None = None
+    """Bearer token of Garage's admin API."""
+    kg_garage_admin_url: str = "http://garage:3903"
+    """Garage's admin API as kgop sees it."""
+    kg_garage_region: str = "garage"
+    """S3 region of Garage (its garage.toml's s3_region), given to the api."""
+    kgop_migrations_dir: Path | None = None
+    """Migrations folder; default KG_HOME/sql/migrations."""
+    kgop_warm_migrations_dir: Path | None = None
+    """Migrations that need the running application (applied after api is healthy); default
+    migrations-warm/ beside the migrations folder, when present."""
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (already typed values)."""
+        return self._replace(**changes)
 
     def database_url(self) -> str:
         """The Postgres URL kgop connects to (contains the password: never print it)."""
@@ -220,7 +256,26 @@ class Settings(BaseModel):
         return beside if beside.is_dir() else None
 
 
-_FIELDS = tuple(name for name in Settings.model_fields if name != "kg_home")
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "compose_project_name": _project_name,
+    "compose_file": _text,
+    "docker_host": _text,
+    "kgop_database_url": Secret,
+    "postgres_user": _text,
+    "postgres_password": Secret,
+    "postgres_db": _text,
+    "postgres_host": _text,
+    "postgres_port": _port,
+    "kg_version": _text,
+    "encryption_key": Secret,
+    "encryption_keys_previous": Secret,
+    "garage_admin_token": Secret,
+    "kg_garage_admin_url": _text,
+    "kg_garage_region": _region,
+    "kgop_migrations_dir": Path,
+    "kgop_warm_migrations_dir": Path,
+}
+"""How each setting is read from its text (raising ValueError with what is wrong)."""
 
 
 def load_settings(
@@ -235,21 +290,19 @@ def load_settings(
     env_path = home / ".env"
     file_values = read_env_file(env_path)
     values: dict[str, Any] = {"kg_home": home}
-    origin: dict[str, str] = {}
-    for name in _FIELDS:
+    for name, parse in _PARSERS.items():
         key = name.upper()
         if env.get(key):
-            values[name] = env[key]
-            origin[name] = f"the environment variable {key}"
+            text, where = env[key], f"the environment variable {key}"
         elif key in file_values and file_values[key].value != "":
-            values[name] = file_values[key].value
-            origin[name] = f"{key} in {env_path} line {file_values[key].line}"
-    try:
-        return Settings.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "settings"
-        where = origin.get(name, name.upper())
-        raise ConfigInvalid(
-            f"{where} is invalid: {first['msg']}", hint="correct the value and run again"
-        ) from None
+            entry = file_values[key]
+            text, where = entry.value, f"{key} in {env_path} line {entry.line}"
+        else:
+            continue
+        try:
+            values[name] = parse(text)
+        except ValueError as exc:
+            raise ConfigInvalid(
+                f"{where} is invalid: {exc}", hint="correct the value and run again"
+            ) from None
+    return Settings(**values)

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import ExitCode, LockHeld, OperationFailed
-from kgop_tui.models import RunState, UpgradeStatus
+from kgop_tui.kinds import RunState
 from kgop_tui.render import render_upgrade_status
 from kgop_tui.settings import Settings
 from kgop_tui.terminal import confirm
 
 if TYPE_CHECKING:
+    from kgop_tui.models import UpgradeStatus
     from kgop_tui.services.upgrade import UpgradeFiles
 
 

@@ -6,19 +6,18 @@ SDK objects never leave this module: everything is translated into models.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import socket
 import sys
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import DockerUnavailable, OperationFailed, UnknownService
-from kgop_tui.models import ContainerState, Health, PortBinding, ProjectStatus, ServiceStatus
+from kgop_tui.kinds import ContainerState, Health
+from kgop_tui.project import PortBinding, ProjectStatus, ServiceStatus
 from kgop_tui.services.engine_api import EngineAPI, EngineRefused, supported
 
 if TYPE_CHECKING:
@@ -110,11 +109,7 @@ class DockerService:
         self.project = settings.compose_project_name
         self._clock = clock
         self._client: docker.DockerClient | None = None
-        # One keep-alive connection per thread: the watcher, log followers and the UI ask
-        # the engine at the same time, and an HTTP connection is not shared safely.
-        self._local = threading.local()
-        self._apis: list[EngineAPI] = []
-        self._apis_lock = threading.Lock()
+        self._api = EngineAPI(self.engine_address)
 
     @property
     def engine_address(self) -> str:
@@ -145,10 +140,7 @@ class DockerService:
             ) from None
         except TimeoutError:
             raise self.unavailable("no answer in time") from None
-        except (
-            ConnectionError, FileNotFoundError, PermissionError, socket.gaierror,
-            http.client.HTTPException,
-        ) as exc:  # fmt: skip
+        except (ConnectionError, FileNotFoundError, PermissionError, socket.gaierror) as exc:
             raise self.unavailable(_short_reason(exc)) from None
         except Exception as exc:
             errors = sys.modules.get("docker.errors")
@@ -184,14 +176,8 @@ class DockerService:
     def get(self, path: str, **params: Any) -> Any:
         """GET an Engine API path (JSON), on the standard library where the address allows."""
         if supported(self.engine_address):
-            api: EngineAPI | None = getattr(self._local, "api", None)
-            if api is None:
-                api = EngineAPI(self.engine_address)
-                self._local.api = api
-                with self._apis_lock:
-                    self._apis.append(api)
             with self.translate_errors():
-                return api.get(path, **params)
+                return self._api.get(path, **params)
         sdk = self.client().api
         with self.translate_errors():
             response = sdk.get(f"{sdk.base_url}{path}", params=params)
@@ -204,10 +190,6 @@ class DockerService:
         if self._client is not None:
             self._client.close()
             self._client = None
-        with self._apis_lock:
-            apis, self._apis = self._apis, []
-        for api in apis:
-            api.close()  # a thread still using it reconnects on its next request
 
     def _project_filter(self) -> dict[str, Any]:
         return {"label": [f"{PROJECT_LABEL}={self.project}"]}
@@ -305,12 +287,8 @@ class DockerService:
             path = f"/containers/{container_id}/stats"
             try:
                 if supported(self.engine_address):
-                    api = EngineAPI(self.engine_address, timeout=30)
-                    try:
-                        with self.translate_errors():
-                            doc = api.get(path, stream="false")
-                    finally:
-                        api.close()
+                    with self.translate_errors():
+                        doc = EngineAPI(self.engine_address, timeout=30).get(path, stream="false")
                 else:
                     with self.translate_errors():
                         doc = self.client().api.stats(container_id, stream=False)
@@ -324,10 +302,8 @@ class DockerService:
                 pool.map(sample, [s.container_id for s in running]),
                 strict=True,
             ))  # fmt: skip
-        services = [
-            s.model_copy(update={"stats": samples.get(s.container_id)}) for s in status.services
-        ]
-        return status.model_copy(update={"services": services})
+        services = [s.replace(stats=samples.get(s.container_id)) for s in status.services]
+        return status.replace(services=services)
 
     def project_status(self) -> ProjectStatus:
         """Every service container of the project, sorted by service name."""

@@ -26,7 +26,7 @@ import requests.exceptions
 from docker.types import CancellableStream
 
 from kgop_tui.errors import KgopError
-from kgop_tui.models import ProjectStatus, ServiceStatus, StatusUpdate
+from kgop_tui.project import ProjectStatus, ServiceStatus, StatusUpdate
 from kgop_tui.services.docker_engine import PROJECT_LABEL, DockerService
 
 _IGNORED_PREFIXES = ("exec_", "attach", "detach", "resize", "top", "copy", "export", "commit")

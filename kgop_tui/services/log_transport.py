@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from kgop_tui.errors import KgopError
 from kgop_tui.services.docker_engine import DockerService
-from kgop_tui.services.engine_api import connect_socket, supported
+from kgop_tui.services.engine_api import open_get, supported
 
 CHUNK = 1 << 16
 
@@ -43,31 +43,11 @@ class LogTransport:
 
     # ---- opening -------------------------------------------------------------------------
 
-    def _connect(self, host: str) -> socket.socket:
-        try:
-            return connect_socket(host)
-        except OSError as exc:
-            raise self._docker.unavailable((exc.strerror or str(exc)).lower()) from None
-
     def _open_raw(self, host: str, target: str) -> None:
-        sock = self._connect(host)
         try:
-            sock.sendall(
-                f"GET {target} HTTP/1.0\r\nHost: docker\r\nUser-Agent: kgop\r\n\r\n".encode()
-            )
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = sock.recv(CHUNK)
-                if not data:
-                    raise self._docker.unavailable("the engine closed the connection")
-                head += data
+            sock, status, rest = open_get(host, target)
         except OSError as exc:
-            sock.close()
             raise self._docker.unavailable((exc.strerror or str(exc)).lower()) from None
-        header, _, rest = head.partition(b"\r\n\r\n")
-        status_line = header.split(b"\r\n", 1)[0].decode("latin-1")
-        parts = status_line.split(" ", 2)
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         if status != 200:
             body = rest
             with contextlib.suppress(OSError):

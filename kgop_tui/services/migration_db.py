@@ -12,14 +12,17 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from kgop_tui.errors import LockHeld
-from kgop_tui.models import MigrationFailure, MigrationFile
+from kgop_tui.migration_types import MigrationFile
 from kgop_tui.services.database import pg_error_info
 from kgop_tui.services.migration_files import line_and_column
+
+if TYPE_CHECKING:  # pydantic only when a file fails (``migrate status`` never imports it)
+    from kgop_tui.models import MigrationFailure
 
 LOCK_KEY = 0x6B676F706D696772  # "kgopmigr": one lock for every kgop migrating this database
 TRACKING_DDL = """
@@ -42,6 +45,8 @@ RECORD_SQL = (
     "checksum = EXCLUDED.checksum, duration_ms = EXCLUDED.duration_ms, "
     "applied_by = EXCLUDED.applied_by, kgop_version = EXCLUDED.kgop_version"
 )
+DURATION_SQL = "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::int"
+"""Milliseconds since the server received the script this runs in: a file's own time."""
 
 
 def literal(text: str) -> str:
@@ -66,8 +71,12 @@ def file_failure(
 ) -> MigrationFailure:
     """The failure in the file's own lines: ``inserted`` characters kgop added at
     ``inserted_at``, or the statement that failed sent alone from ``offset``."""
+    from kgop_tui.models import MigrationFailure
+
     info = pg_error_info(exc)
     position = info.position + offset if info.position else None
+    if position is not None and position < 1:  # in what kgop put before the file
+        position = None
     if position and inserted_at is not None and position - 1 >= inserted_at + inserted:
         position -= inserted
     line, column = line_and_column(file.sql, position)

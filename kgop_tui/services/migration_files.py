@@ -18,7 +18,8 @@ import re
 from pathlib import Path
 
 from kgop_tui.errors import ConfigInvalid
-from kgop_tui.models import MigrationFile, MigrationSource
+from kgop_tui.kinds import MigrationSource
+from kgop_tui.migration_types import MigrationFile
 from kgop_tui.services.sql_script import controls_transaction
 
 NO_TRANSACTION_MARKER = "-- kgop:no-transaction"

@@ -29,24 +29,16 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 
 from kgop_tui.errors import ChecksumDrift, ConfigInvalid
-from kgop_tui.models import (
-    AppliedStep,
-    MigrationEntry,
-    MigrationFailure,
-    MigrationFile,
-    MigrationRun,
-    MigrationSource,
-    MigrationState,
-    MigrationStatus,
-    PlannedMigration,
-)
+from kgop_tui.kinds import MigrationSource, MigrationState
+from kgop_tui.migration_types import MigrationEntry, MigrationFile, MigrationStatus
 from kgop_tui.services.database import DatabaseTarget, connect
 from kgop_tui.services.migration_db import (
+    DURATION_SQL,
     LOCK_KEY,
     RECORD_SQL,
     TRACKING_DDL,
@@ -69,6 +61,12 @@ from kgop_tui.services.sql_script import (
     statements,
     without_transaction_control,
 )
+
+if TYPE_CHECKING:  # the results of plan and up: pydantic is imported when they are made
+    from kgop_tui.models import AppliedStep, MigrationFailure, MigrationRun, PlannedMigration
+
+OPEN = "BEGIN;\n"
+"""What opens a kgop-managed file's transaction, in front of the file in its script."""
 
 __all__ = ["LOCK_KEY", "NO_TRANSACTION_MARKER", "MigrationService"]
 
@@ -188,6 +186,8 @@ class MigrationService:
 
     async def plan(self, to: int | None = None, warm: bool = False) -> list[PlannedMigration]:
         """The pending files ``up`` would apply, with an SQL preview."""
+        from kgop_tui.models import PlannedMigration
+
         status = await self.status()
         pending = {e.version for e in status.by_state(MigrationState.PENDING)}
         return [
@@ -216,9 +216,11 @@ class MigrationService:
         )
 
     def _record_script(self, file: MigrationFile) -> str:
-        """The tracking row as a statement of its own, to join a self-managed file's script."""
+        """The tracking row as a statement of its own, to join the file's script (sent with
+        it: no round trip of its own). Its duration is the server's: from the script's
+        arrival (``statement_timestamp()``) to this row."""
         version, name, checksum, _, by, kgop = self._record_values(file, None)
-        values = f"{int(version)}, {literal(name)}, '{checksum}', NULL, {literal(by)}, "
+        values = f"{int(version)}, {literal(name)}, '{checksum}', {DURATION_SQL}, {literal(by)}, "
         return "\n" + RECORD_SQL.format(values + literal(kgop)) + ";\n"
 
     @staticmethod
@@ -247,6 +249,8 @@ class MigrationService:
                 await conn.execute("ROLLBACK")
             raise FileFailed(file_failure(file, exc, at, len(record))) from None
         if conn.is_in_transaction():
+            from kgop_tui.models import MigrationFailure
+
             await conn.execute("ROLLBACK")
             raise FileFailed(
                 MigrationFailure(
@@ -256,17 +260,25 @@ class MigrationService:
                     hint="end the file with COMMIT;",
                 )
             )
-        ms = round((time.perf_counter() - started) * 1000)
-        await conn.execute(
-            f"UPDATE public.schema_migrations SET duration_ms = {ms} "
-            f"WHERE version = {int(file.version)}"
-        )
-        return ms
+        return round((time.perf_counter() - started) * 1000)
 
     async def _run_in_transaction(self, conn: asyncpg.Connection, file: MigrationFile) -> int:
-        """A kgop-managed file (or, in a dry run, any file) in a transaction or savepoint."""
+        """A kgop-managed file (or, in a dry run, any file) in a transaction or savepoint.
+
+        Outside a dry run the transaction, the file and its tracking row go in one script,
+        one round trip, as psql would send a file: per file, kgop costs what the file's own
+        SQL and its commit cost."""
         sql = without_transaction_control(file.sql) if file.self_managed else file.sql
         started = time.perf_counter()
+        if not conn.is_in_transaction():
+            script = OPEN + sql + "\n;" + self._record_script(file) + "COMMIT;\n"
+            try:
+                await conn.execute(script)
+            except asyncpg.PostgresError as exc:
+                if conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
+                raise FileFailed(file_failure(file, exc, offset=-len(OPEN))) from None
+            return round((time.perf_counter() - started) * 1000)
         try:
             async with conn.transaction():
                 await conn.execute(sql)
@@ -322,6 +334,8 @@ class MigrationService:
         run: _RunOptions,
     ) -> tuple[list[AppliedStep], list[str], MigrationFailure | None]:
         """Apply pending files in order until one fails; a dry run skips no-transaction files."""
+        from kgop_tui.models import AppliedStep
+
         to, warm, dry_run, restore, progress = run
         steps: list[AppliedStep] = []
         skipped: list[str] = []
@@ -379,6 +393,8 @@ class MigrationService:
         adopted = await adopt(conn, files, applied)
         steps, _, failure = await self._apply_pending(conn, files, applied, run)
         versions = set(applied) | {step.version for step in steps}
+        from kgop_tui.models import MigrationRun
+
         return MigrationRun(
             dry_run=False,
             applied=steps,
@@ -402,6 +418,8 @@ class MigrationService:
             steps, skipped, failure = await self._apply_pending(conn, files, applied, run)
         finally:
             await transaction.rollback()
+        from kgop_tui.models import MigrationRun
+
         return MigrationRun(
             dry_run=True,
             applied=steps,

@@ -139,7 +139,7 @@ def _pieces(settings: Settings, log_lines: int) -> list[tuple[str, Callable[[], 
     def status() -> str:
         docker = DockerService(settings)
         try:
-            return docker.project_status().model_dump_json(indent=2)
+            return json.dumps(docker.project_status().to_json(), indent=2)
         finally:
             docker.close()
 
@@ -163,7 +163,7 @@ def _pieces(settings: Settings, log_lines: int) -> list[tuple[str, Callable[[], 
     def migrations() -> str:
         from kgop_tui.commands.migrate import service
 
-        return asyncio.run(service(settings).status()).model_dump_json(indent=2)
+        return json.dumps(asyncio.run(service(settings).status()).to_json(), indent=2)
 
     pieces: list[tuple[str, Callable[[], str]]] = [
         ("doctor.json", doctor),

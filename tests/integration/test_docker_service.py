@@ -156,7 +156,7 @@ def test_reconnect_does_not_miss_a_change_made_while_cut_off(
     project: ComposeProject, settings: Settings, docker_engine: DockerEngine
 ) -> None:
     proxy = EngineProxy(docker_engine.host.removeprefix("unix://"))
-    docker = DockerService(settings.model_copy(update={"docker_host": proxy.url}))
+    docker = DockerService(settings.replace(docker_host=proxy.url))
     watcher, updates = watch(docker)
     try:
         proxy.cut()

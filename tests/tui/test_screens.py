@@ -150,11 +150,9 @@ async def test_health_follows_updates(fakes: Fakes) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one("#services", DataTable)
         await until(pilot, lambda: table.row_count == 4, "the services")
-        api = fakes.engine.status.services[0].model_copy(
-            update={"state": ContainerState.EXITED, "exit_code": 1}
-        )
-        fakes.engine.status = fakes.engine.status.model_copy(
-            update={"services": [api, *fakes.engine.status.services[1:]]}
+        api = fakes.engine.status.services[0].replace(state=ContainerState.EXITED, exit_code=1)
+        fakes.engine.status = fakes.engine.status.replace(
+            services=[api, *fakes.engine.status.services[1:]]
         )
         fakes.engine.emit()
         await until(pilot, lambda: str(table.get_row_at(0)[1]) == "✖ exited (1)", "the change")

@@ -20,6 +20,7 @@ from kgop_tui.errors import (
     LockHeld,
     MigrationFailed,
     UnknownService,
+    UsageError,
 )
 
 
@@ -181,3 +182,31 @@ def test_upgrade_status_before_any_upgrade(tmp_path: Path) -> None:
     assert done.stdout.strip() == "No upgrade has run here."
     idle = run_kgop("upgrade", "--idle", env=upgrade_home(tmp_path), cwd=tmp_path)
     assert idle.returncode == 0
+
+
+def test_each_verb_builds_only_its_part_of_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """VERB_MODULES names, for every verb, the one module that defines it."""
+    import argparse
+    import importlib
+
+    for name in cli.COMMAND_MODULES:
+        parser = argparse.ArgumentParser()
+        verbs = parser.add_subparsers()
+        importlib.import_module(f"kgop_tui.commands.{name}").register(verbs)
+        assert {v: cli.VERB_MODULES.get(v) for v in verbs.choices} == dict.fromkeys(
+            verbs.choices, name
+        )
+    full = cli.build_parser()
+    choices = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(choices) == {*cli.VERB_MODULES, "status", "tui"}
+    assert cli.verb_of(["--home", "/x", "logs", "api"]) == "logs"
+    assert cli.verb_of(["--home=/x", "migrate", "status"]) == "migrate"
+    assert cli.verb_of(["--help", "logs"]) is None
+    # A mistyped verb is refused with the whole list, as before.
+    with pytest.raises(UsageError, match="invalid choice: 'lgs'.*'logs'"):
+        cli.run(["lgs"])
+    with pytest.raises(SystemExit):
+        cli.run(["logs", "--help"])
+    assert "--tail" in capsys.readouterr().out

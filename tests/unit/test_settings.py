@@ -131,3 +131,17 @@ def test_not_utf8_env(tmp_path: Path) -> None:
     (tmp_path / ".env").write_bytes(b"A=\xff\xfe\n")
     with pytest.raises(ConfigInvalid, match="not UTF-8"):
         load_settings(kg_home=tmp_path, environ={})
+
+
+def test_every_setting_is_read_from_env(tmp_path: Path) -> None:
+    """Each field of Settings (but KG_HOME) has its reader: a new field cannot be forgotten."""
+
+    from kgop_tui.settings import _PARSERS, Settings
+
+    assert set(_PARSERS) == set(Settings._fields) - {"kg_home"}
+    write_env(tmp_path, "POSTGRES_PORT=70000\nKG_GARAGE_REGION=eu/west\n")
+    with pytest.raises(ConfigInvalid, match="POSTGRES_PORT in .* line 1 is invalid: must be"):
+        load_settings(kg_home=tmp_path, environ={})
+    write_env(tmp_path, "KG_GARAGE_REGION=eu/west\n")
+    with pytest.raises(ConfigInvalid, match="KG_GARAGE_REGION in .* line 1 is invalid"):
+        load_settings(kg_home=tmp_path, environ={})

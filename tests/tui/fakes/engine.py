@@ -44,7 +44,7 @@ def service(
         "uptime_seconds": 11520,
     }
     values.update(extra)
-    return ServiceStatus.model_validate(values)
+    return ServiceStatus.from_json(values)
 
 
 def sample_status() -> ProjectStatus:
