@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kgop_tui.models import ContainerState, Health, ProjectStatus
+from kgop_tui.models import ContainerState, Health, MigrationState, ProjectStatus
 from kgop_tui.render import human_duration, render_project_status
 from kgop_tui.services.docker_engine import parse_docker_time, status_from_inspect
 
@@ -154,3 +154,48 @@ def test_stats_figures_are_those_docker_stats_shows() -> None:
     assert (stats["net_rx_bytes"], stats["net_tx_bytes"]) == (1024, 300)
     assert (stats["block_read_bytes"], stats["block_write_bytes"]) == (4100, 8192)
     assert stats_from_sample({})["cpu_percent"] == 0.0  # a container that just started
+
+
+def _readme() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_status_json_is_the_documented_document() -> None:
+    """The README's `status --json` example reads back and writes out the same, key order too."""
+    import json
+    import re
+
+    from kgop_tui.project import ProjectStatus, ServiceStatus
+
+    block = re.search(r"### `kgop status --json`.*?```json\n(.*?)```", _readme(), re.S)
+    assert block is not None
+    documented = json.loads(block.group(1))
+    status = ProjectStatus(
+        project=documented["project"],
+        services=[ServiceStatus.from_json(s) for s in documented["services"]],
+    )
+    written = status.to_json(with_stats=False)
+    assert json.dumps(written) == json.dumps(documented)
+    assert list(status.to_json()["services"][0])[-1] == "stats"  # --stats adds, at the end
+
+
+def test_migrate_status_json_has_the_documented_fields_in_order() -> None:
+    import re
+    from datetime import UTC, datetime
+
+    from kgop_tui.migration_types import MigrationEntry, MigrationStatus
+
+    text = " ".join(_readme().split())
+    doc = re.search(r"`kgop migrate status --json` prints `(\{.*?\]\})`", text)
+    assert doc is not None
+    names = re.findall(r'"(\w+)"', doc.group(1))
+    entry = MigrationEntry(
+        version=3, name="x", state=MigrationState.APPLIED,
+        applied_at=datetime(2026, 12, 1, 9, 12, 44, tzinfo=UTC),
+    )  # fmt: skip
+    status = MigrationStatus(database="d", migrations_dir="m", current_version=3, entries=[entry])
+    written = status.to_json()
+    assert [*written, *written["entries"][0]] == names
+    assert written["entries"][0]["applied_at"] == "2026-12-01T09:12:44Z"
