@@ -25,6 +25,9 @@ Host verbs (run here with docker compose):
   logs [SERVICE] [-f]     compose logs
   restart SERVICE         restart one service
   status                  docker compose ps
+  serve [--port P] [--allow-actions]
+                          the TUI in a browser at http://127.0.0.1:P (default 8422), read-only
+                          unless --allow-actions; from another machine: ssh -L P:127.0.0.1:P
 
 Delegated verbs (run as `kgop` in the operator container):
   start                   migrations, object store, api and web, health wait
@@ -231,6 +234,30 @@ cmd_logs() {
   compose logs "${args[@]}"
 }
 
+# kgop serve in a one-off operator container, its port published on the host's loopback only.
+cmd_serve() {
+  local port=8422 arg
+  local -a extra=()
+  while (($# > 0)); do
+    arg="$1"
+    shift
+    case "${arg}" in
+      --port)
+        port="${1:-}"
+        shift || true
+        ;;
+      --allow-actions) extra+=(--allow-actions) ;;
+      *) die 2 "serve: unknown option ${arg}. Hint: ./operator.sh serve [--port P] [--allow-actions]" ;;
+    esac
+  done
+  if [[ ! "${port}" =~ ^[0-9]{1,5}$ ]] || ((port < 1 || port > 65535)); then
+    die 2 "serve: --port needs a number from 1 to 65535. Hint: ./operator.sh serve --port 8422"
+  fi
+  note "Serving the operator TUI on http://127.0.0.1:${port} (Ctrl+C stops)."
+  compose run --rm --no-deps -p "127.0.0.1:${port}:${port}" operator kgop serve \
+    --bind 0.0.0.0 --port "${port}" --public-url "http://127.0.0.1:${port}" "${extra[@]}"
+}
+
 cmd_version() {
   printf 'operator.sh for Knowledge Graph %s\n' "$(env_value KG_VERSION)"
 }
@@ -269,6 +296,7 @@ main() {
       cmd_teardown "$@"
       ;;
     update) captured compose pull ;;
+    serve) checked cmd_serve "$@" ;;
     logs) checked cmd_logs "$@" ;;
     restart)
       [[ $# -ge 1 ]] || die 2 "restart needs a service. Hint: ./operator.sh restart api"

@@ -41,18 +41,20 @@ SCREEN_CLASSES: dict[str, type[Screen[Any]]] = {
 }
 
 
-def palette_actions() -> list[tuple[str, str, str]]:
+def palette_actions(read_only: bool = False) -> list[tuple[str, str, str]]:
     """(mode, action, text) for the command palette, from each screen's own BINDINGS: a
-    binding with a tooltip is a palette command (one source for keys, footer and palette)."""
+    binding with a tooltip is a palette command (one source for keys, footer and palette);
+    read-only, the actions that change something are left out."""
     found = []
     for mode, screen in SCREEN_CLASSES.items():
+        changes: frozenset[str] = getattr(screen, "CHANGES", frozenset())
         for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.tooltip:
-                found.append((mode, binding.action, binding.tooltip))
+            if not isinstance(binding, Binding) or not binding.tooltip:
+                continue
+            if read_only and binding.action in changes:
+                continue
+            found.append((mode, binding.action, binding.tooltip))
     return found
-
-
-ACTIONS = palette_actions()
 
 
 class KgopApp(App[None]):
@@ -69,10 +71,18 @@ class KgopApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, services: Services, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        clock: Callable[[], datetime] | None = None,
+        read_only: bool = False,
+    ) -> None:
         super().__init__()
         self.services = services
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.read_only = read_only
+        """Nothing can be changed from this session (``kgop serve`` without
+        ``--allow-actions``, ``kgop tui --read-only``)."""
         self.last_status: ProjectStatus | None = None
 
     def action_help(self) -> None:
@@ -87,7 +97,7 @@ class KgopApp(App[None]):
         yield from super().get_system_commands(screen)
         for mode, (key, label) in SCREENS.items():
             yield SystemCommand(f"Go to {label}", f"key {key}", self._goto(mode))
-        for mode, action, text in ACTIONS:
+        for mode, action, text in palette_actions(self.read_only):
             yield SystemCommand(text, f"{SCREENS[mode][1]} screen", self._goto(mode, action))
 
     def _goto(self, mode: str, action: str | None = None) -> Callable[[], object]:

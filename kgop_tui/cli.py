@@ -49,6 +49,7 @@ VERB_MODULES = {
     "releases": "releases",
     "env": "envfile",
     "doctor": "doctor", "check-mounts": "doctor", "bundle": "doctor",
+    "serve": "serve",
 }  # fmt: skip
 """The module of :mod:`kgop_tui.commands` that defines each verb (``status`` and ``tui`` are
 here). A verb's run builds only its own part of the parser: argparse and the other commands'
@@ -95,6 +96,9 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
 
     tui = verbs.add_parser("tui", help="the full-screen operator UI (needs a terminal)")
+    tui.add_argument(
+        "--read-only", action="store_true", help="look, change nothing (keys that would are off)"
+    )
     tui.set_defaults(handler=cmd_tui)
 
     if verb in ("status", "tui"):
@@ -135,7 +139,8 @@ def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.errors import ExitCode, UsageError
     from kgop_tui.terminal import has_terminal
 
-    if not has_terminal():
+    # Under `kgop serve` the web server's driver (TEXTUAL_DRIVER) stands for the terminal.
+    if not has_terminal() and not os.environ.get("TEXTUAL_DRIVER"):
         raise UsageError(
             "The TUI needs a terminal on stdin and stdout",
             hint="use the plain verbs (`kgop status`, `kgop logs`, ...) in scripts",
@@ -143,7 +148,7 @@ def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.app import KgopApp
     from kgop_tui.services.bundle import build_services
 
-    KgopApp(build_services(settings)).run()
+    KgopApp(build_services(settings), read_only=getattr(args, "read_only", False)).run()
     return ExitCode.OK
 
 

@@ -60,3 +60,26 @@ def human_bytes(value: float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def short_bytes(value: float) -> str:
+    """``1.9G``, ``123M``, ``512K``, ``80B``: a table cell's width, as ``docker stats`` rounds."""
+    for unit in ("B", "K", "M", "G"):
+        if abs(value) < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit == "B" or value >= 100 else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}G"
+
+
+def io_rates(
+    previous: Mapping[str, float], current: Mapping[str, float], seconds: float
+) -> dict[str, float]:
+    """Bytes per second of network and block I/O between two samples of one container
+    (counters that went down, as after a restart, count from zero)."""
+    if seconds <= 0:
+        return {}
+    rates = {}
+    for name in ("net_rx_bytes", "net_tx_bytes", "block_read_bytes", "block_write_bytes"):
+        now, before = current.get(name, 0.0), previous.get(name, 0.0)
+        rates[name] = (now - before if now >= before else now) / seconds
+    return rates

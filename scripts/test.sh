@@ -73,6 +73,8 @@ ensure_packages() {
   command -v pebble >/dev/null || missing+=(pebble)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v psql >/dev/null || missing+=(postgresql-client)
+  command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
+  command -v tesseract >/dev/null || missing+=(tesseract-ocr tesseract-ocr-eng)
   pg_bindir >/dev/null || missing+=(postgresql)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   if ((${#missing[@]} == 0)); then

@@ -24,9 +24,17 @@ class KgopScreen(Screen[None]):
 
     SCREEN_KEY = ""
     SCREEN_NAME = ""
+    CHANGES: frozenset[str] = frozenset()
+    """The actions of this screen that change something (a container, the database, a
+    file, the configuration): disabled when the app is read-only (``kgop serve``)."""
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.SCREEN_KEY} {self.SCREEN_NAME}"
+        read_only = "  ·  read-only" if self.kgop.read_only else ""
+        self.sub_title = f"{self.SCREEN_KEY} {self.SCREEN_NAME}{read_only}"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only: an action that changes something neither runs nor shows."""
+        return not (action in self.CHANGES and self.kgop.read_only)
 
     @property
     def kgop(self) -> KgopApp:

@@ -25,6 +25,7 @@ class ConfigScreen(KgopScreen):
 
     SCREEN_KEY = "4"
     SCREEN_NAME = "Configuration"
+    CHANGES = frozenset({"admin_password", "ai_provider", "embedding", "add_key", "delete_key"})
 
     BINDINGS = [
         Binding("p", "admin_password", "Admin pw", tooltip="Set the admin password"),
@@ -98,12 +99,11 @@ class ConfigScreen(KgopScreen):
 
     # ---- actions -------------------------------------------------------------------------
 
-    def _form(self, title: str, fields: list[tuple[str, str, Any]], then: Any) -> None:
-        def submitted(values: dict[str, Any] | None) -> None:
-            if values is not None:
-                then(values)
-
-        self.app.push_screen(FormScreen(title, fields), submitted)
+    @work(group="config-form", name="config_form", exit_on_error=False)
+    async def _form(self, title: str, fields: list[tuple[str, str, Any]], then: Any) -> None:
+        values = await self.app.push_screen_wait(FormScreen(title, fields))
+        if values is not None:
+            then(values)
 
     def action_admin_password(self) -> None:
         current = self.status.admins[0].username if self.status and self.status.admins else "admin"
@@ -221,21 +221,17 @@ class ConfigScreen(KgopScreen):
             f"Stored the {provider.value} key.",
         )
 
-    def action_delete_key(self) -> None:
+    @work(group="config-write", name="delete_api_key", exit_on_error=False)
+    async def action_delete_key(self) -> None:
         table = self.query_one("#api-keys", DataTable)
         if not self.status or not self.status.api_keys:
             self.notify("No API keys stored.", severity="warning")
             return
         provider = self.status.api_keys[max(0, table.cursor_row)].provider
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._delete_key(provider)
-
-        self.app.push_screen(ConfirmScreen(f"Delete the {provider.value} key?", True), answered)
-
-    @work(group="config-write", name="delete_api_key", exit_on_error=False)
-    async def _delete_key(self, provider: Provider) -> None:
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(f"Delete the {provider.value} key?", True)
+        ):
+            return
         await self._write(
             self.services.config.delete_api_key(provider), f"Deleted the {provider.value} key."
         )

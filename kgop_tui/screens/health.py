@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from rich.markup import escape
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
 from kgop_tui.errors import KgopError
-from kgop_tui.models import ContainerState, Health, ProjectStatus, ServiceStatus, StatusUpdate
+from kgop_tui.kinds import ContainerState, Health
+from kgop_tui.messages import EngineDown, HostFactsRead, StatsSampled, StatusChanged
 from kgop_tui.ports import StatsSource, Stoppable
+from kgop_tui.project import ProjectStatus, ServiceStatus, StatusUpdate
 from kgop_tui.render import human_duration
-from kgop_tui.resources import human_bytes
+from kgop_tui.resources import io_rates, short_bytes
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
@@ -39,8 +43,12 @@ HEALTH_LOOK = {
 }
 PROGRESSIVE = {"restart": "Restarting", "stop": "Stopping", "start": "Starting"}
 COLUMNS = (
-    "Service", "State", "Health", "Uptime", "CPU", "Memory", "Restarts", "Image", "Version",
+    "Service", "State", "Health", "Uptime", "CPU", "Memory", "Net/s", "Block I/O", "Restarts",
+    "Image", "Version",
 )  # fmt: skip
+KEYS = ("service", "state", "health", "uptime", "cpu", "memory", "net", "block", "restarts",
+        "image", "version")  # fmt: skip
+RESOURCES = ("cpu", "memory", "net", "block")
 HISTORY = 60  # samples kept per service: about a minute of the engine's stats stream
 
 
@@ -57,10 +65,16 @@ def health_cell(status: ServiceStatus) -> Text:
 
 
 class HealthScreen(KgopScreen):
-    """Live status of every service, from Docker events."""
+    """Live status of every service, from Docker events, and what each one costs.
+
+    Service threads (the event watcher, the stats streams, the host facts worker) post
+    messages (:mod:`kgop_tui.messages`) and never wait for the UI; the handlers set the
+    screen's state (``status``, ``selected_service``), whose watchers redraw the widgets.
+    """
 
     SCREEN_KEY = "1"
     SCREEN_NAME = "Health"
+    CHANGES = frozenset({"restart", "stop", "start"})
 
     BINDINGS = [
         Binding("r", "restart", "Restart", tooltip="Restart the selected service"),
@@ -69,13 +83,20 @@ class HealthScreen(KgopScreen):
         Binding("d", "doctor", "Doctor", tooltip="Doctor: check the host and the install"),
     ]
 
+    status: var[ProjectStatus | None] = var(None, always_update=True, init=False)
+    """The project's containers, as the engine last reported them."""
+    selected_service: var[str | None] = var(None, init=False)
+    """The service under the cursor (its details and trends are shown)."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.status: ProjectStatus | None = None
         self._watcher: Stoppable | None = None
         self._stats: StatsSource | None = None
         self.figures: dict[str, dict[str, float]] = {}
+        self.rates: dict[str, dict[str, float]] = {}
+        self._sampled_at: dict[str, float] = {}
         self.cpu_history: dict[str, deque[float]] = {}
+        self.memory_history: dict[str, deque[float]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -84,23 +105,43 @@ class HealthScreen(KgopScreen):
             yield Static("", id="host-facts")
             table: DataTable[str | Text] = DataTable(id="services", cursor_type="row")
             yield table
-            yield Sparkline([], id="cpu-history")
+            yield Static("", id="trend-caption")
+            with Horizontal(id="trends"):
+                yield Sparkline([], id="cpu-history")
+                yield Sparkline([], id="memory-history")
             yield Static("", id="tls-status")
             yield Static("Waiting for the Docker engine…", id="service-detail")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#services", DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column.lower())
+        for column, key in zip(COLUMNS, KEYS, strict=True):
+            table.add_column(column, key=key)
         self._watcher = self.services.engine.watch(self._updated_from_thread, self._down)
         self._stats = self.services.engine.follow_stats(self._sampled_from_thread)
-        self.query_one("#cpu-history", Sparkline).display = False
+        self._show_trends(None)
         self.set_interval(1.0, self._tick)
         self.refresh_certificate()
         self.set_interval(60.0, self.refresh_certificate)
         self.refresh_facts()
         self.set_interval(60.0, self.refresh_facts)
+
+    def on_unmount(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self._stats is not None:
+            self._stats.stop()
+
+    # ---- from threads: messages only ---------------------------------------------------
+
+    def _updated_from_thread(self, update: StatusUpdate) -> None:
+        self.post_message(StatusChanged(update.status))
+
+    def _down(self, error: KgopError) -> None:
+        self.post_message(EngineDown(error))
+
+    def _sampled_from_thread(self, service: str, figures: dict[str, float]) -> None:
+        self.post_message(StatsSampled(service, figures))
 
     @work(thread=True, exclusive=True, group="host-facts", exit_on_error=False)
     def refresh_facts(self) -> None:
@@ -110,61 +151,51 @@ class HealthScreen(KgopScreen):
             line = self.services.engine.host_facts().line()
         except (KgopError, OSError):
             return
-        self.from_thread(self.query_one("#host-facts", Static).update, line)
+        self.post_message(HostFactsRead(line))
 
-    def refresh_certificate(self) -> None:
-        """Days to expiry of the TLS certificate (a file read; hidden without TLS)."""
-        status = self.services.engine.certificate()
-        line = self.query_one("#tls-status", Static)
-        line.display = status is not None
-        if status is not None:
-            line.update(status.line())
+    # ---- messages → state ---------------------------------------------------------------
 
-    def on_unmount(self) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-        if self._stats is not None:
-            self._stats.stop()
+    @on(StatusChanged)
+    def _status_changed(self, message: StatusChanged) -> None:
+        self.status = message.status
 
-    # ---- updates -------------------------------------------------------------------------
+    @on(EngineDown)
+    def _engine_down(self, message: EngineDown) -> None:
+        self.banner.show_error(message.error)
 
-    def _updated_from_thread(self, update: StatusUpdate) -> None:
-        self.from_thread(self.apply_status, update.status)
+    @on(HostFactsRead)
+    def _facts_read(self, message: HostFactsRead) -> None:
+        self.query_one("#host-facts", Static).update(message.line)
 
-    def _sampled_from_thread(self, service: str, figures: dict[str, float]) -> None:
-        self.from_thread(self.apply_sample, service, figures)
-
-    def apply_sample(self, service: str, figures: dict[str, float]) -> None:
-        """A stats sample of one service: its CPU and memory cells, its CPU history."""
-        self.figures[service] = figures
+    @on(StatsSampled)
+    def _stats_sampled(self, message: StatsSampled) -> None:
+        """A sample of one service: its resource cells, its rates and its trends."""
+        service, figures = message.service, message.figures
+        now = time.monotonic()
+        previous, at = self.figures.get(service), self._sampled_at.get(service)
+        if previous is not None and at is not None:
+            self.rates[service] = io_rates(previous, figures, now - at)
+        self.figures[service], self._sampled_at[service] = figures, now
         self.cpu_history.setdefault(service, deque(maxlen=HISTORY)).append(figures["cpu_percent"])
+        self.memory_history.setdefault(service, deque(maxlen=HISTORY)).append(
+            figures["memory_bytes"]
+        )
         if self.status is None:
             return
         table = self.query_one("#services", DataTable)
         for s in self.status.services:
             if s.service == service and s.container_name in table.rows:
-                cpu, memory = self._resource_cells(s)
-                table.update_cell(s.container_name, "cpu", cpu, update_width=True)
-                table.update_cell(s.container_name, "memory", memory, update_width=True)
-        selected = self.selected()
-        if selected is not None and selected.service == service:
-            self._show_history(service)
+                for key, cell in zip(RESOURCES, self._resource_cells(s), strict=True):
+                    table.update_cell(s.container_name, key, cell, update_width=True)
+        if service == self.selected_service:
+            self._show_trends(service)
 
-    def _show_history(self, service: str) -> None:
-        spark = self.query_one("#cpu-history", Sparkline)
-        history = self.cpu_history.get(service)
-        spark.display = history is not None and len(history) > 1  # a trend needs two
-        if history:
-            spark.data = list(history)
-            spark.tooltip = f"{service}: CPU % over the last {len(history)} samples"
+    # ---- state → widgets ----------------------------------------------------------------
 
-    def _down(self, error: KgopError) -> None:
-        self.from_thread(self.banner.show_error, error)
-
-    def apply_status(self, status: ProjectStatus) -> None:
-        """Show a new status (from events, a reconcile, or a test)."""
+    def watch_status(self, status: ProjectStatus | None) -> None:
+        if status is None:
+            return
         self.banner.clear()
-        self.status = status
         self.kgop.last_status = status
         table = self.query_one("#services", DataTable)
         keys = [s.container_name for s in status.services]
@@ -178,8 +209,8 @@ class HealthScreen(KgopScreen):
                 table.move_cursor(row=keys.index(selected.container_name))
         else:
             for s in status.services:
-                for column, value in zip(COLUMNS, self._cells(s), strict=True):
-                    table.update_cell(s.container_name, column.lower(), value)
+                for key, value in zip(KEYS, self._cells(s), strict=True):
+                    table.update_cell(s.container_name, key, value)
         if self._stats is not None:  # one stats stream per running container
             self._stats.track(
                 {s.container_id: s.service for s in status.services if s.state.value == "running"}
@@ -189,14 +220,57 @@ class HealthScreen(KgopScreen):
                 f"No containers in project '{status.project}'. Start the platform with "
                 "`./operator.sh start-infra` then `./operator.sh start`."
             )
-        else:
-            self._show_detail()
+            return
+        self._show_detail()
+        selected = self.selected()
+        self.selected_service = selected.service if selected else None
 
-    def _resource_cells(self, s: ServiceStatus) -> tuple[str, str]:
+    def watch_selected_service(self, service: str | None) -> None:
+        self._show_trends(service)
+
+    def _show_trends(self, service: str | None) -> None:
+        """The selected service's CPU and memory over the last minute (a trend needs two)."""
+        cpu = self.cpu_history.get(service or "")
+        memory = self.memory_history.get(service or "")
+        shown = service is not None and cpu is not None and len(cpu) > 1
+        self.query_one("#trends").display = shown
+        caption = self.query_one("#trend-caption", Static)
+        caption.display = shown
+        if not shown or cpu is None or memory is None:
+            return
+        self.query_one("#cpu-history", Sparkline).data = list(cpu)
+        self.query_one("#memory-history", Sparkline).data = list(memory)
+        caption.update(
+            f"{service}, last {len(cpu)} s:  CPU {min(cpu):.0f}–{max(cpu):.0f}%  ·  "
+            f"memory {short_bytes(min(memory))}–{short_bytes(max(memory))}"
+        )
+
+    def refresh_certificate(self) -> None:
+        """Days to expiry of the TLS certificate (a file read; hidden without TLS)."""
+        status = self.services.engine.certificate()
+        line = self.query_one("#tls-status", Static)
+        line.display = status is not None
+        if status is not None:
+            line.update(status.line())
+
+    def _resource_cells(self, s: ServiceStatus) -> tuple[str, str, str, str]:
         figures = self.figures.get(s.service) if s.state is ContainerState.RUNNING else None
         if figures is None:
-            return "–", "–"
-        return f"{figures['cpu_percent']:.1f}%", human_bytes(figures["memory_bytes"])
+            return "–", "–", "–", "–"
+        memory = short_bytes(figures["memory_bytes"])
+        if figures.get("memory_limit_bytes"):
+            memory += "/" + short_bytes(figures["memory_limit_bytes"])
+        rates = self.rates.get(s.service)
+        net = (
+            f"{short_bytes(rates['net_rx_bytes'])}↓ {short_bytes(rates['net_tx_bytes'])}↑"
+            if rates
+            else "…"
+        )
+        block = (
+            f"{short_bytes(figures['block_read_bytes'])}/"
+            f"{short_bytes(figures['block_write_bytes'])}"
+        )
+        return f"{figures['cpu_percent']:.1f}%", memory, net, block
 
     def _cells(self, s: ServiceStatus) -> tuple[str | Text, ...]:
         return (
@@ -237,8 +311,7 @@ class HealthScreen(KgopScreen):
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._show_detail()
         selected = self.selected()
-        if selected is not None:
-            self._show_history(selected.service)
+        self.selected_service = selected.service if selected else None
 
     def _show_detail(self) -> None:
         s = self.selected()
@@ -262,19 +335,16 @@ class HealthScreen(KgopScreen):
 
     # ---- actions -------------------------------------------------------------------------
 
-    def _confirm_then(self, verb: str) -> None:
+    @work(exclusive=True, group="lifecycle-confirm", name="confirm_lifecycle", exit_on_error=False)
+    async def _confirm_then(self, verb: str) -> None:
         s = self.selected()
         if s is None:
             self.notify("No service selected.", severity="warning")
             return
-        danger = verb == "stop"
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.notify(f"{PROGRESSIVE[verb]} {s.service}…")
-                self._lifecycle(verb, s.service)
-
-        self.app.push_screen(ConfirmScreen(f"{verb.capitalize()} {s.service}?", danger), answered)
+        question = ConfirmScreen(f"{verb.capitalize()} {s.service}?", danger=verb == "stop")
+        if await self.app.push_screen_wait(question):
+            self.notify(f"{PROGRESSIVE[verb]} {s.service}…")
+            self._lifecycle(verb, s.service)
 
     def action_doctor(self) -> None:
         from kgop_tui.screens.doctor import DoctorScreen

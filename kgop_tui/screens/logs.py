@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -26,6 +25,7 @@ class LogsScreen(KgopScreen):
 
     SCREEN_KEY = "2"
     SCREEN_NAME = "Logs"
+    CHANGES = frozenset({"save"})  # writes a file on the server
 
     BINDINGS = [
         Binding(
@@ -188,7 +188,8 @@ class LogsScreen(KgopScreen):
             return
         self.from_thread(self.notify, f"Saved {len(lines):,} lines to {path} (mode 0600).")
 
-    def action_choose(self) -> None:
+    @work(exclusive=True, group="choose", name="choose_services", exit_on_error=False)
+    async def action_choose(self) -> None:
         status = self.kgop.last_status
         names = sorted({s.service for s in status.services}) if status else []
         if not names:
@@ -196,15 +197,11 @@ class LogsScreen(KgopScreen):
             return
         current = set(self.chosen or names)
         picker: SelectionList[str] = SelectionList(*[(n, n, n in current) for n in names])
-
-        def chosen(values: dict[str, Any] | None) -> None:
-            if values is None:
-                return
-            picked = [str(v) for v in values.get("services") or []]
-            self.chosen = None if not picked or len(picked) == len(names) else sorted(picked)
-            self.follow()
-            self.update_status()
-
-        self.app.push_screen(
-            FormScreen("Services to follow (space toggles)", [("services", "", picker)]), chosen
-        )
+        form = FormScreen("Services to follow (space toggles)", [("services", "", picker)])
+        values = await self.app.push_screen_wait(form)
+        if values is None:
+            return
+        picked = [str(v) for v in values.get("services") or []]
+        self.chosen = None if not picked or len(picked) == len(names) else sorted(picked)
+        self.follow()
+        self.update_status()

@@ -38,6 +38,8 @@ class MigrationsScreen(KgopScreen):
 
     SCREEN_KEY = "3"
     SCREEN_NAME = "Migrations"
+    # A dry run takes the migration lock and the files' locks, then rolls back.
+    CHANGES = frozenset({"apply", "apply_warm", "dry_run"})
 
     BINDINGS = [
         Binding("d", "dry_run", "Dry run", tooltip="Dry-run the pending migrations"),
@@ -178,15 +180,11 @@ class MigrationsScreen(KgopScreen):
         if not pending:
             self.notify(f"Nothing to apply: no pending {kind}migrations.")
             return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_migrations(dry_run=False, warm=warm)
-
         question = f"Apply {pending} pending {kind}migration(s)?"
         if warm:
             question += " They need the running application (api healthy)."
-        self.app.push_screen(ConfirmScreen(question), answered)
+        if await self.app.push_screen_wait(ConfirmScreen(question)):
+            self.run_migrations(dry_run=False, warm=warm)
 
     def _progress(self, event: str, file: MigrationFile, ms: int | None) -> None:
         result = self.query_one("#migration-result", Static)

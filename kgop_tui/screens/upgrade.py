@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, RichLog, Static
 
 from kgop_tui.errors import KgopError
+from kgop_tui.messages import UpgradeProgress
 from kgop_tui.models import (
     POINT_OF_NO_RETURN,
     UPGRADE_STEPS,
@@ -53,6 +54,7 @@ class UpgradeScreen(KgopScreen):
 
     SCREEN_KEY = "5"
     SCREEN_NAME = "Upgrade"
+    CHANGES = frozenset({"proceed", "abort", "recover"})
 
     BINDINGS = [
         Binding("enter", "proceed", "Upgrade", tooltip="Start the planned upgrade", priority=True),
@@ -71,6 +73,7 @@ class UpgradeScreen(KgopScreen):
         self.run: UpgradeStatus | None = None
         self.log_offset = 0
         self.starting = False
+        self._reading = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -90,21 +93,52 @@ class UpgradeScreen(KgopScreen):
         for column in ("Step", "State", "Detail"):
             table.add_column(column, key=column.lower())
         self.set_interval(0.25, self.poll)
-        self.reattach()
+        self._reading = True
+        self._read_progress(0, first=True)
 
-    # ---- loading ----------------------------------------------------------------------
+    # ---- loading: files are read in a thread, the screen gets UpgradeProgress ------------
 
-    def reattach(self) -> None:
-        """Show the running (or last) upgrade; plan a new one when none runs."""
+    @work(thread=True, group="upgrade-read", name="read_upgrade", exit_on_error=False)
+    def _read_progress(self, offset: int, first: bool = False) -> None:
+        """The status file and the log lines after ``offset`` (never on the UI loop)."""
+        upgrades = self.services.upgrades
         try:
-            status = self.services.upgrades.status()
+            status = upgrades.status()
+            lines, new_offset = (
+                ([], offset) if status is None else upgrades.read_log(status, offset)
+            )
         except KgopError as error:
-            self.banner.show_error(error, retrying=False)
-            status = None
-        if status is not None:
-            self.follow(status)
-        if status is None or status.state.final:
-            self.check()
+            self.post_message(UpgradeProgress(None, [], offset, offset, error, first))
+            return
+        self.post_message(UpgradeProgress(status, lines, offset, new_offset, None, first))
+
+    def poll(self) -> None:
+        if self._reading or self.run is None or self.run.state.final:
+            return
+        self._reading = True
+        self._read_progress(self.log_offset)
+
+    @on(UpgradeProgress)
+    def _progress(self, message: UpgradeProgress) -> None:
+        self._reading = False
+        status = message.status
+        if message.first:  # show the running (or last) upgrade; plan one when none runs
+            if message.error is not None:
+                self.banner.show_error(message.error, retrying=False)
+            if status is not None:
+                self.follow(status, message.lines, message.offset)
+            if status is None or status.state.final:
+                self.check()
+            return
+        if status is None or message.error is not None:
+            return
+        if self.run is not None and status.id != self.run.id:
+            self.follow(status)  # another run began meanwhile: read its log from the start
+            return
+        if message.from_offset != self.log_offset:
+            return  # read before a reset: the next poll reads from the right place
+        self.log_offset = message.offset
+        self.update_run(status, message.lines)
 
     def action_refresh(self) -> None:
         if self.running:
@@ -190,27 +224,23 @@ class UpgradeScreen(KgopScreen):
             label, style = step_label(state), STEP_STYLE[state]
             table.add_row(title, Text(label, style=style), detail[:90], key=key)
 
-    def follow(self, status: UpgradeStatus) -> None:
+    def follow(
+        self, status: UpgradeStatus, lines: list[str] | None = None, offset: int = 0
+    ) -> None:
+        """Show ``status``; its log from the start (``lines`` up to ``offset`` when read)."""
         if self.run is None or self.run.id != status.id:
             self.log_offset = 0
             self.query_one("#upgrade-log", RichLog).clear()
-        self.run = status
-        self.update_run(status)
+        if lines is None:  # the log is read by the next poll
+            lines, offset = [], self.log_offset
+        self.log_offset = offset
+        self.update_run(status, lines)
+        if lines == [] and not status.state.final:
+            self.poll()
 
-    def poll(self) -> None:
-        if self.run is None or self.run.state.final:
-            return
-        try:
-            status = self.services.upgrades.status()
-        except KgopError:
-            return
-        if status is not None:
-            self.update_run(status)
-
-    def update_run(self, status: UpgradeStatus) -> None:
+    def update_run(self, status: UpgradeStatus, lines: list[str]) -> None:
         was_final = self.run is not None and self.run.state.final and self.run.id == status.id
         self.run = status
-        lines, self.log_offset = self.services.upgrades.read_log(status, self.log_offset)
         log = self.query_one("#upgrade-log", RichLog)
         for line in lines:
             log.write(line)
@@ -286,7 +316,8 @@ class UpgradeScreen(KgopScreen):
             return
         self.notify("Abort requested: the upgrade stops before anything changes.")
 
-    def action_recover(self) -> None:
+    @work(exclusive=True, group="upgrade-start", name="recover_upgrade", exit_on_error=False)
+    async def action_recover(self) -> None:
         if self.run is None or self.run.state is not RunState.INTERRUPTED:
             self.notify("Only an interrupted upgrade needs recovering.")
             return
@@ -294,15 +325,8 @@ class UpgradeScreen(KgopScreen):
             f"Roll back the interrupted upgrade to {self.run.from_version}? api and web stop; "
             "the database is restored from the upgrade's backup."
         )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.recover_upgrade()
-
-        self.app.push_screen(ConfirmScreen(question, danger=True), answered)
-
-    @work(exclusive=True, group="upgrade-start", name="recover_upgrade", exit_on_error=False)
-    async def recover_upgrade(self) -> None:
+        if not await self.app.push_screen_wait(ConfirmScreen(question, danger=True)):
+            return
         self.starting = True
         self.query_one("#upgrade-summary", Static).update("Rolling back the interrupted upgrade…")
         try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, OptionList, Sparkline, Static
 
 from kgop_tui.models import ContainerState, Provider
 from kgop_tui.screens.config import ConfigScreen
@@ -15,7 +16,7 @@ from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
 from kgop_tui.widgets.log_view import LogView
 from tests.support.tui import make_app, until
-from tests.tui.fakes import Fakes, log_batch
+from tests.tui.fakes import NOW, Fakes, log_batch
 
 
 def text_of(app: object, selector: str) -> str:
@@ -92,24 +93,34 @@ async def test_doctor_view_from_health_lists_checks_and_the_hint(fakes: Fakes) -
         await until(pilot, lambda: bool(app.screen.query("#services")), "back on Health")
 
 
-async def test_health_shows_live_cpu_and_memory_with_a_cpu_trend(fakes: Fakes) -> None:
+async def test_health_shows_live_resources_with_cpu_and_memory_trends(fakes: Fakes) -> None:
     app = make_app(fakes)
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=(160, 36)) as pilot:
         table = app.screen.query_one("#services", DataTable)
         await until(pilot, lambda: table.row_count == 4, "the services")
         screen = app.screen
         await until(pilot, lambda: len(getattr(screen, "figures", {})) == 3, "the samples")
         row = [str(c) for c in table.get_row("kg-api-1")]
-        assert row[4:6] == ["12.5%", "180.0 MiB"]
-        assert [str(c) for c in table.get_row("kg-web-1")][4:6] == ["–", "–"]
+        # CPU, memory used/limit, network rate (needs two samples), block read/written
+        assert row[4:8] == ["12.5%", "180M/2.0G", "…", "0B/0B"]
+        assert [str(c) for c in table.get_row("kg-web-1")][4:8] == ["–"] * 4
         source = fakes.engine.stats_sources[-1]
         assert sorted(source.tracked.values()) == ["api", "garage", "postgres"]  # running only
-        spark = screen.query_one("#cpu-history")
-        assert not spark.display  # one sample is not a trend
-        source.emit("api", {**fakes.engine.stats["api"], "cpu_percent": 41.0})
+        trends = screen.query_one("#trends")
+        assert not trends.display  # one sample is not a trend
+        later = {**fakes.engine.stats["api"], "cpu_percent": 41.0, "memory_bytes": 200 * 2**20,
+                 "net_rx_bytes": 50 * 2**20, "block_write_bytes": 3 * 2**30}  # fmt: skip
+        source.emit("api", later)
         await until(pilot, lambda: str(table.get_row("kg-api-1")[4]) == "41.0%", "the new sample")
-        assert spark.display
-        assert list(spark.data or []) == [12.5, 41.0]
+        row = [str(c) for c in table.get_row("kg-api-1")]
+        assert row[5] == "200M/2.0G"
+        assert row[6].endswith("M↓ 0B↑")  # 50 MiB since the last sample, per second
+        assert row[7] == "0B/3.0G"
+        assert trends.display
+        assert list(screen.query_one("#cpu-history", Sparkline).data or []) == [12.5, 41.0]
+        memory = screen.query_one("#memory-history", Sparkline).data or []
+        assert list(memory) == [180 * 2**20, 200 * 2**20]
+        assert "CPU 12–41%" in text_of(app, "#trend-caption")
 
 
 async def test_health_header_shows_room_database_and_backup(fakes: Fakes) -> None:
@@ -143,6 +154,41 @@ async def test_restart_asks_first_and_then_restarts(fakes: Fakes) -> None:
         await until(pilot, lambda: ("start", "garage") in fakes.engine.calls, "start")
         said = [str(n.message) for n in app._notifications]
         assert {"Restarting garage…", "Stopping garage…", "Starting garage…"} <= set(said)
+
+
+async def test_the_watcher_never_waits_for_the_ui_and_bursts_coalesce(fakes: Fakes) -> None:
+    """A burst of 200 updates from the watcher's thread while the UI loop is busy: the
+    thread is done at once (nothing waits for the screen), and the screen shows the last."""
+    import threading
+
+    from kgop_tui.project import StatusUpdate
+
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "the services")
+        screen = app.screen
+        assert isinstance(screen, HealthScreen)
+        shown: list[int] = []
+        original = screen.watch_status
+        screen.watch_status = lambda status: (shown.append(1), original(status))  # type: ignore[method-assign]
+        base = fakes.engine.status
+        updates = [
+            StatusUpdate(
+                status=base.replace(
+                    services=[base.services[0].replace(restart_count=n), *base.services[1:]]
+                ),
+                changed=None,
+                reason="burst",
+            )
+            for n in range(1, 201)
+        ]
+        burst = threading.Thread(target=lambda: [screen._updated_from_thread(u) for u in updates])
+        burst.start()
+        burst.join(timeout=5)  # on the UI loop itself: it runs nothing meanwhile
+        assert not burst.is_alive(), "the watcher's thread waited for the UI"
+        await until(pilot, lambda: str(table.get_row("kg-api-1")[8]) == "200", "the last update")
+        assert len(shown) < 200  # older snapshots were replaced by newer ones in the queue
 
 
 async def test_health_follows_updates(fakes: Fakes) -> None:
@@ -454,22 +500,23 @@ def test_every_key_of_a_screen_is_a_palette_command() -> None:
     palette text would be an action the palette cannot find."""
     from textual.binding import Binding
 
-    from kgop_tui.app import ACTIONS, SCREEN_CLASSES
+    from kgop_tui.app import SCREEN_CLASSES, palette_actions
 
+    actions = palette_actions()
     for mode, screen in SCREEN_CLASSES.items():
         for binding in screen.BINDINGS:
             assert isinstance(binding, Binding)
             if binding.show and binding.action not in ("close_prompt",):
-                assert (mode, binding.action, binding.tooltip) in ACTIONS, (mode, binding)
+                assert (mode, binding.action, binding.tooltip) in actions, (mode, binding)
 
 
 async def test_command_palette_lists_every_action(fakes: Fakes) -> None:
-    from kgop_tui.app import ACTIONS
+    from kgop_tui.app import palette_actions
 
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for _, _, text in ACTIONS:
+        for _, _, text in palette_actions():
             assert text in titles
         await pilot.press("ctrl+p", *"apply the pending")
         await until(
@@ -612,3 +659,54 @@ async def test_an_interrupted_upgrade_is_recovered_from_the_screen(fakes: Fakes)
         await pilot.press("y")
         await until(pilot, lambda: run_state(app) == "rolled back", "the rollback", limit=20)
         assert "Database restored" in text_of(app, "#upgrade-report")
+
+
+READS = {
+    "health": {"doctor"},
+    "logs": {"prompt('filter')", "prompt('search')", "find(True)", "find(False)",
+             "flip('show_timestamps')", "flip('wrap')", "choose", "resume", "close_prompt"},
+    "migrations": {"refresh"},
+    "config": {"refresh"},
+    "upgrade": {"next_target", "refresh"},
+}  # fmt: skip
+"""What each screen may do in a read-only session: every other key is in its CHANGES."""
+
+
+def test_every_key_is_either_a_read_or_a_change() -> None:
+    """A new key has to be declared one or the other: read-only sessions depend on it."""
+    from kgop_tui.app import SCREEN_CLASSES
+
+    for mode, screen in SCREEN_CLASSES.items():
+        actions = {b.action for b in screen.BINDINGS if isinstance(b, Binding)}
+        changes = getattr(screen, "CHANGES", frozenset())
+        assert actions == READS[mode] | changes, mode
+        assert not READS[mode] & changes, mode
+
+
+async def test_read_only_session_changes_nothing(fakes: Fakes) -> None:
+    from kgop_tui.app import KgopApp
+
+    app = KgopApp(fakes.services(), clock=lambda: NOW, read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "the services")
+        assert "read-only" in app.screen.sub_title
+        await pilot.press("r", "s", "u")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)  # nothing asked, nothing done
+        assert fakes.engine.calls == []
+        footer = " ".join(str(k.description) for k in app.screen.query("FooterKey"))
+        assert "Restart" not in footer
+        assert "Doctor" in footer
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Restart the selected service" not in titles
+        assert "Apply the pending migrations" not in titles
+        assert "Run the upgrade preflight again" in titles
+        pending = list(fakes.migrations.pending)
+        await pilot.press("3")
+        await until(pilot, lambda: isinstance(app.screen, MigrationsScreen), "migrations")
+        await pilot.press("a", "d")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert fakes.migrations.pending == pending
+        assert "Dry run" not in text_of(app, "#migration-result")
