@@ -5,7 +5,10 @@
 - first frame: ``kgop tui`` in a pseudo-terminal, until the health screen is drawn;
 - ``kgop status`` and ``kgop --version`` cold starts (plain verbs do not import Textual);
 - log view: LINES (default 1,000,000) lines through the real logs screen, headless, while
-  a key is pressed every 50 ms: lines/s, key latency, peak RSS of the process.
+  a key is pressed every 50 ms: lines/s, key latency, peak RSS of the process;
+- Health with 50 services on the real engine (one of them busy), the real app headless,
+  every running container's stats streaming: key latency (cursor down/up every 50 ms)
+  median and max, and the CPU kgop itself used meanwhile (its process, % of one core).
 """
 
 from __future__ import annotations
@@ -147,6 +150,62 @@ async def ingest(lines: int) -> tuple[float, list[float], int, int]:
     return elapsed, latencies, kept, dropped
 
 
+def health_with_stats(services: int = 50, seconds: float = 20.0) -> tuple[list[float], float]:
+    """The real Health screen on ``services`` containers of the engine at DOCKER_HOST."""
+    from bench.common import bench_project, run_service
+
+    with tempfile.TemporaryDirectory() as tmp, bench_project(Path(tmp)) as (project, network):
+        run_service(project, network, "s00", "sh", "-c", "while :; do :; done")
+        for n in range(1, services):
+            run_service(project, network, f"s{n:02d}", "sleep", "infinity")
+        return asyncio.run(_health_keys(Path(tmp), services, seconds))
+
+
+async def _health_keys(home: Path, services: int, seconds: float) -> tuple[list[float], float]:
+    from textual import events
+    from textual.widgets import DataTable
+
+    from kgop_tui.app import KgopApp
+    from kgop_tui.screens.health import HealthScreen
+    from kgop_tui.services.bundle import build_services
+    from kgop_tui.settings import load_settings
+
+    app = KgopApp(build_services(load_settings(kg_home=home)))
+    latencies: list[float] = []
+    async with app.run_test(size=(160, 60)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, HealthScreen)
+        table = screen.query_one("#services", DataTable)
+        deadline = time.monotonic() + 120
+        while len(screen.figures) < services:  # noqa: ASYNC110 (every stream is up)
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {len(screen.figures)} stats streams after 120 s")
+            await pilot.pause(0.1)
+        driver = app._driver
+        assert driver is not None
+        # kgop's own CPU while the screen only streams (no keys): the steady cost of watching
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_before, idle_from = usage.ru_utime + usage.ru_stime, time.perf_counter()
+        await pilot.pause(10.0)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (usage.ru_utime + usage.ru_stime - cpu_before) / (time.perf_counter() - idle_from)
+        started = time.perf_counter()
+        step = 0
+        while time.perf_counter() - started < seconds:
+            before = table.cursor_row
+            key = "down" if (step // 10) % 2 == 0 else "up"
+            step += 1
+            event = events.Key(key, None)
+            event.set_sender(app)
+            pressed = time.perf_counter()
+            driver.send_message(event)
+            while table.cursor_row == before:  # noqa: ASYNC110 (polling is the measurement)
+                await asyncio.sleep(0.001)
+            latencies.append(time.perf_counter() - pressed)
+            await asyncio.sleep(0.05)
+    return latencies, cpu * 100
+
+
 def main() -> None:
     lines = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,6 +234,13 @@ def main() -> None:
         f"ms, max {lat[-1] * 1000:.0f} ms"
     )
     print(f"  peak RSS of the process: {rss:.0f} MB")
+    latencies, cpu = health_with_stats()
+    lat = sorted(latencies)
+    print(
+        f"health, 50 services with live stats: kgop's own CPU while it watches (10 s, no keys) "
+        f"{cpu:.1f} % of one core; {len(lat)} key presses over 20 s: latency median "
+        f"{statistics.median(lat) * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

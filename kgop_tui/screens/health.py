@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.widgets.data_table import ColumnKey
 
 from kgop_tui.errors import KgopError
 from kgop_tui.kinds import ContainerState, Health
@@ -50,6 +51,10 @@ KEYS = ("service", "state", "health", "uptime", "cpu", "memory", "net", "block",
         "image", "version")  # fmt: skip
 RESOURCES = ("cpu", "memory", "net", "block")
 HISTORY = 60  # samples kept per service: about a minute of the engine's stats stream
+REDRAW = 2.0
+"""Seconds between redraws of the cells that change by themselves (uptime, resources), as
+k9s refreshes: redrawing a 50-row table costs a quarter of a second of CPU here."""
+LIVE = ("uptime", *RESOURCES)
 
 
 def state_cell(status: ServiceStatus) -> Text:
@@ -97,6 +102,7 @@ class HealthScreen(KgopScreen):
         self._sampled_at: dict[str, float] = {}
         self.cpu_history: dict[str, deque[float]] = {}
         self.memory_history: dict[str, deque[float]] = {}
+        self._shown: dict[tuple[str, str], str] = {}  # (row, column) → its text on screen
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -120,7 +126,7 @@ class HealthScreen(KgopScreen):
         self._watcher = self.services.engine.watch(self._updated_from_thread, self._down)
         self._stats = self.services.engine.follow_stats(self._sampled_from_thread)
         self._show_trends(None)
-        self.set_interval(1.0, self._tick)
+        self.set_interval(REDRAW, self._redraw_live)
         self.refresh_certificate()
         self.set_interval(60.0, self.refresh_certificate)
         self.refresh_facts()
@@ -169,7 +175,7 @@ class HealthScreen(KgopScreen):
 
     @on(StatsSampled)
     def _stats_sampled(self, message: StatsSampled) -> None:
-        """A sample of one service: its resource cells, its rates and its trends."""
+        """A sample of one service: its figures, rates and trends (cells redraw every 2 s)."""
         service, figures = message.service, message.figures
         now = time.monotonic()
         previous, at = self.figures.get(service), self._sampled_at.get(service)
@@ -180,15 +186,28 @@ class HealthScreen(KgopScreen):
         self.memory_history.setdefault(service, deque(maxlen=HISTORY)).append(
             figures["memory_bytes"]
         )
+        if previous is None:  # a service's first figures show at once, later ones every 2 s
+            self._redraw_live()
+        if service == self.selected_service:
+            self._show_trends(service)
+
+    def _redraw_live(self) -> None:
+        """Uptime and resource cells whose text changed since they were drawn, in one
+        repaint (any cell update repaints the whole visible table)."""
         if self.status is None:
             return
         table = self.query_one("#services", DataTable)
-        for s in self.status.services:
-            if s.service == service and s.container_name in table.rows:
-                for key, cell in zip(RESOURCES, self._resource_cells(s), strict=True):
-                    table.update_cell(s.container_name, key, cell, update_width=True)
-        if service == self.selected_service:
-            self._show_trends(service)
+        with self.app.batch_update():
+            for s in self.status.services:
+                if s.container_name not in table.rows:
+                    continue
+                cells = (self._uptime(s), *self._resource_cells(s))
+                for key, cell in zip(LIVE, cells, strict=True):
+                    if self._shown.get((s.container_name, key)) == cell:
+                        continue
+                    self._shown[(s.container_name, key)] = cell
+                    wider = len(cell) > table.columns[ColumnKey(key)].content_width
+                    table.update_cell(s.container_name, key, cell, update_width=wider)
 
     # ---- state → widgets ----------------------------------------------------------------
 
@@ -200,17 +219,23 @@ class HealthScreen(KgopScreen):
         table = self.query_one("#services", DataTable)
         keys = [s.container_name for s in status.services]
         current = [str(row.value) for row in table.rows]
+        rows = {s.container_name: self._cells(s) for s in status.services}
         if keys != current:
             selected = self.selected()
             table.clear()
-            for s in status.services:
-                table.add_row(*self._cells(s), key=s.container_name)
+            self._shown.clear()
+            for name, cells in rows.items():
+                table.add_row(*cells, key=name)
             if selected and selected.container_name in keys:
                 table.move_cursor(row=keys.index(selected.container_name))
         else:
-            for s in status.services:
-                for key, value in zip(KEYS, self._cells(s), strict=True):
-                    table.update_cell(s.container_name, key, value)
+            with self.app.batch_update():
+                for name, cells in rows.items():
+                    for key, value in zip(KEYS, cells, strict=True):
+                        table.update_cell(name, key, value)
+        for name, cells in rows.items():  # what the live redraw compares with
+            shown = dict(zip(KEYS, cells, strict=True))
+            self._shown.update({(name, key): str(shown[key]) for key in LIVE})
         if self._stats is not None:  # one stats stream per running container
             self._stats.track(
                 {s.container_id: s.service for s in status.services if s.state.value == "running"}
@@ -288,14 +313,6 @@ class HealthScreen(KgopScreen):
         if s.started_at is None or s.state not in (ContainerState.RUNNING, ContainerState.PAUSED):
             return "–"
         return human_duration(max(0, int((self.now() - s.started_at).total_seconds())))
-
-    def _tick(self) -> None:
-        if self.status is None:
-            return
-        table = self.query_one("#services", DataTable)
-        for s in self.status.services:
-            if s.container_name in table.rows:
-                table.update_cell(s.container_name, "uptime", self._uptime(s))
 
     # ---- selection and details -----------------------------------------------------------
 
