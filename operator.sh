@@ -157,13 +157,24 @@ delegate() {
   return "${code}"
 }
 
-# The operator container cannot replace itself mid-upgrade: once no upgrade runs, compose
-# recreates it when .env pins another image (a no-op otherwise).
+# Whether the operator container runs the image .env pins (compared by image ID: a tag
+# pulled again counts as another image).
+operator_current() {
+  local pinned want have
+  pinned="$(compose config --images operator 2>/dev/null)" || return 1
+  want="$(docker image inspect -f '{{.Id}}' "${pinned}" 2>/dev/null)" || return 1
+  have="$(docker inspect -f '{{.Image}}' "$1" 2>/dev/null)" || return 1
+  [[ -n "${want}" && "${want}" == "${have}" ]]
+}
+
+# The operator container cannot replace itself mid-upgrade: once no upgrade runs, it is
+# recreated when .env pins another image, and left alone otherwise (nothing else of its
+# configuration changes with an upgrade).
 then_refresh() {
   local code=0 name
   delegate "$@" || code=$?
   name="$(operator_name)"
-  if docker exec "${name}" kgop upgrade --idle >/dev/null 2>&1; then
+  if ! operator_current "${name}" && docker exec "${name}" kgop upgrade --idle >/dev/null 2>&1; then
     compose up -d --no-deps operator >/dev/null 2>&1 ||
       note "could not recreate the operator container. Hint: ./operator.sh start-infra"
   fi
@@ -253,8 +264,10 @@ cmd_serve() {
   if [[ ! "${port}" =~ ^[0-9]{1,5}$ ]] || ((port < 1 || port > 65535)); then
     die 2 "serve: --port needs a number from 1 to 65535. Hint: ./operator.sh serve --port 8422"
   fi
+  local -a tty=(-T)
+  [[ -t 0 && -t 1 ]] && tty=()
   note "Serving the operator TUI on http://127.0.0.1:${port} (Ctrl+C stops)."
-  compose run --rm --no-deps -p "127.0.0.1:${port}:${port}" operator kgop serve \
+  compose run --rm --no-deps "${tty[@]}" -p "127.0.0.1:${port}:${port}" operator kgop serve \
     --bind 0.0.0.0 --port "${port}" --public-url "http://127.0.0.1:${port}" "${extra[@]}"
 }
 

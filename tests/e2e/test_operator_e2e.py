@@ -68,6 +68,8 @@ def test_the_whole_chain(stack: Stack) -> None:
     assert garage.returncode == 0, garage.stderr
     assert "bucket: present; key: present" in garage.stdout
 
+    operator_id = stack.compose("ps", "-q", "operator").stdout.strip()
+    assert operator_id
     tmux = Tmux(stack)
     try:
         tmux.send("./operator.sh", "Enter")
@@ -84,6 +86,8 @@ def test_the_whole_chain(stack: Stack) -> None:
             time.sleep(0.2)
     finally:
         tmux.close()
+    # Nothing changed: the first session leaves the operator container as it was.
+    assert stack.compose("ps", "-q", "operator").stdout.strip() == operator_id
 
     status = subprocess.run(
         f"{stack.home}/operator.sh status | cat",
@@ -139,3 +143,34 @@ def test_shim_without_docker_says_so(stack: Stack) -> None:
     assert done.returncode == 3
     assert done.stderr.count("\n") == 1
     assert "cannot reach the Docker daemon" in done.stderr
+
+
+def test_serve_through_the_shim_answers_on_loopback_only(stack: Stack) -> None:
+    """`./operator.sh serve`: kgop serve in a one-off operator container, published on the
+    host's loopback; Ctrl+C (SIGINT) ends it and removes the container."""
+    from tests.integration.test_serve import answers, listening_addresses
+    from tests.support.engines import free_port, wait_for
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(stack.home / "operator.sh"), "serve", "--port", str(port)],
+        cwd=stack.home, env=stack.env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for(lambda: answers(url) or server.poll() is not None, 120, "operator.sh serve")
+        assert server.poll() is None, server.communicate()[0].decode(errors="replace")
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert f"ws://127.0.0.1:{port}/ws" in page.read().decode()
+        assert listening_addresses(port) == {"127.0.0.1"}
+    finally:
+        server.send_signal(2)
+        output = server.communicate(timeout=60)[0].decode(errors="replace")
+    assert "read-only" in output
+    one_offs = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={stack.project}",
+         "--filter", "label=com.docker.compose.oneoff=True"],
+        env=stack.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert one_offs.stdout.strip() == ""  # the serving container is gone with it
