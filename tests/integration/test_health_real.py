@@ -1,0 +1,77 @@
+"""The real Health screen on the real engine and Postgres: what each container costs, and
+the header's room and database size."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from kgop_tui.app import KgopApp
+from kgop_tui.screens.health import KEYS
+from kgop_tui.services.bundle import build_services
+from kgop_tui.settings import load_settings
+from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.support.tui import until
+
+
+@pytest.fixture(scope="module")
+def project(
+    docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ComposeProject]:
+    image = docker_engine.base_image
+    common = f"    image: {image}\n    stop_signal: SIGKILL\n    labels:\n      kgop.test: '1'\n"
+    yaml = (
+        "  idle:\n" + common + "    command: [sleep, infinity]\n"
+        "  busy:\n" + common + "    command: [sh, -c, 'while :; do :; done']\n"
+    )  # fmt: skip
+    proj = compose_project(docker_engine, tmp_path_factory.mktemp("health-real"), yaml)
+    proj.compose("up", "-d")
+    try:
+        wait_for(lambda: proj.state("busy")[0] == "running", 60, "busy to run")
+        yield proj
+    finally:
+        proj.compose("down", "-v", "--remove-orphans")
+
+
+def cell(table: DataTable[object], row: str, column: str) -> str:
+    return str(table.get_row(row)[KEYS.index(column)])
+
+
+def mib(text: str) -> float:
+    """``416K/23.5G`` → the used part in MiB."""
+    match = re.match(r"([\d.]+)([BKMG])", text)
+    assert match, text
+    scale = {"B": 1 / 2**20, "K": 1 / 1024, "M": 1.0, "G": 1024.0}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+async def test_health_shows_cost_per_container_and_the_header(
+    project: ComposeProject, postgres: str
+) -> None:
+    env = project.home / ".env"
+    env.write_text(env.read_text() + f"KGOP_DATABASE_URL={postgres}\n")
+    app = KgopApp(build_services(load_settings(kg_home=project.home, environ={})))
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 2, "both containers", 30)
+        busy, idle = (f"{project.name}-{s}-1" for s in ("busy", "idle"))
+
+        def busy_measured() -> bool:  # the first samples may still be ramping up
+            text = cell(table, busy, "cpu")
+            return text.endswith("%") and float(text[:-1]) > 20
+
+        await until(pilot, busy_measured, "busy's CPU above 20 %", 30)
+        assert float(cell(table, idle, "cpu")[:-1]) < 5
+        assert mib(cell(table, busy, "memory")) > 0
+        assert "/" in cell(table, busy, "memory")  # used / limit
+        await until(pilot, lambda: cell(table, busy, "net") != "…", "a network rate", 30)
+        assert "↓" in cell(table, busy, "net")
+
+        header = app.screen.query_one("#host-facts", Static)
+        await until(pilot, lambda: "database" in str(header.render()), "the header", 30)
+        line = str(header.render())
+        assert re.search(r"KG_HOME [\d.]+ \w+ free", line), line
+        assert re.search(r"database [\d.]+ \w+", line), line
