@@ -266,9 +266,13 @@ cmd_serve() {
   fi
   local -a tty=(-T)
   [[ -t 0 && -t 1 ]] && tty=()
+  # Named, and removed however this ends (Ctrl+C, a lost SSH session, kill).
+  SERVE_NAME="$(operator_name)-serve-${port}"
+  trap 'docker rm -f "${SERVE_NAME}" >/dev/null 2>&1 || true' EXIT
   note "Serving the operator TUI on http://127.0.0.1:${port} (Ctrl+C stops)."
-  compose run --rm --no-deps "${tty[@]}" -p "127.0.0.1:${port}:${port}" operator kgop serve \
-    --bind 0.0.0.0 --port "${port}" --public-url "http://127.0.0.1:${port}" "${extra[@]}"
+  compose run --rm --no-deps --name "${SERVE_NAME}" "${tty[@]}" -p "127.0.0.1:${port}:${port}" \
+    operator kgop serve --bind 0.0.0.0 --port "${port}" --public-url "http://127.0.0.1:${port}" \
+    "${extra[@]}"
 }
 
 cmd_version() {

@@ -48,6 +48,39 @@ class PortBinding(NamedTuple):
         }
 
 
+class TaskStatus(NamedTuple):
+    """One task (replica) of a Swarm service."""
+
+    slot: int | None
+    """The replica's number (None for a global service's task)."""
+    state: str
+    """Swarm's task state: new, pending, assigned, preparing, starting, running, complete,
+    failed, shutdown, rejected, orphaned, remove."""
+    desired_state: str
+    node: str
+    """The node's hostname (or its ID when the node is gone)."""
+    container_id: str | None = None
+    health: Health = Health.NONE
+    """The container's healthcheck status, when the container is on this node."""
+    health_output: str | None = None
+    message: str = ""
+    """Swarm's message, and its error when the task failed."""
+    updated_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "state": self.state,
+            "desired_state": self.desired_state,
+            "node": self.node,
+            "container_id": self.container_id,
+            "health": self.health.value,
+            "health_output": self.health_output,
+            "message": self.message,
+            "updated_at": iso_time(self.updated_at),
+        }
+
+
 class ServiceStatus(NamedTuple):
     """One container of the compose project, as the health screen and ``status`` show it."""
 
@@ -74,6 +107,12 @@ class ServiceStatus(NamedTuple):
     ports: list[PortBinding] = []  # noqa: RUF012 (never mutated; copies use replace)
     stats: dict[str, float] | None = None
     """``status --stats`` only: see :mod:`kgop_tui.resources`."""
+    replicas: int | None = None
+    """Swarm only: running tasks (None in compose mode)."""
+    desired_replicas: int | None = None
+    """Swarm only: the tasks the service should have."""
+    tasks: list[TaskStatus] | None = None
+    """Swarm only: the service's current tasks, by slot."""
 
     @property
     def ok(self) -> bool:
@@ -103,6 +142,10 @@ class ServiceStatus(NamedTuple):
             "uptime_seconds": self.uptime_seconds,
             "ports": [port.to_json() for port in self.ports],
         }
+        if self.replicas is not None:  # Swarm: additive, absent in compose mode
+            doc["replicas"] = self.replicas
+            doc["desired_replicas"] = self.desired_replicas
+            doc["tasks"] = [task.to_json() for task in self.tasks or []]
         if with_stats:
             doc["stats"] = self.stats
         return doc
@@ -119,6 +162,17 @@ class ServiceStatus(NamedTuple):
             port if isinstance(port, PortBinding) else PortBinding(**port)
             for port in values.get("ports") or []
         ]
+        if values.get("tasks") is not None:
+            values["tasks"] = [
+                task
+                if isinstance(task, TaskStatus)
+                else TaskStatus(**{
+                    **task,
+                    "health": Health(task.get("health", Health.NONE)),
+                    "updated_at": _time(task.get("updated_at")),
+                })
+                for task in values["tasks"]
+            ]  # fmt: skip
         return cls(**values)
 
 

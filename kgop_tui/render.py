@@ -90,6 +90,12 @@ def render_project_status(status: ProjectStatus) -> str:
         )
         for s in status.services
     ]
+    if any(s.replicas is not None for s in status.services):  # a Swarm stack
+        headers = (*headers[:2], "REPLICAS", *headers[2:])
+        rows = [
+            (*row[:2], f"{s.replicas}/{s.desired_replicas}", *row[2:])
+            for row, s in zip(rows, status.services, strict=True)
+        ]
     if any(s.stats is not None for s in status.services):
         from kgop_tui.resources import human_bytes
 
@@ -110,6 +116,12 @@ def render_project_status(status: ProjectStatus) -> str:
 
 
 def _problem(s: ServiceStatus) -> str | None:
+    replicas, desired = s.replicas, s.desired_replicas
+    if replicas is not None and desired is not None and replicas < desired:
+        failing = [t for t in s.tasks or [] if t.state != "running"]
+        why = f": task {failing[0].slot} {failing[0].state}" if failing else ""
+        detail = f" ({failing[0].message})" if failing and failing[0].message else ""
+        return f"{s.service}: {replicas} of {desired} replicas running{why}{detail}"
     if s.health is Health.UNHEALTHY:
         probe = (s.health_output or "no output").splitlines()
         first = probe[-1] if probe else "no output"

@@ -143,7 +143,19 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_lifecycle(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.services.compose import ComposeService
+    from kgop_tui.services.docker_engine import DockerService
 
+    swarm = DockerService(settings).swarm()
+    if swarm.services():  # a Swarm stack: tasks are replaced, rolling, by Swarm itself
+        for service in args.services:
+            if args.verb != "restart":
+                raise swarm.refuse_lifecycle(args.verb, service)
+            swarm.force_update(service)
+        print(
+            f"Restarting {', '.join(args.services)} "
+            "(rolling, as each service's update_config says)."
+        )
+        return ExitCode.OK
     compose = ComposeService(settings)
     if args.verb == "restart":
         compose.restart(args.services, grace_seconds=args.timeout)

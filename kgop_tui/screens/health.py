@@ -61,6 +61,10 @@ def state_cell(status: ServiceStatus) -> Text:
     label, colour = STATE_LOOK[status.state]
     if status.state is ContainerState.EXITED and status.exit_code is not None:
         label += f" ({status.exit_code})"
+    if status.replicas is not None:  # a Swarm service: running / desired replicas
+        label += f" {status.replicas}/{status.desired_replicas}"
+        if status.replicas < (status.desired_replicas or 0):
+            colour = "yellow" if status.replicas else "red"
     return Text(label, style=colour)
 
 
@@ -348,6 +352,11 @@ class HealthScreen(KgopScreen):
             lines.append(escape(s.health_output[-600:]))
         elif s.health is Health.NONE:
             lines.append("no healthcheck defined")
+        for task in s.tasks or []:  # a Swarm service's replicas
+            look = HEALTH_LOOK[task.health][0] if task.health is not Health.NONE else ""
+            name = f"{s.service}.{task.slot}" if task.slot else s.service
+            note = f"  {escape(task.message)}" if task.state != "running" and task.message else ""
+            lines.append(f"  {name}  {task.state}  on {escape(task.node)}  {look}{note}")
         self.query_one("#service-detail", Static).update("\n".join(lines))
 
     # ---- actions -------------------------------------------------------------------------

@@ -52,12 +52,22 @@ class Engine:
         return LogFollower(self.docker, targets, tail=tail)
 
     def restart(self, service: str) -> None:
-        self.compose.restart([service])
+        swarm = self.docker.swarm()
+        if swarm.services():
+            swarm.force_update(service)
+        else:
+            self.compose.restart([service])
 
     def stop(self, service: str) -> None:
+        swarm = self.docker.swarm()
+        if swarm.services():
+            raise swarm.refuse_lifecycle("stop", service)
         self.compose.stop([service])
 
     def start(self, service: str) -> None:
+        swarm = self.docker.swarm()
+        if swarm.services():
+            raise swarm.refuse_lifecycle("start", service)
         self.compose.start([service])
 
     def certificate(self) -> CertificateStatus | None:

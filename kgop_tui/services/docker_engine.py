@@ -23,6 +23,7 @@ from kgop_tui.services.engine_api import EngineAPI, EngineRefused, supported
 if TYPE_CHECKING:
     import docker
 
+    from kgop_tui.services.swarm import SwarmStack
     from kgop_tui.settings import Settings
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -185,6 +186,33 @@ class DockerService:
                 raise EngineRefused(response.status_code, response.text[:300])
             return response.json()
 
+    def get_raw(self, path: str, **params: Any) -> Any:
+        """As :meth:`get`, but an error status stays an :class:`EngineRefused` (with its
+        status) for callers that expect one; an unreachable engine is still DockerUnavailable."""
+        try:
+            if supported(self.engine_address):
+                return self._api.get(path, **params)
+            sdk = self.client().api
+            response = sdk.get(f"{sdk.base_url}{path}", params=params)
+            if response.status_code >= 400:
+                raise EngineRefused(response.status_code, response.text[:300])
+            return response.json()
+        except EngineRefused:
+            raise
+        except Exception:
+            with self.translate_errors():
+                raise
+
+    def now(self) -> datetime:
+        """This service's clock (UTC)."""
+        return self._clock()
+
+    def swarm(self) -> SwarmStack:
+        """The project as a Swarm stack (empty when it is a compose project)."""
+        from kgop_tui.services.swarm import SwarmStack
+
+        return SwarmStack(self)
+
     def close(self) -> None:
         """Close the connections."""
         if self._client is not None:
@@ -257,10 +285,14 @@ class DockerService:
         )
 
     def service_containers(self, services: list[str] | None = None) -> list[tuple[str, str]]:
-        """(service, container id) pairs, for the given services or all of them.
+        """(service, container id) pairs, for the given services or all of them; on a Swarm
+        stack ("api.1", "task:<id>") for each replica.
 
         An unknown service name is refused with the list of the project's services.
         """
+        swarm = self.swarm()
+        if swarm.services():
+            return swarm.log_targets(services)
         docs = self.inspect_project()
         found = [(status_from_inspect(doc, self._clock()).service, str(doc["Id"])) for doc in docs]
         known = sorted({service for service, _ in found})
@@ -306,7 +338,12 @@ class DockerService:
         return status.replace(services=services)
 
     def project_status(self) -> ProjectStatus:
-        """Every service container of the project, sorted by service name."""
+        """Every service container of the project, sorted by service name; on a Swarm stack,
+        every service with its replicas and tasks (:mod:`kgop_tui.services.swarm`)."""
+        swarm = self.swarm()
+        stack = swarm.services()
+        if stack:
+            return swarm.project_status(stack)
         now = self._clock()
         services = [status_from_inspect(doc, now) for doc in self.inspect_project()]
         services.sort(key=lambda s: (s.service, s.container_name))

@@ -28,6 +28,7 @@ from docker.types import CancellableStream
 from kgop_tui.errors import KgopError
 from kgop_tui.project import ProjectStatus, ServiceStatus, StatusUpdate
 from kgop_tui.services.docker_engine import PROJECT_LABEL, DockerService
+from kgop_tui.services.swarm import NAMESPACE_LABEL
 
 _IGNORED_PREFIXES = ("exec_", "attach", "detach", "resize", "top", "copy", "export", "commit")
 
@@ -49,6 +50,7 @@ class ProjectWatcher:
         self.reconcile_seconds = reconcile_seconds
         self.retry_seconds = retry_seconds
         self._containers: dict[str, ServiceStatus] = {}
+        self._swarm = False
         self._last_event_ns = 0
         self._stop = threading.Event()
         self._stream: CancellableStream[dict[str, Any]] | None = None
@@ -86,6 +88,9 @@ class ProjectWatcher:
 
     def _reconcile(self, reason: str) -> None:
         status = self.docker.project_status()
+        # A Swarm stack: its services have replicas; any event of its containers is followed
+        # by a snapshot of the services (a task is not one container).
+        self._swarm = any(s.replicas is not None for s in status.services)
         self._containers = {s.container_id: s for s in status.services}
         self.on_update(StatusUpdate(status=self._snapshot(), changed=None, reason=reason))
 
@@ -134,7 +139,8 @@ class ProjectWatcher:
                     since=f"{since_ns // 1_000_000_000}.{since_ns % 1_000_000_000:09d}",
                     until=f"{until:.9f}",
                     filters={"type": ["container"], "label": [
-                        f"{PROJECT_LABEL}={self.docker.project}"]},
+                        f"{NAMESPACE_LABEL if self._swarm else PROJECT_LABEL}="
+                        f"{self.docker.project}"]},
                     decode=True,
                 )  # fmt: skip
             except requests.exceptions.RequestException as exc:
@@ -147,6 +153,9 @@ class ProjectWatcher:
         action = str(event.get("Action") or event.get("status") or "")
         self._last_event_ns = max(self._last_event_ns, int(event.get("timeNano") or 0))
         if action.startswith(_IGNORED_PREFIXES):
+            return
+        if self._swarm:
+            self._reconcile(action)
             return
         container_id = str(event.get("id") or (event.get("Actor") or {}).get("ID") or "")
         short = container_id[:12]

@@ -35,11 +35,14 @@ class LogTransport:
         self._response: Any = None
         self._initial = b""
         host = docker_service.settings.docker_host
+        # A Swarm replica ("task:<id>") is read through the manager, whichever node runs it.
+        kind, _, ident = container_id.rpartition(":")
+        resource = f"/tasks/{ident}" if kind == "task" else f"/containers/{ident}"
         if supported(host):  # no SDK: the engine answers unversioned paths at its version
-            self._open_raw(host, f"/containers/{container_id}/logs?{urlencode(params)}")
+            self._open_raw(host, f"{resource}/logs?{urlencode(params)}")
         else:
             api = docker_service.client().api
-            self._open_session(api, f"/v{api.api_version}/containers/{container_id}/logs", params)
+            self._open_session(api, f"/v{api.api_version}{resource}/logs", params)
 
     # ---- opening -------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -155,7 +157,7 @@ def test_serve_through_the_shim_answers_on_loopback_only(stack: Stack) -> None:
     server = subprocess.Popen(
         [str(stack.home / "operator.sh"), "serve", "--port", str(port)],
         cwd=stack.home, env=stack.env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}/"
@@ -165,7 +167,7 @@ def test_serve_through_the_shim_answers_on_loopback_only(stack: Stack) -> None:
             assert f"ws://127.0.0.1:{port}/ws" in page.read().decode()
         assert listening_addresses(port) == {"127.0.0.1"}
     finally:
-        server.send_signal(2)
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl+C: the whole foreground process group
         output = server.communicate(timeout=60)[0].decode(errors="replace")
     assert "read-only" in output
     one_offs = subprocess.run(

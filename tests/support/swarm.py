@@ -1,0 +1,96 @@
+"""A private Docker engine in Swarm mode for the tests, next to the compose tests' engine.
+
+Its own data root, exec root and socket; the base image copied over from the test engine;
+``docker swarm init --advertise-addr 127.0.0.1``. Afterwards the swarm is left and the
+engine stopped, so nothing of it stays active. What works on these machines (iptables off):
+overlay networks, service DNS and task IPs; not the virtual IPs nor published ports, so the
+tests reach services from containers on the overlay network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.engines import DockerEngine, require_or_skip
+
+
+def _docker(host: str, *args: str, stdin: bytes | None = None) -> bytes:
+    done = subprocess.run(
+        ["docker", *args], input=stdin, capture_output=True, timeout=300,
+        env={**os.environ, "DOCKER_HOST": host},
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.fail(f"docker {' '.join(args)}: {done.stderr.decode(errors='replace')[-400:]}")
+    return done.stdout
+
+
+def start_swarm_engine(base: DockerEngine) -> Iterator[DockerEngine]:
+    dockerd = shutil.which("dockerd")
+    if dockerd is None or os.geteuid() != 0:
+        require_or_skip("a second Docker engine needs dockerd and root")
+        return
+    name = f"kgop-swarm-{uuid.uuid4().hex[:6]}"
+    run = Path("/run") / name
+    data = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/var/lib"))
+    run.mkdir(parents=True)
+    host = f"unix://{run}/docker.sock"
+    log = (run / "dockerd.log").open("wb")
+    engine = subprocess.Popen(
+        [dockerd, "--host", host, "--data-root", str(data), "--exec-root", str(run / "exec"),
+         "--pidfile", str(run / "dockerd.pid"), "--storage-driver=overlay2",
+         "--iptables=false", "--ip6tables=false", "--bridge=none"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            subprocess.run(
+                ["docker", "info"], capture_output=True, env={**os.environ, "DOCKER_HOST": host}
+            ).returncode
+            != 0
+        ):
+            if engine.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Swarm test engine did not start; see {run}/dockerd.log")
+            time.sleep(0.2)
+        image = _docker(base.host, "save", base.base_image)
+        _docker(host, "load", stdin=image)
+        _docker(host, "swarm", "init", "--advertise-addr", "127.0.0.1")
+        yield DockerEngine(host=host, base_image=base.base_image)
+    finally:
+        subprocess.run(
+            ["docker", "swarm", "leave", "--force"], capture_output=True, timeout=120,
+            env={**os.environ, "DOCKER_HOST": host},
+        )  # fmt: skip
+        engine.send_signal(signal.SIGTERM)
+        try:
+            engine.wait(60)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+            engine.wait(30)
+        log.close()
+        subprocess.run(["umount", "-R", str(data)], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def wait_converged(engine: DockerEngine, service: str, replicas: int, limit: float = 90) -> None:
+    """Until ``docker service ls`` says REPLICAS n/n for the service."""
+    deadline = time.monotonic() + limit
+    while True:
+        out = _docker(engine.host, "service", "ls", "--filter", f"name={service}",
+                      "--format", "{{.Name}} {{.Replicas}}").decode()  # fmt: skip
+        if f"{service} {replicas}/{replicas}" in out.splitlines():
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{service} did not converge to {replicas} replicas: {out.strip()}")
+        time.sleep(0.3)
