@@ -50,6 +50,7 @@ VERB_MODULES = {
     "env": "envfile",
     "doctor": "doctor", "check-mounts": "doctor", "bundle": "doctor",
     "serve": "serve",
+    "stack": "stack",
 }  # fmt: skip
 """The module of :mod:`kgop_tui.commands` that defines each verb (``status`` and ``tui`` are
 here). A verb's run builds only its own part of the parser: argparse and the other commands'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 from kgop_tui.errors import ComposeFailed, DockerUnavailable, UnknownService
 from kgop_tui.settings import Settings
@@ -26,15 +27,19 @@ def compose_error(stderr: str) -> str:
 class ComposeService:
     """``docker compose`` for this install: known services, start, stop, restart."""
 
-    def __init__(self, settings: Settings, timeout: float = 180.0) -> None:
+    def __init__(
+        self, settings: Settings, timeout: float = 180.0, extra_files: list[Path] | None = None
+    ) -> None:
         self.settings = settings
         self.timeout = timeout
+        self.extra_files = list(extra_files or [])
+        """Files merged after COMPOSE_FILE's (the Swarm overlay)."""
 
     def command(self, *args: str) -> list[str]:
         # The operator image has the standalone compose binary and no docker CLI.
         program = os.environ.get("KGOP_COMPOSE_COMMAND", "docker compose").split()
         cmd = [*program, "--project-name", self.settings.compose_project_name]
-        for path in self.settings.compose_files():
+        for path in [*self.settings.compose_files(), *self.extra_files]:
             cmd += ["--file", str(path)]
         env_file = self.settings.kg_home / ".env"
         if env_file.exists():

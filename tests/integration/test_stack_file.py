@@ -1,0 +1,88 @@
+"""`kgop stack render`: the install's compose files + compose/stack.yml, as Swarm takes them
+(checked by `docker stack config`, the Docker CLI's own reading of a stack file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "stack-password-0123"
+
+
+def install(home: Path, files: str) -> Path:
+    shutil.copytree(ROOT / "compose", home / "compose")
+    (home / "garage").mkdir()
+    (home / "garage" / "garage.toml").write_text("")
+    (home / "nginx").mkdir()
+    (home / "nginx" / "kg.conf").write_text("")
+    (home / "certs").mkdir()
+    (home / ".env").write_text(
+        f"COMPOSE_PROJECT_NAME=kgstack\nKG_HOME={home}\nKG_VERSION=0.6.0\nCOMPOSE_FILE={files}\n"
+        f"POSTGRES_PASSWORD={SECRET}\nGARAGE_RPC_SECRET=rpc\nGARAGE_ADMIN_TOKEN=admin\n"
+    )
+    return home
+
+
+def kgop(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kgop_tui.cli", "--home", str(home), *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def stack_config(document: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "stack", "config", "-c", "-"], input=document, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "files",
+    ["compose/compose.yml", "compose/compose.yml:compose/compose.ssl.yml"],
+    ids=["plain", "tls"],
+)
+def test_the_rendered_stack_is_what_swarm_takes(tmp_path: Path, files: str) -> None:
+    home = install(tmp_path / "kg", files)
+    before = sorted(str(p) for p in home.rglob("*"))
+    done = kgop(home, "stack", "render")
+    assert done.returncode == 0, done.stderr
+    checked = stack_config(done.stdout)
+    assert checked.returncode == 0, checked.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    services = doc["services"]
+    for name in ("api", "web"):
+        deploy = services[name]["deploy"]
+        assert deploy["replicas"] == 2
+        assert deploy["update_config"]["order"] == "start-first"
+        assert deploy["update_config"]["failure_action"] == "rollback"
+    assert services["postgres"]["deploy"]["update_config"]["order"] == "stop-first"
+    for service in services.values():
+        assert not {"depends_on", "container_name", "restart"} & set(service)
+    # Loopback-only ports of compose are not opened on every node; nginx's are published.
+    assert "ports" not in services["postgres"]
+    assert "ports" not in services["api"]
+    if "ssl" in files:
+        assert {p["published"] for p in services["nginx"]["ports"]} == {80, 443}
+    assert doc["networks"]["default"]["driver"] == "overlay"
+    assert doc["networks"]["default"]["attachable"] is True
+    # The secrets are in the output (Swarm needs them), never in a file.
+    assert SECRET in done.stdout
+    assert sorted(str(p) for p in home.rglob("*")) == before
+
+
+def test_without_the_overlay_it_says_what_is_missing(tmp_path: Path) -> None:
+    home = install(tmp_path / "kg", "compose/compose.yml")
+    (home / "compose" / "stack.yml").unlink()
+    done = kgop(home, "stack", "render")
+    assert done.returncode == 2
+    assert "compose/stack.yml is missing" in done.stderr
+    assert done.stderr.count("\n") == 1
