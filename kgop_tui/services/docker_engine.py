@@ -295,14 +295,8 @@ class DockerService:
             return swarm.log_targets(services)
         docs = self.inspect_project()
         found = [(status_from_inspect(doc, self._clock()).service, str(doc["Id"])) for doc in docs]
-        known = sorted({service for service, _ in found})
         if services:
-            unknown = [s for s in services if s not in known]
-            if unknown:
-                raise UnknownService(
-                    f"No service named {', '.join(unknown)} in project '{self.project}'",
-                    hint=f"known services: {', '.join(known) or 'none (is the stack up?)'}",
-                )
+            refuse_unknown(services, {service for service, _ in found}, f"project '{self.project}'")
             found = [pair for pair in found if pair[0] in services]
         return sorted(found)
 
@@ -348,6 +342,16 @@ class DockerService:
         services = [status_from_inspect(doc, now) for doc in self.inspect_project()]
         services.sort(key=lambda s: (s.service, s.container_name))
         return ProjectStatus(project=self.project, services=services)
+
+
+def refuse_unknown(asked: list[str], known: set[str], where: str) -> None:
+    """UnknownService (exit 2) naming the services asked for that ``where`` does not have."""
+    unknown = [s for s in asked if s not in known]
+    if unknown:
+        raise UnknownService(
+            f"No service named {', '.join(unknown)} in {where}",
+            hint=f"known services: {', '.join(sorted(known)) or 'none (is it running?)'}",
+        )
 
 
 def _short_reason(exc: BaseException) -> str:

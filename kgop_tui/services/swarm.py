@@ -14,7 +14,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kgop_tui.errors import OperationFailed, UnknownService
+from kgop_tui.errors import OperationFailed
 from kgop_tui.kinds import ContainerState, Health
 from kgop_tui.project import PortBinding, ProjectStatus, ServiceStatus, TaskStatus
 
@@ -194,15 +194,11 @@ class SwarmStack:
     def log_targets(self, services: list[str] | None = None) -> list[tuple[str, str]]:
         """``("api.1", "task:<id>")`` for each current task of the named (or every) service:
         replica logs are read through the manager, whichever node runs them."""
+        from kgop_tui.services.docker_engine import refuse_unknown
+
         docs = self.services()
-        known = sorted(self.name_of(d) for d in docs)
         if services:
-            unknown = [s for s in services if s not in known]
-            if unknown:
-                raise UnknownService(
-                    f"No service named {', '.join(unknown)} in stack '{self.namespace}'",
-                    hint=f"known services: {', '.join(known) or 'none (is the stack deployed?)'}",
-                )
+            refuse_unknown(services, {self.name_of(d) for d in docs}, f"stack '{self.namespace}'")
             docs = [d for d in docs if self.name_of(d) in services]
         names = {str(d["ID"]): self.name_of(d) for d in docs}
         targets = []
@@ -217,12 +213,11 @@ class SwarmStack:
     def force_update(self, service: str) -> None:
         """Restart a service's tasks, the Swarm way (``docker service update --force``):
         rolling, as its update_config says."""
-        docs = [d for d in self.services() if self.name_of(d) == service]
-        if not docs:
-            raise UnknownService(
-                f"No service named {service} in stack '{self.namespace}'",
-                hint="run `kgop status` to see the stack's services",
-            )
+        from kgop_tui.services.docker_engine import refuse_unknown
+
+        every = self.services()
+        refuse_unknown([service], {self.name_of(d) for d in every}, f"stack '{self.namespace}'")
+        docs = [d for d in every if self.name_of(d) == service]
         with self.docker.translate_errors():
             found = self.docker.client().services.get(str(docs[0]["ID"]))  # type: ignore[no-untyped-call]
             found.force_update()

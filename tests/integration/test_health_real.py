@@ -13,7 +13,7 @@ from kgop_tui.app import KgopApp
 from kgop_tui.screens.health import KEYS
 from kgop_tui.services.bundle import build_services
 from kgop_tui.settings import load_settings
-from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.support.engines import ComposeProject, DockerEngine, busy_and_idle
 from tests.support.tui import until
 
 
@@ -21,19 +21,8 @@ from tests.support.tui import until
 def project(
     docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ComposeProject]:
-    image = docker_engine.base_image
-    common = f"    image: {image}\n    stop_signal: SIGKILL\n    labels:\n      kgop.test: '1'\n"
-    yaml = (
-        "  idle:\n" + common + "    command: [sleep, infinity]\n"
-        "  busy:\n" + common + "    command: [sh, -c, 'while :; do :; done']\n"
-    )  # fmt: skip
-    proj = compose_project(docker_engine, tmp_path_factory.mktemp("health-real"), yaml)
-    proj.compose("up", "-d")
-    try:
-        wait_for(lambda: proj.state("busy")[0] == "running", 60, "busy to run")
-        yield proj
-    finally:
-        proj.compose("down", "-v", "--remove-orphans")
+    with busy_and_idle(docker_engine, tmp_path_factory.mktemp("health-real")) as p:
+        yield p
 
 
 def cell(table: DataTable[object], row: str, column: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
+from tests.support.engines import ComposeProject, DockerEngine, busy_and_idle
 from tests.support.helpers import kgop_in_project
 
 
@@ -16,21 +16,8 @@ from tests.support.helpers import kgop_in_project
 def project(
     docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ComposeProject]:
-    image = docker_engine.base_image
-    common = f"    image: {image}\n    stop_signal: SIGKILL\n    labels:\n      kgop.test: '1'\n"
-    yaml = (
-        "  idle:\n" + common + "    command: [sleep, infinity]\n"
-        "  busy:\n" + common + "    command: [sh, -c, 'while :; do :; done']\n"
-        "  done:\n" + common + "    command: [sh, -c, 'exit 0']\n    restart: 'no'\n"
-    )  # fmt: skip
-    proj = compose_project(docker_engine, tmp_path_factory.mktemp("kg-stats"), yaml)
-    proj.compose("up", "-d")
-    try:
-        wait_for(lambda: proj.state("busy")[0] == "running", 60, "busy to run")
-        wait_for(lambda: proj.state("done")[0] == "exited", 60, "done to exit")
-        yield proj
-    finally:
-        proj.compose("down", "-v", "--remove-orphans")
+    with busy_and_idle(docker_engine, tmp_path_factory.mktemp("kg-stats"), finished=True) as p:
+        yield p
 
 
 def kgop(project: ComposeProject, *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,3 +270,30 @@ def compose_project(engine: DockerEngine, home: Path, services_yaml: str) -> Com
         f"DOCKER_HOST={engine.host}\n"
     )
     return ComposeProject(engine=engine, home=home, name=name)
+
+
+@contextmanager
+def busy_and_idle(
+    engine: DockerEngine, home: Path, finished: bool = False
+) -> Iterator[ComposeProject]:
+    """A project with a container burning a CPU (``busy``), a sleeping one (``idle``) and,
+    with ``finished``, one that has exited (``done``); taken down afterwards."""
+    common = (
+        f"    image: {engine.base_image}\n    stop_signal: SIGKILL\n"
+        "    labels:\n      kgop.test: '1'\n"
+    )
+    yaml = (
+        "  idle:\n" + common + "    command: [sleep, infinity]\n"
+        "  busy:\n" + common + "    command: [sh, -c, 'while :; do :; done']\n"
+    )
+    if finished:
+        yaml += "  done:\n" + common + "    command: [sh, -c, 'exit 0']\n    restart: 'no'\n"
+    project = compose_project(engine, home, yaml)
+    project.compose("up", "-d")
+    try:
+        wait_for(lambda: project.state("busy")[0] == "running", 60, "busy to run")
+        if finished:
+            wait_for(lambda: project.state("done")[0] == "exited", 60, "done to exit")
+        yield project
+    finally:
+        project.compose("down", "-v", "--remove-orphans")
