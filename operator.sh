@@ -25,6 +25,9 @@ Host verbs (run here with docker compose):
   logs [SERVICE] [-f]     compose logs
   restart SERVICE         restart one service
   status                  docker compose ps
+  deploy-swarm [--resolve-image always|changed|never]
+                          deploy the platform as a Docker Swarm stack (docs/swarm.md); then
+                          start, status, logs and restart work on its services
   serve [--port P] [--allow-actions]
                           the TUI in a browser at http://127.0.0.1:P (default 8422), read-only
                           unless --allow-actions; from another machine: ssh -L P:127.0.0.1:P
@@ -107,10 +110,26 @@ captured() {
 
 compose() { (cd "${KG_HOME}" && docker compose "$@"); }
 
-operator_name() {
+project_name() {
   local project
   project="$(env_value COMPOSE_PROJECT_NAME)"
-  printf '%s-operator' "${project:-kg}"
+  printf '%s' "${project:-kg}"
+}
+
+# Whether the project is deployed as a Swarm stack (docs/swarm.md).
+is_stack() {
+  [[ -n "$(docker service ls -q --filter "label=com.docker.stack.namespace=$(project_name)" 2>/dev/null)" ]]
+}
+
+# The operator's container: compose's, or on a Swarm stack its service's task on this node.
+operator_name() {
+  local name task
+  name="$(project_name)-operator"
+  if ! docker inspect "${name}" >/dev/null 2>&1; then
+    task="$(docker ps -q --filter "label=com.docker.swarm.service.name=$(project_name)_operator" 2>/dev/null)"
+    [[ -n "${task}" ]] && name="${task%%$'\n'*}"
+  fi
+  printf '%s' "${name}"
 }
 
 # Wait until every named service's container is healthy (or running, if it has no check).
@@ -135,6 +154,7 @@ ensure_operator() {
   name="$(operator_name)"
   running="$(docker inspect -f '{{.State.Running}}' "${name}" 2>/dev/null)" || diagnose
   if [[ "${running}" != true ]]; then
+    is_stack && die 1 "the stack's operator service has no running task on this node. Hint: run operator.sh on the manager that runs it (docker service ps $(project_name)_operator)"
     note "Starting the operator container (${name})..."
     compose up -d operator >/dev/null 2>&1 || die 1 "could not start the operator container. Hint: ./operator.sh start-infra"
     wait_healthy operator >/dev/null 2>&1 || true
@@ -174,7 +194,8 @@ then_refresh() {
   local code=0 name
   delegate "$@" || code=$?
   name="$(operator_name)"
-  if ! operator_current "${name}" && docker exec "${name}" kgop upgrade --idle >/dev/null 2>&1; then
+  if ! is_stack && ! operator_current "${name}" &&
+    docker exec "${name}" kgop upgrade --idle >/dev/null 2>&1; then
     compose up -d --no-deps operator >/dev/null 2>&1 ||
       note "could not recreate the operator container. Hint: ./operator.sh start-infra"
   fi
@@ -199,6 +220,36 @@ preflight_mounts() {
     printf '%s\n' "${out}" >&2
   fi
   exit "${code}"
+}
+
+# The platform as a Swarm stack: the bind mounts checked and the stack file rendered by the
+# operator image (one-off, plain docker: compose would create a bridge network of the
+# stack's name), then `docker stack deploy` reads it from the pipe (it holds .env's secrets).
+cmd_deploy_swarm() {
+  local resolve=always image doc sock
+  while (($# > 0)); do
+    case "$1" in
+      --resolve-image)
+        resolve="${2:-}"
+        shift 2 || true
+        ;;
+      *) die 2 "deploy-swarm: unknown option $1. Hint: ./operator.sh deploy-swarm [--resolve-image always|changed|never]" ;;
+    esac
+  done
+  [[ "${resolve}" =~ ^(always|changed|never)$ ]] ||
+    die 2 "deploy-swarm: --resolve-image is always, changed or never. Hint: never for images only on this host"
+  [[ "$(docker info -f '{{.Swarm.ControlAvailable}}' 2>/dev/null)" == true ]] ||
+    die 4 "this Docker engine is not a Swarm manager. Hint: docker swarm init --advertise-addr ADDRESS (docs/swarm.md)"
+  image="$(compose config --images operator 2>/dev/null)" ||
+    die 2 "cannot read the compose files. Hint: run docker compose config in ${KG_HOME}"
+  sock="$(env_value KG_DOCKER_SOCKET)"
+  note "Checking bind mounts and rendering the stack..."
+  doc="$(docker run --rm -e "KG_HOME=${KG_HOME}" -v "${KG_HOME}:${KG_HOME}" -w "${KG_HOME}" \
+    -v "${sock:-/var/run/docker.sock}:/var/run/docker.sock" --entrypoint sh "${image}" \
+    -c 'kgop garage config >/dev/null && kgop check-mounts >&2 && kgop stack render')" || exit $?
+  note "Deploying the stack $(project_name)..."
+  printf '%s\n' "${doc}" | docker stack deploy --resolve-image "${resolve}" -c - "$(project_name)"
+  note "Deployed. Next: ./operator.sh start (migrations, object store, health of api and web)."
 }
 
 cmd_start_infra() {
@@ -293,6 +344,18 @@ main() {
   esac
   require_docker
   [[ $# -gt 0 ]] && shift
+  # On a Swarm stack the compose verbs would act on containers the stack does not have.
+  case "${verb}" in
+    status | logs | restart)
+      if is_stack; then
+        checked delegate "${verb}" "$@"
+        return
+      fi
+      ;;
+    stop | teardown | update | start-infra)
+      is_stack && die 4 "${verb} is a compose verb; $(project_name) is a Swarm stack. Hint: docker stack rm $(project_name) removes it, docker service scale stops a service (docs/swarm.md)"
+      ;;
+  esac
   case "${verb}" in
     "")
       if [[ -t 0 && -t 1 ]]; then
@@ -314,6 +377,10 @@ main() {
       ;;
     update) captured compose pull ;;
     serve) checked cmd_serve "$@" ;;
+    deploy-swarm)
+      diagnose
+      cmd_deploy_swarm "$@"
+      ;;
     logs) checked cmd_logs "$@" ;;
     restart)
       [[ $# -ge 1 ]] || die 2 "restart needs a service. Hint: ./operator.sh restart api"

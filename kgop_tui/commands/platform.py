@@ -115,6 +115,10 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     warm = settings.warm_migrations_dir() is not None
     total = 6 if warm else 5
     compose = ComposeService(settings)
+    docker = DockerService(settings)
+    # On a Swarm stack the services are already deployed (docker stack deploy) and restart
+    # by themselves until they are healthy: start only prepares what they need, then waits.
+    swarm = bool(docker.swarm().services())
     written = ensure_garage_config(settings)
     # Before anything starts: a missing bind-mount source would become a directory.
     require_mounts(compose)
@@ -129,17 +133,20 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
         raise failure_error(run.failure, dry_run=False)
     done(started, f"{len(run.applied)} applied, at version {run.current_version}")
     started = step(3, total, "object store")
-    if written:
+    if written and not swarm:
         # garage could not start without it: start it now that the file is there.
         compose.start(["garage"])
     done(started, garage_init(settings, time.monotonic() + 60))
     front = [name for name in ("nginx",) if name in compose.services()]
     services = APP_SERVICES + front
     started = step(4, total, " and ".join(services))
-    compose.start(services)
-    done(started)
+    if swarm:
+        done(started, "deployed by the stack")
+    else:
+        compose.start(services)
+        done(started)
     started = step(5, total, "health")
-    done(started, wait_healthy(DockerService(settings), services, args.timeout))
+    done(started, wait_healthy(docker, services, args.timeout))
     if warm:
         # Warm migrations need the running application: only once api is healthy.
         started = step(6, total, "warm migrations")
