@@ -177,11 +177,28 @@ delegate() {
   return "${code}"
 }
 
+# The image compose runs the operator from (`config --images operator` would add its
+# dependencies' images; compose's canonical JSON names each service's own, 6 spaces in).
+operator_image() {
+  local line inside=0
+  while IFS= read -r line; do
+    if [[ "${line}" == '    "operator": {' ]]; then
+      inside=1
+    elif ((inside)) && [[ "${line}" =~ ^\ {6}\"image\":\ \"([^\"]+)\" ]]; then
+      printf '%s' "${BASH_REMATCH[1]}"
+      return 0
+    elif ((inside)) && [[ "${line}" == '    }'* ]]; then
+      return 1
+    fi
+  done < <(compose config --format json operator 2>/dev/null)
+  return 1
+}
+
 # Whether the operator container runs the image .env pins (compared by image ID: a tag
 # pulled again counts as another image).
 operator_current() {
   local pinned want have
-  pinned="$(compose config --images operator 2>/dev/null)" || return 1
+  pinned="$(operator_image)" || return 1
   want="$(docker image inspect -f '{{.Id}}' "${pinned}" 2>/dev/null)" || return 1
   have="$(docker inspect -f '{{.Image}}' "$1" 2>/dev/null)" || return 1
   [[ -n "${want}" && "${want}" == "${have}" ]]
@@ -240,7 +257,7 @@ cmd_deploy_swarm() {
     die 2 "deploy-swarm: --resolve-image is always, changed or never. Hint: never for images only on this host"
   [[ "$(docker info -f '{{.Swarm.ControlAvailable}}' 2>/dev/null)" == true ]] ||
     die 4 "this Docker engine is not a Swarm manager. Hint: docker swarm init --advertise-addr ADDRESS (docs/swarm.md)"
-  image="$(compose config --images operator 2>/dev/null)" ||
+  image="$(operator_image)" ||
     die 2 "cannot read the compose files. Hint: run docker compose config in ${KG_HOME}"
   sock="$(env_value KG_DOCKER_SOCKET)"
   note "Checking bind mounts and rendering the stack..."
