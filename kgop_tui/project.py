@@ -66,6 +66,8 @@ class TaskStatus(NamedTuple):
     message: str = ""
     """Swarm's message, and its error when the task failed."""
     updated_at: datetime | None = None
+    image: str = ""
+    """The task's image (without its digest)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class TaskStatus(NamedTuple):
             "health_output": self.health_output,
             "message": self.message,
             "updated_at": iso_time(self.updated_at),
+            "image": self.image,
         }
 
 

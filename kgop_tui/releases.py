@@ -38,6 +38,11 @@ class Release(BaseModel):
     required: bool = Field(default=False, description="an upgrade may not skip this version")
     notes: str = ""
     images: dict[str, str] = Field(description="image tag per role: api, web, operator")
+    rolling: bool = Field(
+        default=False,
+        description="the previous release's api and web run on this release's schema: on a "
+        "Swarm stack they are updated replica by replica, with no downtime",
+    )
 
     @field_validator("version")
     @classmethod

@@ -11,6 +11,8 @@ inspect documents for health). Restarts are ``docker service update --force``.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +106,9 @@ class SwarmStack:
         if status.get("Err"):
             message = f"{message}: {status['Err']}" if message else str(status["Err"])
         node_id = str(task.get("NodeID") or "")
+        spec = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Image", "")
         return TaskStatus(
+            image=str(spec).split("@", 1)[0],
             slot=task.get("Slot"),
             state=str(status.get("State", "")),
             desired_state=str(task.get("DesiredState", "")),
@@ -221,6 +225,92 @@ class SwarmStack:
         with self.docker.translate_errors():
             found = self.docker.client().services.get(str(docs[0]["ID"]))  # type: ignore[no-untyped-call]
             found.force_update()
+
+    # ---- upgrades ----------------------------------------------------------------------
+
+    def _service(self, name: str) -> Any:
+        from kgop_tui.services.docker_engine import refuse_unknown
+
+        every = self.services()
+        refuse_unknown([name], {self.name_of(d) for d in every}, f"stack '{self.namespace}'")
+        doc = next(d for d in every if self.name_of(d) == name)
+        with self.docker.translate_errors():
+            return self.docker.client().services.get(str(doc["ID"]))  # type: ignore[no-untyped-call]
+
+    def update_image(self, service: str, image: str) -> None:
+        """``docker service update --image``: Swarm replaces the tasks as the service's
+        update_config says (start-first, one at a time, rolled back on failure)."""
+        found = self._service(service)
+        spec = ((found.attrs.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec")
+        if str((spec or {}).get("Image", "")).split("@", 1)[0] == image:
+            return  # already there (Swarm's own rollback may have put it back)
+        with self.docker.translate_errors():
+            found.update(image=image)
+
+    def scale(self, service: str, replicas: int) -> int:
+        """Set the replicas; return the number it had."""
+        found = self._service(service)
+        mode = (found.attrs.get("Spec") or {}).get("Mode") or {}
+        before = int((mode.get("Replicated") or {}).get("Replicas", 1))
+        with self.docker.translate_errors():
+            found.scale(replicas)
+        return before
+
+    def wait_updated(
+        self,
+        services: dict[str, str],
+        timeout: float,
+        log: Callable[[str], None],
+        rolling_back: bool = False,
+    ) -> str:
+        """Until every service runs all its replicas on its image, healthy; Swarm's own
+        rollback (failure_action) or a pause is a failure, reported with Swarm's message
+        (``rolling_back``: waiting for the previous images, Swarm's rollback is the way)."""
+        deadline = time.monotonic() + timeout
+        said: dict[str, str] = {}
+        while True:
+            docs = {self.name_of(d): d for d in self.services()}
+            status = {s.service: s for s in self.project_status(list(docs.values())).services}
+            waiting = []
+            for name, image in services.items():
+                update = (docs.get(name) or {}).get("UpdateStatus") or {}
+                state = str(update.get("State", ""))
+                failed: tuple[str, ...] = ("rollback_paused", "paused")
+                if not rolling_back:
+                    failed += ("rollback_started", "rollback_completed")
+                if state in failed:
+                    raise OperationFailed(
+                        f"Swarm stopped the update of {name} ({state}): "
+                        f"{update.get('Message') or 'see docker service ps'}",
+                        hint=f"see `kgop logs {name}` and `docker service ps "
+                        f"{self.namespace}_{name}`",
+                    )
+                current = status.get(name)
+                tasks = (current.tasks or []) if current else []
+                updated = sum(1 for t in tasks if t.state == "running" and t.image == image)
+                desired = current.desired_replicas or 0 if current else 0
+                line = f"   {name}: {updated}/{desired} replicas on {image}"
+                if said.get(name) != line:
+                    log(line)
+                    said[name] = line
+                healthy = current is not None and current.health in (Health.HEALTHY, Health.NONE)
+                finished = (
+                    ("", "completed", "rollback_completed") if rolling_back else ("", "completed")
+                )
+                done = state in finished and updated == desired and desired > 0
+                if not (done and healthy and len(tasks) == desired):
+                    waiting.append(name)
+            if not waiting:
+                return ", ".join(
+                    f"{n} {status[n].replicas}/{status[n].desired_replicas} on {i}"
+                    for n, i in services.items()
+                )
+            if time.monotonic() > deadline:
+                raise OperationFailed(
+                    f"{waiting[0]} did not finish updating within {timeout:g}s",
+                    hint=f"see `docker service ps {self.namespace}_{waiting[0]}`",
+                )
+            time.sleep(1.0)
 
     def refuse_lifecycle(self, verb: str, service: str) -> OperationFailed:
         return OperationFailed(

@@ -1,5 +1,6 @@
 """The platform's own images as a Docker Swarm stack, through operator.sh only: deploy-swarm,
-start, status, logs. The test engine in Swarm mode for this module, left afterwards.
+start, status, logs, and upgrades as rolling updates. The test engine is in Swarm mode for
+this module and leaves it afterwards.
 
 Swarm's virtual IPs need IPVS, which this machine's engines lack (iptables off): a test
 overlay gives every service ``endpoint_mode: dnsrr``, so service names resolve to the
@@ -9,20 +10,60 @@ tasks' own addresses. Everything else is the release's compose files and stack.y
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from kgop_tui.releases import load_manifest
+from tests.e2e.upgrades import step_states, upgrade_status
 from tests.support.engines import DockerEngine, wait_for
-from tests.support.stack import ROOT, Stack, images_or_skip, shim_env, write_install
+from tests.support.stack import (
+    Stack,
+    UpgradeSite,
+    images_or_skip,
+    minimal_path,
+    releases,
+    write_install,
+)
 
 DNSRR = "".join(
     f"  {name}:\n    deploy:\n      endpoint_mode: dnsrr\n"
     for name in ("postgres", "garage", "operator", "api", "web")
 )
+# A client on the overlay: every 50 ms it resolves `api` (every replica's address, dnsrr)
+# and asks /health, trying the next address when one refuses, as HTTP clients do with
+# several A records; until /probe/stop appears, then it prints its counts.
+PROBE = """
+import json, os, socket, time, urllib.request
+ok = failed = 0
+errors = []
+while not os.path.exists("/probe/stop"):
+    try:
+        addresses = sorted({a[4][0] for a in socket.getaddrinfo("api", 8000, socket.AF_INET)})
+    except OSError as exc:
+        addresses, last = [], exc
+    answered = False
+    for address in addresses:
+        try:
+            with urllib.request.urlopen(f"http://{address}:8000/health", timeout=2) as r:
+                answered = r.status == 200
+        except Exception as exc:
+            last = exc
+        if answered:
+            break
+    if answered:
+        ok += 1
+    else:
+        failed += 1
+        errors.append(repr(last)[:120])
+    open("/probe/count", "w").write(str(ok + failed))
+    time.sleep(0.05)
+print(json.dumps({"ok": ok, "failed": failed, "errors": errors[:5]}))
+"""
 
 
 def docker(engine: DockerEngine, *args: str) -> subprocess.CompletedProcess[str]:
@@ -32,35 +73,75 @@ def docker(engine: DockerEngine, *args: str) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture(scope="module")
-def swarm_stack(
-    docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
-    images_or_skip(docker_engine, version)
+def swarm(docker_engine: DockerEngine) -> Iterator[DockerEngine]:
+    newest, previous, _ = releases()
+    for version in (newest, previous):
+        images_or_skip(docker_engine, version)
     state = docker(docker_engine, "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
     assert state == "inactive", f"the test engine is already in a swarm ({state})"
     joined = docker(docker_engine, "swarm", "init", "--advertise-addr", "127.0.0.1")
     assert joined.returncode == 0, joined.stderr
-    base = tmp_path_factory.mktemp("swarm-e2e")
-    home = base / "kg"
-    project, ports = write_install(home, docker_engine, version)
-    (home / "compose" / "swarm-test.yml").write_text("services:\n" + DNSRR)
-    env_file = home / ".env"
-    env_file.write_text(
-        env_file.read_text().replace(
-            "COMPOSE_FILE=compose/compose.yml",
-            "COMPOSE_FILE=compose/compose.yml:compose/swarm-test.yml",
-        )
-    )
-    created = Stack(home=home, project=project, env=shim_env(base, docker_engine), ports=ports)
+    try:
+        yield docker_engine
+    finally:
+        docker(docker_engine, "swarm", "leave", "--force")
+
+
+@pytest.fixture(scope="module")
+def site(swarm: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpgradeSite]:
+    created = UpgradeSite(engine=swarm, base=tmp_path_factory.mktemp("swarm-e2e"), stacks=[],
+                          images=[])  # fmt: skip
     try:
         yield created
     finally:
-        docker(docker_engine, "stack", "rm", project)
-        docker(docker_engine, "swarm", "leave", "--force")
-        for volume in docker(docker_engine, "volume", "ls", "-q").stdout.split():
-            if volume.startswith(f"{project}_"):
-                docker(docker_engine, "volume", "rm", "-f", volume)
+        for stack in created.stacks:
+            docker(swarm, "stack", "rm", stack.project)
+        for stack in created.stacks:  # volumes go once the stack's tasks are gone
+            wait_for(lambda s=stack: not docker(swarm, "ps", "-aq", "--filter",
+                     f"label=com.docker.stack.namespace={s.project}").stdout.strip(),
+                     120, "the stack's containers to go")  # fmt: skip
+            for volume in docker(swarm, "volume", "ls", "-q").stdout.split():
+                if volume.startswith(f"{stack.project}_"):
+                    docker(swarm, "volume", "rm", "-f", volume)
+        if created.images:
+            docker(swarm, "rmi", "--force", *created.images)
+
+
+def deploy(site: UpgradeSite, **images: str) -> Stack:
+    """The previous release as a Swarm stack, deployed and started through operator.sh."""
+    _, previous, schema = releases()
+    home = site.base / f"kg{len(site.stacks)}"
+    project, ports = write_install(home, site.engine, previous)
+    for path in (home / "sql" / "migrations").glob("*.sql"):
+        if int(path.name.split("_", 1)[0]) > schema:
+            path.unlink()  # the previous release shipped only its own migrations
+    (home / "compose" / "swarm-test.yml").write_text("services:\n" + DNSRR)
+    lines = [
+        "COMPOSE_FILE=compose/compose.yml:compose/swarm-test.yml" if ln.startswith("COMPOSE_FILE=")
+        else ln for ln in (home / ".env").read_text().splitlines()
+    ] + [f"KG_{role.upper()}_IMAGE={ref}" for role, ref in images.items()]  # fmt: skip
+    (home / ".env").write_text("\n".join(lines) + "\n")
+    env = {"PATH": minimal_path(site.base / f"bin{len(site.stacks)}"),
+           "DOCKER_HOST": site.engine.host, "HOME": str(site.base), "LANG": "C.UTF-8"}  # fmt: skip
+    stack = Stack(home=home, project=project, env=env, ports=ports)
+    site.stacks.append(stack)
+    deployed = stack.shim("deploy-swarm", "--resolve-image", "never")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    def infra_up() -> bool:
+        done = stack.shim("status", "--json")
+        if done.returncode != 0:
+            return False  # the operator's task is not running yet
+        found = {s["service"]: s for s in json.loads(done.stdout)["services"]}
+        return all(found.get(n, {}).get("health") == "healthy"
+                   for n in ("postgres", "garage", "operator"))  # fmt: skip
+
+    wait_for(infra_up, 240, "postgres, garage and the operator healthy on the swarm", 2)
+    started = stack.shim("start", timeout=400)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "deployed by the stack" in started.stdout
+    assert "The platform is up" in started.stdout
+    return stack
 
 
 def status(stack: Stack) -> dict[str, Any]:
@@ -69,34 +150,28 @@ def status(stack: Stack) -> dict[str, Any]:
     return {s["service"]: s for s in json.loads(done.stdout)["services"]}
 
 
-def test_deploy_start_and_operate_the_stack(swarm_stack: Stack) -> None:
-    stack = swarm_stack
-    deployed = stack.shim("deploy-swarm", "--resolve-image", "never")
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    assert (stack.home / "garage" / "garage.toml").is_file()
+def on_images(stack: Stack, images: dict[str, str]) -> bool:
+    found = status(stack)
+    return all(
+        found[name]["replicas"] == 2
+        and {t["image"] for t in found[name]["tasks"] if t["state"] == "running"} == {image}
+        for name, image in images.items()
+    )
 
-    def infra_up() -> bool:
-        done = stack.shim("status", "--json")
-        if done.returncode != 0:
-            return False  # the operator's task is not running yet
-        services = {s["service"]: s for s in json.loads(done.stdout)["services"]}
-        return all(
-            services.get(name, {}).get("health") == "healthy"
-            for name in ("postgres", "garage", "operator")
-        )
 
-    wait_for(infra_up, 240, "postgres, garage and the operator healthy on the swarm", 2)
-    started = stack.shim("start", timeout=400)
-    assert started.returncode == 0, started.stdout + started.stderr
-    assert "migrations" in started.stdout
-    assert "deployed by the stack" in started.stdout
-    assert "The platform is up" in started.stdout
+@pytest.fixture(scope="module")
+def stack(site: UpgradeSite) -> Stack:
+    return deploy(site)
 
+
+def test_deploy_start_and_operate_the_stack(stack: Stack) -> None:
+    _, previous, _ = releases()
     services = status(stack)
     for name in ("api", "web"):
         assert (services[name]["replicas"], services[name]["desired_replicas"]) == (2, 2), name
         assert services[name]["health"] == "healthy"
         assert [t["slot"] for t in services[name]["tasks"]] == [1, 2]
+        assert services[name]["version"] == previous
     assert services["postgres"]["desired_replicas"] == 1
 
     text = stack.shim("status")
@@ -114,3 +189,61 @@ def test_deploy_start_and_operate_the_stack(swarm_stack: Stack) -> None:
     refused = stack.shim("stop")
     assert refused.returncode == 4
     assert "Swarm stack" in refused.stderr
+
+
+def test_rolling_upgrade_serves_every_request(stack: Stack, site: UpgradeSite) -> None:
+    newest, previous, _ = releases()
+    admin = stack.shim("admin", "--password-stdin", stdin="swarm admin password\n")
+    assert admin.returncode == 0, admin.stderr
+    probe_dir = site.base / f"probe-{uuid.uuid4().hex[:6]}"
+    probe_dir.mkdir()
+    name = f"{stack.project}-probe"
+    started = docker(site.engine, "run", "-d", "--name", name, "--network",
+                     f"{stack.project}_default", "-v", f"{probe_dir}:/probe",
+                     "--entrypoint", "python3", f"kg-api:{newest}", "-c", PROBE)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    try:
+        count = probe_dir / "count"
+        wait_for(lambda: count.exists() and int(count.read_text() or 0) > 20, 60, "the probe")
+        began = time.monotonic()
+        done = stack.shim("upgrade", "--to", newest, "--yes", timeout=900)
+        took = time.monotonic() - began
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "served throughout" in done.stdout
+        (probe_dir / "stop").write_text("")
+        docker(site.engine, "wait", name)
+        result = json.loads(docker(site.engine, "logs", name).stdout.strip().splitlines()[-1])
+    finally:
+        docker(site.engine, "rm", "-f", name)
+    print(
+        f"\nrolling upgrade {previous} → {newest} on Swarm: {took:.1f} s through operator.sh; "
+        f"probe: {result['ok']} answered, {result['failed']} failed {result['errors']}"
+    )
+    assert result["failed"] == 0, result
+    assert result["ok"] > 100
+    assert on_images(stack, {"api": f"kg-api:{newest}", "web": f"kg-web:{newest}"})
+    steps = step_states(upgrade_status(stack))
+    assert steps["stop"] == "done"
+    assert steps["verify"] == "done"
+    config = stack.shim("configure", "status", "--json")
+    assert [a["username"] for a in json.loads(config.stdout)["admins"]] == ["admin"]
+    migrations = json.loads(stack.shim("migrate", "status", "--json").stdout)
+    release = load_manifest().get(newest)
+    assert release is not None
+    assert migrations["current_version"] == release.migrations[1]
+
+
+def test_an_update_that_never_gets_healthy_is_rolled_back_by_swarm(site: UpgradeSite) -> None:
+    newest, previous, _ = releases()
+    tag = f"kgsick{uuid.uuid4().hex[:6]}"
+    site.image(f"kg-api:{newest}", f"{tag}/kg-api:{newest}", "ENV KG_FAIL_HEALTH=1")
+    api = site.image(f"kg-api:{previous}", f"{tag}/kg-api:{previous}")
+    sick = deploy(site, api=api)
+    done = sick.shim("upgrade", "--to", newest, "--yes", "--health-timeout", "240", timeout=900)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "rolled back" in done.stdout
+    assert "Swarm stopped the update of api" in done.stdout
+    assert "keeps the new schema" in done.stdout
+    assert on_images(sick, {"api": api, "web": f"kg-web:{previous}"})
+    assert upgrade_status(sick)["state"] == "rolled back"
+    assert status(sick)["api"]["health"] == "healthy"

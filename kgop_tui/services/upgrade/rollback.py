@@ -38,6 +38,9 @@ class Undo:
     env_before: dict[str, str | None]
     backup: BackupInfo | None
     restore_database: bool
+    swarm: bool = False
+    rolling: bool = False
+    scaled: dict[str, int] | None = None
 
     @classmethod
     def of(cls, ctx: UpgradeContext, status: UpgradeStatus) -> Undo:
@@ -50,6 +53,9 @@ class Undo:
             env_before=ctx.env_before,
             backup=ctx.backup,
             restore_database=ctx.migrations_ran or migrate is StepState.FAILED,
+            swarm=ctx.swarm,
+            rolling=ctx.swarm and ctx.release.rolling,
+            scaled=ctx.scaled,
         )
 
 
@@ -64,7 +70,34 @@ async def rollback(
     try:
         with rec.step("rollback") as step:
             services = undo.services or steps.app_services()
-            steps.compose.stop(services, grace_seconds=10)
+            if undo.rolling:
+                # The previous api and web run on the new schema (the release says so): the
+                # stack goes back to their images, replica by replica, and keeps serving.
+                if undo.env_before:
+                    from kgop_tui.services.files import update_env_file
+
+                    update_env_file(steps.settings.kg_home / ".env", undo.env_before)
+                images = {s: undo.previous_images[s] for s in services}
+                steps.update_stack(services, images, {})
+                step.detail = steps.docker.swarm().wait_updated(
+                    images, health_timeout, rec.line, rolling_back=True
+                )
+                report.append(
+                    "The database keeps the new schema: the previous release runs on it "
+                    "(a rolling release)."
+                )
+                report.append(f"Back on {undo.current}: {step.detail}.")
+                _mark_rolled_back(status)
+                status.state = RunState.ROLLED_BACK
+                status.hint = "see the log for the cause; the stack runs the previous version"
+                status.report = report
+                return
+            if undo.swarm:
+                swarm = steps.docker.swarm()
+                for service in services:
+                    swarm.scale(service, 0)
+            else:
+                steps.compose.stop(services, grace_seconds=10)
             if undo.restore_database:
                 if undo.backup is not None:
                     rec.line(f"   restoring the database from {undo.backup.path}")
@@ -78,18 +111,18 @@ async def rollback(
                 from kgop_tui.services.files import update_env_file
 
                 update_env_file(steps.settings.kg_home / ".env", undo.env_before)
-            steps.start_services(services)
             images = {s: undo.previous_images[s] for s in services}
-            step.detail = wait_healthy(steps.docker, services, health_timeout, images)
-            rec.line("   " + steps.reload_front())
+            if undo.swarm:
+                steps.update_stack(services, images, undo.scaled or {s: 1 for s in services})
+                step.detail = steps.docker.swarm().wait_updated(
+                    images, health_timeout, rec.line, rolling_back=True
+                )
+            else:
+                steps.start_services(services)
+                step.detail = wait_healthy(steps.docker, services, health_timeout, images)
+                rec.line("   " + steps.reload_front())
             report.append(f"Back on {undo.current}: {step.detail}.")
-        for step in status.steps:
-            if step.key in ("stop", "migrate", "start", "health", "verify") and step.state in (
-                StepState.DONE,
-                StepState.FAILED,
-                StepState.RUNNING,
-            ):
-                step.state = StepState.ROLLED_BACK
+        _mark_rolled_back(status)
         status.state = RunState.ROLLED_BACK
         status.hint = "see the log for the cause; the platform runs the previous version"
     except BaseException as exc:  # noqa: BLE001
@@ -102,6 +135,16 @@ async def rollback(
             else "check `kgop status` and `kgop migrate status`"
         )
     status.report = report
+
+
+def _mark_rolled_back(status: UpgradeStatus) -> None:
+    for step in status.steps:
+        if step.key in ("stop", "migrate", "start", "health", "verify") and step.state in (
+            StepState.DONE,
+            StepState.FAILED,
+            StepState.RUNNING,
+        ):
+            step.state = StepState.ROLLED_BACK
 
 
 def recover(settings: Settings, health_timeout: float = 180.0) -> UpgradeStatus:

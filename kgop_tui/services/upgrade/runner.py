@@ -116,8 +116,7 @@ async def _run(
         rec.line("-- point of no return: from here a failure rolls back automatically")
         with rec.step("stop") as step:
             down_since = time.monotonic()
-            steps.stop_app(ctx)
-            step.detail = ", ".join(ctx.services) + " stopped"
+            step.detail = steps.stop_app(ctx)
         with rec.step("migrate") as step:
             step.detail = await steps.migrate(ctx)
         with rec.step("start") as step:
@@ -131,7 +130,10 @@ async def _run(
             )
         with rec.step("health") as step:
             step.detail = steps.wait_app(ctx, health_timeout)
-            status.api_downtime_seconds = round(time.monotonic() - down_since, 2)
+            rolling = ctx.swarm and ctx.release.rolling
+            status.api_downtime_seconds = (
+                0.0 if rolling else round(time.monotonic() - down_since, 2)
+            )
             rec.line("   " + steps.reload_front())
         with rec.step("verify") as step:
             images = steps.verify(ctx)
@@ -139,12 +141,21 @@ async def _run(
             steps.install_migrations(ctx)
             step.detail = f"{images}; schema {schema}"
         status.state = RunState.SUCCEEDED
+        took = (now() - status.started_at).total_seconds()
+        served = (
+            "api and web served throughout (a rolling update of the Swarm stack)"
+            if ctx.swarm and ctx.release.rolling
+            else f"api and web were down {status.api_downtime_seconds:.1f} s"
+        )
         status.report = [
-            f"Upgraded {ctx.current} → {ctx.release.version} in "
-            f"{(now() - status.started_at).total_seconds():.1f} s; api and web were down "
-            f"{status.api_downtime_seconds:.1f} s.",
+            f"Upgraded {ctx.current} → {ctx.release.version} in {took:.1f} s; {served}.",
             f"Backup: {status.backup}" if status.backup else "No backup was taken (--no-backup).",
-            "The operator container moves to the new image when `./operator.sh` next runs.",
+            (
+                f"The operator service moves with `docker service update --image "
+                f"{ctx.target_images['operator']} {settings.compose_project_name}_operator`."
+                if ctx.swarm
+                else "The operator container moves to the new image when `./operator.sh` next runs."
+            ),
         ]
     except BaseException as exc:  # noqa: BLE001 - every failure is recorded, then handled
         error = describe_error(exc)

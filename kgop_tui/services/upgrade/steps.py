@@ -42,6 +42,11 @@ class UpgradeContext:
     env_before: dict[str, str | None] = field(default_factory=dict)
     migrations_ran: bool = False
     services: list[str] = field(default_factory=list)
+    swarm: bool = False
+    """The platform is a Swarm stack: services are updated, not stopped and started."""
+    scaled: dict[str, int] = field(default_factory=dict)
+    """Swarm, a release that is not rolling: the replicas api and web had before scaling
+    to zero for the migrations."""
 
 
 class UpgradeSteps:
@@ -86,9 +91,20 @@ class UpgradeSteps:
         known = self.compose.services()
         return [name for name in APP_SERVICES if name in known]
 
-    def stop_app(self, ctx: UpgradeContext) -> None:
+    def on_swarm(self) -> bool:
+        return bool(self.docker.swarm().services())
+
+    def stop_app(self, ctx: UpgradeContext) -> str:
         ctx.services = self.app_services()
+        ctx.swarm = self.on_swarm()
+        if ctx.swarm and ctx.release.rolling:
+            return "nothing stops: the replicas are replaced one by one (rolling)"
+        if ctx.swarm:
+            swarm = self.docker.swarm()
+            ctx.scaled = {s: swarm.scale(s, 0) for s in ctx.services}
+            return ", ".join(ctx.services) + " scaled to zero (this release is not rolling)"
         self.compose.stop(ctx.services, grace_seconds=20)
+        return ", ".join(ctx.services) + " stopped"
 
     async def migrate(self, ctx: UpgradeContext) -> str:
         run = await self.migration_service(ctx.migrations_dir).up()
@@ -117,7 +133,21 @@ class UpgradeSteps:
         update_env_file(self.settings.kg_home / ".env", updates)
 
     def start_app(self, ctx: UpgradeContext) -> None:
-        self.start_services(ctx.services)
+        if ctx.swarm:
+            self.update_stack(ctx.services, ctx.target_images, ctx.scaled)
+        else:
+            self.start_services(ctx.services)
+
+    def update_stack(
+        self, services: list[str], images: dict[str, str], scaled: dict[str, int]
+    ) -> None:
+        """``service update --image`` each service (and scale back what was scaled down)."""
+        swarm = self.docker.swarm()
+        for service in services:
+            self.log(f"   updating {service} to {images[service]}")
+            swarm.update_image(service, images[service])
+            if service in scaled:
+                swarm.scale(service, scaled[service])
 
     def start_services(self, services: list[str]) -> None:
         """Recreate api and web on the pinned images and start them.
@@ -186,4 +216,6 @@ class UpgradeSteps:
         from kgop_tui.services.health import wait_healthy
 
         wanted = {s: ctx.target_images[s] for s in ctx.services}
+        if ctx.swarm:
+            return self.docker.swarm().wait_updated(wanted, timeout, self.log)
         return wait_healthy(self.docker, ctx.services, timeout, wanted)
