@@ -290,10 +290,11 @@ class DockerService:
 
         An unknown service name is refused with the list of the project's services.
         """
-        swarm = self.swarm()
-        if swarm.services():
-            return swarm.log_targets(services)
         docs = self.inspect_project()
+        # No compose container: the project may be a Swarm stack (asked only then, so that
+        # compose mode costs no extra request).
+        if not docs and self.swarm().services():
+            return self.swarm().log_targets(services)
         found = [(status_from_inspect(doc, self._clock()).service, str(doc["Id"])) for doc in docs]
         if services:
             refuse_unknown(services, {service for service, _ in found}, f"project '{self.project}'")
@@ -334,12 +335,14 @@ class DockerService:
     def project_status(self) -> ProjectStatus:
         """Every service container of the project, sorted by service name; on a Swarm stack,
         every service with its replicas and tasks (:mod:`kgop_tui.services.swarm`)."""
-        swarm = self.swarm()
-        stack = swarm.services()
-        if stack:
-            return swarm.project_status(stack)
+        docs = self.inspect_project()
+        if not docs:  # a Swarm stack's tasks carry no compose label
+            swarm = self.swarm()
+            stack = swarm.services()
+            if stack:
+                return swarm.project_status(stack)
         now = self._clock()
-        services = [status_from_inspect(doc, now) for doc in self.inspect_project()]
+        services = [status_from_inspect(doc, now) for doc in docs]
         services.sort(key=lambda s: (s.service, s.container_name))
         return ProjectStatus(project=self.project, services=services)
 
