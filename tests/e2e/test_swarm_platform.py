@@ -1,6 +1,7 @@
 """The platform's own images as a Docker Swarm stack, through operator.sh only: deploy-swarm,
-start, status, logs, and upgrades as rolling updates. The test engine is in Swarm mode for
-this module and leaves it afterwards.
+start, status, logs, and upgrades as rolling updates. On a private engine in Swarm mode
+with the release images copied to it, stopped afterwards (Swarm on the shared test engine
+disturbs the compose tests running beside it).
 
 Swarm's virtual IPs need IPVS, which this machine's engines lack (iptables off): a test
 overlay gives every service ``endpoint_mode: dnsrr``, so service names resolve to the
@@ -29,6 +30,7 @@ from tests.support.stack import (
     releases,
     write_install,
 )
+from tests.support.swarm import start_swarm_engine
 
 DNSRR = "".join(
     f"  {name}:\n    deploy:\n      endpoint_mode: dnsrr\n"
@@ -77,34 +79,17 @@ def swarm(docker_engine: DockerEngine) -> Iterator[DockerEngine]:
     newest, previous, _ = releases()
     for version in (newest, previous):
         images_or_skip(docker_engine, version)
-    state = docker(docker_engine, "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
-    assert state == "inactive", f"the test engine is already in a swarm ({state})"
-    joined = docker(docker_engine, "swarm", "init", "--advertise-addr", "127.0.0.1")
-    assert joined.returncode == 0, joined.stderr
-    try:
-        yield docker_engine
-    finally:
-        docker(docker_engine, "swarm", "leave", "--force")
+    images = [f"kg-{role}:{v}" for v in (newest, previous) for role in ("operator", "api", "web")]
+    yield from start_swarm_engine(
+        docker_engine, [*images, "kg-postgres:15", "kg-garage-standin:test"]
+    )
 
 
 @pytest.fixture(scope="module")
-def site(swarm: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpgradeSite]:
-    created = UpgradeSite(engine=swarm, base=tmp_path_factory.mktemp("swarm-e2e"), stacks=[],
-                          images=[])  # fmt: skip
-    try:
-        yield created
-    finally:
-        for stack in created.stacks:
-            docker(swarm, "stack", "rm", stack.project)
-        for stack in created.stacks:  # volumes go once the stack's tasks are gone
-            wait_for(lambda s=stack: not docker(swarm, "ps", "-aq", "--filter",
-                     f"label=com.docker.stack.namespace={s.project}").stdout.strip(),
-                     120, "the stack's containers to go")  # fmt: skip
-            for volume in docker(swarm, "volume", "ls", "-q").stdout.split():
-                if volume.startswith(f"{stack.project}_"):
-                    docker(swarm, "volume", "rm", "-f", volume)
-        if created.images:
-            docker(swarm, "rmi", "--force", *created.images)
+def site(swarm: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> UpgradeSite:
+    """Stacks and images on the private Swarm engine: they go with it."""
+    base = tmp_path_factory.mktemp("swarm-e2e")
+    return UpgradeSite(engine=swarm, base=base, stacks=[], images=[])
 
 
 def deploy(site: UpgradeSite, **images: str) -> Stack:

@@ -34,7 +34,26 @@ def _docker(host: str, *args: str, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
-def start_swarm_engine(base: DockerEngine) -> Iterator[DockerEngine]:
+def copy_images(source: DockerEngine, host: str, images: list[str]) -> None:
+    """``docker save | docker load`` from the test engine (layers shared between the images
+    travel once), streamed."""
+    saving = subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE, env=source.env())
+    loading = subprocess.run(
+        ["docker", "load", "-q"], stdin=saving.stdout, capture_output=True, timeout=600,
+        env={**os.environ, "DOCKER_HOST": host},
+    )  # fmt: skip
+    if saving.stdout is not None:
+        saving.stdout.close()
+    if saving.wait(600) != 0 or loading.returncode != 0:
+        pytest.fail(f"copying {images} to the Swarm engine: {loading.stderr.decode()[-300:]}")
+
+
+def start_swarm_engine(
+    base: DockerEngine, images: list[str] | None = None
+) -> Iterator[DockerEngine]:
+    """A second private engine in Swarm mode, with the base image (and ``images``) copied
+    from ``base``; stopped and removed afterwards. Swarm stays off the shared test engine:
+    turning it on there disturbs the compose tests running beside it."""
     dockerd = shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0:
         require_or_skip("a second Docker engine needs dockerd and root")
@@ -62,8 +81,7 @@ def start_swarm_engine(base: DockerEngine) -> Iterator[DockerEngine]:
             if engine.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the Swarm test engine did not start; see {run}/dockerd.log")
             time.sleep(0.2)
-        image = _docker(base.host, "save", base.base_image)
-        _docker(host, "load", stdin=image)
+        copy_images(base, host, [base.base_image, *(images or [])])
         _docker(host, "swarm", "init", "--advertise-addr", "127.0.0.1")
         yield DockerEngine(host=host, base_image=base.base_image)
     finally:
