@@ -175,16 +175,10 @@ class DockerService:
         return self._client
 
     def get(self, path: str, **params: Any) -> Any:
-        """GET an Engine API path (JSON), on the standard library where the address allows."""
-        if supported(self.engine_address):
-            with self.translate_errors():
-                return self._api.get(path, **params)
-        sdk = self.client().api
+        """GET an Engine API path (JSON), on the standard library where the address allows;
+        every error a kgop error."""
         with self.translate_errors():
-            response = sdk.get(f"{sdk.base_url}{path}", params=params)
-            if response.status_code >= 400:
-                raise EngineRefused(response.status_code, response.text[:300])
-            return response.json()
+            return self.get_raw(path, **params)
 
     def get_raw(self, path: str, **params: Any) -> Any:
         """As :meth:`get`, but an error status stays an :class:`EngineRefused` (with its

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -55,12 +56,21 @@ def connect_socket(host: str, timeout: float = TIMEOUT) -> socket.socket:
     return socket.create_connection((url.hostname or "127.0.0.1", url.port or 2375), timeout)
 
 
-def open_get(host: str, target: str, timeout: float = TIMEOUT) -> tuple[socket.socket, int, bytes]:
+def open_get(
+    host: str,
+    target: str,
+    timeout: float = TIMEOUT,
+    on_connect: Callable[[socket.socket], bool] | None = None,
+) -> tuple[socket.socket, int, bytes]:
     """Send ``GET target`` and read the answer's head: (socket, status, the body's first
     bytes). The caller reads the rest and closes the socket. Raises OSError (including
-    ConnectionError when the engine hangs up before answering)."""
+    ConnectionError when the engine hangs up before answering). ``on_connect`` sees the
+    socket before the request (to be able to shut it down from another thread); when it
+    returns False the request is not made (ConnectionAbortedError)."""
     sock = connect_socket(host, timeout)
     try:
+        if on_connect is not None and not on_connect(sock):
+            raise ConnectionAbortedError("not wanted any more")
         sock.sendall(f"GET {target} HTTP/1.0\r\nHost: docker\r\nUser-Agent: kgop\r\n\r\n".encode())
         head = b""
         while b"\r\n\r\n" not in head:
@@ -108,6 +118,3 @@ class EngineAPI:
         if status >= 400 or status == 0:
             raise EngineRefused(status, error_message(body))
         return json.loads(body) if body else None
-
-    def close(self) -> None:
-        """Nothing stays open between requests (kept for the callers' symmetry)."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from kgop_tui.resources import stats_from_sample
 from kgop_tui.services.docker_engine import DockerService
-from kgop_tui.services.engine_api import connect_socket, supported
+from kgop_tui.services.engine_api import open_get, supported
 
 Sample = Callable[[str, dict[str, float]], None]
 MAX_DOC = 1 << 20
@@ -71,35 +71,25 @@ class StatsFollower:
         host = self.docker.engine_address
         if not supported(host):
             return  # ssh:// and the like: no live figures (status --stats still works)
+
+        def register(sock: socket.socket) -> bool:
+            with self._lock:
+                if self._stopped or container_id not in self._streams:
+                    return False
+                socks.append(sock)  # from now on stop() can shut it down
+                return True
+
         try:
-            sock = connect_socket(host)
+            sock, status, buffer = open_get(
+                host, f"/containers/{container_id}/stats?stream=1", on_connect=register
+            )
         except OSError:
             return
-        with self._lock:
-            if self._stopped or container_id not in self._streams:
-                sock.close()
-                return
-            socks.append(sock)
         try:
-            sock.sendall(
-                f"GET /containers/{container_id}/stats?stream=1 HTTP/1.0\r\n"
-                "Host: docker\r\nUser-Agent: kgop\r\n\r\n".encode()
-            )
+            if status != 200:
+                return
             sock.settimeout(None)
-            buffer = b""
-            header_done = False
             while True:
-                data = sock.recv(1 << 16)
-                if not data:
-                    return
-                buffer += data
-                if not header_done:
-                    if b"\r\n\r\n" not in buffer:
-                        continue
-                    head, _, buffer = buffer.partition(b"\r\n\r\n")
-                    if b" 200 " not in head.split(b"\r\n", 1)[0]:
-                        return
-                    header_done = True
                 while b"\n" in buffer:
                     line, _, buffer = buffer.partition(b"\n")
                     if line.strip():
@@ -107,6 +97,10 @@ class StatsFollower:
                             self.on_sample(service, stats_from_sample(json.loads(line)))
                 if len(buffer) > MAX_DOC:
                     return
+                data = sock.recv(1 << 16)
+                if not data:
+                    return
+                buffer += data
         except OSError:
             return
         finally:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import OperationFailed
 from kgop_tui.kinds import ContainerState, Health
 from kgop_tui.project import PortBinding, ProjectStatus, ServiceStatus, TaskStatus
+from kgop_tui.services.docker_engine import parse_docker_time, refuse_unknown
 
 if TYPE_CHECKING:
     from kgop_tui.services.docker_engine import DockerService
@@ -27,12 +27,6 @@ NAMESPACE_LABEL = "com.docker.stack.namespace"
 VERSION_LABEL = "org.opencontainers.image.version"
 LIVE_STATES = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting")
 FAILED_STATES = ("failed", "rejected", "orphaned")
-
-
-def _time(value: str | None) -> datetime | None:
-    from kgop_tui.services.docker_engine import parse_docker_time
-
-    return parse_docker_time(value)
 
 
 class SwarmStack:
@@ -90,12 +84,16 @@ class SwarmStack:
         services.sort(key=lambda s: s.service)
         return ProjectStatus(project=self.namespace, services=services)
 
-    def _task_status(self, task: dict[str, Any], nodes: dict[str, str]) -> TaskStatus:
+    def _task_status(
+        self, task: dict[str, Any], nodes: dict[str, str], labels: dict[str, str]
+    ) -> TaskStatus:
+        """One task; ``labels`` gets its local container's labels (one inspect per task)."""
         status = task.get("Status") or {}
         container_id = (status.get("ContainerStatus") or {}).get("ContainerID") or None
         health, output = Health.NONE, None
         if container_id and status.get("State") == "running":
             doc = self.docker.inspect_container(str(container_id))  # None: on another node
+            labels.update(((doc or {}).get("Config") or {}).get("Labels") or {})
             probe = ((doc or {}).get("State") or {}).get("Health") or {}
             if probe:
                 health = Health(probe.get("Status", "none"))
@@ -117,7 +115,7 @@ class SwarmStack:
             health=health,
             health_output=output,
             message=message,
-            updated_at=_time(status.get("Timestamp")),
+            updated_at=parse_docker_time(status.get("Timestamp")),
         )
 
     def _service_status(
@@ -128,7 +126,8 @@ class SwarmStack:
         # Current tasks: the ones swarm wants running (the others are history).
         current = [t for t in tasks if t.get("DesiredState") in ("running", "ready")]
         current.sort(key=lambda t: (t.get("Slot") or 0, str(t.get("NodeID"))))
-        views = [self._task_status(t, nodes) for t in current]
+        labels: dict[str, str] = dict(container.get("Labels") or {})
+        views = [self._task_status(t, nodes, labels) for t in current]
         running = [v for v in views if v.state == "running"]
         counts = doc.get("ServiceStatus") or {}
         replicated = (spec.get("Mode") or {}).get("Replicated")
@@ -172,7 +171,7 @@ class SwarmStack:
             restart_count=sum(
                 1 for t in tasks if (t.get("Status") or {}).get("State") in FAILED_STATES
             ),
-            version=self._version(running, container),
+            version=labels.get(VERSION_LABEL),
             started_at=since,
             uptime_seconds=max(0, int((now - since).total_seconds())) if since else None,
             ports=ports,
@@ -181,25 +180,11 @@ class SwarmStack:
             tasks=views,
         )
 
-    def _version(self, running: list[TaskStatus], container: dict[str, Any]) -> str | None:
-        labels = container.get("Labels") or {}
-        if VERSION_LABEL in labels:
-            return str(labels[VERSION_LABEL])
-        for task in running:  # the image's label, from a local container
-            if task.container_id:
-                doc = self.docker.inspect_container(task.container_id)
-                found = (((doc or {}).get("Config") or {}).get("Labels") or {}).get(VERSION_LABEL)
-                if found:
-                    return str(found)
-        return None
-
     # ---- logs and restarts ---------------------------------------------------------------
 
     def log_targets(self, services: list[str] | None = None) -> list[tuple[str, str]]:
         """``("api.1", "task:<id>")`` for each current task of the named (or every) service:
         replica logs are read through the manager, whichever node runs them."""
-        from kgop_tui.services.docker_engine import refuse_unknown
-
         docs = self.services()
         if services:
             refuse_unknown(services, {self.name_of(d) for d in docs}, f"stack '{self.namespace}'")
@@ -217,25 +202,19 @@ class SwarmStack:
     def force_update(self, service: str) -> None:
         """Restart a service's tasks, the Swarm way (``docker service update --force``):
         rolling, as its update_config says."""
-        from kgop_tui.services.docker_engine import refuse_unknown
-
-        every = self.services()
-        refuse_unknown([service], {self.name_of(d) for d in every}, f"stack '{self.namespace}'")
-        docs = [d for d in every if self.name_of(d) == service]
+        found = self._service(service)
         with self.docker.translate_errors():
-            found = self.docker.client().services.get(str(docs[0]["ID"]))  # type: ignore[no-untyped-call]
             found.force_update()
 
-    # ---- upgrades ----------------------------------------------------------------------
-
     def _service(self, name: str) -> Any:
-        from kgop_tui.services.docker_engine import refuse_unknown
-
+        """The SDK's Service object of a stack service (UnknownService when there is none)."""
         every = self.services()
         refuse_unknown([name], {self.name_of(d) for d in every}, f"stack '{self.namespace}'")
         doc = next(d for d in every if self.name_of(d) == name)
         with self.docker.translate_errors():
             return self.docker.client().services.get(str(doc["ID"]))  # type: ignore[no-untyped-call]
+
+    # ---- upgrades ----------------------------------------------------------------------
 
     def update_image(self, service: str, image: str) -> None:
         """``docker service update --image``: Swarm replaces the tasks as the service's
