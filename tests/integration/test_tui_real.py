@@ -15,6 +15,7 @@ from kgop_tui.screens.logs import LogsScreen
 from kgop_tui.services.bundle import build_services
 from kgop_tui.settings import load_settings
 from kgop_tui.widgets.banner import Banner
+from kgop_tui.widgets.dialogs import ConfirmScreen
 from kgop_tui.widgets.log_view import LogView
 from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
 from tests.support.helpers import fetch
@@ -64,7 +65,9 @@ async def test_every_screen_does_the_real_thing(project: ComposeProject, postgre
         table = app.screen.query_one("#services", DataTable)
         await until(pilot, lambda: table.row_count == 1, "the api container", 30)
         assert [str(c) for c in table.get_row_at(0)][:3] == ["api", "● running", "✔ healthy"]
-        await pilot.press("r", "y")
+        await pilot.press("r")  # the question comes from a worker: answer once it is asked
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question", 30)
+        await pilot.press("y")
         await until(
             pilot,
             lambda: project.inspect("api")["State"]["StartedAt"] != before,  # type: ignore[index]
@@ -83,7 +86,8 @@ async def test_every_screen_does_the_real_thing(project: ComposeProject, postgre
         await pilot.press("3")
         migrations = app.screen.query_one("#migrations", DataTable)
         await until(pilot, lambda: migrations.row_count >= 7, "the packaged migrations", 30)
-        await pilot.press("a")
+        await pilot.press("a")  # the plan is read first, then the question is asked
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question", 30)
         await pilot.press("y")
         await until(
             pilot,
