@@ -221,10 +221,18 @@ def _start(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) ->
     if plan.up_to_date:
         print(f"The platform is already at {plan.to_version}.")
         return ExitCode.OK
+    rolling = ctx.swarm and ctx.release.rolling
     confirm(
-        f"Upgrade {plan.from_version} → {plan.to_version}? api and web stop for the migrations.",
+        f"Upgrade {plan.from_version} → {plan.to_version}? "
+        + (
+            "api and web keep serving (rolling)."
+            if rolling
+            else "api and web stop for the migrations."
+        ),
         args.yes,
-        "The upgrade stops api and web; refused without confirmation",
+        "The upgrade changes the running platform; refused without confirmation"
+        if rolling
+        else "The upgrade stops api and web; refused without confirmation",
     )
     run_id, process = svc.spawn_runner(
         settings, plan.to_version, args.no_backup, args.health_timeout

@@ -1,4 +1,5 @@
-"""Health: one row per service, the selected one's details, restart/stop/start."""
+"""Health: one row per service (a Swarm service's tasks below it, on Enter), the selected
+one's details, restart/stop/start."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from kgop_tui.errors import KgopError
 from kgop_tui.kinds import ContainerState, Health
 from kgop_tui.messages import EngineDown, HostFactsRead, StatsSampled, StatusChanged
 from kgop_tui.ports import StatsSource, Stoppable
-from kgop_tui.project import ProjectStatus, ServiceStatus, StatusUpdate
+from kgop_tui.project import ProjectStatus, ServiceStatus, StatusUpdate, TaskStatus
 from kgop_tui.render import human_duration
 from kgop_tui.resources import io_rates, short_bytes
 from kgop_tui.screens.base import KgopScreen
@@ -41,6 +42,15 @@ HEALTH_LOOK = {
     Health.UNHEALTHY: ("✖ unhealthy", "red"),
     Health.STARTING: ("… starting", "yellow"),
     Health.NONE: ("–", "default"),
+}
+TASK_LOOK = {  # Swarm's task states, as a user reads them
+    "running": ("● running", "green"),
+    "complete": ("✔ complete", "default"),
+    "failed": ("✖ failed", "red"),
+    "rejected": ("✖ rejected", "red"),
+    "orphaned": ("✖ orphaned", "red"),
+    "shutdown": ("◌ shutdown", "default"),
+    "remove": ("◌ removing", "default"),
 }
 PROGRESSIVE = {"restart": "Restarting", "stop": "Stopping", "start": "Starting"}
 COLUMNS = (
@@ -68,9 +78,18 @@ def state_cell(status: ServiceStatus) -> Text:
     return Text(label, style=colour)
 
 
-def health_cell(status: ServiceStatus) -> Text:
+def health_cell(status: ServiceStatus | TaskStatus) -> Text:
     label, colour = HEALTH_LOOK[status.health]
     return Text(label, style=colour)
+
+
+def task_state_cell(task: TaskStatus) -> Text:
+    label, colour = TASK_LOOK.get(task.state, (f"… {task.state}", "yellow"))
+    return Text(f"{label} on {task.node}", style=colour)
+
+
+Row = tuple[str, ServiceStatus, TaskStatus | None]
+"""A row of the table: its key, its service, and its task when it is a task's row."""
 
 
 class HealthScreen(KgopScreen):
@@ -90,6 +109,7 @@ class HealthScreen(KgopScreen):
         Binding("s", "stop", "Stop", tooltip="Stop the selected service"),
         Binding("u", "start", "Start", tooltip="Start the selected service"),
         Binding("d", "doctor", "Doctor", tooltip="Doctor: check the host and the install"),
+        Binding("enter", "toggle_tasks", "Tasks", tooltip="Show or hide the service's tasks"),
     ]
 
     status: var[ProjectStatus | None] = var(None, always_update=True, init=False)
@@ -107,6 +127,9 @@ class HealthScreen(KgopScreen):
         self.cpu_history: dict[str, deque[float]] = {}
         self.memory_history: dict[str, deque[float]] = {}
         self._shown: dict[tuple[str, str], str] = {}  # (row, column) → its text on screen
+        self.expanded: set[str] = set()
+        """Swarm services whose tasks are rows of the table (Enter toggles, as in k9s)."""
+        self._rows: list[Row] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -215,31 +238,47 @@ class HealthScreen(KgopScreen):
 
     # ---- state → widgets ----------------------------------------------------------------
 
+    def rows_of(self, status: ProjectStatus) -> list[Row]:
+        rows: list[Row] = []
+        for s in status.services:
+            rows.append((s.container_name, s, None))
+            if s.tasks is not None and s.service in self.expanded:
+                rows += [(f"{s.container_name}#{i}", s, t) for i, t in enumerate(s.tasks)]
+        return rows
+
     def watch_status(self, status: ProjectStatus | None) -> None:
         if status is None:
             return
         self.banner.clear()
         self.kgop.last_status = status
+        self.refresh_bindings()  # Tasks shows on a Swarm stack only
         table = self.query_one("#services", DataTable)
-        keys = [s.container_name for s in status.services]
+        selected, row_before = self.selected(), self.selected_key()
+        self._rows = self.rows_of(status)
+        keys = [key for key, _, _ in self._rows]
         current = [str(row.value) for row in table.rows]
-        rows = {s.container_name: self._cells(s) for s in status.services}
+        rows = {
+            key: self._cells(s) if task is None else self._task_cells(s, task)
+            for key, s, task in self._rows
+        }
         if keys != current:
-            selected = self.selected()
             table.clear()
             self._shown.clear()
             for name, cells in rows.items():
                 table.add_row(*cells, key=name)
-            if selected and selected.container_name in keys:
+            if row_before in keys:  # the same row, or its service's when it went
+                table.move_cursor(row=keys.index(row_before))
+            elif selected and selected.container_name in keys:
                 table.move_cursor(row=keys.index(selected.container_name))
         else:
             with self.app.batch_update():
                 for name, cells in rows.items():
                     for key, value in zip(KEYS, cells, strict=True):
                         table.update_cell(name, key, value)
-        for name, cells in rows.items():  # what the live redraw compares with
-            shown = dict(zip(KEYS, cells, strict=True))
-            self._shown.update({(name, key): str(shown[key]) for key in LIVE})
+        for key, _, task in self._rows:  # what the live redraw compares with
+            if task is None:
+                shown = dict(zip(KEYS, rows[key], strict=True))
+                self._shown.update({(key, column): str(shown[column]) for column in LIVE})
         if self._stats is not None:  # one stats stream per running container
             self._stats.track(
                 {s.container_id: s.service for s in status.services if s.state.value == "running"}
@@ -313,6 +352,23 @@ class HealthScreen(KgopScreen):
             s.version or "–",
         )
 
+    def _task_cells(self, s: ServiceStatus, task: TaskStatus) -> tuple[str | Text, ...]:
+        """A task's row: its replica name, Swarm state and node, health, time in that state
+        and image; resources are the service's (the engine streams them per service)."""
+        name = f"{s.service}.{task.slot}" if task.slot else s.service
+        since = "–"
+        if task.updated_at is not None and task.state == "running":
+            since = human_duration(max(0, int((self.now() - task.updated_at).total_seconds())))
+        return (
+            Text(f" └ {name}", style="dim"),
+            task_state_cell(task),
+            health_cell(task),
+            since,
+            "", "", "", "", "",
+            task.image,
+            "",
+        )  # fmt: skip
+
     def _uptime(self, s: ServiceStatus) -> str:
         if s.started_at is None or s.state not in (ContainerState.RUNNING, ContainerState.PAUSED):
             return "–"
@@ -321,13 +377,35 @@ class HealthScreen(KgopScreen):
     # ---- selection and details -----------------------------------------------------------
 
     def selected(self) -> ServiceStatus | None:
-        if self.status is None or not self.status.services:
-            return None
-        table = self.query_one("#services", DataTable)
-        row = table.cursor_row
-        if 0 <= row < len(self.status.services):
-            return self.status.services[row]
-        return None
+        """The service under the cursor (a task's row selects its service)."""
+        row = self.query_one("#services", DataTable).cursor_row
+        return self._rows[row][1] if 0 <= row < len(self._rows) else None
+
+    def selected_key(self) -> str | None:
+        row = self.query_one("#services", DataTable).cursor_row
+        return self._rows[row][0] if 0 <= row < len(self._rows) else None
+
+    def selected_task(self) -> TaskStatus | None:
+        row = self.query_one("#services", DataTable).cursor_row
+        return self._rows[row][2] if 0 <= row < len(self._rows) else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_tasks":  # shown on a Swarm stack only
+            return self.status is not None and any(
+                s.tasks is not None for s in self.status.services
+            )
+        return super().check_action(action, parameters)
+
+    def on_data_table_row_selected(self, _: DataTable.RowSelected) -> None:
+        self.action_toggle_tasks()
+
+    def action_toggle_tasks(self) -> None:
+        """Show or hide the selected Swarm service's tasks as rows below it."""
+        s = self.selected()
+        if s is None or s.tasks is None:
+            return
+        self.expanded ^= {s.service}
+        self.status = self.status  # redrawn; the cursor stays on the service's row
 
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._show_detail()
@@ -352,11 +430,17 @@ class HealthScreen(KgopScreen):
             lines.append(escape(s.health_output[-600:]))
         elif s.health is Health.NONE:
             lines.append("no healthcheck defined")
+        chosen = self.selected_task()
         for task in s.tasks or []:  # a Swarm service's replicas
             look = HEALTH_LOOK[task.health][0] if task.health is not Health.NONE else ""
             name = f"{s.service}.{task.slot}" if task.slot else s.service
             note = f"  {escape(task.message)}" if task.state != "running" and task.message else ""
-            lines.append(f"  {name}  {task.state}  on {escape(task.node)}  {look}{note}")
+            mark = "▸" if task is chosen else " "
+            lines.append(f"{mark} {name}  {task.state}  on {escape(task.node)}  {look}{note}")
+            if task is chosen and task.health_output:
+                lines.append("    last healthcheck: " + escape(task.health_output[-300:]))
+        if s.tasks is not None and not chosen:
+            lines.append("[dim]Enter: the tasks as rows of the table[/dim]")
         self.query_one("#service-detail", Static).update("\n".join(lines))
 
     # ---- actions -------------------------------------------------------------------------

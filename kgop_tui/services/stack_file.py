@@ -12,7 +12,16 @@ files with the ``stack.yml`` overlay (its ``deploy:`` sections) and interpolate 
   Swarm cannot bind an address and would open it on every node's ingress; reach those
   services on the overlay network (the operator, a probe). Ports published on every address
   (nginx's 80 and 443) stay;
-- the default network becomes an attachable overlay, so a probe or the operator can join.
+- the default network becomes an attachable overlay, so a probe or the operator can join;
+- a file of KG_HOME that compose bind-mounts (``garage.toml``, nginx's ``kg.conf``) becomes
+  a Swarm config — a secret when the file is not readable by others (a key) — so the task
+  finds it on whichever node it runs. Swarm's configs cannot change, so each is named after
+  its content (``kg_garage-garage.toml-1a2b3c4d5e``): an edited file is a new config, and
+  the next deploy rolls the service onto it;
+- a folder of KG_HOME stays a bind mount (the certificates nginx reloads, the ACME
+  challenges kgop writes, the operator's own KG_HOME): Swarm does not create a missing
+  source, so render creates it, as compose does, and the service is placed on this node
+  (``node.id``), the one that holds KG_HOME.
 
 The result is printed, never written: it holds ``.env``'s secrets, as compose's own
 ``config`` output does. ``docker stack deploy -c - NAME`` reads it from a pipe.
@@ -20,7 +29,10 @@ The result is printed, never written: it holds ``.env``'s secrets, as compose's 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 from kgop_tui.errors import ConfigInvalid
@@ -61,9 +73,58 @@ def swarm_service(service: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def swarm_document(config: dict[str, Any]) -> dict[str, Any]:
-    """The whole stack document from ``compose config --format json``."""
+def _under(path: Path, home: Path) -> bool:
+    return path == home or home in path.parents
+
+
+def place_on(service: dict[str, Any], constraint: str) -> None:
+    placement = service.setdefault("deploy", {}).setdefault("placement", {})
+    constraints = placement.setdefault("constraints", [])
+    if constraint not in constraints:
+        constraints.append(constraint)
+
+
+def move_home_mounts(
+    name: str, service: dict[str, Any], home: Path, project: str, node: str, into: dict[str, Any]
+) -> None:
+    """KG_HOME's files bind-mounted into ``service`` become configs or secrets (added to
+    ``into["configs"]``/``into["secrets"]``); its folders stay mounts on this ``node``."""
+    kept = []
+    for mount in service.get("volumes") or []:
+        source = Path(str(mount.get("source") or "/"))
+        if mount.get("type") != "bind" or not _under(source, home):
+            kept.append(mount)
+            continue
+        if source.is_file():
+            kind = "configs" if source.stat().st_mode & 0o004 else "secrets"
+            key = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{name}-{Path(mount['target']).name}")
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
+            into.setdefault(kind, {})[key] = {
+                "name": f"{project}_{key}-{digest}",
+                "file": str(source),
+            }
+            service.setdefault(kind, []).append({"source": key, "target": mount["target"]})
+            continue
+        source.mkdir(parents=True, exist_ok=True)
+        kept.append(mount)
+        place_on(service, node)
+    if kept:
+        service["volumes"] = kept
+    else:
+        service.pop("volumes", None)
+
+
+def swarm_document(
+    config: dict[str, Any], home: Path | None = None, node: str = "node.role == manager"
+) -> dict[str, Any]:
+    """The whole stack document from ``compose config --format json``; with ``home``, its
+    files become configs and secrets and its folders pin their services to ``node``."""
     services = {name: swarm_service(s) for name, s in (config.get("services") or {}).items()}
+    moved: dict[str, Any] = {}
+    if home is not None:
+        project = str(config.get("name") or "kg")
+        for name, service in services.items():
+            move_home_mounts(name, service, home, project, node, moved)
     networks = {}
     for name, network in (config.get("networks") or {}).items():
         network = {k: v for k, v in (network or {}).items() if k != "ipam" or v}
@@ -76,9 +137,22 @@ def swarm_document(config: dict[str, Any]) -> dict[str, Any]:
     if networks:
         document["networks"] = networks
     for key in ("volumes", "secrets", "configs"):
-        if config.get(key):
-            document[key] = config[key]
+        if config.get(key) or moved.get(key):
+            document[key] = {**(config.get(key) or {}), **moved.get(key, {})}
     return document
+
+
+def this_node(settings: Settings) -> str:
+    """The placement constraint for "the node that holds KG_HOME": this engine's node id in
+    its Swarm, or any manager when it cannot be read (a manager deploys the stack)."""
+    from kgop_tui.services.engine_api import EngineAPI
+
+    try:
+        swarm = EngineAPI(settings.docker_host).get("/info").get("Swarm") or {}
+    except Exception:  # noqa: BLE001 - unreachable or refused: the fallback below
+        swarm = {}
+    node = swarm.get("NodeID")
+    return f"node.id == {node}" if node else "node.role == manager"
 
 
 def render(settings: Settings) -> dict[str, Any]:
@@ -92,4 +166,4 @@ def render(settings: Settings) -> dict[str, Any]:
     text = ComposeService(settings, extra_files=[overlay]).run(
         "config", "--format", "json", timeout=60
     )
-    return swarm_document(json.loads(text))
+    return swarm_document(json.loads(text), settings.kg_home, this_node(settings))

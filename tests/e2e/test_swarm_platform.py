@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from kgop_tui.releases import load_manifest
+from kgop_tui.releases import MANIFEST, load_manifest
 from tests.e2e.upgrades import step_states, upgrade_status
 from tests.support.engines import DockerEngine, wait_for
 from tests.support.stack import (
@@ -149,8 +149,11 @@ def stack(site: UpgradeSite) -> Stack:
     return deploy(site)
 
 
-def test_deploy_start_and_operate_the_stack(stack: Stack) -> None:
+def test_deploy_start_and_operate_the_stack(stack: Stack, site: UpgradeSite) -> None:
     _, previous, _ = releases()
+    # garage.toml reached Garage as a Swarm config named after its content, not a bind mount.
+    configs = docker(site.engine, "config", "ls", "--format", "{{.Name}}").stdout.split()
+    assert [c for c in configs if c.startswith(f"{stack.project}_garage-garage.toml-")], configs
     services = status(stack)
     for name in ("api", "web"):
         assert (services[name]["replicas"], services[name]["desired_replicas"]) == (2, 2), name
@@ -232,3 +235,45 @@ def test_an_update_that_never_gets_healthy_is_rolled_back_by_swarm(site: Upgrade
     assert on_images(sick, {"api": api, "web": f"kg-web:{previous}"})
     assert upgrade_status(sick)["state"] == "rolled back"
     assert status(sick)["api"]["health"] == "healthy"
+
+
+def test_a_release_that_is_not_rolling_scales_to_zero_for_its_migrations(
+    site: UpgradeSite,
+) -> None:
+    """The same upgrade when the manifest of the new release does not mark it rolling (its
+    operator image is where an upgrade reads the manifest): nothing old runs on the new
+    schema; api and web go to zero and come back with their replicas."""
+    newest, previous, _ = releases()
+    tag = f"kgstop{uuid.uuid4().hex[:6]}"
+    text = MANIFEST.read_text()
+    assert "\nrolling = true\n" in text
+    context = site.base / tag
+    context.mkdir()
+    (context / "releases.toml").write_text(text.replace("\nrolling = true\n", "\n"))
+    (context / "Dockerfile").write_text(
+        f"FROM kg-operator:{newest}\nCOPY releases.toml /opt/kgop/share/releases.toml\n"
+    )
+    target = f"{tag}/kg-operator:{newest}"
+    built = site.docker("build", "-q", "-t", target, str(context))
+    assert built.returncode == 0, built.stderr
+    site.images.append(target)
+    operator = site.image(f"kg-operator:{previous}", f"{tag}/kg-operator:{previous}")
+    stopping = deploy(site, operator=operator)
+    plan = stopping.shim("upgrade", "--to", newest, "--dry-run")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert f"{newest} is not rolling" in plan.stdout
+    assert "scaled to zero for the migrations" in plan.stdout
+
+    done = stopping.shim("upgrade", "--to", newest, "--yes", timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "api, web scaled to zero (this release is not rolling)" in done.stdout
+    assert "served throughout" not in done.stdout
+    # Back with as many replicas as before, every one on the new release.
+    assert on_images(stopping, {"api": f"kg-api:{newest}", "web": f"kg-web:{newest}"})
+    steps = step_states(upgrade_status(stopping))
+    assert steps["migrate"] == "done"
+    assert steps["verify"] == "done"
+    release = load_manifest().get(newest)
+    assert release is not None
+    migrations = json.loads(stopping.shim("migrate", "status", "--json").stdout)
+    assert migrations["current_version"] == release.migrations[1]

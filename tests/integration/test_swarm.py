@@ -161,3 +161,12 @@ async def test_health_screen_shows_replicas_and_tasks(site: Site) -> None:
         site.docker("kill", site.status()["api"]["tasks"][0]["container_id"])
         await until(pilot, lambda: str(table.get_row(api)[1]) != "● running 2/2", "short", 30)
         await until(pilot, lambda: str(table.get_row(api)[1]) == "● running 2/2", "back", 60)
+        # Enter on api: its tasks become rows below it, each with its state, node and image.
+        table.move_cursor(row=table.get_row_index(api))
+        await pilot.press("enter")
+        await until(pilot, lambda: table.row_count == 4, "api's tasks as rows", 10)
+        index = table.get_row_index(api)
+        tasks = [[str(c) for c in table.get_row_at(index + i)] for i in (1, 2)]
+        assert [t[0] for t in tasks] == [" └ api.1", " └ api.2"]
+        assert all(t[1].startswith("● running on ") for t in tasks), tasks
+        assert all(t[9] == site.status()["api"]["image"] for t in tasks), tasks

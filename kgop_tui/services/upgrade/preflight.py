@@ -102,6 +102,17 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
         notes.append(f"{current} is not in the release manifest; no required stop is known")
     if no_backup:
         notes.append("--no-backup: a failed upgrade cannot restore the database")
+    swarm = steps.on_swarm()
+    if swarm and release.rolling:
+        notes.append(
+            "Swarm stack, rolling release: api and web keep serving; their replicas are "
+            "replaced one by one after the migrations"
+        )
+    elif swarm:
+        notes.append(
+            f"Swarm stack, {version} is not rolling (the previous api cannot run on its "
+            "schema): api and web are scaled to zero for the migrations, then back up"
+        )
     plan = UpgradePlan(
         from_version=current,
         to_version=version,
@@ -120,4 +131,5 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
         current_images=current_images,
         target_images=target_images,
         plan=plan,
+        swarm=swarm,
     )
