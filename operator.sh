@@ -204,14 +204,21 @@ operator_current() {
   [[ -n "${want}" && "${want}" == "${have}" ]]
 }
 
-# The operator container cannot replace itself mid-upgrade: once no upgrade runs, it is
-# recreated when .env pins another image, and left alone otherwise (nothing else of its
-# configuration changes with an upgrade).
+# The operator cannot replace itself mid-upgrade: once no upgrade runs, it moves to the
+# image .env pins (its container recreated, or on a Swarm stack its service updated), and
+# is left alone otherwise (nothing else of its configuration changes with an upgrade).
 then_refresh() {
-  local code=0 name
+  local code=0 name pinned service current
   delegate "$@" || code=$?
   name="$(operator_name)"
-  if ! is_stack && ! operator_current "${name}" &&
+  if is_stack; then
+    service="$(project_name)_operator"
+    current="$(docker service inspect -f '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "${service}" 2>/dev/null)"
+    pinned="$(operator_image)" && [[ "${current%%@*}" != "${pinned}" ]] &&
+      docker exec "${name}" kgop upgrade --idle >/dev/null 2>&1 &&
+      { docker service update --quiet --image "${pinned}" "${service}" >/dev/null 2>&1 ||
+        note "could not move ${service} to ${pinned}. Hint: docker service update --image ${pinned} ${service}"; }
+  elif ! operator_current "${name}" &&
     docker exec "${name}" kgop upgrade --idle >/dev/null 2>&1; then
     compose up -d --no-deps operator >/dev/null 2>&1 ||
       note "could not recreate the operator container. Hint: ./operator.sh start-infra"

@@ -391,7 +391,7 @@ run_pytest() {
   [[ "${FAST}" == 1 ]] && markers=(-m "unit or tui")
   log "pytest ${markers[*]} $*"
   cd "${ROOT}"
-  "${VENV}/bin/pytest" -ra -n "${KGOP_TEST_WORKERS:-2}" --dist loadfile "${markers[@]}" "$@"
+  "${VENV}/bin/pytest" -ra --durations=15 -n "${KGOP_TEST_WORKERS:-2}" --dist loadfile "${markers[@]}" "$@"
 }
 
 #######################################

@@ -19,6 +19,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 import tomllib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +27,9 @@ from urllib.parse import parse_qs, urlparse
 
 VERSION = "v1.0.1"
 LOCK = threading.Lock()
+PING_EVERY = 2.0  # seconds between pings of the known peers (which also spread the layout)
+UP_FOR = 10.0  # a peer answered within this many seconds: isUp
+SEEN: dict[str, float] = {}  # peer id → when it last answered (monotonic)
 
 
 class Fatal(Exception):
@@ -114,12 +118,19 @@ class Store:
         self.path = Path(config["metadata_dir"]) / "standin-state.json"
         self.node = node_id(config)
         self.region = config["s3_api"]["s3_region"]
+        self.secret = config["rpc_secret"]
+        self.replication_factor = int(config.get("replication_factor") or 1)
+        self.hostname = socket.gethostname()
+        self.port = address(config["rpc_bind_addr"])[1]
+        self.addr = config.get("rpc_public_addr")  # else the address a peer sees us from
 
     def load(self) -> dict:
         try:
-            return json.loads(self.path.read_text())
+            state = json.loads(self.path.read_text())
         except FileNotFoundError:
-            return {"layout": {"version": 0, "roles": [], "staged": []}, "buckets": {}, "keys": {}}
+            state = {"layout": {"version": 0, "roles": [], "staged": []}, "buckets": {}, "keys": {}}
+        state.setdefault("peers", {})  # id → {"addr", "hostname"}: the nodes met over RPC
+        return state
 
     def save(self, state: dict) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -177,12 +188,24 @@ def matching_key(state: dict, pattern: str) -> str:
 def get(store: Store, state: dict, path: str, query: dict[str, str]) -> dict | list:
     layout = state["layout"]
     if path == "/v1/status":
-        role = next((r for r in layout["roles"] if r["id"] == store.node), None)
+        roles = {r["id"]: r for r in layout["roles"]}
+        now = time.monotonic()
+        nodes = {store.node: {"id": store.node, "addr": store.addr, "hostname": store.hostname,
+                              "isUp": True, "lastSeenSecsAgo": None}}  # fmt: skip
+        for peer, known in state["peers"].items():
+            seen = SEEN.get(peer)
+            ago = None if seen is None else int(now - seen)
+            up = ago is not None and ago < UP_FOR
+            nodes[peer] = {"id": peer, "addr": known["addr"], "hostname": known["hostname"],
+                           "isUp": up, "lastSeenSecsAgo": ago}  # fmt: skip
+        for node in roles.keys() - nodes.keys():  # in the layout, never met: id and role only
+            nodes[node] = {"id": node, "addr": None, "hostname": None, "isUp": False,
+                           "lastSeenSecsAgo": None}  # fmt: skip
+        listed = [{**n, "role": roles.get(n["id"]), "draining": False} for n in nodes.values()]
         return {"node": store.node, "garageVersion": VERSION, "garageFeatures": None,
                 "rustVersion": "standin", "dbEngine": "LMDB (stand-in)",
                 "layoutVersion": layout["version"],
-                "nodes": [{"id": store.node, "role": role, "addr": None, "hostname": "garage",
-                           "isUp": True, "lastSeenSecsAgo": None, "draining": False}]}  # fmt: skip
+                "nodes": sorted(listed, key=lambda n: n["id"])}  # fmt: skip
     if path == "/v1/layout":
         return {"version": layout["version"], "roles": layout["roles"],
                 "stagedRoleChanges": layout["staged"]}  # fmt: skip
@@ -226,8 +249,15 @@ def post(store: Store, state: dict, path: str, body: object) -> dict:
                 roles.pop(change["id"], None)
             else:
                 roles[change["id"]] = {k: change.get(k) for k in ("id", "zone", "capacity", "tags")}
+        storing = [r for r in roles.values() if r.get("capacity")]
+        if len(storing) < store.replication_factor:
+            raise ApiError(500, "InternalError", "Internal error: The number of nodes with "
+                           f"positive capacity ({len(storing)}) is smaller than the replication "
+                           f"factor ({store.replication_factor}).")  # fmt: skip
         layout.update(roles=list(roles.values()), staged=[], version=layout["version"] + 1)
         return {"message": ["Layout applied"], "layout": get(store, state, "/v1/layout", {})}
+    if path == "/v1/connect" and isinstance(body, list):
+        return [connect(store, state, str(spec)) for spec in body]  # type: ignore[return-value]
     if path == "/v1/bucket" and isinstance(body, dict):
         alias = body.get("globalAlias")
         if alias and any(alias in b["globalAliases"] for b in state["buckets"].values()):
@@ -319,11 +349,72 @@ def admin_handler(store: Store, token: str | None) -> type[BaseHTTPRequestHandle
     return Handler
 
 
-# ---- RPC: just enough for `garage status` ------------------------------------------------
+# ---- RPC: `garage status`, and nodes meeting each other ----------------------------------
+#
+# Not Garage's protocol (netapp, a handshake on the ed25519 node keys and the RPC secret):
+# one JSON request per connection after a proof that the caller knows the secret and the
+# node it asked for. What it reproduces: a node is reached as `id@address`, a wrong id or
+# secret is refused, nodes that met remember each other and ping each other, and the
+# newest layout spreads to every node (Garage's layout is a CRDT gossiped between nodes).
 
 
 def rpc_proof(secret_hex: str, node: str) -> str:
     return hmac.new(bytes.fromhex(secret_hex), node.encode(), hashlib.sha256).hexdigest()
+
+
+def rpc_call(secret_hex: str, node: str, host: str, port: int, request: dict) -> dict | None:
+    """Send ``request`` to ``node`` at host:port; None when it refused the handshake."""
+    with socket.create_connection((host, port), timeout=3) as conn:
+        proof = rpc_proof(secret_hex, node)
+        conn.sendall((proof + "\n" + json.dumps(request) + "\n").encode())
+        reply = conn.makefile().readline()
+    return json.loads(reply) if reply else None
+
+
+def merge_layout(state: dict, layout: dict | None) -> bool:
+    """Keep the newer of two layouts (the one with the higher version); True if it changed."""
+    if layout is None or layout["version"] <= state["layout"]["version"]:
+        return False
+    state["layout"] = {**layout, "staged": state["layout"]["staged"]}
+    return True
+
+
+def remember(store: Store, state: dict, node: str, addr: str, message: dict) -> None:
+    """A node that answered (or called): known, up; and the nodes it knows, to be pinged
+    (Garage's peering is a full mesh: nodes pass on the peers they know)."""
+    state["peers"][node] = {"addr": addr, "hostname": message.get("hostname")}
+    SEEN[node] = time.monotonic()
+    for other, known in (message.get("peers") or {}).items():
+        if other != store.node and other not in state["peers"]:
+            state["peers"][other] = {"addr": known["addr"], "hostname": known["hostname"]}
+
+
+def hello(store: Store, state: dict) -> dict:
+    return {"op": "hello", "id": store.node, "addr": store.addr, "port": store.port,
+            "hostname": store.hostname, "layout": state["layout"],
+            "peers": state["peers"]}  # fmt: skip
+
+
+def connect(store: Store, state: dict, spec: str) -> dict[str, object]:
+    """``POST /v1/connect``: one ``id@host:port`` (Garage's answer per node: success, error)."""
+    found = re.fullmatch(r"([0-9a-fA-F]{64})@(.+):(\d+)", spec)
+    if not found:
+        error = f"Unable to parse or resolve node specification: {spec}"
+        return {"success": False, "error": error}
+    node, host, port = found[1].lower(), found[2].strip("[]"), int(found[3])
+    try:
+        reply = rpc_call(store.secret, node, host, port, hello(store, state))
+        if reply is None:
+            raise OSError("Handshake error: the remote node refused the connection")
+    except OSError as exc:
+        return {"success": False, "error": "Error establishing RPC connection to remote node: "
+                f"{node}@{host}:{port}.\nThis can happen if the remote node is not reachable on "
+                "the network, but also if the two nodes are not configured with the same "
+                f"rpc_secret.\n{exc}"}  # fmt: skip
+    if node != store.node:
+        remember(store, state, node, reply.get("addr") or f"{host}:{port}", reply)
+        merge_layout(state, reply.get("layout"))
+    return {"success": True, "error": None}
 
 
 def rpc_server(config: dict, store: Store) -> None:
@@ -331,29 +422,60 @@ def rpc_server(config: dict, store: Store) -> None:
     server = socket.create_server((host, port))
     expected = rpc_proof(config["rpc_secret"], store.node)
 
-    def serve(conn: socket.socket) -> None:
+    def serve(conn: socket.socket, peer: tuple[str, int]) -> None:
         with conn:
-            line = conn.makefile().readline().strip()
-            if hmac.compare_digest(line, expected):
-                conn.sendall((json.dumps(store.load()["layout"]) + "\n").encode())
+            lines = conn.makefile()
+            if not hmac.compare_digest(lines.readline().strip(), expected):
+                return  # wrong node id or secret: the handshake fails, nothing is answered
+            request = json.loads(lines.readline() or "{}")
+            with LOCK:
+                state = store.load()
+                if request.get("op") in ("hello", "ping") and request.get("id") != store.node:
+                    addr = request.get("addr") or f"{peer[0]}:{request['port']}"
+                    remember(store, state, request["id"], addr, request)
+                    merge_layout(state, request.get("layout"))
+                    store.save(state)
+                reply = hello(store, state) if request.get("op") != "status" else state["layout"]
+            conn.sendall((json.dumps(reply) + "\n").encode())
 
     while True:
-        conn, _ = server.accept()
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+        conn, peer = server.accept()
+        threading.Thread(target=serve, args=(conn, peer), daemon=True).start()
+
+
+def pinger(store: Store) -> None:
+    """Every few seconds, each known peer: still up? Its layout newer? (and it learns ours)."""
+    while True:
+        time.sleep(PING_EVERY)
+        with LOCK:
+            state = store.load()
+        for node, known in list(state["peers"].items()):
+            host, port = address(known["addr"])
+            try:
+                reply = rpc_call(
+                    store.secret, node, host, port, {**hello(store, state), "op": "ping"}
+                )
+            except (OSError, ValueError):
+                continue
+            if reply is None:
+                continue
+            with LOCK:
+                state = store.load()
+                addr = state["peers"].get(node, known)["addr"]
+                remember(store, state, node, reply.get("addr") or addr, reply)
+                merge_layout(state, reply.get("layout"))
+                store.save(state)
 
 
 def cli_status(config: dict) -> int:
     node = node_id(config)
     _, port = address(config["rpc_bind_addr"])
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=3) as conn:
-            conn.sendall((rpc_proof(config["rpc_secret"], node) + "\n").encode())
-            reply = conn.makefile().readline()
+        layout = rpc_call(config["rpc_secret"], node, "127.0.0.1", port, {"op": "status"})
     except OSError as exc:
         raise Fatal(f"Unable to connect to destination RPC host: {exc}") from None
-    if not reply:
+    if layout is None:
         raise Fatal("Unable to connect to destination RPC host: handshake refused (rpc_secret?)")
-    layout = json.loads(reply)
     role = next((r for r in layout["roles"] if r["id"] == node), None)
     print("==== HEALTHY NODES ====")
     print("ID                Hostname  Address         Tags  Zone  Capacity  DataAvail")
@@ -366,6 +488,7 @@ def serve(config: dict) -> int:
     store = Store(config)
     Path(config["data_dir"]).mkdir(parents=True, exist_ok=True)
     threading.Thread(target=rpc_server, args=(config, store), daemon=True).start()
+    threading.Thread(target=pinger, args=(store,), daemon=True).start()
     bind = config["admin"].get("api_bind_addr")
     print(f"INFO garage: Node ID of this node: {store.node[:16]}", flush=True)
     if not bind:

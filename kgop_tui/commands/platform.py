@@ -71,16 +71,23 @@ def garage_admin(settings: Settings) -> Any:
     return GarageAdmin(settings.kg_garage_admin_url, settings.garage_admin_token.get_secret_value())
 
 
-def garage_init(settings: Settings, deadline: float) -> str:
+def garage_init(settings: Settings, deadline: float, swarm: bool = False) -> str:
+    """Garage set up: on a Swarm stack every task of the garage service is a node of one
+    cluster (connected, each given a layout role); in compose, the one node."""
     import asyncio
 
     from kgop_tui.commands.configure import service as config_service
-    from kgop_tui.services.garage import ACCESS_SECRET
+    from kgop_tui.services.garage import ACCESS_SECRET, cluster_peers
 
     admin = garage_admin(settings)
     while True:
         try:
-            steps, credentials = admin.init()
+            peers = (
+                cluster_peers(admin.url, admin.token, f"{settings.compose_project_name}_garage")
+                if swarm
+                else []
+            )
+            steps, credentials = admin.init(peers=peers)
             break
         except DependencyUnavailable:
             if time.monotonic() > deadline:
@@ -136,7 +143,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     if written and not swarm:
         # garage could not start without it: start it now that the file is there.
         compose.start(["garage"])
-    done(started, garage_init(settings, time.monotonic() + 60))
+    done(started, garage_init(settings, time.monotonic() + 60, swarm))
     front = [name for name in ("nginx",) if name in compose.services()]
     services = APP_SERVICES + front
     started = step(4, total, " and ".join(services))
@@ -168,13 +175,23 @@ def cmd_garage(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{config_path(settings.kg_home)}: {state}")
         return ExitCode.OK
     if args.garage_verb == "init":
-        print(garage_init(settings, time.monotonic() + 30))
+        from kgop_tui.errors import KgopError
+        from kgop_tui.services.docker_engine import DockerService
+
+        try:  # a Swarm stack's garage tasks form one cluster
+            swarm = bool(DockerService(settings).swarm().services())
+        except KgopError:
+            swarm = False  # no engine here: the one node kgop reaches
+        print(garage_init(settings, time.monotonic() + 30, swarm))
         return ExitCode.OK
     status = garage_admin(settings).status()
     print(
         f"node {status.node[:16]}…  layout v{status.layout_version} "
         f"({'role assigned' if status.has_role else 'no role yet'})"
     )
+    if status.nodes > 1:
+        down = f", down: {', '.join(n[:16] for n in status.down)}" if status.down else ""
+        print(f"cluster: {status.nodes} nodes{down}")
     print(
         f"bucket: {'present' if status.bucket else 'missing'}; "
         f"key: {'present' if status.key else 'missing'}"

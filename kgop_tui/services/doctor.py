@@ -360,13 +360,17 @@ class Doctor:
             )
             if not present
         ]
-        self.add(
-            "garage",
-            FAIL if missing else OK,
-            f"node {status.node[:16]}…, layout v{status.layout_version}"
-            + (f"; missing {', '.join(missing)}" if missing else ", bucket and key present"),
-            "`./operator.sh garage init`" if missing else None,
+        cluster = f" ({status.nodes} nodes)" if status.nodes > 1 else ""
+        detail = f"node {status.node[:16]}…{cluster}, layout v{status.layout_version}" + (
+            f"; missing {', '.join(missing)}" if missing else ", bucket and key present"
         )
+        if status.down and not missing:
+            down = ", ".join(f"{n[:16]}…" for n in status.down)
+            self.add("garage", WARN, f"{detail}; down: {down}", "`./operator.sh status`, "
+                     "and Garage's own `garage status` in a garage task")  # fmt: skip
+            return
+        self.add("garage", FAIL if missing else OK, detail,
+                 "`./operator.sh garage init`" if missing else None)  # fmt: skip
 
     def check_tls(self) -> None:
         from kgop_tui.services.certs import certificate_status, inspect

@@ -1,8 +1,9 @@
 """The Garage object store: its configuration file, status and bootstrap (admin API v1).
 
-``init`` is idempotent: it assigns the node a role only when it has none, creates the
-bucket and the api's key only when missing, and never replaces a key the api may already
-use; the key's secret is stored encrypted through the configuration service.
+``init`` is idempotent: it connects the Garage nodes it is given (a cluster on a Swarm
+stack), assigns a role to each node that is up and has none, creates the bucket and the
+api's key only when missing, and never replaces a key the api may already use; the key's
+secret is stored encrypted through the configuration service.
 
 The client follows Garage v1.0.1's own semantics: ``GET /v1/key?search=`` answers 400
 unless exactly one key matches, so the api's key is found by listing keys and matching the
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,10 @@ class GarageStatus:
     has_role: bool
     bucket: bool
     key: bool
+    nodes: int = 1
+    """Nodes this one knows (itself included): more than one in a cluster."""
+    down: tuple[str, ...] = ()
+    """Known nodes that are not up (node ids)."""
 
 
 class GarageAdmin:
@@ -154,30 +161,65 @@ class GarageAdmin:
         )
         return found
 
-    def _node(self) -> tuple[str, int, bool]:
-        """This node's id, the current layout version, and whether the node has a role."""
-        status = self._call("GET", "/v1/status")
-        node = status["node"]
-        role = next((n.get("role") for n in status.get("nodes", []) if n["id"] == node), None)
-        return node, int(status.get("layoutVersion", 0)), role is not None
+    def connect(self, peers: Sequence[str]) -> None:
+        """Have this node meet ``peers`` (``NODE_ID@HOST:3901``), as ``garage node connect``
+        does; raises with Garage's reason for the first one it could not reach."""
+        results = self._call("POST", "/v1/connect", list(peers))
+        for peer, result in zip(peers, results, strict=True):
+            if not result.get("success"):
+                reason = str(result.get("error") or "no reason given").splitlines()[0]
+                raise OperationFailed(
+                    f"Garage could not connect to the node at {peer.partition('@')[2]}: {reason}",
+                    hint="every Garage node needs the same GARAGE_RPC_SECRET and must reach "
+                    "the others on port 3901",
+                )
+
+    def node_id(self) -> str:
+        return str(self._call("GET", "/v1/status")["node"])
 
     def status(self) -> GarageStatus:
-        node, version, has_role = self._node()
+        status = self._call("GET", "/v1/status")
+        node, nodes = status["node"], status.get("nodes", [])
+        role = next((n.get("role") for n in nodes if n["id"] == node), None)
         bucket, key = self.find_bucket(), self.find_key()
-        return GarageStatus(node, version, has_role, bucket is not None, key is not None)
+        return GarageStatus(
+            node,
+            int(status.get("layoutVersion", 0)),
+            role is not None,
+            bucket is not None,
+            key is not None,
+            nodes=max(len(nodes), 1),
+            down=tuple(n["id"] for n in nodes if not n.get("isUp") and n["id"] != node),
+        )
 
-    def init(self, capacity: int = 10 * 1024**3) -> tuple[list[str], dict[str, str] | None]:
-        """Bootstrap; returns the steps done and new credentials (None if the key existed)."""
+    def init(
+        self, capacity: int = 10 * 1024**3, peers: Sequence[str] = ()
+    ) -> tuple[list[str], dict[str, str] | None]:
+        """Bootstrap; returns the steps done and new credentials (None if the key existed).
+        ``peers``: the other nodes of a Garage cluster, connected first."""
         done: list[str] = []
-        node, version, has_role = self._node()
-        if not has_role:
-            self._call(
-                "POST",
-                "/v1/layout",
-                [{"id": node, "zone": "dc1", "capacity": capacity, "tags": ["kg"]}],
-            )
+        if peers:
+            self.connect(peers)
+            done.append(f"{len(peers) + 1} nodes connected")
+        status = self._call("GET", "/v1/status")
+        roleless = [
+            n["id"]
+            for n in status.get("nodes", [])
+            if n.get("role") is None and (n.get("isUp") or n["id"] == status["node"])
+        ]
+        if roleless:
+            # One zone: kgop's nodes are one site; capacity is what kgop reserves per node.
+            changes = [
+                {"id": n, "zone": "dc1", "capacity": capacity, "tags": ["kg"]} for n in roleless
+            ]
+            self._call("POST", "/v1/layout", changes)
+            version = int(status.get("layoutVersion", 0))
             self._call("POST", "/v1/layout/apply", {"version": version + 1})
-            done.append("layout assigned")
+            done.append(
+                "layout assigned"
+                if len(roleless) == 1
+                else f"layout: {len(roleless)} nodes assigned"
+            )
         bucket = self.find_bucket()
         if bucket is None:
             bucket = self._call("POST", "/v1/bucket", {"globalAlias": BUCKET})
@@ -214,3 +256,21 @@ def _error_body(exc: urllib.error.HTTPError) -> tuple[str, str]:
     code = str(body.get("code") or exc.reason or "error")
     message = " ".join(str(body.get("message") or "").split()) or "no message"
     return code, message
+
+
+def cluster_peers(admin_url: str, token: str, service: str) -> list[str]:
+    """The other Garage nodes of a Swarm stack, as ``NODE_ID@ADDRESS:3901``: every task of
+    ``service`` (``tasks.NAME`` on the overlay network answers each task's address), asked
+    for its node id on its admin API. Empty when the name does not resolve (compose)."""
+    try:
+        found = socket.getaddrinfo(f"tasks.{service}", None, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError:
+        return []
+    own = GarageAdmin(admin_url, token).node_id()
+    port = urllib.parse.urlsplit(admin_url).port or 3903
+    peers = []
+    for address in sorted({str(info[4][0]) for info in found}):
+        node = GarageAdmin(f"http://{address}:{port}", token).node_id()
+        if node != own:
+            peers.append(f"{node}@{address}:3901")
+    return peers

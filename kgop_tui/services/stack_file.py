@@ -21,7 +21,11 @@ files with the ``stack.yml`` overlay (its ``deploy:`` sections) and interpolate 
 - a folder of KG_HOME stays a bind mount (the certificates nginx reloads, the ACME
   challenges kgop writes, the operator's own KG_HOME): Swarm does not create a missing
   source, so render creates it, as compose does, and the service is placed on this node
-  (``node.id``), the one that holds KG_HOME.
+  (``node.id``), the one that holds KG_HOME;
+- Postgres and Garage keep their data in volumes of the node they run on, so they are
+  pinned: Postgres to the node labelled ``kg.postgres=true``, else this one; Garage to the
+  nodes labelled ``kg.garage=true`` — one replica on each, every one a node of the Garage
+  cluster ``kgop start`` lays out — else one replica on this node.
 
 The result is printed, never written: it holds ``.env``'s secrets, as compose's own
 ``config`` output does. ``docker stack deploy -c - NAME`` reads it from a pipe.
@@ -33,7 +37,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kgop_tui.errors import ConfigInvalid
 from kgop_tui.services.compose import ComposeService
@@ -114,17 +118,46 @@ def move_home_mounts(
         service.pop("volumes", None)
 
 
+MANAGER = "node.role == manager"
+
+
+class Nodes(NamedTuple):
+    """What placement needs to know of the Swarm."""
+
+    here: str = MANAGER
+    """The constraint for this node, the one that holds KG_HOME (any manager when unknown)."""
+    labelled: dict[str, int] = {}
+    """How many nodes carry each ``kg.*`` label set to true."""
+
+
+NO_SWARM = Nodes()
+
+
+def pin(service: dict[str, Any], label: str, nodes: Nodes) -> int:
+    """Place a service that keeps data on its node: on the nodes labelled ``label``, else on
+    this one. Returns how many nodes it may run on."""
+    count = nodes.labelled.get(label, 0)
+    place_on(service, f"node.labels.{label} == true" if count else nodes.here)
+    return count or 1
+
+
 def swarm_document(
-    config: dict[str, Any], home: Path | None = None, node: str = "node.role == manager"
+    config: dict[str, Any], home: Path | None = None, nodes: Nodes = NO_SWARM
 ) -> dict[str, Any]:
     """The whole stack document from ``compose config --format json``; with ``home``, its
-    files become configs and secrets and its folders pin their services to ``node``."""
+    files become configs and secrets and its folders pin their services to this node."""
     services = {name: swarm_service(s) for name, s in (config.get("services") or {}).items()}
     moved: dict[str, Any] = {}
     if home is not None:
         project = str(config.get("name") or "kg")
         for name, service in services.items():
-            move_home_mounts(name, service, home, project, node, moved)
+            move_home_mounts(name, service, home, project, nodes.here, moved)
+    if "postgres" in services:
+        pin(services["postgres"], "kg.postgres", nodes)
+    if "garage" in services:  # one Garage node per labelled node, each with its own volumes
+        garage = services["garage"]
+        garage.setdefault("deploy", {})["replicas"] = pin(garage, "kg.garage", nodes)
+        garage["deploy"].setdefault("placement", {})["max_replicas_per_node"] = 1
     networks = {}
     for name, network in (config.get("networks") or {}).items():
         network = {k: v for k, v in (network or {}).items() if k != "ipam" or v}
@@ -142,17 +175,23 @@ def swarm_document(
     return document
 
 
-def this_node(settings: Settings) -> str:
-    """The placement constraint for "the node that holds KG_HOME": this engine's node id in
-    its Swarm, or any manager when it cannot be read (a manager deploys the stack)."""
+def swarm_nodes(settings: Settings) -> Nodes:
+    """This engine's node in its Swarm and the nodes' ``kg.*`` labels; without a Swarm (or
+    an answer), any manager and no labels."""
     from kgop_tui.services.engine_api import EngineAPI
 
+    api = EngineAPI(settings.docker_host)
     try:
-        swarm = EngineAPI(settings.docker_host).get("/info").get("Swarm") or {}
-    except Exception:  # noqa: BLE001 - unreachable or refused: the fallback below
-        swarm = {}
-    node = swarm.get("NodeID")
-    return f"node.id == {node}" if node else "node.role == manager"
+        node = (api.get("/info").get("Swarm") or {}).get("NodeID")
+        found = api.get("/nodes") if node else []
+    except Exception:  # noqa: BLE001 - unreachable or refused: the fallback
+        return Nodes()
+    labelled: dict[str, int] = {}
+    for doc in found:
+        for label, value in ((doc.get("Spec") or {}).get("Labels") or {}).items():
+            if label.startswith("kg.") and value == "true":
+                labelled[label] = labelled.get(label, 0) + 1
+    return Nodes(f"node.id == {node}" if node else MANAGER, labelled)
 
 
 def render(settings: Settings) -> dict[str, Any]:
@@ -166,4 +205,4 @@ def render(settings: Settings) -> dict[str, Any]:
     text = ComposeService(settings, extra_files=[overlay]).run(
         "config", "--format", "json", timeout=60
     )
-    return swarm_document(json.loads(text), settings.kg_home, this_node(settings))
+    return swarm_document(json.loads(text), settings.kg_home, swarm_nodes(settings))

@@ -210,6 +210,10 @@ def test_rolling_upgrade_serves_every_request(stack: Stack, site: UpgradeSite) -
     assert result["failed"] == 0, result
     assert result["ok"] > 100
     assert on_images(stack, {"api": f"kg-api:{newest}", "web": f"kg-web:{newest}"})
+    # Once the upgrade has ended, the shim moves the operator service to the new image.
+    image = "{{.Spec.TaskTemplate.ContainerSpec.Image}}"
+    spec = docker(site.engine, "service", "inspect", "-f", image, f"{stack.project}_operator")
+    assert spec.stdout.strip().split("@")[0] == f"kg-operator:{newest}", spec.stdout + spec.stderr
     steps = step_states(upgrade_status(stack))
     assert steps["stop"] == "done"
     assert steps["verify"] == "done"
@@ -268,6 +272,8 @@ def test_a_release_that_is_not_rolling_scales_to_zero_for_its_migrations(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "api, web scaled to zero (this release is not rolling)" in done.stdout
     assert "served throughout" not in done.stdout
+    report = next(line for line in done.stdout.splitlines() if "api and web were down" in line)
+    print(f"\nnot rolling, on Swarm: {report.strip()}")
     # Back with as many replicas as before, every one on the new release.
     assert on_images(stopping, {"api": f"kg-api:{newest}", "web": f"kg-web:{newest}"})
     steps = step_states(upgrade_status(stopping))

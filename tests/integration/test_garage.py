@@ -63,12 +63,16 @@ class Garage:
             return exc.code, json.load(exc)
 
 
-def run_garage(engine: DockerEngine, network: str, home: Path, **env: str) -> Garage:
-    port, token = free_port(), secrets.token_hex(16)
+def run_garage(
+    engine: DockerEngine, network: str, home: Path, rpc: str = "", token: str = "", **env: str
+) -> Garage:
+    """A stand-in node; nodes of one cluster share ``rpc`` (the RPC secret) and ``token``."""
+    port, token = free_port(), token or secrets.token_hex(16)
+    rpc = rpc or secrets.token_hex(32)
     name = f"kgop-garage-{uuid.uuid4().hex[:8]}"
     done = docker(
         engine, "run", "-d", "--name", name, "--network", network, "--label", f"{TEST_LABEL}=1",
-        "-e", f"GARAGE_RPC_SECRET={secrets.token_hex(32)}", "-e", f"GARAGE_ADMIN_TOKEN={token}",
+        "-e", f"GARAGE_RPC_SECRET={rpc}", "-e", f"GARAGE_ADMIN_TOKEN={token}",
         *(a for k, v in env.items() for a in ("-e", f"{k}={v}")),
         "-v", f"{config_path(home)}:/etc/garage.toml:ro",
         "-p", f"127.0.0.1:{port}:3903",
@@ -227,3 +231,55 @@ def test_config_file_is_written_once_and_replaces_dockers_empty_directory(
     assert config_path(home).read_text().endswith("# edited by the operator\n")
     garage = run_garage(docker_engine, network, home)
     docker(docker_engine, "rm", "-f", garage.container)
+
+
+def test_a_cluster_of_nodes_is_connected_and_every_node_gets_a_role(
+    docker_engine: DockerEngine, network: str, tmp_path: Path
+) -> None:
+    """Garage on three nodes (three tasks of a Swarm stack): init connects them, gives each
+    a role in one layout, and every node ends up knowing the others and that layout."""
+    from kgop_tui.errors import OperationFailed
+    from kgop_tui.services.garage import GarageAdmin
+
+    ensure_config(tmp_path)
+    rpc, token = secrets.token_hex(32), secrets.token_hex(16)
+    nodes = [run_garage(docker_engine, network, tmp_path, rpc, token) for _ in range(3)]
+    stranger = run_garage(docker_engine, network, tmp_path, token=token)  # another secret
+    try:
+        ids = [GarageAdmin(n.url, token).node_id() for n in nodes]
+        peers = [f"{i}@{n.container}:3901" for i, n in zip(ids[1:], nodes[1:], strict=True)]
+        first = GarageAdmin(nodes[0].url, token)
+        steps, credentials = first.init(peers=peers)
+        assert steps[:2] == ["3 nodes connected", "layout: 3 nodes assigned"]
+        assert credentials is not None
+
+        def converged() -> bool:
+            for node in nodes:
+                _, status = node.api("GET", "/v1/status")
+                assert isinstance(status, dict)
+                seen = {n["id"]: n for n in status["nodes"]}
+                if status["layoutVersion"] != 1 or set(seen) != set(ids):
+                    return False
+                if not all(n["isUp"] and n["role"] for n in seen.values()):
+                    return False
+            return True
+
+        # Nodes 2 and 3 never met directly: they learn of each other through node 1.
+        wait_for(converged, 30, "every node knowing the three, up, with roles, layout v1")
+        again, _ = first.init(peers=peers)
+        assert again == ["3 nodes connected"]  # nothing else to do
+        status = first.status()
+        assert (status.nodes, status.down, status.has_role) == (3, (), True)
+        # A node that stops is seen down by the others (kgop doctor warns with its id).
+        docker(docker_engine, "stop", "-t", "1", nodes[2].container)
+        wait_for(lambda: first.status().down == (ids[2],), 30, "node 3 seen down")
+
+        odd = GarageAdmin(stranger.url, token).node_id()
+        with pytest.raises(OperationFailed) as refused:
+            first.connect([f"{odd}@{stranger.container}:3901"])
+        assert f"at {stranger.container}:3901" in str(refused.value)
+        assert "Error establishing RPC connection to remote node" in str(refused.value)
+        assert "same GARAGE_RPC_SECRET" in refused.value.hint
+    finally:
+        for node in (*nodes, stranger):
+            docker(docker_engine, "rm", "-f", node.container)

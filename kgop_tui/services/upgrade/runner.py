@@ -151,8 +151,9 @@ async def _run(
             f"Upgraded {ctx.current} → {ctx.release.version} in {took:.1f} s; {served}.",
             f"Backup: {status.backup}" if status.backup else "No backup was taken (--no-backup).",
             (
-                f"The operator service moves with `docker service update --image "
-                f"{ctx.target_images['operator']} {settings.compose_project_name}_operator`."
+                "The operator service moves to the new image when `./operator.sh` next runs "
+                f"(`docker service update --image {ctx.target_images['operator']} "
+                f"{settings.compose_project_name}_operator` does it by hand)."
                 if ctx.swarm
                 else "The operator container moves to the new image when `./operator.sh` next runs."
             ),
