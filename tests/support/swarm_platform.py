@@ -1,0 +1,183 @@
+"""The platform's release images as a Swarm stack, through operator.sh (for the e2e tests
+and ``bench.swarm``): deploy and start, status, a probe on the overlay network, and a
+target release whose manifest does not mark it rolling.
+
+Swarm's virtual IPs need IPVS, which this machine's engines lack (iptables off): a test
+overlay gives every service ``endpoint_mode: dnsrr``, so service names resolve to the
+tasks' own addresses. Everything else is the release's compose files and stack.yml.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kgop_tui.releases import MANIFEST
+from tests.support.engines import DockerEngine, wait_for
+from tests.support.stack import Stack, UpgradeSite, minimal_path, releases, write_install
+
+DNSRR = "".join(
+    f"  {name}:\n    deploy:\n      endpoint_mode: dnsrr\n"
+    for name in ("postgres", "garage", "operator", "api", "web")
+)
+# A client on the overlay: every 50 ms it resolves `api` (every replica's address, dnsrr)
+# and asks /health, trying the next address when one refuses, as HTTP clients do with
+# several A records; until /probe/stop appears, then it prints its counts and the longest
+# time without an answer.
+PROBE = """
+import json, os, socket, time, urllib.request
+ok = failed = 0
+errors = []
+longest = 0.0
+since = None
+while not os.path.exists("/probe/stop"):
+    try:
+        addresses = sorted({a[4][0] for a in socket.getaddrinfo("api", 8000, socket.AF_INET)})
+    except OSError as exc:
+        addresses, last = [], exc
+    answered = False
+    for address in addresses:
+        try:
+            with urllib.request.urlopen(f"http://{address}:8000/health", timeout=2) as r:
+                answered = r.status == 200
+        except Exception as exc:
+            last = exc
+        if answered:
+            break
+    now = time.monotonic()
+    if answered:
+        ok += 1
+        if since is not None:
+            longest, since = max(longest, now - since), None
+    else:
+        failed += 1
+        since = now if since is None else since
+        errors.append(repr(last)[:120])
+    open("/probe/count", "w").write(str(ok + failed))
+    time.sleep(0.05)
+if since is not None:
+    longest = max(longest, time.monotonic() - since)
+print(json.dumps({"ok": ok, "failed": failed, "longest_outage": round(longest, 2),
+                  "errors": errors[:5]}))
+"""
+
+
+def docker(engine: DockerEngine, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], env=engine.env(), capture_output=True, text=True, timeout=300
+    )
+
+
+def swarm_images() -> list[str]:
+    """What the stack runs, both releases: to copy onto the Swarm engine."""
+    newest, previous, _ = releases()
+    images = [f"kg-{role}:{v}" for v in (newest, previous) for role in ("operator", "api", "web")]
+    return [*images, "kg-postgres:15", "kg-garage-standin:test"]
+
+
+def deploy(site: UpgradeSite, **images: str) -> Stack:
+    """The previous release as a Swarm stack, deployed and started through operator.sh."""
+    _, previous, schema = releases()
+    home = site.base / f"kg{len(site.stacks)}"
+    project, ports = write_install(home, site.engine, previous)
+    for path in (home / "sql" / "migrations").glob("*.sql"):
+        if int(path.name.split("_", 1)[0]) > schema:
+            path.unlink()  # the previous release shipped only its own migrations
+    (home / "compose" / "swarm-test.yml").write_text("services:\n" + DNSRR)
+    lines = [
+        "COMPOSE_FILE=compose/compose.yml:compose/swarm-test.yml" if ln.startswith("COMPOSE_FILE=")
+        else ln for ln in (home / ".env").read_text().splitlines()
+    ] + [f"KG_{role.upper()}_IMAGE={ref}" for role, ref in images.items()]  # fmt: skip
+    (home / ".env").write_text("\n".join(lines) + "\n")
+    env = {"PATH": minimal_path(site.base / f"bin{len(site.stacks)}"),
+           "DOCKER_HOST": site.engine.host, "HOME": str(site.base), "LANG": "C.UTF-8"}  # fmt: skip
+    stack = Stack(home=home, project=project, env=env, ports=ports)
+    site.stacks.append(stack)
+    deployed = stack.shim("deploy-swarm", "--resolve-image", "never")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    def infra_up() -> bool:
+        done = stack.shim("status", "--json")
+        if done.returncode != 0:
+            return False  # the operator's task is not running yet
+        found = {s["service"]: s for s in json.loads(done.stdout)["services"]}
+        return all(found.get(n, {}).get("health") == "healthy"
+                   for n in ("postgres", "garage", "operator"))  # fmt: skip
+
+    wait_for(infra_up, 240, "postgres, garage and the operator healthy on the swarm", 2)
+    started = stack.shim("start", timeout=400)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "deployed by the stack" in started.stdout
+    assert "The platform is up" in started.stdout
+    return stack
+
+
+def status(stack: Stack) -> dict[str, Any]:
+    done = stack.shim("status", "--json")
+    assert done.returncode == 0, done.stderr
+    return {s["service"]: s for s in json.loads(done.stdout)["services"]}
+
+
+def on_images(stack: Stack, images: dict[str, str]) -> bool:
+    found = status(stack)
+    return all(
+        found[name]["replicas"] == 2
+        and {t["image"] for t in found[name]["tasks"] if t["state"] == "running"} == {image}
+        for name, image in images.items()
+    )
+
+
+@contextmanager
+def probe(site: UpgradeSite, stack: Stack) -> Iterator[dict[str, Any]]:
+    """A client asking api's /health every 50 ms from the stack's overlay network while the
+    block runs; the dict it yields gets ok, failed, longest_outage and errors after."""
+    newest, _, _ = releases()
+    folder = site.base / f"probe-{uuid.uuid4().hex[:6]}"
+    folder.mkdir()
+    name = f"{stack.project}-probe-{folder.name[-6:]}"
+    started = docker(site.engine, "run", "-d", "--name", name, "--network",
+                     f"{stack.project}_default", "-v", f"{folder}:/probe",
+                     "--entrypoint", "python3", f"kg-api:{newest}", "-c", PROBE)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    result: dict[str, Any] = {}
+    try:
+        count = folder / "count"
+        wait_for(lambda: count.exists() and int(count.read_text() or 0) > 20, 60, "the probe")
+        yield result
+        (folder / "stop").write_text("")
+        docker(site.engine, "wait", name)
+        result.update(json.loads(docker(site.engine, "logs", name).stdout.strip().splitlines()[-1]))
+    finally:
+        docker(site.engine, "rm", "-f", name)
+
+
+def not_rolling_operator(site: UpgradeSite) -> str:
+    """The previous operator image under a new name whose next release (same name, newest
+    tag) ships a manifest without ``rolling``: an upgrade reads the target's manifest from
+    the target's operator image. Returns the previous one's name, to pin in .env."""
+    newest, previous, _ = releases()
+    tag = f"kgstop{uuid.uuid4().hex[:6]}"
+    text = MANIFEST.read_text()
+    assert "\nrolling = true\n" in text
+    context = site.base / tag
+    context.mkdir()
+    (context / "releases.toml").write_text(text.replace("\nrolling = true\n", "\n"))
+    (context / "Dockerfile").write_text(
+        f"FROM kg-operator:{newest}\nCOPY releases.toml /opt/kgop/share/releases.toml\n"
+    )
+    target = f"{tag}/kg-operator:{newest}"
+    built = site.docker("build", "-q", "-t", target, str(context))
+    assert built.returncode == 0, built.stderr
+    site.images.append(target)
+    return site.image(f"kg-operator:{previous}", f"{tag}/kg-operator:{previous}")
+
+
+def timed_upgrade(stack: Stack, to: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    began = time.monotonic()
+    done = stack.shim("upgrade", "--to", to, "--yes", timeout=900)
+    return done, time.monotonic() - began
