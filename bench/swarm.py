@@ -72,7 +72,7 @@ def main() -> None:
                     print(
                         f"run {n + 1}, {kind} {previous} → {newest}: {got['seconds']:.1f} s; "
                         f"probe {got['answered']:.0f} answered, {got['failed']:.0f} failed, "
-                        f"longest without an answer {got['longest_outage']:.2f} s",
+                        f"longest between two answers {got['longest_outage']:.2f} s",
                         flush=True,
                     )
     finally:
