@@ -1,14 +1,21 @@
 """A private Docker engine in Swarm mode for the tests, next to the compose tests' engine.
 
 Its own data root, exec root and socket; the base image copied over from the test engine;
-``docker swarm init --advertise-addr 127.0.0.1``. Afterwards the swarm is left and the
-engine stopped, so nothing of it stays active. What works on these machines (iptables off):
-overlay networks, service DNS and task IPs; not the virtual IPs nor published ports, so the
-tests reach services from containers on the overlay network.
+``docker swarm init`` on an address of its own. Afterwards the swarm is left and the
+engine stopped, so nothing of it stays active.
+
+Two of these may run at once (the xdist workers): a Swarm manager listens on 2377 and 7946
+of its address and its overlays' VXLAN sockets use one UDP port, so each engine claims a
+slot (a lock file) and takes that slot's loopback address (127.0.0.1N) and data path port.
+
+What works on these machines (iptables off): overlay networks, service DNS and task IPs;
+not the virtual IPs nor published ports, so the tests reach services from containers on
+the overlay network.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -48,6 +55,23 @@ def copy_images(source: DockerEngine, host: str, images: list[str]) -> None:
         pytest.fail(f"copying {images} to the Swarm engine: {loading.stderr.decode()[-300:]}")
 
 
+SLOTS = 8
+
+
+def claim_slot() -> tuple[int, int]:
+    """A slot no other Swarm engine of these tests holds: (slot, the lock's descriptor)."""
+    while True:
+        for slot in range(SLOTS):
+            fd = os.open(f"/run/kgop-swarm-slot-{slot}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return slot, fd
+        time.sleep(1)
+
+
 def start_swarm_engine(
     base: DockerEngine, images: list[str] | None = None
 ) -> Iterator[DockerEngine]:
@@ -58,6 +82,8 @@ def start_swarm_engine(
     if dockerd is None or os.geteuid() != 0:
         require_or_skip("a second Docker engine needs dockerd and root")
         return
+    slot, lock = claim_slot()
+    address = f"127.0.0.1{slot}"
     name = f"kgop-swarm-{uuid.uuid4().hex[:6]}"
     run = Path("/run") / name
     data = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/var/lib"))
@@ -82,7 +108,8 @@ def start_swarm_engine(
                 pytest.fail(f"the Swarm test engine did not start; see {run}/dockerd.log")
             time.sleep(0.2)
         copy_images(base, host, [base.base_image, *(images or [])])
-        _docker(host, "swarm", "init", "--advertise-addr", "127.0.0.1")
+        _docker(host, "swarm", "init", "--advertise-addr", address, "--listen-addr",
+                f"{address}:2377", "--data-path-port", str(4790 + slot))  # fmt: skip
         yield DockerEngine(host=host, base_image=base.base_image)
     finally:
         subprocess.run(
@@ -99,6 +126,7 @@ def start_swarm_engine(
         subprocess.run(["umount", "-R", str(data)], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(run, ignore_errors=True)
+        os.close(lock)  # the slot is free again
 
 
 def wait_converged(engine: DockerEngine, service: str, replicas: int, limit: float = 90) -> None:
