@@ -109,7 +109,9 @@ class HealthScreen(KgopScreen):
         Binding("s", "stop", "Stop", tooltip="Stop the selected service"),
         Binding("u", "start", "Start", tooltip="Start the selected service"),
         Binding("d", "doctor", "Doctor", tooltip="Doctor: check the host and the install"),
-        Binding("enter", "toggle_tasks", "Tasks", tooltip="Show or hide the service's tasks"),
+        Binding(
+            "t", "toggle_tasks", "Tasks", tooltip="Show or hide the service's tasks (or Enter)"
+        ),
     ]
 
     status: var[ProjectStatus | None] = var(None, always_update=True, init=False)
@@ -434,13 +436,14 @@ class HealthScreen(KgopScreen):
         for task in s.tasks or []:  # a Swarm service's replicas
             look = HEALTH_LOOK[task.health][0] if task.health is not Health.NONE else ""
             name = f"{s.service}.{task.slot}" if task.slot else s.service
-            note = f"  {escape(task.message)}" if task.state != "running" and task.message else ""
+            quiet = task.state == "running" or task.message in ("", task.state)
+            note = "" if quiet else f"  {escape(task.message)}"
             mark = "▸" if task is chosen else " "
             lines.append(f"{mark} {name}  {task.state}  on {escape(task.node)}  {look}{note}")
             if task is chosen and task.health_output:
                 lines.append("    last healthcheck: " + escape(task.health_output[-300:]))
         if s.tasks is not None and not chosen:
-            lines.append("[dim]Enter: the tasks as rows of the table[/dim]")
+            lines.append("[dim]Enter or t: the tasks as rows of the table[/dim]")
         self.query_one("#service-detail", Static).update("\n".join(lines))
 
     # ---- actions -------------------------------------------------------------------------

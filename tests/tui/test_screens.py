@@ -16,7 +16,7 @@ from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
 from kgop_tui.widgets.log_view import LogView
 from tests.support.tui import make_app, until
-from tests.tui.fakes import NOW, Fakes, log_batch
+from tests.tui.fakes import NOW, Fakes, log_batch, swarm_status
 
 
 def text_of(app: object, selector: str) -> str:
@@ -205,65 +205,46 @@ async def test_health_follows_updates(fakes: Fakes) -> None:
 
 
 async def test_a_swarm_service_expands_to_its_tasks(fakes: Fakes) -> None:
-    from datetime import timedelta
-
-    from kgop_tui.models import Health
-    from kgop_tui.project import TaskStatus
-
-    def task(slot: int, state: str, health: Health, **extra: object) -> TaskStatus:
-        return TaskStatus(slot=slot, state=state, desired_state="running", node="node-a",
-                          health=health, updated_at=NOW - timedelta(minutes=5),
-                          image="kg/api:0.6.0", **extra)  # type: ignore[arg-type]  # fmt: skip
-
-    tasks = [
-        task(1, "running", Health.HEALTHY),
-        task(2, "starting", Health.STARTING, message="starting", health_output="no answer"),
-    ]
-    api = fakes.engine.status.services[0].replace(
-        health=Health.HEALTHY, replicas=1, desired_replicas=2, tasks=tasks
-    )
-    fakes.engine.status = fakes.engine.status.replace(
-        services=[api, *fakes.engine.status.services[1:]]
-    )
+    fakes.engine.status = swarm_status()
     app = make_app(fakes)
     async with app.run_test(size=(140, 40)) as pilot:
         table = app.screen.query_one("#services", DataTable)
         await until(pilot, lambda: table.row_count == 4, "the services")
         assert str(table.get_row_at(0)[1]) == "● running 1/2"
-        assert "Enter: the tasks" in text_of(app, "#service-detail")
+        assert "Enter or t: the tasks" in text_of(app, "#service-detail")
         await pilot.press("enter")
         await until(pilot, lambda: table.row_count == 6, "api's two tasks as rows")
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(3)]
         assert rows[1][:4] == [" └ api.1", "● running on node-a", "✔ healthy", "5m"]
-        assert rows[2][:3] == [" └ api.2", "… starting on node-a", "… starting"]
+        assert rows[2][:3] == [" └ api.2", "… starting on node-b", "… starting"]
         assert rows[2][9] == "kg/api:0.6.0"
         await pilot.press("down", "down")
         detail = text_of(app, "#service-detail")
-        assert "▸ api.2  starting" in detail
-        assert "last healthcheck: no answer" in detail
+        assert "▸ api.2  starting  on node-b  … starting\n" in detail
+        assert "last healthcheck: curl: (7) Failed to connect" in detail
         # Restart on a task's row restarts its service (Swarm replaces the tasks).
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert app.screen.question == "Restart api?"  # type: ignore[attr-defined]
         await pilot.press("n")
-        # A status update keeps the cursor on the same task; Enter there folds them away.
+        # A status update keeps the cursor on the same task; t there folds them away.
         fakes.engine.emit()
         await pilot.pause()
         assert table.cursor_row == 2
-        await pilot.press("enter")
+        await pilot.press("t")
         await until(pilot, lambda: table.row_count == 4, "the tasks folded")
         assert table.cursor_row == 0
 
 
-async def test_enter_on_a_compose_service_changes_nothing(fakes: Fakes) -> None:
+async def test_enter_or_t_on_a_compose_service_changes_nothing(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one("#services", DataTable)
         await until(pilot, lambda: table.row_count == 4, "the services")
-        await pilot.press("enter")
+        await pilot.press("enter", "t")
         await pilot.pause()
         assert table.row_count == 4
-        assert app.screen.check_action("toggle_tasks", ()) is False
+        assert app.screen.check_action("toggle_tasks", ()) is False  # not in the footer
 
 
 async def test_docker_down_shows_a_banner_and_recovers(fakes: Fakes) -> None:

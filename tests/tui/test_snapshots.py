@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 
 from kgop_tui.widgets.log_view import LogView
 from tests.support.tui import make_app, until
-from tests.tui.fakes import Fakes
+from tests.tui.fakes import Fakes, swarm_status
 
 
 def rows(selector: str, count: int) -> Callable[[Any], bool]:
@@ -81,6 +81,21 @@ def test_upgrade_rolled_back(snap_compare: Any) -> None:
             limit=30,
         )
         app.clear_notifications()  # a toast that fades on its own clock
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=ready)
+
+
+def test_health_on_a_swarm_stack_with_tasks_unfolded(snap_compare: Any) -> None:
+    """A rolling update seen on Health: api at 1/2 replicas, its tasks unfolded (Enter)."""
+    fakes = Fakes()
+    fakes.engine.status = swarm_status()
+    app = make_app(fakes)
+
+    async def ready(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: health_ready(app), "the services")
+        await pilot.press("enter", "down", "down")
+        await until(pilot, lambda: rows("#services", 6)(app), "api's tasks")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=ready)

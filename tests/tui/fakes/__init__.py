@@ -11,7 +11,14 @@ from kgop_tui.ports import Services
 from tests.tui.fakes.clock import NOW
 from tests.tui.fakes.config import FakeConfig
 from tests.tui.fakes.doctor import FakeDoctor
-from tests.tui.fakes.engine import FakeEngine, FakeLogSource, log_batch, sample_status, service
+from tests.tui.fakes.engine import (
+    FakeEngine,
+    FakeLogSource,
+    log_batch,
+    sample_status,
+    service,
+    swarm_status,
+)
 from tests.tui.fakes.migrations import FakeMigrations
 from tests.tui.fakes.upgrades import FakeUpgrades
 
@@ -27,6 +34,7 @@ __all__ = [
     "log_batch",
     "sample_status",
     "service",
+    "swarm_status",
 ]
 
 

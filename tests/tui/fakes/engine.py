@@ -21,6 +21,7 @@ from kgop_tui.models import (
     ServiceStatus,
     StatusUpdate,
 )
+from kgop_tui.project import TaskStatus
 from kgop_tui.services.logs import LogBatch, LogChunk
 from kgop_tui.tls import CertificateStatus
 from tests.tui.fakes.clock import NOW
@@ -71,6 +72,30 @@ def sample_status() -> ProjectStatus:
             ),
         ],
     )
+
+
+def swarm_status() -> ProjectStatus:
+    """The sample project as a Swarm stack in the middle of a rolling update of api: one
+    replica already on the new image, the other still starting, on two nodes."""
+
+    def task(
+        slot: int, state: str, health: Health, node: str, image: str, **extra: str
+    ) -> TaskStatus:
+        return TaskStatus(slot=slot, state=state, desired_state="running", node=node,
+                          health=health, updated_at=NOW - timedelta(minutes=5), image=image,
+                          **extra)  # fmt: skip
+
+    tasks = [
+        task(1, "running", Health.HEALTHY, "node-a", "kg/api:0.6.0"),
+        task(2, "starting", Health.STARTING, "node-b", "kg/api:0.6.0", message="starting",
+             health_output="curl: (7) Failed to connect to localhost port 8000"),
+    ]  # fmt: skip
+    sample = sample_status()
+    api = sample.services[0].replace(
+        health=Health.HEALTHY, health_exit_code=None, health_output=None, replicas=1,
+        desired_replicas=2, tasks=tasks,
+    )  # fmt: skip
+    return sample.replace(services=[api, *sample.services[1:]])
 
 
 class _Handle:
