@@ -122,6 +122,11 @@ class ServiceStatus(NamedTuple):
         """Running and not unhealthy: what a user would call fine."""
         return self.state is ContainerState.RUNNING and self.health in (Health.HEALTHY, Health.NONE)
 
+    @property
+    def short_of_replicas(self) -> bool:
+        """Swarm: fewer replicas running than the service should have."""
+        return self.replicas is not None and self.replicas < (self.desired_replicas or 0)
+
     def replace(self, **changes: Any) -> ServiceStatus:
         """A copy with ``changes``."""
         return self._replace(**changes)

@@ -125,7 +125,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     docker = DockerService(settings)
     # On a Swarm stack the services are already deployed (docker stack deploy) and restart
     # by themselves until they are healthy: start only prepares what they need, then waits.
-    swarm = bool(docker.swarm().services())
+    swarm = docker.is_stack()
     written = ensure_garage_config(settings)
     # Before anything starts: a missing bind-mount source would become a directory.
     require_mounts(compose)
@@ -179,7 +179,7 @@ def cmd_garage(args: argparse.Namespace, settings: Settings) -> int:
         from kgop_tui.services.docker_engine import DockerService
 
         try:  # a Swarm stack's garage tasks form one cluster
-            swarm = bool(DockerService(settings).swarm().services())
+            swarm = DockerService(settings).is_stack()
         except KgopError:
             swarm = False  # no engine here: the one node kgop reaches
         print(garage_init(settings, time.monotonic() + 30, swarm))

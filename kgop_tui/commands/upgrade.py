@@ -221,7 +221,7 @@ def _start(args: argparse.Namespace, settings: Settings, files: UpgradeFiles) ->
     if plan.up_to_date:
         print(f"The platform is already at {plan.to_version}.")
         return ExitCode.OK
-    rolling = ctx.swarm and ctx.release.rolling
+    rolling = ctx.rolling
     confirm(
         f"Upgrade {plan.from_version} → {plan.to_version}? "
         + (

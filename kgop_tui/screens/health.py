@@ -73,7 +73,7 @@ def state_cell(status: ServiceStatus) -> Text:
         label += f" ({status.exit_code})"
     if status.replicas is not None:  # a Swarm service: running / desired replicas
         label += f" {status.replicas}/{status.desired_replicas}"
-        if status.replicas < (status.desired_replicas or 0):
+        if status.short_of_replicas:
             colour = "yellow" if status.replicas else "red"
     return Text(label, style=colour)
 
@@ -132,6 +132,8 @@ class HealthScreen(KgopScreen):
         self.expanded: set[str] = set()
         """Swarm services whose tasks are rows of the table (Enter toggles, as in k9s)."""
         self._rows: list[Row] = []
+        self.on_stack = False
+        """The project is a Swarm stack (its services have tasks)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -253,7 +255,10 @@ class HealthScreen(KgopScreen):
             return
         self.banner.clear()
         self.kgop.last_status = status
-        self.refresh_bindings()  # Tasks shows on a Swarm stack only
+        on_stack = any(s.tasks is not None for s in status.services)
+        if on_stack != self.on_stack:
+            self.on_stack = on_stack
+            self.refresh_bindings()  # Tasks shows on a Swarm stack only
         table = self.query_one("#services", DataTable)
         selected, row_before = self.selected(), self.selected_key()
         self._rows = self.rows_of(status)
@@ -393,9 +398,7 @@ class HealthScreen(KgopScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_tasks":  # shown on a Swarm stack only
-            return self.status is not None and any(
-                s.tasks is not None for s in self.status.services
-            )
+            return self.on_stack
         return super().check_action(action, parameters)
 
     def on_data_table_row_selected(self, _: DataTable.RowSelected) -> None:

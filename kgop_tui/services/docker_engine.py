@@ -207,6 +207,10 @@ class DockerService:
 
         return SwarmStack(self)
 
+    def is_stack(self) -> bool:
+        """Whether the project is deployed as a Swarm stack (``docker stack deploy``)."""
+        return bool(self.swarm().services())
+
     def close(self) -> None:
         """Close the connections."""
         if self._client is not None:
@@ -287,8 +291,11 @@ class DockerService:
         docs = self.inspect_project()
         # No compose container: the project may be a Swarm stack (asked only then, so that
         # compose mode costs no extra request).
-        if not docs and self.swarm().services():
-            return self.swarm().log_targets(services)
+        if not docs:
+            swarm = self.swarm()
+            stack = swarm.services()
+            if stack:
+                return swarm.log_targets(services, stack)
         found = [(status_from_inspect(doc, self._clock()).service, str(doc["Id"])) for doc in docs]
         if services:
             refuse_unknown(services, {service for service, _ in found}, f"project '{self.project}'")

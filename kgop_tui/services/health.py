@@ -17,7 +17,7 @@ def _why(current: ServiceStatus | None, image: str | None) -> str:
         return f"still on {current.image}"
     if current.state is not ContainerState.RUNNING:
         return current.state.value
-    if current.replicas is not None and current.replicas < (current.desired_replicas or 0):
+    if current.short_of_replicas:
         return f"{current.replicas} of {current.desired_replicas} replicas running"
     last = (current.health_output or "").strip().splitlines()[-1:]
     return f"{current.health.value}: {last[0][:160]}" if last else current.health.value
@@ -42,10 +42,7 @@ def wait_healthy(
                 or not current.ok
                 or current.health is Health.STARTING
                 or (wanted is not None and current.image != wanted)
-                or (  # a Swarm service: every replica, not just one
-                    current.replicas is not None
-                    and current.replicas < (current.desired_replicas or 0)
-                )
+                or current.short_of_replicas  # a Swarm service: every replica, not one
             ):
                 waiting.append(name)
         if not waiting:

@@ -45,13 +45,18 @@ def bind_mounts(compose: ComposeService) -> list[BindMount]:
     return found
 
 
+def in_home(path: Path, kg_home: Path) -> bool:
+    """``path`` is KG_HOME or inside it."""
+    return path == kg_home or kg_home in path.parents
+
+
 def check_mount(mount: BindMount, kg_home: Path) -> Check:
     """ok, or fail naming both paths and what to do; a source outside KG_HOME that this
     process cannot see (kgop in its container) is skipped, not guessed at."""
     source = Path(mount.source)
     where = f"{mount.source} → {mount.service}:{mount.target}"
     ident = f"mount.{mount.service}:{mount.target}"
-    inside = source == kg_home or kg_home in source.parents
+    inside = in_home(source, kg_home)
     if not source.exists() and not source.is_socket():
         if not inside and not os.path.exists(source.parent):
             return Check(id=ident, state=CheckState.SKIP, detail=f"{where}: not visible here")

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 from kgop_tui.errors import ConfigInvalid
 from kgop_tui.services.compose import ComposeService
+from kgop_tui.services.mounts import in_home
 from kgop_tui.settings import Settings
 
 OVERLAY = "compose/stack.yml"
@@ -77,10 +78,6 @@ def swarm_service(service: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _under(path: Path, home: Path) -> bool:
-    return path == home or home in path.parents
-
-
 def place_on(service: dict[str, Any], constraint: str) -> None:
     placement = service.setdefault("deploy", {}).setdefault("placement", {})
     constraints = placement.setdefault("constraints", [])
@@ -96,7 +93,7 @@ def move_home_mounts(
     kept = []
     for mount in service.get("volumes") or []:
         source = Path(str(mount.get("source") or "/"))
-        if mount.get("type") != "bind" or not _under(source, home):
+        if mount.get("type") != "bind" or not in_home(source, home):
             kept.append(mount)
             continue
         if source.is_file():

@@ -182,10 +182,13 @@ class SwarmStack:
 
     # ---- logs and restarts ---------------------------------------------------------------
 
-    def log_targets(self, services: list[str] | None = None) -> list[tuple[str, str]]:
-        """``("api.1", "task:<id>")`` for each current task of the named (or every) service:
-        replica logs are read through the manager, whichever node runs them."""
-        docs = self.services()
+    def log_targets(
+        self, services: list[str] | None = None, docs: list[dict[str, Any]] | None = None
+    ) -> list[tuple[str, str]]:
+        """``("api.1", "task:<id>")`` for each current task of the named (or every) service
+        (``docs``: the stack's service documents, when already read): replica logs are read
+        through the manager, whichever node runs them."""
+        docs = self.services() if docs is None else docs
         if services:
             refuse_unknown(services, {self.name_of(d) for d in docs}, f"stack '{self.namespace}'")
             docs = [d for d in docs if self.name_of(d) in services]
@@ -247,6 +250,12 @@ class SwarmStack:
         (``rolling_back``: waiting for the previous images, Swarm's rollback is the way)."""
         deadline = time.monotonic() + timeout
         said: dict[str, str] = {}
+        failed: tuple[str, ...] = ("rollback_paused", "paused")
+        finished: tuple[str, ...] = ("", "completed")
+        if rolling_back:  # Swarm's own rollback is how the previous images come back
+            finished += ("rollback_completed",)
+        else:
+            failed += ("rollback_started", "rollback_completed")
         while True:
             docs = {self.name_of(d): d for d in self.services()}
             status = {s.service: s for s in self.project_status(list(docs.values())).services}
@@ -254,9 +263,6 @@ class SwarmStack:
             for name, image in services.items():
                 update = (docs.get(name) or {}).get("UpdateStatus") or {}
                 state = str(update.get("State", ""))
-                failed: tuple[str, ...] = ("rollback_paused", "paused")
-                if not rolling_back:
-                    failed += ("rollback_started", "rollback_completed")
                 if state in failed:
                     raise OperationFailed(
                         f"Swarm stopped the update of {name} ({state}): "
@@ -273,9 +279,6 @@ class SwarmStack:
                     log(line)
                     said[name] = line
                 healthy = current is not None and current.health in (Health.HEALTHY, Health.NONE)
-                finished = (
-                    ("", "completed", "rollback_completed") if rolling_back else ("", "completed")
-                )
                 done = state in finished and updated == desired and desired > 0
                 if not (done and healthy and len(tasks) == desired):
                     waiting.append(name)

@@ -102,7 +102,7 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
         notes.append(f"{current} is not in the release manifest; no required stop is known")
     if no_backup:
         notes.append("--no-backup: a failed upgrade cannot restore the database")
-    swarm = steps.on_swarm()
+    swarm = steps.docker.is_stack()
     if swarm and release.rolling:
         notes.append(
             "Swarm stack, rolling release: api and web keep serving; their replicas are "

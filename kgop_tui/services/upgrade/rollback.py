@@ -54,7 +54,7 @@ class Undo:
             backup=ctx.backup,
             restore_database=ctx.migrations_ran or migrate is StepState.FAILED,
             swarm=ctx.swarm,
-            rolling=ctx.swarm and ctx.release.rolling,
+            rolling=ctx.rolling,
             scaled=ctx.scaled,
         )
 
@@ -70,50 +70,32 @@ async def rollback(
     try:
         with rec.step("rollback") as step:
             services = undo.services or steps.app_services()
-            if undo.rolling:
-                # The previous api and web run on the new schema (the release says so): the
-                # stack goes back to their images, replica by replica, and keeps serving.
-                if undo.env_before:
-                    from kgop_tui.services.files import update_env_file
-
-                    update_env_file(steps.settings.kg_home / ".env", undo.env_before)
-                images = {s: undo.previous_images[s] for s in services}
-                steps.update_stack(services, images, {})
-                step.detail = steps.docker.swarm().wait_updated(
-                    images, health_timeout, rec.line, rolling_back=True
-                )
-                report.append(
-                    "The database keeps the new schema: the previous release runs on it "
-                    "(a rolling release)."
-                )
-                report.append(f"Back on {undo.current}: {step.detail}.")
-                _mark_rolled_back(status)
-                status.state = RunState.ROLLED_BACK
-                status.hint = "see the log for the cause; the stack runs the previous version"
-                status.report = report
-                return
-            if undo.swarm:
-                swarm = steps.docker.swarm()
-                for service in services:
-                    swarm.scale(service, 0)
-            else:
-                steps.compose.stop(services, grace_seconds=10)
-            if undo.restore_database:
-                if undo.backup is not None:
-                    rec.line(f"   restoring the database from {undo.backup.path}")
-                    await steps.backups.restore_database(undo.backup)
-                    report.append(f"Database restored from {undo.backup.path}.")
+            images = {s: undo.previous_images[s] for s in services}
+            # Rolling: the previous api and web run on the new schema (the release says so),
+            # so nothing stops and the database stays; the stack goes back replica by replica.
+            if not undo.rolling:
+                if undo.swarm:
+                    swarm = steps.docker.swarm()
+                    for service in services:
+                        swarm.scale(service, 0)
                 else:
-                    report.append("The database was NOT restored: no backup (--no-backup).")
-            else:
-                report.append("The database was not changed.")
+                    steps.compose.stop(services, grace_seconds=10)
+                if undo.restore_database:
+                    if undo.backup is not None:
+                        rec.line(f"   restoring the database from {undo.backup.path}")
+                        await steps.backups.restore_database(undo.backup)
+                        report.append(f"Database restored from {undo.backup.path}.")
+                    else:
+                        report.append("The database was NOT restored: no backup (--no-backup).")
+                else:
+                    report.append("The database was not changed.")
             if undo.env_before:
                 from kgop_tui.services.files import update_env_file
 
                 update_env_file(steps.settings.kg_home / ".env", undo.env_before)
-            images = {s: undo.previous_images[s] for s in services}
             if undo.swarm:
-                steps.update_stack(services, images, undo.scaled or {s: 1 for s in services})
+                scaled = {} if undo.rolling else (undo.scaled or {s: 1 for s in services})
+                steps.update_stack(services, images, scaled)
                 step.detail = steps.docker.swarm().wait_updated(
                     images, health_timeout, rec.line, rolling_back=True
                 )
@@ -121,10 +103,22 @@ async def rollback(
                 steps.start_services(services)
                 step.detail = wait_healthy(steps.docker, services, health_timeout, images)
                 rec.line("   " + steps.reload_front())
+            if undo.rolling:
+                report.append(
+                    "The database keeps the new schema: the previous release runs on it "
+                    "(a rolling release)."
+                )
             report.append(f"Back on {undo.current}: {step.detail}.")
-        _mark_rolled_back(status)
+        for step in status.steps:
+            if step.key in ("stop", "migrate", "start", "health", "verify") and step.state in (
+                StepState.DONE,
+                StepState.FAILED,
+                StepState.RUNNING,
+            ):
+                step.state = StepState.ROLLED_BACK
         status.state = RunState.ROLLED_BACK
-        status.hint = "see the log for the cause; the platform runs the previous version"
+        runs = "stack" if undo.rolling else "platform"
+        status.hint = f"see the log for the cause; the {runs} runs the previous version"
     except BaseException as exc:  # noqa: BLE001
         message = describe_error(exc)
         report.append(f"The rollback failed too: {message}")
@@ -135,16 +129,6 @@ async def rollback(
             else "check `kgop status` and `kgop migrate status`"
         )
     status.report = report
-
-
-def _mark_rolled_back(status: UpgradeStatus) -> None:
-    for step in status.steps:
-        if step.key in ("stop", "migrate", "start", "health", "verify") and step.state in (
-            StepState.DONE,
-            StepState.FAILED,
-            StepState.RUNNING,
-        ):
-            step.state = StepState.ROLLED_BACK
 
 
 def recover(settings: Settings, health_timeout: float = 180.0) -> UpgradeStatus:

@@ -130,9 +130,8 @@ async def _run(
             )
         with rec.step("health") as step:
             step.detail = steps.wait_app(ctx, health_timeout)
-            rolling = ctx.swarm and ctx.release.rolling
             status.api_downtime_seconds = (
-                0.0 if rolling else round(time.monotonic() - down_since, 2)
+                0.0 if ctx.rolling else round(time.monotonic() - down_since, 2)
             )
             rec.line("   " + steps.reload_front())
         with rec.step("verify") as step:
@@ -144,7 +143,7 @@ async def _run(
         took = (now() - status.started_at).total_seconds()
         served = (
             "api and web served throughout (a rolling update of the Swarm stack)"
-            if ctx.swarm and ctx.release.rolling
+            if ctx.rolling
             else f"api and web were down {status.api_downtime_seconds:.1f} s"
         )
         status.report = [

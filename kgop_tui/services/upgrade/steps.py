@@ -48,6 +48,12 @@ class UpgradeContext:
     """Swarm, a release that is not rolling: the replicas api and web had before scaling
     to zero for the migrations."""
 
+    @property
+    def rolling(self) -> bool:
+        """A Swarm stack and a rolling release: api and web are updated replica by replica
+        and keep serving; nothing stops."""
+        return self.swarm and self.release.rolling
+
 
 class UpgradeSteps:
     """The steps of an upgrade, and what they share (engine, compose, backups, images);
@@ -91,13 +97,9 @@ class UpgradeSteps:
         known = self.compose.services()
         return [name for name in APP_SERVICES if name in known]
 
-    def on_swarm(self) -> bool:
-        return bool(self.docker.swarm().services())
-
     def stop_app(self, ctx: UpgradeContext) -> str:
         ctx.services = self.app_services()
-        ctx.swarm = self.on_swarm()
-        if ctx.swarm and ctx.release.rolling:
+        if ctx.rolling:
             return "nothing stops: the replicas are replaced one by one (rolling)"
         if ctx.swarm:
             swarm = self.docker.swarm()
