@@ -320,6 +320,14 @@ cmd_logs() {
   compose logs "${args[@]}"
 }
 
+# The serving container, gone before the shim exits: when compose's own --rm is already
+# removing it, `docker rm -f` returns at once ("removal already in progress").
+remove_serving() {
+  local tries=50
+  docker rm -f "${SERVE_NAME}" >/dev/null 2>&1 || true
+  while ((tries-- > 0)) && docker inspect "${SERVE_NAME}" >/dev/null 2>&1; do sleep 0.2; done
+}
+
 # kgop serve in a one-off operator container, its port published on the host's loopback only.
 cmd_serve() {
   local port=8422 arg
@@ -343,7 +351,7 @@ cmd_serve() {
   [[ -t 0 && -t 1 ]] && tty=()
   # Named, and removed however this ends (Ctrl+C, a lost SSH session, kill).
   SERVE_NAME="$(operator_name)-serve-${port}"
-  trap 'docker rm -f "${SERVE_NAME}" >/dev/null 2>&1 || true' EXIT
+  trap remove_serving EXIT
   note "Serving the operator TUI on http://127.0.0.1:${port} (Ctrl+C stops)."
   compose run --rm --no-deps --name "${SERVE_NAME}" "${tty[@]}" -p "127.0.0.1:${port}:${port}" \
     operator kgop serve --bind 0.0.0.0 --port "${port}" --public-url "http://127.0.0.1:${port}" \
