@@ -333,6 +333,7 @@ class BackupService:
         there, so none of that happens while the platform is stopped. Callers hold the
         upgrade lock, so databases left aside by an interrupted restore are cleared here.
         """
+        from kgop_tui.services.config.base import canary_fingerprint
         from kgop_tui.services.config.encryption import EncryptionConfig
 
         dump = Path(info.path) / DUMP
@@ -372,7 +373,7 @@ class BackupService:
             )
             try:
                 reencrypted = 0
-                if await side.fetchval("SELECT to_regclass('kg_api.encryption_canary')"):
+                if await canary_fingerprint(side) is not None:
                     target = DatabaseTarget(url=self.target.url, label=self.target.label)
                     config = EncryptionConfig(target, self.settings)
                     reencrypted = await config.reencrypt_database(side)

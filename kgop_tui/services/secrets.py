@@ -2,7 +2,7 @@
 
 ``ENCRYPTION_KEY`` (in ``.env``) encrypts provider API keys and other stored secrets.
 A fingerprint of the key that encrypted them is kept in the database
-(``kg_api.encryption_canary``); kgop refuses to read or write encrypted values when the key
+(``kgop.key_canary``); kgop refuses to read or write encrypted values when the key
 it holds does not match, *before* touching anything — the failure that otherwise surfaces
 weeks later as "credentials could not be decrypted".
 

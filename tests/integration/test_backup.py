@@ -225,7 +225,7 @@ def test_rotate_key_keeps_old_backups_restorable_and_backups_keyless(home: Home)
     assert restored.returncode == 0, restored.stderr
     # Restored, and its secrets brought under the current key: the platform reads them.
     assert home.read_openai_key() == OPENAI_KEY
-    canary = fetch(home.dsn, "SELECT key_fingerprint FROM kg_api.encryption_canary")
+    canary = fetch(home.dsn, "SELECT key_fingerprint FROM kgop.key_canary")
     assert canary[0]["key_fingerprint"] == status["encryption"]["env_fingerprint"]
 
 

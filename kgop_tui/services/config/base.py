@@ -16,6 +16,34 @@ from kgop_tui.services.database import DatabaseTarget, connect
 from kgop_tui.services.secrets import CANARY_PLAINTEXT, KeyRing
 from kgop_tui.settings import Settings
 
+CANARY = "kgop.key_canary"
+LEGACY_CANARY = "kg_api.encryption_canary"
+"""Where kgop releases before the ``kgop`` schema kept the canary (read until rewritten)."""
+CANARY_DDL = """
+CREATE SCHEMA IF NOT EXISTS kgop;
+CREATE TABLE IF NOT EXISTS kgop.key_canary (
+    id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    key_fingerprint text NOT NULL,
+    token bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    rotated_at timestamptz
+);
+"""
+
+
+async def canary_fingerprint(conn: asyncpg.Connection, lock: bool = False) -> str | None:
+    """The fingerprint of the key the stored secrets are under, from kgop's canary (in its
+    own schema), else from the one an earlier kgop kept in ``kg_api``; None without one."""
+    for table in (CANARY, LEGACY_CANARY):
+        if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+            found: str | None = await conn.fetchval(
+                f"SELECT key_fingerprint FROM {table} WHERE id = 1"
+                + (" FOR UPDATE" if lock else "")
+            )
+            if found is not None or table == CANARY:
+                return found
+    return None
+
 
 class KeyMismatch(RefusedForSafety):
     """The key in .env is not the key the stored secrets were encrypted with."""
@@ -47,19 +75,16 @@ class ConfigBase:
 
     async def _guard(self, conn: asyncpg.Connection, ring: KeyRing, write: bool) -> None:
         """Refuse if the stored secrets belong to another key; create the canary on write."""
-        row = await conn.fetchrow(
-            "SELECT key_fingerprint FROM kg_api.encryption_canary WHERE id = 1"
-            + (" FOR UPDATE" if write else "")
-        )
-        if row is None:
+        stored = await canary_fingerprint(conn, lock=write)
+        if stored is None:
             if write:
                 await self._set_canary(conn, ring)
             return
-        if row["key_fingerprint"] not in ring.fingerprints:
+        if stored not in ring.fingerprints:
             raise KeyMismatch(
                 f"The ENCRYPTION_KEY in .env (fingerprint {ring.primary_fingerprint}) is not the "
                 f"key the stored secrets were encrypted with (fingerprint "
-                f"{row['key_fingerprint']}); nothing was read or written",
+                f"{stored}); nothing was read or written",
                 hint="put the original key back in .env (a backup taken with --with-secrets holds "
                 "an encrypted copy: `kgop restore BACKUP --secrets-passphrase-stdin`); "
                 "if it is lost for good, `kgop configure forget-secrets --yes` deletes the "
@@ -68,8 +93,9 @@ class ConfigBase:
 
     @staticmethod
     async def _set_canary(conn: asyncpg.Connection, ring: KeyRing) -> None:
+        await conn.execute(CANARY_DDL)
         await conn.execute(
-            "INSERT INTO kg_api.encryption_canary (id, key_fingerprint, token) VALUES (1, $1, $2) "
+            f"INSERT INTO {CANARY} (id, key_fingerprint, token) VALUES (1, $1, $2) "
             "ON CONFLICT (id) DO UPDATE SET key_fingerprint = $1, token = $2, rotated_at = now()",
             ring.primary_fingerprint,
             ring.encrypt(CANARY_PLAINTEXT),

@@ -12,7 +12,7 @@ import asyncpg
 from kgop_tui.models import (
     EncryptionStatus,
 )
-from kgop_tui.services.config.base import ConfigBase
+from kgop_tui.services.config.base import ConfigBase, canary_fingerprint
 from kgop_tui.services.files import update_env_file
 from kgop_tui.services.secrets import KeyRing, fingerprint, generate_key
 
@@ -42,7 +42,7 @@ class EncryptionConfig(ConfigBase):
     """The key canary's status, forgetting secrets, rotating the key."""
 
     async def encryption_status(self, conn: asyncpg.Connection) -> EncryptionStatus:
-        db = await conn.fetchval("SELECT key_fingerprint FROM kg_api.encryption_canary")
+        db = await canary_fingerprint(conn)
         key = self.settings.encryption_key
         env = fingerprint(key.get_secret_value()) if key else None
         fingerprints = KeyRing.from_settings(self.settings).fingerprints if key else []
@@ -95,9 +95,7 @@ class EncryptionConfig(ConfigBase):
         async with self._conn("rotate-key") as conn:
             await conn.execute("SELECT pg_advisory_lock($1)", ROTATION_LOCK)
             await self._guard(conn, ring, write=False)
-            canary = await conn.fetchval(
-                "SELECT key_fingerprint FROM kg_api.encryption_canary WHERE id = 1"
-            )
+            canary = await canary_fingerprint(conn)
             resumed = canary is not None and canary != ring.primary_fingerprint
             if resumed:  # finish the interrupted rotation first
                 await self._reencrypt(conn, ring)
@@ -116,9 +114,7 @@ class EncryptionConfig(ConfigBase):
         """Bring the stored secrets of the database behind ``conn`` (a restored one) under
         the primary key; 0 when they already are."""
         ring = KeyRing.from_settings(self.settings)
-        canary = await conn.fetchval(
-            "SELECT key_fingerprint FROM kg_api.encryption_canary WHERE id = 1"
-        )
+        canary = await canary_fingerprint(conn)
         if canary is None or canary == ring.primary_fingerprint:
             return 0
         return await self._reencrypt(conn, ring)
