@@ -20,7 +20,7 @@ BULK = (
 
 def back_up(probe: Probe) -> bool:
     """The probe's newest sample found the api answering."""
-    return bool(probe.samples) and probe.samples[-1][1]
+    return bool(probe.samples) and probe.samples[-1][1] is True
 
 
 def test_restore_downtime_is_one_stop_and_start_of_api(site: UpgradeSite) -> None:
@@ -58,7 +58,7 @@ def test_restore_downtime_is_one_stop_and_start_of_api(site: UpgradeSite) -> Non
     assert max(outages) <= reference * 1.5 + 1.0
     # The safety backup and the restore aside ran while api served: it answered for a
     # while after the restore began, before its one outage.
-    went_down = next(at for at, ok in probe.samples if at >= began and not ok)
-    served = [at for at, ok in probe.samples if began <= at < went_down and ok]
+    went_down = next(at for at, ok in probe.samples if at >= began and ok is False)
+    served = [at for at, ok in probe.samples if began <= at < went_down and ok is True]
     assert served
     assert went_down - began >= 1.0

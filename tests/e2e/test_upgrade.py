@@ -55,7 +55,7 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: UpgradeSite) -> Non
 
     # One stop and one start of the api: a single outage, and it is up at the end.
     outages = probe.outages()
-    assert len(outages) == 1, outages
+    assert len(outages) == 1, (outages, f"{probe.slow} slow answers")
     assert probe.samples[0][1]
     assert probe.samples[-1][1]
     status = upgrade_status(stack)

@@ -24,21 +24,33 @@ def platform_rows(dsn: str) -> list[dict[str, object]]:
 
 
 class Probe:
-    """Polls the api's /health; reports the intervals it was down."""
+    """Polls the api's /health; reports the intervals it was down.
 
-    def __init__(self, port: int) -> None:
+    A sample is True (200), False (refused, reset, or an answer other than 200: the api is
+    down) or None (no answer within the timeout: on a busy machine a slow answer, which is
+    neither). Only refusals make an outage; a slow sample neither starts nor ends one.
+    """
+
+    def __init__(self, port: int, timeout: float = 2.0) -> None:
         self.url = f"http://127.0.0.1:{port}/health"
-        self.samples: list[tuple[float, bool]] = []
+        self.timeout = timeout
+        self.samples: list[tuple[float, bool | None]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> bool | None:
+        try:
+            return get_json(self.url, timeout=self.timeout)[0] == 200
+        except TimeoutError:
+            return None
+        except OSError as exc:  # urllib wraps a timeout in URLError
+            return None if isinstance(getattr(exc, "reason", None), TimeoutError) else False
+        except ValueError:  # an answer that is not the api's JSON
+            return False
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                ok = get_json(self.url, timeout=1)[0] == 200
-            except OSError:
-                ok = False
-            self.samples.append((time.monotonic(), ok))
+            self.samples.append((time.monotonic(), self._sample()))
             self._stop.wait(0.05)
 
     def __enter__(self) -> Probe:
@@ -49,12 +61,17 @@ class Probe:
         self._stop.set()
         self._thread.join()
 
+    @property
+    def slow(self) -> int:
+        """Samples that got no answer in time."""
+        return sum(1 for _, ok in self.samples if ok is None)
+
     def outages(self) -> list[float]:
         spans, down_since = [], None
         for at, ok in self.samples:
-            if not ok and down_since is None:
+            if ok is False and down_since is None:
                 down_since = at
-            elif ok and down_since is not None:
+            elif ok is True and down_since is not None:
                 spans.append(at - down_since)
                 down_since = None
         if down_since is not None:
