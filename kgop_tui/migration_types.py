@@ -101,6 +101,10 @@ class MigrationStatus(NamedTuple):
     current_version: int | None
     entries: list[MigrationEntry]
     warm_migrations_dir: str | None = None
+    schema_source: str | None = None
+    """The one source this database is migrated from, as a person reads it."""
+    baseline: str | None = None
+    """The platform's ``00_baseline.sql`` of that source, when it has one."""
 
     def by_state(self, state: MigrationState) -> list[MigrationEntry]:
         return [e for e in self.entries if e.state is state]
@@ -120,5 +124,7 @@ class MigrationStatus(NamedTuple):
             "migrations_dir": self.migrations_dir,
             "warm_migrations_dir": self.warm_migrations_dir,
             "current_version": self.current_version,
+            "schema_source": self.schema_source,
+            "baseline": self.baseline,
             "entries": [entry.to_json() for entry in self.entries],
         }

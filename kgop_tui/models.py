@@ -75,17 +75,36 @@ class MigrationFailure(Model):
     column: int | None = None
 
 
+class AppliedBaseline(Model):
+    """The platform's baseline, applied by ``migrate up`` to a database without its schemas."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    duration_ms: int
+    dropped_settings: list[str] = Field(
+        default_factory=list,
+        description="SET lines left out: settings this server does not have (e.g. "
+        "transaction_timeout below PostgreSQL 17).",
+    )
+
+
 class MigrationRun(Model):
     """The result of ``kgop migrate up`` (or its dry run)."""
 
     model_config = ConfigDict(frozen=True)
 
     dry_run: bool
+    baseline: AppliedBaseline | None = None
     applied: list[AppliedStep] = Field(default_factory=list)
     skipped: list[str] = Field(
         default_factory=list, description="Files a dry run could not try (no-transaction)."
     )
     adopted: int = Field(default=0, description="Legacy rows given a checksum on this run.")
+    edited_by_release: list[int] = Field(
+        default_factory=list,
+        description="Applied versions whose file this release changed: its content recorded.",
+    )
     failure: MigrationFailure | None = None
     current_version: int | None = None
 

@@ -180,6 +180,8 @@ def render_migration_status(status: MigrationStatus) -> str:
     ]
     current = status.current_version
     head = f"Database {status.database} at version {current if current is not None else '-'}"
+    if status.schema_source:
+        head += f"\nSchema: {status.schema_source}"
     body = table(
         ("VERSION", "NAME", "STATE", "FOLDER", "RUNS", "APPLIED AT", "DURATION", "BY"), rows
     )

@@ -133,6 +133,17 @@ def failure_error(failure: MigrationFailure, dry_run: bool) -> MigrationFailed:
 
 def render_run(run: MigrationRun) -> str:
     lines: list[str] = []
+    if run.baseline is not None:
+        b = run.baseline
+        verb = "Would apply" if run.dry_run else "Applied"
+        lines.append(f"{verb} the platform's baseline {b.filename} ({b.duration_ms} ms).")
+        if b.dropped_settings:
+            lines.append(
+                "Left out settings this server does not have: " + ", ".join(b.dropped_settings)
+            )
+    if run.edited_by_release:
+        versions = ", ".join(str(v) for v in run.edited_by_release)
+        lines.append(f"Recorded the release's new content of applied files: {versions}.")
     if run.adopted:
         lines.append(f"Adopted {run.adopted} migration(s) applied by the previous runner.")
     if run.dry_run:

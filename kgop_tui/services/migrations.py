@@ -33,20 +33,31 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 
-from kgop_tui.errors import ChecksumDrift, ConfigInvalid
+from kgop_tui.errors import ChecksumDrift, ConfigInvalid, RefusedForSafety
 from kgop_tui.kinds import MigrationSource, MigrationState
 from kgop_tui.migration_types import MigrationEntry, MigrationFile, MigrationStatus
+from kgop_tui.services.baseline import (
+    SchemaSource,
+    leave_out_unknown_settings,
+    needs_baseline,
+    read_baseline,
+    server_settings,
+)
 from kgop_tui.services.database import DatabaseTarget, connect
 from kgop_tui.services.migration_db import (
     DURATION_SQL,
+    KGOP_DDL,
     LOCK_KEY,
+    PLATFORM_ROW_SQL,
+    PLATFORM_TRACKING_DDL,
     RECORD_SQL,
-    TRACKING_DDL,
     FileFailed,
     adopt,
     applied_rows,
     file_failure,
     literal,
+    move_legacy_bookkeeping,
+    record_release_edits,
     session_settings,
     take_lock,
 )
@@ -63,7 +74,13 @@ from kgop_tui.services.sql_script import (
 )
 
 if TYPE_CHECKING:  # the results of plan and up: pydantic is imported when they are made
-    from kgop_tui.models import AppliedStep, MigrationFailure, MigrationRun, PlannedMigration
+    from kgop_tui.models import (
+        AppliedBaseline,
+        AppliedStep,
+        MigrationFailure,
+        MigrationRun,
+        PlannedMigration,
+    )
 
 OPEN = "BEGIN;\n"
 """What opens a kgop-managed file's transaction, in front of the file in its script."""
@@ -105,6 +122,7 @@ class MigrationService:
         lock_timeout: float = 60.0,
         applied_by: str | None = None,
         warm_directory: Path | None = None,
+        release: str | None = None,
     ) -> None:
         self.target = target
         self.directory = directory
@@ -112,6 +130,7 @@ class MigrationService:
         self.kgop_version = kgop_version
         self.lock_timeout = lock_timeout
         self.applied_by = applied_by or default_applied_by()
+        self.source = SchemaSource.of(directory, warm_directory, release)
 
     # ---- reading -----------------------------------------------------------------------
 
@@ -120,7 +139,10 @@ class MigrationService:
 
     @staticmethod
     def _state(
-        file: MigrationFile | None, row: dict[str, Any] | None, cut: int | None
+        file: MigrationFile | None,
+        row: dict[str, Any] | None,
+        cut: int | None,
+        release: str | None,
     ) -> MigrationState:
         if row is None:
             return MigrationState.PENDING
@@ -128,13 +150,16 @@ class MigrationService:
             version = int(row["version"])
             baseline = cut is not None and version <= cut
             return MigrationState.BASELINE if baseline else MigrationState.MISSING
-        if row["checksum"] and row["checksum"] != file.checksum:
+        # The platform edits applied files between releases: a file of another release than
+        # the one it was applied from is that release's, not a local change.
+        recorded = row.get("release")
+        same_release = release is None or recorded is None or recorded == release
+        if row["checksum"] and row["checksum"] != file.checksum and same_release:
             return MigrationState.DRIFTED
         return MigrationState.APPLIED
 
-    @classmethod
     def _entries(
-        cls, files: list[MigrationFile], applied: dict[int, dict[str, Any]]
+        self, files: list[MigrationFile], applied: dict[int, dict[str, Any]]
     ) -> list[MigrationEntry]:
         by_version = {f.version: f for f in files}
         cut = checkpoint(files)
@@ -145,7 +170,7 @@ class MigrationService:
                 MigrationEntry(
                     version=version,
                     name=file.name if file else str(row["name"] if row else ""),
-                    state=cls._state(file, row, cut),
+                    state=self._state(file, row, cut, self.source.release),
                     filename=(file.path or file.filename) if file else None,
                     applied_at=row["applied_at"] if row else None,
                     duration_ms=row["duration_ms"] if row else None,
@@ -169,6 +194,7 @@ class MigrationService:
             applied = await applied_rows(conn)
         finally:
             await conn.close()
+        self._refuse_foreign(files, applied)
         warm = self.warm_directory
         return MigrationStatus(
             database=self.target.label,
@@ -176,7 +202,28 @@ class MigrationService:
             warm_migrations_dir=str(warm) if warm is not None and warm.is_dir() else None,
             current_version=max(applied) if applied else None,
             entries=self._entries(files, applied),
+            schema_source=self.source.label,
+            baseline=str(self.source.baseline) if self.source.baseline else None,
         )
+
+    def _refuse_foreign(self, files: list[MigrationFile], applied: dict[int, Any]) -> None:
+        """Refuse files of another schema: the database recorded their versions under other
+        names (kgop's packaged files against the platform's database, or the reverse)."""
+        clashes = [
+            (f, applied[f.version]["platform_name"])
+            for f in files
+            if f.version in applied and applied[f.version]["platform_name"] not in (None, f.name)
+        ]
+        if clashes:
+            file, recorded = clashes[0]
+            more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+            raise RefusedForSafety(
+                f"The database recorded version {file.version} as {recorded!r}, but "
+                f"{self.directory} has {file.path or file.filename} under that number{more}: "
+                "these files belong to another schema; nothing was read or applied",
+                hint="point KGOP_MIGRATIONS_DIR at the schema of the platform release this "
+                "database runs (its api image carries it at /app/schema/migrations)",
+            )
 
     @staticmethod
     def _selected(file: MigrationFile, to: int | None, warm: bool) -> bool:
@@ -207,21 +254,35 @@ class MigrationService:
     # ---- writing -----------------------------------------------------------------------
 
     def _record_values(self, file: MigrationFile, ms: int | None) -> tuple[Any, ...]:
-        return (file.version, file.name, file.checksum, ms, self.applied_by, self.kgop_version)
+        return (
+            file.version,
+            file.name,
+            file.checksum,
+            ms,
+            self.applied_by,
+            self.kgop_version,
+            self.source.release,
+        )
 
     async def _record(self, conn: asyncpg.Connection, file: MigrationFile, ms: int) -> None:
-        # Files of the platform insert their own tracking row: complete it, never duplicate.
+        # kgop's bookkeeping; the platform's files insert their own tracking row.
         await conn.execute(
-            RECORD_SQL.format("$1::int, $2, $3, $4, $5, $6"), *self._record_values(file, ms)
+            RECORD_SQL.format("$1::int, $2, $3, $4, $5, $6, $7"), *self._record_values(file, ms)
         )
+        if not self.source.platform:
+            await conn.execute(PLATFORM_ROW_SQL.format("$1::int, $2"), file.version, file.name)
 
     def _record_script(self, file: MigrationFile) -> str:
         """The tracking row as a statement of its own, to join the file's script (sent with
         it: no round trip of its own). Its duration is the server's: from the script's
         arrival (``statement_timestamp()``) to this row."""
-        version, name, checksum, _, by, kgop = self._record_values(file, None)
+        version, name, checksum, _, by, kgop, release = self._record_values(file, None)
         values = f"{int(version)}, {literal(name)}, '{checksum}', {DURATION_SQL}, {literal(by)}, "
-        return "\n" + RECORD_SQL.format(values + literal(kgop)) + ";\n"
+        values += literal(kgop) + ", " + ("NULL" if release is None else literal(release))
+        script = "\n" + RECORD_SQL.format(values) + ";\n"
+        if not self.source.platform:
+            script += PLATFORM_ROW_SQL.format(f"{int(version)}, {literal(name)}") + ";\n"
+        return script
 
     @staticmethod
     def _refuse_drift(entries: Iterable[MigrationEntry]) -> None:
@@ -380,25 +441,80 @@ class MigrationService:
         finally:
             await conn.close()
 
+    def _baseline_record(self, file: MigrationFile, dropped: list[str]) -> str:
+        """kgop's record of the baseline, sent with it; its duration is the server's."""
+        names = ", ".join(literal(name) for name in dropped)
+        return (
+            "\n;" + KGOP_DDL + "INSERT INTO kgop.baseline (filename, checksum, dropped_settings, "
+            f"duration_ms, applied_by, kgop_version) VALUES ({literal(file.path)}, "
+            f"'{file.checksum}', ARRAY[{names}]::text[], {DURATION_SQL}, "
+            f"{literal(self.applied_by)}, {literal(self.kgop_version)}) ON CONFLICT (id) DO "
+            "UPDATE SET filename = EXCLUDED.filename, checksum = EXCLUDED.checksum, "
+            "dropped_settings = EXCLUDED.dropped_settings, duration_ms = EXCLUDED.duration_ms, "
+            "applied_by = EXCLUDED.applied_by, kgop_version = EXCLUDED.kgop_version, "
+            "applied_at = now();\n"
+        )
+
+    async def _baseline(
+        self, conn: asyncpg.Connection, run: _RunOptions, in_transaction: bool
+    ) -> AppliedBaseline | None:
+        """The platform's baseline, on a database without the platform's schemas: one
+        transaction (a savepoint in a dry run), as the platform's initdb would run it."""
+        if self.source.baseline is None or not await needs_baseline(conn):
+            return None
+        from kgop_tui.models import AppliedBaseline
+
+        file = read_baseline(self.source.baseline)
+        sql, dropped = leave_out_unknown_settings(file.sql, await server_settings(conn))
+        if run.progress:
+            run.progress("start", file, None)
+        started = time.perf_counter()
+        try:
+            if in_transaction:
+                async with conn.transaction():
+                    await conn.execute(sql)
+            else:
+                await conn.execute(OPEN + sql + self._baseline_record(file, dropped) + "COMMIT;")
+        except asyncpg.PostgresError as exc:
+            if not in_transaction and conn.is_in_transaction():
+                await conn.execute("ROLLBACK")
+            offset = 0 if in_transaction else -len(OPEN)
+            raise FileFailed(file_failure(file, exc, offset=offset)) from None
+        await conn.execute(run.restore)
+        ms = round((time.perf_counter() - started) * 1000)
+        if run.progress:
+            run.progress("done", file, ms)
+        return AppliedBaseline(filename=file.path, duration_ms=ms, dropped_settings=dropped)
+
     async def _up(
         self,
         conn: asyncpg.Connection,
         files: list[MigrationFile],
         run: _RunOptions,
     ) -> MigrationRun:
-        applied = await applied_rows(conn)
-        self._refuse_drift(self._entries(files, applied))
-        await conn.execute(TRACKING_DDL)
-        applied = await applied_rows(conn)
-        adopted = await adopt(conn, files, applied)
-        steps, _, failure = await self._apply_pending(conn, files, applied, run)
-        versions = set(applied) | {step.version for step in steps}
         from kgop_tui.models import MigrationRun
 
+        try:
+            baseline = await self._baseline(conn, run, in_transaction=False)
+        except FileFailed as failed:
+            return MigrationRun(dry_run=False, failure=failed.failure)
+        await move_legacy_bookkeeping(conn)
+        applied = await applied_rows(conn)
+        self._refuse_foreign(files, applied)
+        self._refuse_drift(self._entries(files, applied))
+        await conn.execute(PLATFORM_TRACKING_DDL + KGOP_DDL)
+        adopted = await adopt(conn, files, applied, self.source.release)
+        edited = []
+        if self.source.release is not None:
+            edited = await record_release_edits(conn, files, self.source.release)
+        steps, _, failure = await self._apply_pending(conn, files, applied, run)
+        versions = set(applied) | {step.version for step in steps}
         return MigrationRun(
             dry_run=False,
+            baseline=baseline,
             applied=steps,
             adopted=adopted,
+            edited_by_release=edited,
             failure=failure,
             current_version=max(versions, default=None),
         )
@@ -409,19 +525,25 @@ class MigrationService:
         files: list[MigrationFile],
         run: _RunOptions,
     ) -> MigrationRun:
+        from kgop_tui.models import MigrationRun
+
         transaction = conn.transaction()
         await transaction.start()
         try:
+            try:
+                baseline = await self._baseline(conn, run, in_transaction=True)
+            except FileFailed as failed:
+                return MigrationRun(dry_run=True, failure=failed.failure)
             applied = await applied_rows(conn)
+            self._refuse_foreign(files, applied)
             self._refuse_drift(self._entries(files, applied))
-            await conn.execute(TRACKING_DDL)
+            await conn.execute(PLATFORM_TRACKING_DDL + KGOP_DDL)
             steps, skipped, failure = await self._apply_pending(conn, files, applied, run)
         finally:
             await transaction.rollback()
-        from kgop_tui.models import MigrationRun
-
         return MigrationRun(
             dry_run=True,
+            baseline=baseline,
             applied=steps,
             skipped=skipped,
             failure=failure,
@@ -435,6 +557,7 @@ class MigrationService:
         try:
             await take_lock(conn, self.lock_timeout, None)
             try:
+                await move_legacy_bookkeeping(conn)
                 entries = {
                     e.version: e
                     for e in self._entries(list(files.values()), await applied_rows(conn))
@@ -450,8 +573,7 @@ class MigrationService:
                 async with conn.transaction():
                     for version in versions:
                         await conn.execute(
-                            "UPDATE public.schema_migrations SET checksum = $2 "
-                            "WHERE version = $1::int",
+                            "UPDATE kgop.migrations SET checksum = $2 WHERE version = $1::int",
                             version,
                             files[version].checksum,
                         )

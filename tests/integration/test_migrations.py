@@ -63,7 +63,8 @@ def test_platform_schema_applies_and_reruns_cleanly(
     assert table_exists(postgres, "kg_api.system_api_keys")
     active = fetch(postgres, "SELECT name FROM kg_api.embedding_profile WHERE active")
     assert [r["name"] for r in active] == ["local-minilm"]
-    rows = fetch(postgres, "SELECT * FROM public.schema_migrations ORDER BY version")
+    assert len(fetch(postgres, "SELECT * FROM public.schema_migrations")) == count
+    rows = fetch(postgres, "SELECT * FROM kgop.migrations ORDER BY version")  # kgop's own
     assert len(rows) == count
     assert all(len(r["checksum"]) == 64 and r["duration_ms"] >= 0 for r in rows)
     assert all(r["kgop_version"] and "@" in r["applied_by"] for r in rows)
@@ -299,9 +300,11 @@ def test_legacy_tracking_table_is_adopted(
     done = run_kgop("migrate", "up", env=env)
     assert done.returncode == 0, done.stderr
     assert "Adopted 2 migration(s)" in done.stdout
-    rows = fetch(postgres, "SELECT version, checksum, applied_by FROM public.schema_migrations "
+    rows = fetch(postgres, "SELECT version, checksum, applied_by FROM kgop.migrations "
                  "ORDER BY version")  # fmt: skip
     assert [r["version"] for r in rows] == [1, 2, 3]
+    platform = fetch(postgres, "SELECT * FROM public.schema_migrations ORDER BY version")
+    assert [sorted(r) for r in platform] == [["applied_at", "name", "version"]] * 3
     assert all(r["checksum"] for r in rows)
     assert rows[2]["applied_by"]
     again = json.loads(run_kgop("migrate", "status", "--json", env=env).stdout)

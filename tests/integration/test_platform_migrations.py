@@ -46,7 +46,15 @@ def runs(dsn: str) -> dict[int, int]:
 
 
 def tracking(dsn: str) -> list[dict[str, object]]:
-    return fetch(dsn, "SELECT * FROM public.schema_migrations ORDER BY version")
+    """The platform's rows with kgop's bookkeeping (schema kgop) beside them."""
+    if not fetch(dsn, "SELECT to_regclass('kgop.migrations') IS NOT NULL AS b")[0]["b"]:
+        return fetch(dsn, "SELECT * FROM public.schema_migrations ORDER BY version")
+    return fetch(
+        dsn,
+        "SELECT p.*, k.checksum, k.duration_ms, k.applied_by, k.kgop_version "
+        "FROM public.schema_migrations p LEFT JOIN kgop.migrations k USING (version) "
+        "ORDER BY version",
+    )
 
 
 def status(env: dict[str, str]) -> dict[int, dict[str, object]]:
@@ -172,11 +180,9 @@ def test_checkpoint_baseline_applies_only_later_files(
     # them, whose file was consolidated away.
     old_runner(postgres, corpus, upto=9)
     execute(postgres, "DELETE FROM public.schema_migrations; DELETE FROM public.corpus_runs;")
-    execute(
-        postgres,
-        "INSERT INTO public.schema_migrations (version, name) "
-        "SELECT v, 'checkpoint_' || v FROM generate_series(1, 9) v",
-    )
+    names = {int(p.name[:3]): p.name[4:-4] for p in (corpus / "migrations").rglob("0*.sql")}
+    values = ", ".join(f"({v}, '{names.get(v, 'consolidated')}')" for v in range(1, 10))
+    execute(postgres, f"INSERT INTO public.schema_migrations (version, name) VALUES {values}")
     before = status(env)
     assert before[4]["state"] == "baseline"
     assert before[4]["filename"] is None
