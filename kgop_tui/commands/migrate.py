@@ -72,6 +72,7 @@ def service(settings: Settings, lock_timeout: float = 60.0) -> MigrationService:
         kgop_version=__version__,
         lock_timeout=lock_timeout,
         warm_directory=settings.warm_migrations_dir(),
+        release=settings.kg_version,
     )
 
 

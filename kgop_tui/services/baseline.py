@@ -40,15 +40,16 @@ class SchemaSource(NamedTuple):
 
     @classmethod
     def of(cls, migrations: Path, warm: Path | None, release: str | None = None) -> SchemaSource:
-        """The source of a migrations folder; its release from ``release``, else a ``VERSION``
-        file of the release's tree (``schema/migrations`` -> ``VERSION``, as the platform's
-        source and its api image at ``/app`` lay it out)."""
+        """The source of a migrations folder; its release from the ``VERSION`` file of the
+        release's tree (``schema/migrations`` -> ``VERSION``, as the platform's source and
+        its api image at ``/app`` lay it out), else ``release`` (the install's KG_VERSION)."""
         candidate = migrations.parent / BASELINE_FILE
-        if release is None:
-            stamp = migrations.parent.parent / "VERSION"
-            if candidate.is_file() and stamp.is_file():
-                release = stamp.read_text().strip() or None
-        return cls(migrations, warm, candidate if candidate.is_file() else None, release)
+        if not candidate.is_file():
+            return cls(migrations, warm, None, None)  # releases matter for the platform's only
+        stamp = migrations.parent.parent / "VERSION"  # the files' own word wins
+        if stamp.is_file():
+            release = stamp.read_text().strip() or release
+        return cls(migrations, warm, candidate, release)
 
     @property
     def platform(self) -> bool:

@@ -18,6 +18,8 @@ from kgop_tui.releases import ROLES, Manifest, load_manifest
 from kgop_tui.services.upgrade.state import UpgradeFiles
 
 IMAGE_SHARE = "/opt/kgop/share"
+API_SCHEMA = "/app/schema"
+"""Where the platform's api image carries the schema of its version."""
 _DEFAULT = re.compile(
     r"\$\{KG_(?P<role>[A-Z]+)_IMAGE:-(?:\$\{KG_REGISTRY:-(?P<registry>[^}]*)\})?"
     r"(?P<ref>[^$}]*)(?P<versioned>\$\{KG_VERSION)?"
@@ -121,38 +123,68 @@ class ImageStore:
         with self.docker.translate_errors():
             client.images.pull(repository, tag=tag)
 
-    def fetch_release(self, operator_ref: str, version: str) -> tuple[Manifest, Path]:
-        """The manifest and migrations of the operator image ``operator_ref``."""
-        if not self.present(operator_ref):
-            why = self.pullable(operator_ref)
+    def _ensure(self, ref: str, what: str) -> None:
+        if not self.present(ref):
+            why = self.pullable(ref)
             if why is not None:
                 raise OperationFailed(
-                    f"The operator image {operator_ref} is not here and cannot be pulled ({why})",
-                    hint="load it (`docker load`) or check the registry and KG_OPERATOR_IMAGE",
+                    f"The {what} image {ref} is not here and cannot be pulled ({why})",
+                    hint=f"load it (`docker load`) or check the registry and "
+                    f"KG_{what.upper()}_IMAGE",
                 )
-            self.pull(operator_ref)
-        target = self.files.release(version)
-        partial = target.with_name(f".{version}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
+            self.pull(ref)
+
+    def _copy_out(self, ref: str, path: str) -> bytes | None:
+        """The tar stream of ``path`` in image ``ref`` (a container is created, never
+        started); None when the image has no such path."""
+        import docker
+
         client = self.docker.client()
         with self.docker.translate_errors():
-            container = client.containers.create(operator_ref, command=["true"], entrypoint=[])
+            container = client.containers.create(ref, command=["true"], entrypoint=[])
             try:
                 try:
-                    stream, _ = container.get_archive(IMAGE_SHARE)
-                except Exception:
-                    raise OperationFailed(
-                        f"The operator image {operator_ref} has no release manifest "
-                        f"({IMAGE_SHARE})",
-                        hint="it predates guided upgrades; upgrade by re-running install.sh",
-                    ) from None
-                data = io.BytesIO(b"".join(stream))
+                    stream, _ = container.get_archive(path)
+                except docker.errors.NotFound:
+                    return None
+                return b"".join(stream)
             finally:
                 container.remove(force=True)
-        with tarfile.open(fileobj=data) as archive:
+
+    def _unpack(self, data: bytes, target: Path) -> None:
+        """Unpack into ``target`` whole or not at all (a folder renamed into place)."""
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             _extract_plain_files(archive, partial)
         shutil.rmtree(target, ignore_errors=True)
         os.rename(partial, target)
+
+    def fetch_release(self, operator_ref: str, version: str) -> tuple[Manifest, Path]:
+        """The manifest and migrations of the operator image ``operator_ref``."""
+        self._ensure(operator_ref, "operator")
+        data = self._copy_out(operator_ref, IMAGE_SHARE)
+        if data is None:
+            raise OperationFailed(
+                f"The operator image {operator_ref} has no release manifest ({IMAGE_SHARE})",
+                hint="it predates guided upgrades; upgrade by re-running install.sh",
+            )
+        target = self.files.release(version)
+        self._unpack(data, target)
         share = target / Path(IMAGE_SHARE).name
         return load_manifest(share / "releases.toml"), share / "sql" / "migrations"
+
+    def fetch_schema(self, api_ref: str, version: str) -> Path | None:
+        """The platform's schema of ``version`` from its api image, where the platform's
+        ``api/Dockerfile`` puts it (``/app/schema``: ``00_baseline.sql``, ``migrations/``,
+        ``migrations-warm/``); its ``migrations`` folder, or None when the image has none."""
+        self._ensure(api_ref, "api")
+        data = self._copy_out(api_ref, API_SCHEMA)
+        if data is None:
+            return None
+        target = self.files.release(version) / "platform"
+        self._unpack(data, target)
+        (target / "VERSION").write_text(version + "\n", encoding="utf-8")
+        self.log(f"schema of {version} read from {api_ref} ({API_SCHEMA})")
+        return target / Path(API_SCHEMA).name / "migrations"

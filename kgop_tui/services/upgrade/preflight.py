@@ -60,7 +60,9 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
     release = manifest.check_path(current, version)
     steps.log(f"release {release.version}: migrations up to {release.migrations[1]:04d}")
     target_images = {role: retag(current_images[role], release.images[role]) for role in ROLES}
-    staged = stage_migrations(steps.files, shipped, release)
+    # The platform's api image carries its schema; kgop's packaged files are the fallback.
+    platform = steps.images.fetch_schema(target_images["api"], release.version)
+    staged = platform or stage_migrations(steps.files, shipped, release)
     migrations = steps.migration_service(staged)
     status = await migrations.status()
     drifted = status.by_state(MigrationState.DRIFTED)

@@ -19,6 +19,7 @@ from kgop_tui.models import (
     UpgradePlan,
 )
 from kgop_tui.releases import ROLES, Release
+from kgop_tui.services.baseline import BASELINE_FILE
 from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.services.migrations import MigrationService
 from kgop_tui.services.upgrade.images import ImageStore, image_variable, pinned_images
@@ -198,15 +199,19 @@ class UpgradeSteps:
         return status.current_version
 
     def install_migrations(self, ctx: UpgradeContext) -> None:
-        """Make KG_HOME/sql/migrations the new release's (a folder swap)."""
+        """Make KG_HOME/sql/migrations the new release's (a folder swap); for the platform's
+        schema, KG_HOME/sql whole (its baseline, migrations and warm files)."""
         live = self.settings.kg_home / "sql" / "migrations"
         if self.settings.kgop_migrations_dir is not None or not live.parent.is_dir():
             return
-        incoming = live.with_name(".migrations.new")
-        outgoing = live.with_name(".migrations.old")
+        source = ctx.migrations_dir
+        if (source.parent / BASELINE_FILE).is_file():  # the platform's whole schema folder
+            live, source = live.parent, source.parent
+        incoming = live.with_name(f".{live.name}.new")
+        outgoing = live.with_name(f".{live.name}.old")
         shutil.rmtree(incoming, ignore_errors=True)
         shutil.rmtree(outgoing, ignore_errors=True)
-        shutil.copytree(ctx.migrations_dir, incoming)
+        shutil.copytree(source, incoming)
         if live.exists():
             os.rename(live, outgoing)
         os.rename(incoming, live)
