@@ -162,6 +162,9 @@ def swarm_document(
             network.setdefault("driver", "overlay")
             if network["driver"] == "overlay":
                 network["attachable"] = True
+                # IPsec between nodes: the Garage admin token, Postgres and S3 traffic cross
+                # the wire between hosts only encrypted.
+                network.setdefault("driver_opts", {})["encrypted"] = ""
         networks[name] = network
     document: dict[str, Any] = {"services": services}
     if networks:

@@ -82,6 +82,7 @@ def test_the_rendered_stack_is_what_swarm_takes(tmp_path: Path, files: str) -> N
         assert {p["published"] for p in services["nginx"]["ports"]} == {80, 443}
     assert doc["networks"]["default"]["driver"] == "overlay"
     assert doc["networks"]["default"]["attachable"] is True
+    assert "encrypted" in doc["networks"]["default"]["driver_opts"]
     # KG_HOME's files reach the tasks on any node: garage.toml as a config, the private
     # token as a secret, each named after its content; its folders stay mounts, on this node.
     assert services["garage"]["configs"] == [
