@@ -50,10 +50,13 @@ async def test_health_shows_cost_per_container_and_the_header(
 
         def busy_measured() -> bool:  # the first samples may still be ramping up
             text = cell(table, busy, "cpu")
-            return text.endswith("%") and float(text[:-1]) > 20
+            return text.endswith("%") and float(text[:-1]) > 5
 
-        await until(pilot, busy_measured, "busy's CPU above 20 %", 30)
-        assert float(cell(table, idle, "cpu")[:-1]) < 5
+        # Far less than a core on a loaded machine; far above the sleeping one everywhere.
+        await until(pilot, busy_measured, "busy's CPU above 5 %", 30)
+        idle_cpu = float(cell(table, idle, "cpu")[:-1])
+        assert idle_cpu < 5
+        assert float(cell(table, busy, "cpu")[:-1]) > 10 * max(idle_cpu, 0.1)
         assert mib(cell(table, busy, "memory")) > 0
         assert "/" in cell(table, busy, "memory")  # used / limit
         await until(pilot, lambda: cell(table, busy, "net") != "…", "a network rate", 30)

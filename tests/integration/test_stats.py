@@ -33,8 +33,11 @@ def test_stats_show_what_each_running_container_costs(project: ComposeProject) -
         "cpu_percent", "memory_bytes", "memory_limit_bytes", "net_rx_bytes", "net_tx_bytes",
         "block_read_bytes", "block_write_bytes",
     }  # fmt: skip
-    assert busy["cpu_percent"] > 20, busy
+    # A busy loop gets a whole core on a quiet machine and far less on a loaded one: what
+    # holds on both is that it shows clearly busy and far above the sleeping one.
+    assert busy["cpu_percent"] > 5, busy
     assert idle["cpu_percent"] < 5, idle
+    assert busy["cpu_percent"] > 10 * max(idle["cpu_percent"], 0.1), (busy, idle)
     assert busy["memory_bytes"] > 0
     assert busy["memory_limit_bytes"] >= busy["memory_bytes"]
     assert services["done"]["stats"] is None  # not running: nothing to sample
