@@ -93,15 +93,13 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
     service = BackupService(settings)
     info = service.load(args.path.absolute())
+    passphrase = None
     if args.secrets_passphrase_stdin:
         from kgop_tui.services.sealed import read_passphrase
 
-        added = service.open_secrets(info, read_passphrase(from_stdin=True, confirm=False))
-        if added:
-            say(f"{added} key(s) from the backup's sealed .env added to ENCRYPTION_KEYS_PREVIOUS")
-            settings = load_settings(kg_home=settings.kg_home)
-            service = BackupService(settings)
-    service.check_key(info)
+        passphrase = read_passphrase(from_stdin=True, confirm=False)
+    else:
+        service.check_key(info)
     if not lock_is_free(UpgradeFiles.of(settings)):
         raise RefusedForSafety(
             "An upgrade or a restore is running", hint="`kgop upgrade --status` shows an upgrade"
@@ -112,9 +110,17 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         args.yes,
         "Restoring replaces the current database; refused without confirmation",
     )
-    docker = DockerService(settings)
-    compose = ComposeService(settings)
     with hold_lock(UpgradeFiles.of(settings)):  # no upgrade, rotation or other restore meanwhile
+        if passphrase is not None:  # .env's keys change under the lock a rotation takes too
+            added = service.open_secrets(info, passphrase)
+            if added:
+                say(f"{added} key(s) from the backup's sealed .env added to "
+                    "ENCRYPTION_KEYS_PREVIOUS")  # fmt: skip
+            settings = load_settings(kg_home=settings.kg_home)
+            service = BackupService(settings)
+            service.check_key(info)
+        docker = DockerService(settings)
+        compose = ComposeService(settings)
         safety = asyncio.run(service.create(reason=f"before restoring {Path(info.path).name}"))
         say(f"Backup of the current database: {safety.path}")
         say("Restoring into a side database while the platform keeps running ...")

@@ -17,7 +17,7 @@ from kgop_tui.services.backup import (
     BackupService,
     pins_of,
 )
-from kgop_tui.services.files import update_env_file, write_secret_file
+from kgop_tui.services.files import add_encryption_keys, write_secret_file
 from kgop_tui.services.sealed import unseal
 from kgop_tui.settings import parse_env_text
 
@@ -32,14 +32,8 @@ def keys_in(values: dict[str, str]) -> list[str]:
 
 def keep_keys(service: BackupService, keys: list[str]) -> int:
     """Add the keys .env does not hold yet to ENCRYPTION_KEYS_PREVIOUS; how many."""
-    primary = service.settings.encryption_key
-    current = primary.get_secret_value() if primary else None
-    held = service._known_keys()
-    new = [k for k in dict.fromkeys(keys) if k not in held and k != current]
-    if new:
-        previous = [k for k in held if k != current]
-        update_env_file(service.env_path, {"ENCRYPTION_KEYS_PREVIOUS": ",".join(previous + new)})
-    return len(new)
+    # .env is read again under its lock: a rotation meanwhile keeps its retired key too.
+    return add_encryption_keys(service.env_path, keys)
 
 
 def scrub_plaintext(service: BackupService) -> list[Path]:

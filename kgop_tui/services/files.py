@@ -176,3 +176,30 @@ def save_log_lines(kg_home: Path, lines: list[str], now: str) -> Path:
     target = folder / f"kgop-logs-{now}.log"
     write_secret_file(target, ("\n".join(lines) + "\n").encode("utf-8"))
     return target
+
+
+def add_encryption_keys(path: Path, retired: list[str], primary: str | None = None) -> int:
+    """Keep ``retired`` keys in ``.env``'s ENCRYPTION_KEYS_PREVIOUS (and, with ``primary``,
+    make it ENCRYPTION_KEY, the key it replaces joining the retired ones).
+
+    The file is re-read under its lock and the retired keys only ever grow (a union): a
+    restore that adds a backup's key beside a rotation that retires the current one keeps
+    both. Returns how many keys joined ENCRYPTION_KEYS_PREVIOUS.
+    """
+    from kgop_tui.settings import read_env_file
+
+    with env_lock(path.parent):
+        values = {k: e.value for k, e in read_env_file(path).items()} if path.exists() else {}
+        current = values.get("ENCRYPTION_KEY", "").strip()
+        held = [k.strip() for k in values.get("ENCRYPTION_KEYS_PREVIOUS", "").split(",")]
+        held = [k for k in held if k]
+        keep = [*held, *retired]
+        updates: dict[str, str | None] = {}
+        head = current
+        if primary is not None and primary != current:
+            keep.append(current)
+            updates["ENCRYPTION_KEY"] = head = primary
+        union = [k for k in dict.fromkeys(keep) if k and k != head]
+        updates["ENCRYPTION_KEYS_PREVIOUS"] = ",".join(union)
+        update_env_file(path, updates)
+    return len(set(union) - set(held))

@@ -13,7 +13,7 @@ from kgop_tui.models import (
     EncryptionStatus,
 )
 from kgop_tui.services.config.base import ConfigBase, canary_fingerprint
-from kgop_tui.services.files import update_env_file
+from kgop_tui.services.files import add_encryption_keys
 from kgop_tui.services.secrets import KeyRing, fingerprint, generate_key
 
 ROTATION_LOCK = 0x6B676F70726F7461  # "kgoprota"
@@ -102,9 +102,8 @@ class EncryptionConfig(ConfigBase):
             new = generate_key()
             retired = list(dict.fromkeys([ring.primary, *ring.previous]))
             _checkpoint("before-env")
-            update_env_file(
-                env_path, {"ENCRYPTION_KEY": new, "ENCRYPTION_KEYS_PREVIOUS": ",".join(retired)}
-            )
+            # Under .env's lock, re-read: keys a restore added meanwhile stay (a union).
+            add_encryption_keys(env_path, retired, primary=new)
             _checkpoint("after-env")
             count = await self._reencrypt(conn, KeyRing(new, retired))
             _checkpoint("after-db")
