@@ -79,7 +79,7 @@ def psql(dsn: str, *args: str, stdin: str | None = None) -> subprocess.Completed
     )
 
 
-def platform_way(dsn: str, version: str) -> list[str]:
+def platform_way(dsn: str, version: str, warm: bool = True) -> list[str]:
     """Create a database as the platform does: its baseline as initdb runs it (settings a
     PostgreSQL 15 server lacks left out), then its shell runner: psql per pending file,
     archived/ first, then ``--warm``."""
@@ -88,15 +88,15 @@ def platform_way(dsn: str, version: str) -> list[str]:
     baseline = re.sub(r"^SET transaction_timeout = .*$", "", baseline, flags=re.M)
     done = psql(dsn, "--single-transaction", "-f", "-", stdin=baseline)
     assert done.returncode == 0, done.stderr[-2000:]
-    return apply_files_the_platform_way(dsn, version)
+    return apply_files_the_platform_way(dsn, version, warm)
 
 
-def apply_files_the_platform_way(dsn: str, version: str) -> list[str]:
+def apply_files_the_platform_way(dsn: str, version: str, warm: bool = True) -> list[str]:
     """Its shell runner: a file that fails is reported and skipped, not recorded (it is
     tried again next time); returns the names of those that failed."""
     folder = schema(version)
     failed = []
-    for group in ("migrations", "migrations-warm"):
+    for group in ("migrations", "migrations-warm") if warm else ("migrations",):
         recorded = psql(dsn, "-At", "-c", "SELECT version FROM public.schema_migrations")
         applied = {int(v) for v in recorded.stdout.split()}
         paths = [
