@@ -20,7 +20,7 @@ from pathlib import Path
 from kgop_tui.errors import ConfigInvalid
 from kgop_tui.kinds import MigrationSource
 from kgop_tui.migration_types import MigrationFile
-from kgop_tui.services.sql_script import controls_transaction
+from kgop_tui.services.sql_script import controls_transaction, meta_command
 
 NO_TRANSACTION_MARKER = "-- kgop:no-transaction"
 ARCHIVED = "archived"
@@ -49,6 +49,13 @@ def read_migration(
         sql = path.read_bytes().decode("utf-8").replace("\r\n", "\n")
     except UnicodeDecodeError:
         raise ConfigInvalid(f"Migration file {path.name} is not UTF-8", hint="re-save it") from None
+    command = meta_command(sql)
+    if command is not None:
+        raise ConfigInvalid(
+            f"Migration file {relative or path.name} line {command[0]} holds the psql command "
+            f"{command[1]}: kgop sends SQL to the server, which cannot run psql's own commands",
+            hint="write it as SQL (\\set → SET, \\i → the included file's statements)",
+        )
     head = [line.strip().lower() for line in sql.splitlines()[:10]]
     transactional = NO_TRANSACTION_MARKER not in head
     return MigrationFile(

@@ -23,6 +23,8 @@ _DOLLAR_TAG = re.compile(rf"\$(?:{_IDENT_START}{_IDENT_PART}*)?\$")
 _OPENERS = frozenset({"--", "/*", "'", '"', "$"})
 # What can open a comment, a string or a dollar quote, or end a statement ...
 _TOKEN = re.compile(r"--|/\*|['\";$]")
+# ... a backslash (outside quotes: one of psql's own commands) ...
+_TOKEN_OR_BACKSLASH = re.compile(r"--|/\*|['\";$\\]")
 # ... and, where words matter, words too.
 _TOKEN_OR_WORD = re.compile(rf"--|/\*|['\";$]|{_IDENT_START}{_IDENT_PART_OR_DOLLAR}*")
 _STARTS = frozenset({"BEGIN", "START"})
@@ -201,3 +203,22 @@ def insertion_point(sql: str) -> int | None:
     if not found or not found[-1].ends_transaction or found[-1].words[0] not in ("COMMIT", "END"):
         return None
     return found[-1].start
+
+
+def meta_command(sql: str) -> tuple[int, str] | None:
+    """Line and text of the first psql command (``\\set``, ``\\i``, ``\\gexec`` ...) outside
+    quotes, comments and dollar quotes; None when there is none. psql runs those itself; a
+    server sent them reads a syntax error, so kgop refuses such a file up front."""
+    i, n = 0, len(sql)
+    while i < n:
+        token = _TOKEN_OR_BACKSLASH.search(sql, i)
+        if token is None:
+            return None
+        at, text = token.start(), token.group()
+        if text == "\\":
+            end = sql.find("\n", at)
+            line = sql[at : end if end >= 0 else n].split()[0]
+            return sql.count("\n", 0, at) + 1, line
+        skipped = _skip_quoted(sql, at) if text in _OPENERS else None
+        i = skipped if skipped is not None else at + 1
+    return None

@@ -369,6 +369,10 @@ def test_up_to_a_version(env: dict[str, str], migrations: Path, postgres: str) -
         ({"0001_a.sql": "SELECT 1;", "001_b.sql": "SELECT 1;"}, "share version 1"),
         ({"1-init.sql": "SELECT 1;"}, "is not named NNNN_name.sql"),
         ({"0007_a.sql": "SELECT 1;", "archived/007_b.sql": "SELECT 1;"}, "archived/007_b.sql"),
+        (
+            {"0001_a.sql": "SELECT 1;", "0002_b.sql": "\\set ON_ERROR_STOP on\nSELECT 2;"},
+            "0002_b.sql line 1 holds the psql command \\set",
+        ),
     ],
 )
 def test_unsafe_migration_folders_are_refused(
