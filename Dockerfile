@@ -18,7 +18,9 @@ FROM ${BASE_IMAGE}
 
 ARG KG_VERSION=0.0.0
 ARG WHEELHOUSE=""
-ARG PIP_INDEX_URL=https://pypi.org/simple
+# Empty: the index pip is configured with (its default, or the build machine's pip.conf
+# passed as PIP_INDEX_URL).
+ARG PIP_INDEX_URL=""
 ARG COMPOSE_BINARY=""
 ARG COMPOSE_VERSION=v2.30.3
 ARG COMPOSE_SHA256_AMD64=fbb4853d3f2148b0f2f0916f8971c9e500784e4e4949324934fc0b7dc2ed5016
@@ -73,8 +75,10 @@ RUN set -eu; \
     locks="-r /src/requirements/build.lock -r /src/requirements/runtime.lock"; \
     if [ -n "${WHEELHOUSE}" ]; then \
         source="--no-index --find-links /src/${WHEELHOUSE}"; \
-    else \
+    elif [ -n "${PIP_INDEX_URL}" ]; then \
         source="--index-url ${PIP_INDEX_URL}"; \
+    else \
+        unset PIP_INDEX_URL; source=""; \
     fi; \
     /opt/kgop/bin/pip install --no-cache-dir ${source} --require-hashes ${locks}; \
     /opt/kgop/bin/pip install --no-cache-dir ${source} --no-deps --no-build-isolation /src; \

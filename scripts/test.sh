@@ -20,7 +20,23 @@ readonly STATE="${KGOP_TEST_STATE:-/var/lib/kgop-test}"
 readonly RUN_DIR="${KGOP_TEST_RUN:-/run/kgop-test}"
 readonly ENGINE_SOCK="${RUN_DIR}/docker.sock"
 readonly BASE_IMAGE="${KGOP_BASE_IMAGE:-kgop-base:bookworm}"
-readonly DEBIAN_MIRROR="${KGOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+#######################################
+# The Debian mirror this machine's apt uses: the first http(s) URI ending in /debian of its
+# sources (deb822 .sources files, else sources.list); KGOP_DEBIAN_MIRROR overrides.
+# Outputs:
+#   the URI, or nothing when apt names none
+#######################################
+apt_mirror() {
+  if [[ -n "${KGOP_DEBIAN_MIRROR:-}" ]]; then
+    printf '%s\n' "${KGOP_DEBIAN_MIRROR}"
+    return 0
+  fi
+  cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+    awk '/^(URIs:|deb )/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:\/\/.*\/debian\/?$/) { sub(/\/$/, "", $i); print $i; exit } }'
+}
+DEBIAN_MIRROR="$(apt_mirror)"
+readonly DEBIAN_MIRROR
 readonly PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 
 # Globals set by the steps: the engine we started (start_engine, stop_engine), the venv
@@ -424,6 +440,8 @@ main() {
   local started=${SECONDS}
   if [[ "${FAST}" == 0 ]]; then
     [[ ${EUID} -eq 0 ]] || die "the full run provisions a Docker engine: run it as root (or use --fast)"
+    [[ -n "${DEBIAN_MIRROR}" ]] ||
+      die "apt's sources name no Debian mirror: set KGOP_DEBIAN_MIRROR=http://.../debian"
     ensure_packages
     ensure_compose
     start_engine
