@@ -248,8 +248,10 @@ stage_age_source() {
   case "${AGE_SOURCE}" in
     https://*)
       log "AGE source: downloading ${AGE_SOURCE}"
-      curl -fsSL --retry 3 -o "${AGE_TARBALL}.part" "${AGE_SOURCE}" ||
+      curl -fsSL --retry 3 -o "${AGE_TARBALL}.part" "${AGE_SOURCE}" || {
+        rm -f "${AGE_TARBALL}.part"
         die "downloading AGE's source from ${AGE_SOURCE} failed"
+      }
       ;;
     *://*) die "KGOP_AGE_SOURCE: a file or an https URL, not ${AGE_SOURCE}" ;;
     *)
