@@ -4,13 +4,17 @@
 # Run as root on a Debian bookworm machine, it provisions everything the suite needs and
 # runs it: Debian packages, compose v2, a private Docker engine (own socket and data-root,
 # stopped on exit even on failure), a base image from debootstrap, the Postgres server
-# binaries the tests start throwaway clusters from, a venv with the package and its test
-# tools; then ruff, mypy --strict, shfmt, shellcheck and pytest with every tier. Re-runs reuse the
-# caches (venv, compose, base image, the engine's images).
+# binaries the tests start throwaway clusters from with Apache AGE installed into them, a
+# venv with the package and its test tools; then ruff, mypy --strict, shfmt, shellcheck and
+# pytest with every tier. Re-runs reuse the caches (venv, compose, base image, AGE's build,
+# the engine's images).
 #
 #   scripts/test.sh                  everything: what CI runs (root)
 #   scripts/test.sh --fast           static checks, unit and TUI tests; no engines, no root
 #   scripts/test.sh [--fast] -- ARG  extra pytest arguments, e.g. -- -k status -x
+#
+# AGE's source: KGOP_AGE_SOURCE (a file or an https URL) with its KGOP_AGE_SHA256; by
+# default the 1.6.0 tarball for PG 15 in ../shared/upstream/age beside the checkout.
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +42,12 @@ apt_mirror() {
 DEBIAN_MIRROR="$(apt_mirror)"
 readonly DEBIAN_MIRROR
 readonly PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
+readonly AGE_SOURCE="${KGOP_AGE_SOURCE:-${ROOT}/../shared/upstream/age/age-PG15-1.6.0.tar.gz}"
+readonly AGE_SHA256="${KGOP_AGE_SHA256:-68a2b7e396697ac271e0c9af7ae1a0ff65fe8afb61b772cc3412a6e912cad304}"
+# The Postgres major of images/postgres and of the host clusters AGE is installed into.
+readonly PG_MAJOR=15
+# Where images/postgres/Dockerfile reads AGE's source (its build context's build/).
+readonly AGE_TARBALL="${ROOT}/images/postgres/build/age.tar.gz"
 
 # Globals set by the steps: the engine we started (start_engine, stop_engine), the venv
 # (ensure_venv), --fast (main).
@@ -52,7 +62,7 @@ die() {
 }
 
 usage() {
-  sed -n '3,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '3,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ---- provisioning ---------------------------------------------------------------------
@@ -89,9 +99,10 @@ ensure_packages() {
   command -v pebble >/dev/null || missing+=(pebble)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v psql >/dev/null || missing+=(postgresql-client)
+  command -v curl >/dev/null || missing+=(curl ca-certificates)
   command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
   command -v tesseract >/dev/null || missing+=(tesseract-ocr tesseract-ocr-eng)
-  pg_bindir >/dev/null || missing+=(postgresql)
+  pg_bindir >/dev/null || missing+=("postgresql-${PG_MAJOR}")
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   if ((${#missing[@]} == 0)); then
     log "Debian packages: present"
@@ -238,6 +249,94 @@ ensure_base_image() {
 }
 
 #######################################
+# AGE's source tarball into images/postgres' build context, its SHA-256 checked.
+# Globals:
+#   AGE_SOURCE, AGE_SHA256, AGE_TARBALL (read)
+# Outputs:
+#   progress on stderr
+#######################################
+stage_age_source() {
+  mkdir -p "$(dirname "${AGE_TARBALL}")"
+  if [[ -f "${AGE_TARBALL}" ]] && sha256sum <"${AGE_TARBALL}" | grep -q "^${AGE_SHA256} "; then
+    log "AGE source: present (${AGE_SHA256:0:12})"
+    return 0
+  fi
+  case "${AGE_SOURCE}" in
+    https://*)
+      log "AGE source: downloading ${AGE_SOURCE}"
+      curl -fsSL --retry 3 -o "${AGE_TARBALL}.part" "${AGE_SOURCE}" || {
+        rm -f "${AGE_TARBALL}.part"
+        die "downloading AGE's source from ${AGE_SOURCE} failed"
+      }
+      ;;
+    *://*) die "KGOP_AGE_SOURCE: a file or an https URL, not ${AGE_SOURCE}" ;;
+    *)
+      [[ -f "${AGE_SOURCE}" ]] ||
+        die "AGE's source ${AGE_SOURCE} is missing (set KGOP_AGE_SOURCE and KGOP_AGE_SHA256)"
+      log "AGE source: ${AGE_SOURCE}"
+      cp "${AGE_SOURCE}" "${AGE_TARBALL}.part"
+      ;;
+  esac
+  local sum
+  sum="$(sha256sum <"${AGE_TARBALL}.part" | cut -d ' ' -f 1)"
+  if [[ "${sum}" != "${AGE_SHA256}" ]]; then
+    rm -f "${AGE_TARBALL}.part"
+    die "AGE's source ${AGE_SOURCE} has SHA-256 ${sum}, not ${AGE_SHA256} (KGOP_AGE_SHA256)"
+  fi
+  mv "${AGE_TARBALL}.part" "${AGE_TARBALL}"
+}
+
+#######################################
+# Apache AGE in the host's Postgres, for the clusters the tests start: built once, by
+# images/postgres' build stage (whose layers the image build then reuses), its files kept
+# in the cache and installed into the server's library and extension folders.
+# Globals:
+#   AGE_SHA256, BASE_IMAGE, CACHE, PG_MAJOR, ROOT (read)
+# Outputs:
+#   progress on stderr
+#######################################
+ensure_host_age() {
+  local pg_config major
+  pg_config="$(pg_bindir)/pg_config"
+  [[ -x "${pg_config}" ]] || die "${pg_config} is missing (Debian's postgresql-client-${PG_MAJOR})"
+  major="$("${pg_config}" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
+  [[ "${major}" == "${PG_MAJOR}" ]] ||
+    die "the host's Postgres is ${major}; AGE is built for ${PG_MAJOR} (install postgresql-${PG_MAJOR})"
+  local built="${CACHE}/age-${AGE_SHA256:0:12}"
+  if [[ ! -s "${built}/lib/age.so" ]]; then
+    log "AGE: building (images/postgres, stage age-build; a minute or two)"
+    local tag="kgop-age-build:${AGE_SHA256:0:12}" container
+    docker build --network host --build-arg "BASE_IMAGE=${BASE_IMAGE}" \
+      --build-arg "PG_MAJOR=${PG_MAJOR}" --build-arg "AGE_SHA256=${AGE_SHA256}" \
+      --target age-build -t "${tag}" -q "${ROOT}/images/postgres" >/dev/null
+    container="$(docker create "${tag}" true)"
+    rm -rf "${built}.part"
+    mkdir -p "${built}.part"
+    docker cp "${container}:/age-install/." "${built}.part"
+    docker rm "${container}" >/dev/null
+    rm -rf "${built}"
+    mv "${built}.part" "${built}"
+  fi
+  local lib ext file same=1
+  lib="$("${pg_config}" --pkglibdir)"
+  ext="$("${pg_config}" --sharedir)/extension"
+  cmp -s "${built}/lib/age.so" "${lib}/age.so" || same=0
+  for file in "${built}"/extension/*; do
+    cmp -s "${file}" "${ext}/${file##*/}" || same=0
+  done
+  if ((same)); then
+    log "AGE: present in ${lib}"
+    return 0
+  fi
+  # install replaces each file (a new inode): a running server keeps the library it mapped.
+  install -m 0755 "${built}/lib/age.so" "${lib}/age.so"
+  for file in "${built}"/extension/*; do
+    install -m 0644 "${file}" "${ext}/${file##*/}"
+  done
+  log "AGE: $(sed -nE "s/^default_version = '(.*)'/\1/p" "${built}/extension/age.control") installed into ${lib}"
+}
+
+#######################################
 # Where the venv lives: keyed by pyproject.toml in the cache, else in the checkout.
 # Globals:
 #   CACHE, ROOT (read)
@@ -355,7 +454,8 @@ print(releases[i].migrations[1], releases[i - 1].version, releases[i - 1].migrat
       --build-arg "RELEASE=${previous}" --build-arg "SCHEMA=${previous_schema}" \
       "${ROOT}/tests/images/release" >/dev/null
   done
-  docker build "${common[@]}" -t kg-postgres:15 "${ROOT}/images/postgres" >/dev/null
+  docker build "${common[@]}" -t "kg-postgres:${PG_MAJOR}" --build-arg "PG_MAJOR=${PG_MAJOR}" \
+    --build-arg "AGE_SHA256=${AGE_SHA256}" "${ROOT}/images/postgres" >/dev/null
   docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
   docker build "${common[@]}" -t kg-nginx:test "${ROOT}/images/nginx" >/dev/null
   export KGOP_TEST_VERSION="${version}" KGOP_TEST_PREVIOUS="${previous}"
@@ -446,6 +546,8 @@ main() {
     ensure_compose
     start_engine
     ensure_base_image
+    stage_age_source
+    ensure_host_age
     export KGOP_REQUIRE_ENGINES=1
     KGOP_PG_BINDIR="$(pg_bindir)"
     export KGOP_PG_BINDIR

@@ -102,15 +102,45 @@ def _pg_bindir() -> Path | None:
     return Path(found).parent if found else None
 
 
+def age_missing(bindir: Path) -> str | None:
+    """Why the Postgres in ``bindir`` cannot ``CREATE EXTENSION age``; None when it can.
+
+    The platform's schema needs Apache AGE; scripts/test.sh installs it into the host's
+    Postgres (the library and extension folders ``pg_config`` names).
+    """
+    pg_config = bindir / "pg_config"
+    if not pg_config.exists():
+        return f"{pg_config} not found, so neither is Apache AGE"
+    done = subprocess.run(
+        [str(pg_config), "--pkglibdir", "--sharedir"], capture_output=True, text=True
+    )
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) != 2:
+        return f"{pg_config} failed: {done.stderr.strip()[:200]}"
+    needed = [Path(lines[0], "age.so"), Path(lines[1], "extension", "age.control")]
+    missing = [str(path) for path in needed if not path.exists()]
+    if missing:
+        return f"Apache AGE is not installed in {bindir.parent}'s Postgres ({', '.join(missing)})"
+    return None
+
+
 def start_cluster(fsync: bool = False) -> Iterator[PgServer]:
     """initdb + pg_ctl on a loopback port; as root, the cluster runs as ``postgres``.
 
-    Tests run without fsync (speed); benchmarks ask for a durable server.
+    Tests run without fsync (speed); benchmarks ask for a durable server. The server must
+    have Apache AGE when the test command demands real engines (the platform's schema
+    creates it).
     """
     bindir = _pg_bindir()
     if bindir is None:
         require_or_skip("Postgres server binaries (initdb, pg_ctl) not found")
         return
+    missing_age = age_missing(bindir)
+    if missing_age and os.environ.get("KGOP_REQUIRE_ENGINES") == "1":
+        pytest.fail(
+            f"required test engine incomplete: {missing_age} (scripts/test.sh installs it)",
+            pytrace=False,
+        )
     tmp = Path(tempfile.mkdtemp(prefix="kgop-pg-"))
     prefix: list[str] = []
     if os.geteuid() == 0:
