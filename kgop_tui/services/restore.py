@@ -3,12 +3,13 @@
 A restore never touches the live database until the dump has been restored completely into
 a side database, while the platform keeps running; there it is made whole and checked:
 
-- AGE's graph ids are put back in line with their schemas (:mod:`.age_graphs`): the
-  restored schema has a new oid, the catalog rows still carry the old one;
 - the live database's own settings (``ALTER DATABASE … SET`` and ``ALTER ROLE … IN
   DATABASE … SET``, e.g. a ``search_path`` holding ``ag_catalog``) are given to the side
   database: they belong to the database, not to its contents, so ``pg_restore`` into
   another database never brings them, and renaming keeps the side database's (none);
+- AGE's graph ids are put back in line with their schemas (:mod:`.age_graphs`): the
+  restored schema has a new oid, the catalog rows still carry the old one;
+- it is analyzed (a dump holds no planner statistics);
 - stored secrets are re-encrypted under the current key; rows are counted;
 - every graph is counted through cypher and must answer as it did when the backup was
   taken (the counts in its manifest).
@@ -139,6 +140,10 @@ async def _make_whole(service: BackupService, info: BackupInfo, live: str, aside
     )
     try:
         repointed = await repoint_graphs(side)
+        # A dump carries no planner statistics: without them the restored database would
+        # plan the api's first graph queries (and the counts below) blind until autovacuum
+        # gets to every table.
+        await side.execute("ANALYZE")
         reencrypted = 0
         if await side.fetchval("SELECT to_regclass('kg_api.encryption_canary')"):
             config = EncryptionConfig(service.target, service.settings)

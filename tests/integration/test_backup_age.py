@@ -121,7 +121,12 @@ def test_the_graph_answers_cypher_as_before_after_backup_and_restore(graph_home:
     appears_ids = [int(e[0]) for e in before["edges"] if e[1] == "APPEARS"]
     assert int(made[0]["c"]) > max(concept_ids)
     assert int(made[0]["e"]) > max(appears_ids)
+    # ... and a new label takes the next free label id.
+    cypher(home.dsn, "CREATE (:Glossary {term: 'restore'})")
+    glossary = fetch(home.dsn, "SELECT id FROM ag_catalog.ag_label WHERE name = 'Glossary'")
+    assert glossary == [{"id": max(label["id"] for label in before["labels"]) + 1}]
     after = graph_state(home.dsn)
+    assert after["vertex_counts"]["Glossary"] == 1
     assert after["vertex_counts"]["Concept"] == before["vertex_counts"]["Concept"] + 1
     assert after["edge_counts"]["APPEARS"] == before["edge_counts"]["APPEARS"] + 1
     names = [r["datname"] for r in fetch(home.dsn, "SELECT datname FROM pg_database")]
