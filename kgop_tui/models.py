@@ -171,6 +171,13 @@ class ConfigStatus(Model):
     encryption: EncryptionStatus
 
 
+class GraphCounts(Model):
+    """Vertices and edges per label of one Apache AGE graph, as cypher counts them."""
+
+    vertices: dict[str, int] = Field(default_factory=dict)
+    edges: dict[str, int] = Field(default_factory=dict)
+
+
 class BackupInfo(Model):
     """One backup under ``KG_HOME/backups``: its manifest (never a secret in plaintext)."""
 
@@ -187,6 +194,11 @@ class BackupInfo(Model):
     key_fingerprint: str | None = Field(description="fingerprint of ENCRYPTION_KEY (not the key)")
     secrets_sha256: str | None = Field(default=None, description="the sealed .env copy, if any")
     tables: dict[str, int] = Field(default_factory=dict, description="row count per table")
+    graphs: dict[str, GraphCounts] | None = Field(
+        default=None,
+        description="each AGE graph's vertices and edges per label, counted through cypher in "
+        "the dump's own snapshot (None: a backup of an earlier kgop, never counted)",
+    )
     seconds: float = Field(default=0.0, description="time the dump took")
 
 
@@ -197,6 +209,9 @@ class RestoreResult(Model):
     safety_backup: str | None = Field(description="the backup taken just before restoring")
     schema_version: int | None
     tables: dict[str, int]
+    graphs: dict[str, GraphCounts] = Field(
+        default_factory=dict, description="the restored graphs, as cypher counts them"
+    )
     restarted: list[str] = Field(default_factory=list)
     seconds: float
     downtime_seconds: float = Field(default=0.0, description="api and web stopped for this long")

@@ -79,6 +79,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
     from kgop_tui.models import RestoreResult
     from kgop_tui.render import emit
+    from kgop_tui.services.age_graphs import describe_graphs
     from kgop_tui.services.backup import BackupService, describe
     from kgop_tui.services.compose import ComposeService
     from kgop_tui.services.docker_engine import DockerService
@@ -150,6 +151,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         safety_backup=safety.path,
         schema_version=aside.schema_version,
         tables=aside.tables,
+        graphs=aside.graphs,
         restarted=running,
         seconds=round(time.monotonic() - started, 2),
         downtime_seconds=round(downtime, 2),
@@ -160,7 +162,9 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         args.json,
         lambda: (
             f"Restored {info.path}: schema {aside.schema_version}, {len(aside.tables)} tables, "
-            f"{rows} rows ({result.seconds:.1f} s"
+            f"{rows} rows"
+            + (f", {describe_graphs(aside.graphs)}" if aside.graphs else "")
+            + f" ({result.seconds:.1f} s"
             + (f"; {', '.join(running)} down {downtime:.1f} s)" if running else ")")
             + (f"; {aside.reencrypted} stored secret(s) re-encrypted" if aside.reencrypted else "")
         ),

@@ -9,11 +9,13 @@ an older backup's stored secrets are the retired ones ``.env`` keeps in
 ``ENCRYPTION_KEYS_PREVIOUS``. A backup is written under a hidden name and renamed when
 complete, so a folder that exists is a whole backup.
 
+The manifest's row counts, and each Apache AGE graph's vertices and edges per label as
+cypher counts them, are taken in the dump's own snapshot (``pg_dump --snapshot``): they
+describe exactly what the dump holds.
+
 A restore never touches the live database until the dump has been restored completely into
-a side database, while the platform keeps running (its stored secrets are re-encrypted
-there under the current key, its rows counted there); then the two are swapped by
-renaming, and the replaced one is dropped. A failing restore leaves the live database as
-it was.
+a side database and checked there, while the platform keeps running; then the two are
+swapped by renaming (:mod:`kgop_tui.services.restore`).
 
 Connection details reach pg_dump and pg_restore through libpq's environment variables: the
 password is never in argv.
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -41,13 +43,17 @@ from kgop_tui.errors import (
     RefusedForSafety,
     UsageError,
 )
-from kgop_tui.models import BackupInfo
-from kgop_tui.services.database import DatabaseTarget, connect, pg_error_info
+from kgop_tui.models import BackupInfo, GraphCounts
+from kgop_tui.services.age_graphs import describe_graphs, graph_counts
+from kgop_tui.services.database import DatabaseTarget, connect
 from kgop_tui.services.files import write_secret_file
 from kgop_tui.services.pg_tools import find_tool, libpq_environment, run_tool, tool_error
 from kgop_tui.services.sealed import seal
 from kgop_tui.services.secrets import fingerprint
 from kgop_tui.settings import Settings, read_env_file
+
+if TYPE_CHECKING:
+    from kgop_tui.services.restore import Aside
 
 DUMP = "database.dump"
 SEALED = "secrets.sealed"
@@ -63,11 +69,6 @@ def pins_of(values: dict[str, str]) -> dict[str, str]:
     """The image pins among .env values: KG_VERSION and every KG_*_IMAGE that is set."""
     keys = [k for k in values if k == "KG_VERSION" or re.fullmatch(r"KG_[A-Z]+_IMAGE", k)]
     return {k: values[k] for k in sorted(keys) if values[k]}
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(path="/" + name).geturl()
 
 
 def _sha256(path: Path) -> str:
@@ -88,9 +89,12 @@ async def database_facts(conn: asyncpg.Connection) -> tuple[str, int, int | None
         if has_tracking
         else None
     )
+    # Tables only: a materialized view is derived data, and the platform's are left
+    # unpopulated until first refreshed (reading one then is an error).
     tables = await conn.fetch(
-        "SELECT quote_ident(schemaname) || '.' || quote_ident(relname) AS name "
-        "FROM pg_stat_user_tables ORDER BY 1"
+        "SELECT quote_ident(s.schemaname) || '.' || quote_ident(s.relname) AS name "
+        "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+        "WHERE c.relkind IN ('r', 'p') ORDER BY 1"
     )
     counts: dict[str, int] = {}
     if tables:  # one statement: one snapshot, one round trip
@@ -103,14 +107,13 @@ async def database_facts(conn: asyncpg.Connection) -> tuple[str, int, int | None
 
 
 @dataclass(frozen=True)
-class Aside:
-    """A backup restored into a side database, ready to be swapped in."""
+class DumpFacts:
+    """What a dump holds, counted in its snapshot."""
 
-    live: str
-    name: str
+    database: str
     schema_version: int | None
     tables: dict[str, int]
-    reencrypted: int
+    graphs: dict[str, GraphCounts]
 
 
 class BackupService:
@@ -141,7 +144,7 @@ class BackupService:
         extra = [k.strip() for k in (previous.get_secret_value() if previous else "").split(",")]
         return [k for k in [key.get_secret_value() if key else "", *extra] if k]
 
-    def _environment(self, database: str | None = None) -> dict[str, str]:
+    def environment(self, database: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(libpq_environment(self.target.url))
         if database is not None:
@@ -170,13 +173,7 @@ class BackupService:
         """
         started = time.monotonic()
         self.scrub_plaintext()
-        conn = await connect(self.target, "backup")
-        try:
-            database, size, schema, tables = await database_facts(conn)
-        finally:
-            await conn.close()
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        free = shutil.disk_usage(self.folder).free
+        size, free = await self.estimate()
         if free < size + DISK_MARGIN:
             raise RefusedForSafety(
                 f"Not enough free disk for a backup in {self.folder}: {free >> 20} MiB free, "
@@ -184,27 +181,10 @@ class BackupService:
                 hint="free some space (old backups in KG_HOME/backups), then try again",
             )
         now = self.clock()
-        version = self.settings.kg_version or "unknown"
-        name = f"{now:%Y%m%dT%H%M%SZ}-{version}"
-        final = self.folder / name
-        suffix = 1
-        while final.exists():
-            suffix += 1
-            final = self.folder / f"{name}.{suffix}"
-        partial = self.folder / f".{final.name}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(mode=0o700)
+        final, partial = self._new_folder(now)
         try:
             dump = partial / DUMP
-            done = await run_tool(
-                [find_tool("pg_dump"), "--format=custom", "--no-password", f"--file={dump}"],
-                self._environment(),
-            )
-            if done.returncode != 0:
-                raise OperationFailed(
-                    f"pg_dump failed: {tool_error(done.stderr)}",
-                    hint="check that the database is reachable and the disk has room",
-                )
+            facts = await self._dump(dump)
             dump.chmod(0o600)
             dump_sha256 = _sha256(dump)
             sealed_sha256 = None
@@ -221,13 +201,14 @@ class BackupService:
                 kg_version=self.settings.kg_version,
                 kgop_version=__version__,
                 images=self._pins(),
-                database=database,
-                schema_version=schema,
+                database=facts.database,
+                schema_version=facts.schema_version,
                 dump_bytes=dump.stat().st_size,
                 dump_sha256=dump_sha256,
                 key_fingerprint=self._key_fingerprint(),
                 secrets_sha256=sealed_sha256,
-                tables=tables,
+                tables=facts.tables,
+                graphs=facts.graphs,
                 seconds=round(time.monotonic() - started, 3),
             )
             write_secret_file(partial / RECORD, info.model_dump_json(indent=2).encode())
@@ -236,6 +217,46 @@ class BackupService:
             shutil.rmtree(partial, ignore_errors=True)
             raise
         return info
+
+    def _new_folder(self, now: datetime) -> tuple[Path, Path]:
+        """The backup's folder-to-be and the hidden one it is written in first."""
+        name = f"{now:%Y%m%dT%H%M%SZ}-{self.settings.kg_version or 'unknown'}"
+        final = self.folder / name
+        suffix = 1
+        while final.exists():
+            suffix += 1
+            final = self.folder / f"{name}.{suffix}"
+        partial = self.folder / f".{final.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(mode=0o700)
+        return final, partial
+
+    async def _dump(self, dump: Path) -> DumpFacts:
+        """pg_dump, and the manifest's counts taken meanwhile in the dump's own snapshot.
+
+        The counts describe exactly what the dump holds, even while the platform writes; a
+        restore checks the graphs it brings back against them.
+        """
+        conn = await connect(self.target, "backup")
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+                command = [find_tool("pg_dump"), "--format=custom", "--no-password"]
+                command += [f"--snapshot={snapshot}", f"--file={dump}"]
+                dumping = asyncio.ensure_future(run_tool(command, self.environment()))
+                try:
+                    database, _, schema, tables = await database_facts(conn)
+                    graphs = await graph_counts(conn)
+                finally:
+                    done = await dumping  # the snapshot lives as long as this transaction
+        finally:
+            await conn.close()
+        if done.returncode != 0:
+            raise OperationFailed(
+                f"pg_dump failed: {tool_error(done.stderr)}",
+                hint="check that the database is reachable and the disk has room",
+            )
+        return DumpFacts(database, schema, tables, graphs)
 
     def _folders(self) -> list[tuple[Path, BackupInfo]]:
         """Every complete backup folder found directly in KG_HOME/backups, oldest first; the
@@ -321,137 +342,29 @@ class BackupService:
                 else "add that key to ENCRYPTION_KEYS_PREVIOUS in .env, then restore",
             )
 
-    def _maintenance(self) -> DatabaseTarget:
-        return DatabaseTarget(
-            url=_with_database(self.target.url, "postgres"), label=self.target.label
-        )
-
     async def restore_aside(self, info: BackupInfo) -> Aside:
-        """Restore the backup's dump into a side database; the live one is not touched.
+        """Restore the backup into a side database, made whole and checked there; the live
+        one is not touched (:mod:`kgop_tui.services.restore`)."""
+        from kgop_tui.services.restore import restore_aside
 
-        Stored secrets are re-encrypted there under the current key, and rows are counted
-        there, so none of that happens while the platform is stopped. Callers hold the
-        upgrade lock, so databases left aside by an interrupted restore are cleared here.
-        """
-        from kgop_tui.services.config.base import canary_fingerprint
-        from kgop_tui.services.config.encryption import EncryptionConfig
-
-        dump = Path(info.path) / DUMP
-        conn = await connect(self._maintenance(), "restore")
-        try:
-            live = await self._live_name()
-            prefix = live[:40]
-            aside = f"{prefix}_restore_{self.clock():%Y%m%d%H%M%S}"
-            leftovers = await conn.fetch(
-                "SELECT datname FROM pg_database WHERE datname ~ $1",
-                f"^{re.escape(prefix)}_(restore|replaced)_[0-9]{{14}}$",
-            )
-            for row in leftovers:
-                await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, row[0])}")
-            await conn.execute(f"CREATE DATABASE {await _ident(conn, aside)}")
-            done = await run_tool(
-                [
-                    find_tool("pg_restore"),
-                    "--exit-on-error",
-                    "--single-transaction",
-                    "--no-password",
-                    f"--dbname={aside}",
-                    str(dump),
-                ],
-                self._environment(aside),
-            )
-            if done.returncode != 0:
-                await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, aside)}")
-                raise OperationFailed(
-                    f"pg_restore failed: {tool_error(done.stderr)}; the live "
-                    "database was not changed",
-                    hint="check the backup with `kgop backup --list`",
-                )
-            side = await connect(
-                DatabaseTarget(url=_with_database(self.target.url, aside), label="restore"),
-                "restore",
-            )
-            try:
-                reencrypted = 0
-                if await canary_fingerprint(side) is not None:
-                    target = DatabaseTarget(url=self.target.url, label=self.target.label)
-                    config = EncryptionConfig(target, self.settings)
-                    reencrypted = await config.reencrypt_database(side)
-                _, _, schema, tables = await database_facts(side)
-            finally:
-                await side.close()
-            return Aside(live, aside, schema, tables, reencrypted)
-        except asyncpg.PostgresError as exc:
-            raise OperationFailed(
-                f"Restore failed: {pg_error_info(exc).message}; the live database was not changed",
-                hint="the database user needs CREATEDB (the platform's user has it)",
-            ) from None
-        finally:
-            await conn.close()
+        return await restore_aside(self, info)
 
     async def discard(self, aside: Aside) -> None:
-        conn = await connect(self._maintenance(), "restore")
-        try:
-            await conn.execute(f"DROP DATABASE IF EXISTS {await _ident(conn, aside.name)}")
-        finally:
-            await conn.close()
+        from kgop_tui.services.restore import discard
+
+        await discard(self, aside)
 
     async def swap_in(self, aside: Aside) -> None:
         """Make the side database the live one (renames), then drop the replaced one."""
-        replaced = aside.name.replace("_restore_", "_replaced_")
-        conn = await connect(self._maintenance(), "restore")
-        try:
-            await self._swap(conn, aside.live, aside.name, replaced)
-            await conn.execute(
-                f"DROP DATABASE IF EXISTS {await _ident(conn, replaced)} WITH (FORCE)"
-            )
-        except asyncpg.PostgresError as exc:
-            raise OperationFailed(
-                f"Restore failed while swapping databases: {pg_error_info(exc).message}",
-                hint="`kgop migrate status` shows which database is live; run restore again",
-            ) from None
-        finally:
-            await conn.close()
+        from kgop_tui.services.restore import swap_in
+
+        await swap_in(self, aside)
 
     async def restore_database(self, info: BackupInfo) -> Aside:
         """Replace the live database with the backup's dump (restore aside, then swap)."""
         aside = await self.restore_aside(info)
         await self.swap_in(aside)
         return aside
-
-    async def _live_name(self) -> str:
-        conn = await connect(self.target, "restore")
-        try:
-            return str(await conn.fetchval("SELECT current_database()"))
-        finally:
-            await conn.close()
-
-    @staticmethod
-    async def _swap(conn: asyncpg.Connection, live: str, aside: str, replaced: str) -> None:
-        """Both renames in one transaction: the live name always names a whole database."""
-        renames = [
-            f"ALTER DATABASE {await _ident(conn, live)} RENAME TO {await _ident(conn, replaced)}",
-            f"ALTER DATABASE {await _ident(conn, aside)} RENAME TO {await _ident(conn, live)}",
-        ]
-        for attempt in range(10):
-            await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()",
-                live,
-            )
-            try:
-                async with conn.transaction():
-                    for statement in renames:
-                        await conn.execute(statement)
-                return
-            except asyncpg.ObjectInUseError:
-                if attempt == 9:
-                    raise
-                await asyncio.sleep(0.2)
-
-
-async def _ident(conn: asyncpg.Connection, name: str) -> str:
-    return str(await conn.fetchval("SELECT quote_ident($1)", name))
 
 
 def describe(info: BackupInfo) -> str:
@@ -460,5 +373,6 @@ def describe(info: BackupInfo) -> str:
         f"{info.path}  {info.created_at:%Y-%m-%d %H:%M:%S}Z  {info.reason}  "
         f"v{info.kg_version or '?'} schema {info.schema_version or '-'}  "
         f"{info.dump_bytes / 1024:.0f} KiB  {len(info.tables)} tables, {rows} rows"
+        + (f", {describe_graphs(info.graphs)}" if info.graphs else "")
         + ("  +sealed secrets" if info.secrets_sha256 else "")
     )

@@ -16,26 +16,12 @@ from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.settings import load_settings, read_env_file
 from tests.support.engines import DockerEngine
 from tests.support.helpers import execute, fetch, kgop_env, run_kgop
+from tests.support.helpers import table_snapshot as snapshot
 
 PG_PASSWORD = "pg-Secret-4711-zz"
 GARAGE_TOKEN = "9f1c2e7d5b3a4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6"
 OPENAI_KEY = "sk-proj-backupTEST0123456789abcdefghijklmnop"
 PASSPHRASE = "correct horse battery staple"
-
-
-def snapshot(dsn: str) -> dict[str, tuple[int, str]]:
-    """Row count and a checksum of the sorted rows of every user table."""
-    tables = fetch(
-        dsn,
-        "SELECT quote_ident(schemaname) || '.' || quote_ident(relname) AS t "
-        "FROM pg_stat_user_tables ORDER BY 1",
-    )
-    out = {}
-    for row in tables:
-        rows = fetch(dsn, f"SELECT t::text AS r FROM {row['t']} t")
-        text = "\n".join(sorted(r["r"] for r in rows))
-        out[row["t"]] = (len(rows), hashlib.sha256(text.encode()).hexdigest())
-    return out
 
 
 class Home:

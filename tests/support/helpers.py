@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import subprocess
@@ -45,7 +46,7 @@ def kgop_in_project(
     return run_kgop(*args, env=env, timeout=timeout)
 
 
-def _run(coro: Any) -> Any:
+def run_async(coro: Any) -> Any:
     """asyncio.run, also from inside a running loop (then on a helper thread)."""
     try:
         asyncio.get_running_loop()
@@ -67,7 +68,7 @@ def fetch(dsn: str, query: str, *args: Any) -> list[dict[str, Any]]:
         finally:
             await conn.close()
 
-    rows: list[dict[str, Any]] = _run(go())
+    rows: list[dict[str, Any]] = run_async(go())
     return rows
 
 
@@ -81,7 +82,25 @@ def execute(dsn: str, sql: str) -> None:
         finally:
             await conn.close()
 
-    _run(go())
+    run_async(go())
+
+
+def table_snapshot(dsn: str, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, str]]:
+    """Row count and a checksum of the sorted rows of every user table (but ``exclude``'s
+    schemas; materialized views are derived, not data)."""
+    tables = fetch(
+        dsn,
+        "SELECT quote_ident(s.schemaname) || '.' || quote_ident(s.relname) AS t "
+        "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+        "WHERE c.relkind = 'r' AND NOT s.schemaname = ANY($1::text[]) ORDER BY 1",
+        list(exclude),
+    )
+    out = {}
+    for row in tables:
+        rows = fetch(dsn, f"SELECT t::text AS r FROM {row['t']} t")
+        text = "\n".join(sorted(r["r"] for r in rows))
+        out[row["t"]] = (len(rows), hashlib.sha256(text.encode()).hexdigest())
+    return out
 
 
 def schema_dump(dsn: str) -> str:
