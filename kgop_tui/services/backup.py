@@ -45,7 +45,7 @@ from kgop_tui.errors import (
 )
 from kgop_tui.models import BackupInfo, GraphCounts
 from kgop_tui.services.age_graphs import describe_graphs, graph_counts
-from kgop_tui.services.database import DatabaseTarget, connect
+from kgop_tui.services.database import DatabaseTarget, connect, pg_error_info
 from kgop_tui.services.files import write_secret_file
 from kgop_tui.services.pg_tools import find_tool, libpq_environment, run_tool, tool_error
 from kgop_tui.services.sealed import seal
@@ -249,6 +249,13 @@ class BackupService:
                     graphs = await graph_counts(conn)
                 finally:
                     done = await dumping  # the snapshot lives as long as this transaction
+        except asyncpg.PostgresError as exc:
+            raise OperationFailed(
+                f"Could not count the database's rows and graphs for the backup: "
+                f"{pg_error_info(exc).message}",
+                hint="a backup reads every table and loads Apache AGE (LOAD 'age'): connect "
+                "as the platform's database user (POSTGRES_USER, a superuser)",
+            ) from None
         finally:
             await conn.close()
         if done.returncode != 0:

@@ -153,3 +153,25 @@ def test_a_restored_graph_that_does_not_answer_as_backed_up_is_not_swapped_in(
     assert graph_state(home.dsn) == live
     leftovers = fetch(home.dsn, "SELECT datname FROM pg_database WHERE datname LIKE '%restore%'")
     assert leftovers == []
+
+
+def test_a_backup_the_database_user_may_not_take_fails_in_one_sentence(graph_home: Home) -> None:
+    home = graph_home
+    database = home.dsn.rsplit("/", 1)[1]
+    role = f"{database}_ro"
+    execute(
+        home.dsn,
+        f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw'; GRANT CONNECT ON DATABASE {database} "
+        f"TO {role}; GRANT USAGE ON SCHEMA kg_api TO {role}",
+    )
+    try:
+        server = home.dsn.split("@", 1)[1].split("/", 1)[0]
+        dsn = f"postgresql://{role}:reader-pw@{server}/{database}"
+        done = home.kgop("backup", KGOP_DATABASE_URL=dsn)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith("kgop: ")
+        assert done.stderr.count("\n") == 1
+        assert "Traceback" not in done.stderr
+        assert list((home.root / "backups").iterdir()) == []
+    finally:
+        execute(home.dsn, f"DROP OWNED BY {role}; DROP ROLE {role}")
