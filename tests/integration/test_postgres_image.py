@@ -9,10 +9,7 @@ release archive comes from ``shared/upstream`` beside the checkout.
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
-import tarfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,28 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.engines import DockerEngine, require_or_skip, wait_for
+from tests.support.platform import baseline_for_pg15, file_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "kg-postgres:15"
 PLATFORM = "0.17.1"
 # The official image's first line when it refuses an empty data directory without a password.
 REFUSAL = "Error: Database is uninitialized and superuser password is not specified."
-
-
-def upstream_dir() -> Path:
-    """``shared/upstream`` beside the checkout (or beside the main checkout of a worktree)."""
-    candidates = [ROOT.parent / "shared" / "upstream"]
-    if os.environ.get("KGOP_UPSTREAM_DIR"):
-        candidates.insert(0, Path(os.environ["KGOP_UPSTREAM_DIR"]))
-    dot_git = ROOT / ".git"
-    if dot_git.is_file():  # a worktree: "gitdir: MAIN/.git/worktrees/NAME"
-        gitdir = Path(dot_git.read_text().removeprefix("gitdir:").strip())
-        candidates.append(gitdir.parents[2].parent / "shared" / "upstream")
-    for candidate in candidates:
-        if (candidate / "knowledge-graph-system").is_dir():
-            return candidate
-    require_or_skip(f"the platform's archives are missing: {', '.join(map(str, candidates))}")
-    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="module")
@@ -52,31 +34,10 @@ def platform_schema(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set
     The baseline was dumped from PG 18: its ``SET transaction_timeout`` lines (a PG 17+
     setting) go, nothing else changes.
     """
-    archive = (
-        upstream_dir() / "knowledge-graph-system" / f"knowledge-graph-system-{PLATFORM}.tar.gz"
-    )
-    if not archive.is_file():
-        require_or_skip(f"the platform's {PLATFORM} archive is missing: {archive}")
-    versions: set[int] = set()
-    baseline = ""
-    file_name = re.compile(r"/schema/migrations(?:-warm)?/(?:archived/)?(\d{3})_[^/]+\.sql$")
-    with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
-            if member.name.endswith("/schema/00_baseline.sql"):
-                extracted = tar.extractfile(member)
-                assert extracted is not None
-                baseline = extracted.read().decode()
-            elif match := file_name.search(member.name):
-                versions.add(int(match.group(1)))
-    assert baseline, f"no schema/00_baseline.sql in {archive}"
-    assert versions, f"no migration files in {archive}"
-    lines = baseline.splitlines(keepends=True)
-    kept = [line for line in lines if not line.startswith("SET transaction_timeout")]
-    assert len(lines) - len(kept) >= 1
     path = tmp_path_factory.mktemp("platform") / "00_baseline.sql"
-    path.write_text("".join(kept))
+    path.write_text(baseline_for_pg15(PLATFORM))
     path.chmod(0o644)
-    return path, versions
+    return path, file_versions(PLATFORM)
 
 
 @pytest.fixture(scope="module")

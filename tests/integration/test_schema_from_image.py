@@ -19,7 +19,7 @@ from kgop_tui.services.upgrade.images import ImageStore
 from kgop_tui.services.upgrade.state import UpgradeFiles
 from kgop_tui.settings import load_settings
 from tests.support.engines import DockerEngine
-from tests.support.helpers import _run, kgop_env, run_kgop
+from tests.support.helpers import kgop_env, run_async, run_kgop
 from tests.support.platform import schema
 
 
@@ -83,7 +83,7 @@ def test_the_release_schema_comes_out_of_its_api_image_and_upgrades_the_database
     assert run_kgop("migrate", "up", env=env, timeout=600).returncode == 0
     service = MigrationService(DatabaseTarget(postgres, "test"), migrations, "test")
     assert service.source.release == "0.16.0"
-    run = _run(service.up())
+    run = run_async(service.up())
     assert run.failure is None
     assert [s.version for s in run.applied] == [74, 75, 76, 77, 78]
     assert run.edited_by_release == [3, 8, 12, 59]

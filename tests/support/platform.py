@@ -1,9 +1,10 @@
 """The platform's own releases (aaronsb/knowledge-graph-system), from the shared archives.
 
 ``shared/upstream/knowledge-graph-system/knowledge-graph-system-VERSION.tar.gz`` beside the
-checkout holds each release's source as ``git archive`` made it. Tests read the platform's
-schema, compose files and code from there; they are extracted once per machine into a cache
-folder. Without the archives a test skips locally and fails in the full run.
+checkout (or, from a git worktree, beside its main checkout; ``KGOP_UPSTREAM_DIR`` names
+another folder) holds each release's source as ``git archive`` made it. Tests read the
+platform's schema, compose files and code from there; they are extracted once per machine
+into a cache folder. Without the archives a test skips locally and fails in the full run.
 """
 
 from __future__ import annotations
@@ -20,15 +21,36 @@ from pathlib import Path
 from tests.support.engines import require_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
-UPSTREAM = Path(os.environ.get("KGOP_UPSTREAM", ROOT.parent / "shared" / "upstream"))
 VERSIONS = ("0.14.0", "0.16.0", "0.17.0", "0.17.1")
 _CACHE = Path(os.environ.get("KGOP_TEST_CACHE", "/tmp")) / "kgop-platform"
 
 
+def _upstream_candidates() -> list[Path]:
+    found = [Path(os.environ["KGOP_UPSTREAM_DIR"])] if os.environ.get("KGOP_UPSTREAM_DIR") else []
+    found.append(ROOT.parent / "shared" / "upstream")
+    dot_git = ROOT / ".git"
+    if dot_git.is_file():  # a worktree: "gitdir: MAIN/.git/worktrees/NAME"
+        gitdir = Path(dot_git.read_text().removeprefix("gitdir:").strip())
+        if gitdir.parent.name == "worktrees":
+            found.append(gitdir.parents[2].parent / "shared" / "upstream")
+    return found
+
+
+def upstream_dir() -> Path:
+    """The folder of the upstream archives (skips, or fails, when there is none)."""
+    for candidate in _upstream_candidates():
+        if (candidate / "knowledge-graph-system").is_dir():
+            return candidate
+    tried = ", ".join(str(c) for c in _upstream_candidates())
+    require_or_skip(f"the platform's release archives are missing (looked in {tried})")
+    raise AssertionError("unreachable")
+
+
 def archive(version: str) -> Path:
-    path = UPSTREAM / "knowledge-graph-system" / f"knowledge-graph-system-{version}.tar.gz"
+    """The platform's source archive of ``version`` (e.g. ``0.17.1``)."""
+    path = upstream_dir() / "knowledge-graph-system" / f"knowledge-graph-system-{version}.tar.gz"
     if not path.is_file():
-        require_or_skip(f"the platform's {version} archive is missing: {path}")
+        require_or_skip(f"no archive of the platform at {version}: {path}")
     return path
 
 
@@ -68,8 +90,23 @@ def file_versions(version: str, warm: bool = True) -> set[int]:
     return {int(p.name.split("_")[0]) for p in paths}
 
 
+def baseline_for_pg15(version: str) -> str:
+    """The release's ``schema/00_baseline.sql`` without its ``SET transaction_timeout`` lines
+    (a PG 17+ setting it was dumped with, which nothing else in it needs)."""
+    text = (schema(version) / "00_baseline.sql").read_text()
+    return re.sub(r"^SET transaction_timeout = .*$", "", text, flags=re.M)
+
+
+def psql_binary() -> str:
+    bindir = os.environ.get("KGOP_PG_BINDIR")
+    found = str(Path(bindir) / "psql") if bindir else shutil.which("psql")
+    if not found or not Path(found).exists():
+        require_or_skip("psql is not installed")
+    return str(found)
+
+
 def psql(dsn: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("psql") or str(Path(os.environ.get("KGOP_PG_BINDIR", "")) / "psql")
+    binary = psql_binary()
     return subprocess.run(
         [binary, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, *args],
         input=stdin,
@@ -83,10 +120,7 @@ def platform_way(dsn: str, version: str, warm: bool = True) -> list[str]:
     """Create a database as the platform does: its baseline as initdb runs it (settings a
     PostgreSQL 15 server lacks left out), then its shell runner: psql per pending file,
     archived/ first, then ``--warm``."""
-    folder = schema(version)
-    baseline = (folder / "00_baseline.sql").read_text()
-    baseline = re.sub(r"^SET transaction_timeout = .*$", "", baseline, flags=re.M)
-    done = psql(dsn, "--single-transaction", "-f", "-", stdin=baseline)
+    done = psql(dsn, "--single-transaction", "-f", "-", stdin=baseline_for_pg15(version))
     assert done.returncode == 0, done.stderr[-2000:]
     return apply_files_the_platform_way(dsn, version, warm)
 

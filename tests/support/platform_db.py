@@ -1,91 +1,28 @@
 """Databases made with the platform's own schema, and a graph in them, for tests and benches.
 
-The platform's release archives (``shared/upstream/knowledge-graph-system/``) sit next to the
-checkout: ``ROOT.parent / "shared" / "upstream"``, or, from a git worktree, next to its main
-checkout; ``KGOP_UPSTREAM_DIR`` names them elsewhere. When they are missing, tests skip,
-and fail under ``KGOP_REQUIRE_ENGINES=1``.
+The platform's releases come from :mod:`tests.support.platform` (the shared archives).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 from typing import Any
 
-from tests.support.engines import require_or_skip
 from tests.support.helpers import execute, run_async
+from tests.support.platform import baseline_for_pg15, psql_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the platform's api runs on each connection before cypher.
 SESSION = "LOAD 'age'; SET search_path = ag_catalog, \"$user\", public"
 
 
-def _upstream_candidates() -> list[Path]:
-    found = [Path(os.environ["KGOP_UPSTREAM_DIR"])] if os.environ.get("KGOP_UPSTREAM_DIR") else []
-    found.append(ROOT.parent / "shared" / "upstream")
-    dot_git = ROOT / ".git"
-    if dot_git.is_file():  # a worktree: "gitdir: MAIN/.git/worktrees/NAME"
-        gitdir = Path(dot_git.read_text().removeprefix("gitdir:").strip())
-        if gitdir.parent.name == "worktrees":
-            found.append(gitdir.parents[2].parent / "shared" / "upstream")
-    return found
-
-
-def upstream_dir() -> Path:
-    """The folder of the upstream archives (skips, or fails, when there is none)."""
-    for candidate in _upstream_candidates():
-        if (candidate / "knowledge-graph-system").is_dir():
-            return candidate
-    tried = ", ".join(str(c) for c in _upstream_candidates())
-    require_or_skip(f"the platform's release archives are missing (looked in {tried})")
-    raise AssertionError("unreachable")
-
-
-def platform_archive(version: str) -> Path:
-    """The platform's source archive of ``version`` (e.g. ``0.17.1``)."""
-    path = upstream_dir() / "knowledge-graph-system" / f"knowledge-graph-system-{version}.tar.gz"
-    if not path.is_file():
-        require_or_skip(f"no archive of the platform at {version}: {path}")
-    return path
-
-
-@functools.cache
-def platform_baseline(version: str) -> str:
-    """The release's ``schema/00_baseline.sql``, ready for PostgreSQL 15.
-
-    Its ``SET transaction_timeout`` lines go: a PG 17+ setting the baseline was dumped with,
-    which nothing else in it needs.
-    """
-    member = f"knowledge-graph-system-{version}/schema/00_baseline.sql"
-    with tarfile.open(platform_archive(version)) as archive:
-        handle = archive.extractfile(member)
-        assert handle is not None, f"{member} is not a file"
-        text = handle.read().decode()
-    return "".join(
-        line
-        for line in text.splitlines(keepends=True)
-        if not line.lstrip().startswith("SET transaction_timeout")
-    )
-
-
-def _psql() -> str:
-    bindir = os.environ.get("KGOP_PG_BINDIR")
-    found = str(Path(bindir) / "psql") if bindir else shutil.which("psql")
-    if not found or not Path(found).exists():
-        require_or_skip("psql is not installed")
-    return str(found)
-
-
 def load_platform_baseline(dsn: str, version: str) -> None:
     """Make the (empty) database at ``dsn`` a platform database of ``version``, as its
     Postgres image does at initdb: one transaction, stopping at the first error."""
     done = subprocess.run(
-        [_psql(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", dsn],
-        input=platform_baseline(version),
+        [psql_binary(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", dsn],
+        input=baseline_for_pg15(version),
         capture_output=True,
         text=True,
         timeout=300,
