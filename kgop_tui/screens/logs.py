@@ -127,7 +127,9 @@ class LogsScreen(KgopScreen):
             view.append_chunk(chunk.service, chunk.stream, chunk.text)
         view.flush()
         for event in batch.events:
-            if event.kind == "ended":
+            if event.kind == "failed":  # this one will not come back by itself
+                self.stream_died(f"{event.service}: {event.detail}")
+            elif event.kind == "ended":
                 self.banner.show_info(f"{event.service}: log stream ended (container stopped)")
             else:
                 self.banner.show_info(f"{event.service}: log stream reattached")

@@ -387,7 +387,8 @@ class LogFollower:
                 try:
                     transport = LogTransport(self.docker, container_id, _params(True, tail, since))
                 except KgopError as exc:
-                    self.error = exc
+                    self.error = exc  # get raises it once every stream has stopped
+                    self._push([StreamEvent(service, "failed", exc.message)])
                     return
                 with self._cond:
                     self._open[service] = transport

@@ -11,6 +11,7 @@ import kgop_tui
 from kgop_tui.app import KgopApp
 from kgop_tui.checks import DoctorReport
 from kgop_tui.errors import DockerUnavailable
+from kgop_tui.logtypes import LogBatch, StreamEvent
 from kgop_tui.migration_types import MigrationStatus
 from kgop_tui.screens.doctor import DoctorScreen
 from kgop_tui.screens.health import HealthScreen
@@ -147,6 +148,24 @@ async def test_a_log_stream_that_dies_says_why_and_end_follows_again(fakes: Fake
         await until(pilot, lambda: len(fakes.engine.sources) == 2, "a new stream")
         await until(pilot, lambda: view.total == 6 and not banner(app), "following again")
         assert "following" in str(app.screen.query_one("#log-status", Static).render())
+
+
+async def test_one_service_whose_stream_failed_is_named_and_end_follows_again(
+    fakes: Fakes,
+) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_logs(fakes, app, pilot)
+        event = StreamEvent("web", "failed", "Cannot reach the Docker engine (connection reset)")
+        fakes.engine.sources[-1].push(LogBatch(items=[event]))
+        await until(pilot, lambda: "stream ended" in banner(app), "the banner")
+        assert banner(app) == (
+            "✖ log stream ended: web: Cannot reach the Docker engine (connection reset) — "
+            "End follows again"
+        )
+        await pilot.press("G")
+        await until(pilot, lambda: len(fakes.engine.sources) == 2, "a new stream")
+        await until(pilot, lambda: not banner(app), "following again")
 
 
 async def test_a_bug_in_the_log_stream_ends_it_visibly_and_is_reported(fakes: Fakes) -> None:

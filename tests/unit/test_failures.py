@@ -44,7 +44,11 @@ def test_a_follow_whose_every_stream_died_raises_instead_of_going_quiet(tmp_path
     follower = LogFollower(docker, [("api", "c0ffee")], tail=0)
     follower.start()
     try:
-        # The reader fails at once; get waits for it to end, then says why.
+        # The reader fails at once: first its own event, then get says why it all stopped.
+        batch = follower.get(timeout=10)
+        assert batch is not None
+        assert [(e.service, e.kind) for e in batch.events] == [("api", "failed")]
+        assert batch.events[0].detail.startswith("Cannot reach the Docker engine")
         with pytest.raises(DockerUnavailable, match="Cannot reach the Docker engine"):
             follower.get(timeout=10)
     finally:
