@@ -11,7 +11,7 @@ import contextlib
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from textual.message_pump import MessagePump
 from textual.screen import Screen
@@ -55,6 +55,7 @@ class WorkerFailures(MessagePump):
         error = event.worker.error
         if event.state is not WorkerState.ERROR or error is None or not self.is_attached:
             return
+        self.worker_failed(event.worker)
         if isinstance(error, KgopError):
             notify_failure(self, error)
             return
@@ -73,6 +74,9 @@ class WorkerFailures(MessagePump):
     def failure_context(self) -> str:
         """Where a failure happened, for its dialog: the screen's name."""
         return type(self).__name__
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        """Put right what a failed worker left half done (a busy flag, a "Loading…")."""
 
 
 class KgopScreen(WorkerFailures, Screen[None]):

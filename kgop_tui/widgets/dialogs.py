@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
@@ -53,8 +53,9 @@ class ErrorScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="error-dialog", classes="dialog -danger"):
             yield Label(self.title_text, id="error-title")
-            # Not markup: the text quotes an exception, whose brackets are not Rich's.
-            yield Static(self.text, id="error-text", markup=False)
+            with VerticalScroll(id="error-scroll"):  # a long message scrolls; Close stays
+                # Not markup: the text quotes an exception, whose brackets are not Rich's.
+                yield Static(self.text, id="error-text", markup=False)
             yield Button("Close", id="close")
 
     def on_button_pressed(self, _: Button.Pressed) -> None:

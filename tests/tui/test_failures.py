@@ -72,12 +72,34 @@ async def test_a_load_that_raises_opens_the_error_dialog_and_the_app_goes_on(
         assert "RuntimeError: catalog read failed" in (app.clipboard or "")
         await pilot.press("escape")
         assert isinstance(app.screen, MigrationsScreen)
+        summary = str(app.screen.query_one("#migration-summary", Static).render())
+        assert summary == "The migrations could not be read; r tries again."
         await pilot.press("1")  # still usable: the other screens work
         assert isinstance(app.screen, HealthScreen)
         table = app.screen.query_one("#services", DataTable)
         await until(pilot, lambda: table.row_count == 4, "the services")
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_a_run_that_raises_leaves_the_screen_usable(fakes: Fakes) -> None:
+    async def up(*_: object, **__: object) -> None:
+        raise AttributeError("'NoneType' object has no attribute 'version'")
+
+    fakes.migrations.up = up  # type: ignore[method-assign,assignment]
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        assert isinstance(screen, MigrationsScreen)
+        await until(pilot, lambda: screen.status is not None, "the migrations")
+        await pilot.press("d")
+        await until(pilot, lambda: shows_error(app), "the error dialog")
+        assert "run_migrations (Migrations screen)" in error_text(app)
+        await pilot.press("escape")
+        assert not screen.busy  # reloads are not blocked for ever
+        result = str(screen.query_one("#migration-result", Static).render())
+        assert result.startswith("✖ The run stopped on an error")
 
 
 async def test_an_expected_failure_of_a_worker_is_a_notification_with_its_hint(
