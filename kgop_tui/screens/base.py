@@ -61,15 +61,17 @@ class WorkerFailures(MessagePump):
             return
         what = event.worker.name or "a background task"
         location = where(error)
-        self.app.push_screen(
-            ErrorScreen(
-                f"Unexpected error in {what} ({self.failure_context()})",
-                f"{describe_unexpected(error)}\n"
-                + (f"at {location}\n" if location else "")
-                + "\nThis is a bug in kgop; the rest of the app keeps working."
-                "\nc copies this text for a report · Esc closes",
-            )
+        title = f"Unexpected error in {what} ({self.failure_context()})"
+        text = (
+            f"{describe_unexpected(error)}\n"
+            + (f"at {location}\n" if location else "")
+            + "\nThis is a bug in kgop; the rest of the app keeps working."
+            "\nc copies this text for a report · Esc closes"
         )
+        shown = self.app.screen
+        if isinstance(shown, ErrorScreen) and (shown.title_text, shown.text) == (title, text):
+            return  # a poll failing again: one dialog, not a pile of them
+        self.app.push_screen(ErrorScreen(title, text))
 
     def failure_context(self) -> str:
         """Where a failure happened, for its dialog: the screen's name."""

@@ -13,10 +13,12 @@ from kgop_tui.checks import DoctorReport
 from kgop_tui.errors import DockerUnavailable
 from kgop_tui.logtypes import LogBatch, StreamEvent
 from kgop_tui.migration_types import MigrationStatus
+from kgop_tui.models import UpgradeStatus
 from kgop_tui.screens.doctor import DoctorScreen
 from kgop_tui.screens.health import HealthScreen
 from kgop_tui.screens.logs import LogsScreen
 from kgop_tui.screens.migrations import MigrationsScreen
+from kgop_tui.screens.upgrade import UpgradeScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ErrorScreen
 from kgop_tui.widgets.log_view import LogView
@@ -100,6 +102,32 @@ async def test_a_run_that_raises_leaves_the_screen_usable(fakes: Fakes) -> None:
         assert not screen.busy  # reloads are not blocked for ever
         result = str(screen.query_one("#migration-result", Static).render())
         assert result.startswith("✖ The run stopped on an error")
+
+
+async def test_a_progress_read_that_raises_once_does_not_freeze_the_upgrade_view(
+    fakes: Fakes,
+) -> None:
+    fakes.upgrades.start("0.6.0")  # running, started elsewhere
+    real_read_log, reads = fakes.upgrades.read_log, []
+
+    def read_log(status: UpgradeStatus, offset: int) -> tuple[list[str], int]:
+        reads.append(offset)
+        if len(reads) == 2:
+            raise RuntimeError("log file rotated under the reader")
+        return real_read_log(status, offset)
+
+    fakes.upgrades.read_log = read_log  # type: ignore[method-assign]
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: shows_error(app), "the error dialog")
+        assert "read_upgrade (Upgrade screen)" in error_text(app)
+        await pilot.press("escape")
+        screen = app.screen
+        assert isinstance(screen, UpgradeScreen)
+        state = lambda: screen.run.state.value if screen.run else None  # noqa: E731
+        await until(pilot, lambda: state() == "succeeded", "the end of the run", limit=30)
+        assert not shows_error(app)  # one failure, one dialog
 
 
 async def test_an_expected_failure_of_a_worker_is_a_notification_with_its_hint(
