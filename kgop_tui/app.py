@@ -12,10 +12,8 @@ from typing import Any
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
 
 from kgop_tui import __version__
-from kgop_tui.errors import KgopError
 from kgop_tui.models import ProjectStatus
 from kgop_tui.ports import Services
 from kgop_tui.screens.config import ConfigScreen
@@ -23,7 +21,6 @@ from kgop_tui.screens.health import HealthScreen
 from kgop_tui.screens.logs import LogsScreen
 from kgop_tui.screens.migrations import MigrationsScreen
 from kgop_tui.screens.upgrade import UpgradeScreen
-from kgop_tui.widgets.dialogs import ErrorScreen
 
 SCREENS: dict[str, tuple[str, str]] = {
     "health": ("1", "Health"),
@@ -107,13 +104,3 @@ class KgopApp(App[None]):
                 await self.screen.run_action(action)
 
         return run
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """One place for failures no screen expected: an error dialog, never a crash."""
-        if event.state is not WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if isinstance(error, KgopError):
-            self.notify(error.one_line(), title=error.title, severity="error", timeout=10)
-        else:
-            self.push_screen(ErrorScreen("Unexpected error", f"{type(error).__name__}: {error}"))

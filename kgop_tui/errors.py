@@ -13,6 +13,7 @@ the TUI shows it in a notification. Exit codes (documented in the README):
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 
@@ -116,3 +117,26 @@ class ChecksumDrift(RefusedForSafety):
     """An applied migration file changed after it was applied."""
 
     title = "Checksum drift"
+
+
+# What an unexpected exception may show a user: its type and message, with anything shaped
+# like a credential masked (a URL's password, a provider key, a NAME=value whose name looks
+# secret), never a traceback (whose locals may hold secrets).
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE)
+_PROVIDER_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}")
+_SECRET_SETTING = re.compile(
+    r"\b([A-Za-z0-9_]*(?:PASSWORD|SECRET|TOKEN|KEY)(?:_\w+)?\s*[=:]\s*)(['\"]?)[^\s'\"]+\2",
+    re.IGNORECASE,
+)
+MAX_DESCRIPTION = 2000
+
+
+def describe_unexpected(error: BaseException) -> str:
+    """``Type: message`` of an exception nobody expected, safe to show and to copy."""
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    text = _URL_PASSWORD.sub(r"\1[redacted]@", text)
+    text = _PROVIDER_KEY.sub("[redacted]", text)
+    text = _SECRET_SETTING.sub(r"\1[redacted]", text)
+    if len(text) > MAX_DESCRIPTION:
+        text = text[:MAX_DESCRIPTION] + "…"
+    return text

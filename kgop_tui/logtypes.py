@@ -47,7 +47,9 @@ class LogChunk(NamedTuple):
 
 
 class StreamEvent(NamedTuple):
-    """A service's stream ended (``ended``) or was attached again (``reattached``)."""
+    """A service's stream ended (``ended``: its container stopped, it will reattach), was
+    attached again (``reattached``) or stopped for good on an error (``failed``, the error's
+    message as ``detail``)."""
 
     service: str
     kind: str

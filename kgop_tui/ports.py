@@ -48,7 +48,10 @@ class StatsSource(Protocol):
 
 
 class LogSource(Protocol):
-    """A follow in progress: ``get`` hands out batches, ``close`` ends it for good."""
+    """A follow in progress: ``get`` hands out batches, ``close`` ends it for good.
+
+    ``get`` raises the :class:`KgopError` that stopped every stream, once the batches
+    before it were handed out."""
 
     def start(self) -> None: ...
 

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 
 # Compose's palette: readable on dark and light terminals, 16-colour safe.
 _COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
+# What stderr says of a StreamEvent, by kind.
+STREAM_NOTES = {
+    "ended": "stream ended",
+    "reattached": "stream reattached",
+    "failed": "stream failed",
+}
 
 
 def register(verbs: Any) -> None:
@@ -131,7 +137,7 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
         for batch in follower.batches():
             printer.write(_kept(batch.chunks, keep))
             for event in batch.events:
-                note = "stream ended" if event.kind == "ended" else "stream reattached"
+                note = STREAM_NOTES.get(event.kind, event.kind)
                 detail = f" ({event.detail})" if event.detail else ""
                 print(f"kgop: {event.service}: {note}{detail}", file=sys.stderr, flush=True)
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Select, Static
+from textual.worker import Worker
 
 from kgop_tui.errors import KgopError, UsageError
 from kgop_tui.models import AiProviderSetting, ConfigStatus, Device, Provider
@@ -54,6 +55,11 @@ class ConfigScreen(KgopScreen):
             table.add_column(column, key=column.lower())
         self.load()
         self.keep_retrying(self.load)
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.name == "load_config" and self.status is None:
+            summary = self.query_one("#config-summary", Static)
+            summary.update("The configuration could not be read; r tries again.")
 
     def action_refresh(self) -> None:
         self.load()

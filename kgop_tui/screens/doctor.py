@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
 from kgop_tui.checks import MARKS, CheckState, DoctorReport
+from kgop_tui.screens.base import WorkerFailures
 
 if TYPE_CHECKING:
     from kgop_tui.app import KgopApp
@@ -27,7 +28,9 @@ STYLES = {
 }
 
 
-class DoctorScreen(ModalScreen[None]):
+class DoctorScreen(WorkerFailures, ModalScreen[None]):
+    """Every check of ``kgop doctor``; a check run that fails is shown, never fatal."""
+
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close"),
         Binding("r", "rerun", "Run again"),
@@ -55,10 +58,23 @@ class DoctorScreen(ModalScreen[None]):
         self.query_one("#doctor-hint", Static).update("Running the checks…")
         self._run()
 
-    @work(thread=True, exclusive=True, group="doctor")
+    @work(thread=True, exclusive=True, group="doctor", name="run_doctor", exit_on_error=False)
     def _run(self) -> None:
-        report = cast("KgopApp", self.app).services.doctor.run()
+        try:
+            report = cast("KgopApp", self.app).services.doctor.run()
+        except Exception:
+            # WorkerFailures shows what went wrong; the view says the checks did not run.
+            self.app.call_from_thread(self._not_run)
+            raise
         self.app.call_from_thread(self.show, report)
+
+    def _not_run(self) -> None:
+        shown = " (the table shows the last run)" if self.report else ""
+        text = f"The checks did not run{shown}; r runs them again."
+        self.query_one("#doctor-hint", Static).update(text)
+
+    def failure_context(self) -> str:
+        return "Doctor view"
 
     def show(self, report: DoctorReport) -> None:
         self.report = report

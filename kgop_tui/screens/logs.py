@@ -10,8 +10,9 @@ from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, SelectionList, Static
 from textual.worker import get_current_worker
 
-from kgop_tui.errors import KgopError, UsageError
+from kgop_tui.errors import KgopError, UsageError, describe_unexpected
 from kgop_tui.logtypes import LogBatch
+from kgop_tui.ports import LogSource
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import FormScreen
@@ -49,6 +50,8 @@ class LogsScreen(KgopScreen):
         super().__init__()
         self.chosen: list[str] | None = None  # None: every service
         self._prompt_for = "filter"
+        self.ended: str | None = None
+        """Why the stream stopped for good (End follows again); None while it runs."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -69,11 +72,20 @@ class LogsScreen(KgopScreen):
     # ---- following -----------------------------------------------------------------------
 
     def follow(self) -> None:
+        self.ended = None
         self.view.clear()
         self._follow_logs(self.chosen)
 
     @work(thread=True, exclusive=True, group="logs", name="follow_logs", exit_on_error=False)
     def _follow_logs(self, services: list[str] | None) -> None:
+        try:
+            self._open_and_stream(services)
+        except Exception as error:
+            if not get_current_worker().is_cancelled:
+                self.from_thread(self.stream_died, describe_unexpected(error))
+            raise  # a bug to report too: the screen's worker handler opens the error dialog
+
+    def _open_and_stream(self, services: list[str] | None) -> None:
         worker = get_current_worker()
         while not worker.is_cancelled:
             try:
@@ -85,16 +97,29 @@ class LogsScreen(KgopScreen):
                     time.sleep(0.1)
                 continue
             self.from_thread(self.banner.clear)
-            source.start()
-            try:
-                while not worker.is_cancelled:
-                    batch = source.get(timeout=0.1)
-                    if batch is not None:
-                        # Waits for the UI to take it: a slow screen slows the reader down.
-                        self.app.call_from_thread(self.ingest, batch)
-            finally:
-                source.close()
+            self._stream(source)
             return
+
+    def _stream(self, source: LogSource) -> None:
+        """Hand the source's batches to the view until cancelled or the stream dies."""
+        worker = get_current_worker()
+        try:
+            source.start()
+            while not worker.is_cancelled:
+                batch = source.get(timeout=0.1)
+                if batch is not None:
+                    # Waits for the UI to take it: a slow screen slows the reader down.
+                    self.app.call_from_thread(self.ingest, batch)
+        except KgopError as error:
+            if not worker.is_cancelled:
+                self.from_thread(self.stream_died, error.message)
+        finally:
+            source.close()
+
+    def stream_died(self, reason: str) -> None:
+        self.ended = reason
+        self.banner.show_failure(f"log stream ended: {reason} — End follows again")
+        self.update_status()
 
     def ingest(self, batch: LogBatch) -> None:
         view = self.view
@@ -102,7 +127,9 @@ class LogsScreen(KgopScreen):
             view.append_chunk(chunk.service, chunk.stream, chunk.text)
         view.flush()
         for event in batch.events:
-            if event.kind == "ended":
+            if event.kind == "failed":  # this one will not come back by itself
+                self.stream_died(f"{event.service}: {event.detail}")
+            elif event.kind == "ended":
                 self.banner.show_info(f"{event.service}: log stream ended (container stopped)")
             else:
                 self.banner.show_info(f"{event.service}: log stream reattached")
@@ -112,7 +139,10 @@ class LogsScreen(KgopScreen):
         view = self.view
         who = ", ".join(self.chosen) if self.chosen else "all services"
         parts = [f"{who}", f"{view.visible_count:,}/{view.total:,} lines"]
-        parts.append("▶ following" if view.following else "⏸ paused (End resumes)")
+        if self.ended is not None:
+            parts.append("■ stream ended (End follows again)")
+        else:
+            parts.append("▶ following" if view.following else "⏸ paused (End resumes)")
         if view.dropped:
             parts.append(f"dropped {view.dropped:,}")
         if view.filter_text:
@@ -134,6 +164,8 @@ class LogsScreen(KgopScreen):
         self.update_status()
 
     def action_resume(self) -> None:
+        if self.ended is not None:
+            self.follow()  # the stream died: a new one, from the last lines again
         self.view.resume()
         self.update_status()
 

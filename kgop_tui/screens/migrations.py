@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.markup import escape
 from rich.text import Text
 from textual import work
@@ -9,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
 from kgop_tui.errors import KgopError
 from kgop_tui.models import (
@@ -76,6 +79,16 @@ class MigrationsScreen(KgopScreen):
             table.add_column(column, key=column.lower())
         self.load()
         self.keep_retrying(self.load)
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.name == "run_migrations":
+            self.busy = False
+            result = self.query_one("#migration-result", Static)
+            result.set_classes("-error")
+            result.update("✖ The run stopped on an error; r shows where the migrations stand.")
+        elif worker.name == "load_migrations" and self.status is None:
+            summary = self.query_one("#migration-summary", Static)
+            summary.update("The migrations could not be read; r tries again.")
 
     def ready_to_reload(self) -> bool:
         return not self.busy

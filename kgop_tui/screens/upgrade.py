@@ -8,6 +8,7 @@ quitting, or losing the SSH session does not stop it, and coming back reattaches
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -15,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, RichLog, Static
+from textual.worker import Worker
 
 from kgop_tui.errors import KgopError
 from kgop_tui.messages import UpgradeProgress
@@ -117,6 +119,14 @@ class UpgradeScreen(KgopScreen):
             return
         self._reading = True
         self._read_progress(self.log_offset)
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.name == "read_upgrade":  # the next poll reads again
+            self._reading = False
+            if self.run is None:
+                self.query_one("#upgrade-summary", Static).update(
+                    "The upgrade's status could not be read (see the error)."
+                )
 
     @on(UpgradeProgress)
     def _progress(self, message: UpgradeProgress) -> None:

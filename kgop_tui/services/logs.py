@@ -339,11 +339,16 @@ class LogFollower:
     # ---- consumer side -------------------------------------------------------------------
 
     def get(self, timeout: float | None = None) -> LogBatch | None:
-        """Everything pending (waiting up to ``timeout`` for something); None if nothing."""
+        """Everything pending (waiting up to ``timeout`` for something); None if nothing.
+
+        Once every stream has stopped on an error and all was handed out, raises that error:
+        a follow that died says so instead of returning nothing for ever."""
         with self._cond:
             if not self._pending and not self.done and not self._stop.is_set():
                 self._cond.wait(timeout)
             if not self._pending:
+                if self.done and self.error is not None and not self._stop.is_set():
+                    raise self.error
                 return None
             items, self._pending, self._pending_bytes = self._pending, [], 0
             self._cond.notify_all()
@@ -382,7 +387,8 @@ class LogFollower:
                 try:
                     transport = LogTransport(self.docker, container_id, _params(True, tail, since))
                 except KgopError as exc:
-                    self.error = exc
+                    self.error = exc  # get raises it once every stream has stopped
+                    self._push([StreamEvent(service, "failed", exc.message)])
                     return
                 with self._cond:
                     self._open[service] = transport

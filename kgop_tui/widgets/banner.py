@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -19,6 +20,11 @@ class Banner(Static):
         self.set_classes("-error -visible")
         self.message = f"✖ {error.message}{suffix}{hint}"
 
+    def show_failure(self, text: str) -> None:
+        """Something stopped and will not restart by itself (the text says what to press)."""
+        self.set_classes("-error -visible")
+        self.message = f"✖ {text}"
+
     def show_info(self, text: str) -> None:
         self.set_classes("-info -visible")
         self.message = f"ℹ {text}"
@@ -32,4 +38,4 @@ class Banner(Static):
         return self.message if self.has_class("-visible") else None
 
     def watch_message(self, message: str) -> None:
-        self.update(message)
+        self.update(Content(message))  # plain text: messages quote errors and log lines

@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, SelectionList, Static
 
@@ -38,9 +38,12 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class ErrorScreen(ModalScreen[None]):
-    """An unexpected failure, with its text selectable for copying."""
+    """An unexpected failure, with its text selectable and ``c`` copying all of it."""
 
-    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
+    BINDINGS = [
+        Binding("escape,enter", "dismiss", "Close"),
+        Binding("c", "copy", "Copy"),
+    ]
 
     def __init__(self, title: str, text: str) -> None:
         super().__init__()
@@ -50,11 +53,17 @@ class ErrorScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="error-dialog", classes="dialog -danger"):
             yield Label(self.title_text, id="error-title")
-            yield Static(self.text, id="error-text")
+            with VerticalScroll(id="error-scroll"):  # a long message scrolls; Close stays
+                # Not markup: the text quotes an exception, whose brackets are not Rich's.
+                yield Static(self.text, id="error-text", markup=False)
             yield Button("Close", id="close")
 
     def on_button_pressed(self, _: Button.Pressed) -> None:
         self.dismiss()
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(f"{self.title_text}\n{self.text}")
+        self.notify("Copied the error's text to the clipboard.")
 
 
 class FormScreen(ModalScreen[dict[str, Any] | None]):

@@ -149,10 +149,11 @@ class FakeStats:
 
 
 class FakeLogSource:
-    """Hands out prepared batches, then nothing; records that it was closed."""
+    """Hands out prepared batches, then nothing; records that it was closed. An exception
+    pushed with :meth:`fail` is raised by ``get`` in its turn (a stream that dies)."""
 
     def __init__(self, batches: list[LogBatch]) -> None:
-        self._batches = list(batches)
+        self._batches: list[LogBatch | Exception] = list(batches)
         self.closed = False
         self._lock = threading.Lock()
 
@@ -162,7 +163,10 @@ class FakeLogSource:
     def get(self, timeout: float | None = None) -> LogBatch | None:
         with self._lock:
             if self._batches:
-                return self._batches.pop(0)
+                item = self._batches.pop(0)
+                if isinstance(item, Exception):
+                    raise item
+                return item
         if timeout:
             threading.Event().wait(min(timeout, 0.05))
         return None
@@ -170,6 +174,10 @@ class FakeLogSource:
     def push(self, batch: LogBatch) -> None:
         with self._lock:
             self._batches.append(batch)
+
+    def fail(self, error: Exception) -> None:
+        with self._lock:
+            self._batches.append(error)
 
     def close(self) -> None:
         self.closed = True
