@@ -222,7 +222,7 @@ def test_a_source_tarball_that_does_not_match_its_sha256_fails_the_build(
     if not (context / "build" / "age.tar.gz").is_file():
         pytest.fail("images/postgres/build/age.tar.gz is missing (scripts/test.sh puts it there)")
     done = docker(
-        docker_engine, "build", "--network", "host",
+        docker_engine, "build", "--network", "host", "--force-rm",
         "--build-arg", f"BASE_IMAGE={docker_engine.base_image}",
         "--build-arg", f"AGE_SHA256={'0' * 64}", "--target", "age-build",
         "-t", "kgop-test-refused-age", str(context), timeout=900,
