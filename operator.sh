@@ -22,7 +22,7 @@ Host verbs (run here with docker compose):
   teardown [--volumes]    remove the containers; --volumes also deletes the data (asks,
                           or --yes); .env and its secrets are never deleted
   update                  pull the images of the pinned version (KG_VERSION in .env)
-  logs [SERVICE] [-f]     compose logs
+  logs [SERVICE] [-f]     compose logs (on a terminal, without escape sequences)
   restart SERVICE         restart one service
   status                  docker compose ps
   deploy-swarm [--resolve-image always|changed|never]
@@ -317,7 +317,19 @@ cmd_logs() {
       *) args+=("${arg}") ;;
     esac
   done
-  compose logs "${args[@]}"
+  if [[ -t 1 ]]; then # log text may not act on the terminal: see strip_escapes
+    compose logs "${args[@]}" | strip_escapes
+  else
+    compose logs "${args[@]}"
+  fi
+}
+
+# What `kgop logs` removes (kgop_tui/text.py), by bytes: CSI sequences whole, then the ESC
+# that starts any other (OSC 52, DCS: their text is left inert), the other controls but tab
+# and newline, and the 8-bit C1 controls (UTF-8 C2 80 to C2 9F).
+strip_escapes() {
+  LC_ALL=C sed -e $'s/\e\\[[0-?]*[ -/]*[@-~]//g' -e $'s/\xc2[\x80-\x9f]//g' \
+    -e $'s/[\x01-\x08\x0b-\x1f\x7f]//g'
 }
 
 # The serving container, gone before the shim exits: when compose's own --rm is already

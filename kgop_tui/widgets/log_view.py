@@ -9,7 +9,6 @@ resumes at the end.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from itertools import repeat
 from typing import Any
@@ -23,11 +22,11 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from kgop_tui.logtypes import LogFilter, user_regex
+from kgop_tui.text import clean
 
 # 16-colour safe: readable with TERM=xterm and no COLORTERM, and in truecolor.
 PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
            "bright_green", "bright_magenta", "bright_blue")  # fmt: skip
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class LogView(ScrollView, can_focus=True):
@@ -84,8 +83,12 @@ class LogView(ScrollView, can_focus=True):
         return self._services[service]
 
     def append_chunk(self, service: str, stream: int, text: str) -> None:
-        """Add complete lines ("TIMESTAMP message\\n" each) of one service and stream."""
-        lines = text.split("\n")
+        """Add complete lines ("TIMESTAMP message\\n" each) of one service and stream.
+
+        Escape sequences and control characters are removed here, once per line: what the
+        view shows, searches, filters and saves is what the line says, not what it would
+        make a terminal do."""
+        lines = clean(text).split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         if not lines:
@@ -250,7 +253,7 @@ class LogView(ScrollView, can_focus=True):
     def _segments(self, absolute: int) -> list[Segment]:
         raw, meta = self._line(absolute)
         stamp, _, message = raw.partition(" ")
-        message = _CONTROL.sub("�", message.expandtabs())
+        message = message.expandtabs()
         name = self._names[meta // 2]
         colour = PALETTE[(meta // 2) % len(PALETTE)]
         segments = []
