@@ -324,12 +324,14 @@ cmd_logs() {
   fi
 }
 
-# What `kgop logs` removes (kgop_tui/text.py), by bytes: CSI sequences whole, then the ESC
-# that starts any other (OSC 52, DCS: their text is left inert), the other controls but tab
-# and newline, and the 8-bit C1 controls (UTF-8 C2 80 to C2 9F).
+# What `kgop logs` removes (kgop_tui/text.py), by bytes (UTF-8 C2 9B is the 8-bit CSI):
+# CSI, OSC and DCS/SOS/PM/APC sequences whole, the short ESC ones, then any other C1
+# control, the other C0 controls but tab and newline, and DEL.
 strip_escapes() {
-  LC_ALL=C sed -e $'s/\e\\[[0-?]*[ -/]*[@-~]//g' -e $'s/\xc2[\x80-\x9f]//g' \
-    -e $'s/[\x01-\x08\x0b-\x1f\x7f]//g'
+  LC_ALL=C sed -E -e $'s/(\e\\[|\xc2\x9b)[0-?]*[ -/]*[@-~]//g' \
+    -e $'s/(\e\\]|\xc2\x9d)[^\a\e\xc2]*(\a|\e\\\\|\xc2\x9c)?//g' \
+    -e $'s/(\e[PX^_]|\xc2[\x90\x98\x9e\x9f])[^\e\xc2]*(\e\\\\|\xc2\x9c)?//g' \
+    -e $'s/\e[ -/]*[0-~]?//g; s/\xc2[\x80-\x9f]//g; s/[\x01-\x08\x0b-\x1f\x7f]//g'
 }
 
 # The serving container, gone before the shim exits: when compose's own --rm is already

@@ -24,7 +24,8 @@ from tests.support.helpers import KGOP, kgop_env, run_kgop
 # for a backtracking regular-expression engine).
 WRITER = (
     r'printf "clear\033[2J\033[31mred\033[0m \033]0;owned\007title\rback\n";'
-    r' printf "a\033]52;c;ZXZpbA==\007b\302\2332Jc\302\23552;c;QQ==\302\234d\033P1\044r\033\134e\n";'
+    r' printf "a\033]52;c;ZXZpbA==\007b\302\2332Jc\302\23552;c;QQ==\302\234d";'
+    r' printf "\033P1\044r\033\134e\n";'
     r' head -c 100000 /dev/zero | tr "\\0" a; echo "!"; echo done; exec sleep infinity'
 )
 # A healthcheck that fails, saying something hostile (YAML double quotes: \\ is \).
@@ -89,7 +90,7 @@ def test_on_a_terminal_log_text_cannot_control_it(project: ComposeProject) -> No
     assert b"\x07" not in shown
     assert "\x9b" not in shown.decode()
     piped = run_kgop("logs", "writer", env=kgop_env(project.home))
-    assert "clear red titleback\nabcde\n" in piped.stdout  # a file is read on a terminal later
+    assert "clearred titleback\nabcde\n" in piped.stdout  # a file is read on a terminal later
     raw = run_kgop("logs", "writer", "--raw", env=kgop_env(project.home))
     assert "\x1b[31mred" in raw.stdout  # --raw: the lines as written
 
@@ -114,3 +115,16 @@ def test_a_catastrophic_grep_over_a_long_line_returns(project: ComposeProject) -
     assert done.returncode == 0, done.stderr
     # kgop cuts lines at 8 KiB: the pattern still meets 8,192 word characters and a stop.
     assert any(line.startswith("a" * 8000) for line in done.stdout.splitlines())
+
+
+def test_operator_sh_logs_on_a_terminal_cannot_control_it(project: ComposeProject) -> None:
+    import shutil
+
+    shutil.copy(Path(__file__).resolve().parents[2] / "operator.sh", project.home)
+    env = {**kgop_env(project.home), "DOCKER_HOST": project.engine.host, "TERM": "xterm"}
+    shown = on_a_terminal([str(project.home / "operator.sh"), "logs", "writer"], env, project.home)
+    assert b"abcde" in shown
+    assert b"clearredtitleback" in shown.replace(b" ", b"")
+    assert b"\x1b" not in shown
+    assert b"\x07" not in shown
+    assert "\x9b" not in shown.decode()
