@@ -229,10 +229,10 @@ def render_upgrade_status(status: UpgradeStatus) -> str:
     for step in status.steps:
         if step.key == status.point_of_no_return:
             lines.append("  ── point of no return ──")
-        detail = f"  {step.detail}" if step.detail else ""
+        detail = f"  {clean_line(step.detail)}" if step.detail else ""
         lines.append(f"  {STEP_MARKS[step.state]} {step.key:<9} {step.state.value:<11}{detail}")
     if status.error and status.state is not RunState.SUCCEEDED:
-        lines.append(f"Error: {status.error}")
+        lines.append(f"Error: {clean_line(status.error)}")
     lines += status.report
     if status.hint and status.state is not RunState.SUCCEEDED:
         lines.append(f"Hint: {status.hint}")

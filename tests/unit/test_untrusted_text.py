@@ -242,3 +242,21 @@ def test_operator_sh_strips_what_kgop_strips(tmp_path: Path) -> None:
     shown = done.stdout.decode().split("\n")[:-1]
     assert shown[: len(kinds)] == [clean(text) for text in kinds]
     assert all(is_inert(line) for line in shown[len(kinds) :])
+
+
+def test_an_upgrade_s_steps_and_error_quote_the_engine_clean() -> None:
+    from kgop_tui.models import RunState, StepState, UpgradeStatus, UpgradeStep
+    from kgop_tui.render import render_upgrade_status
+    from tests.tui.fakes import NOW
+
+    status = UpgradeStatus(
+        id="run-1", from_version="0.5.0", to_version="0.6.0", state=RunState.FAILED, pid=1,
+        steps=[UpgradeStep(key="health", title="Health", state=StepState.FAILED,
+                           detail=f"api: unhealthy: {HOSTILE}")],
+        point_of_no_return="stop", log_file="/srv/kg/upgrade/runs/run.log", started_at=NOW,
+        error=f"api is not healthy: {HOSTILE}",
+    )  # fmt: skip
+    shown = render_upgrade_status(status)
+    assert f"api: unhealthy: {SHOWN}" in shown
+    assert f"Error: api is not healthy: {SHOWN}" in shown
+    assert is_inert(shown.replace("\n", ""))
