@@ -866,11 +866,24 @@ acme_certificate() {
 }
 
 #######################################
-# Where everything is; a generated admin password, on the terminal only.
+# A secret into a file of KG_HOME only its owner reads, atomically: a temporary file beside
+# it (mktemp: O_EXCL, mode 0600), then renamed over the name (as the nginx conf is written).
+# Arguments:
+#   the path, the secret
+#######################################
+write_private() {
+  local tmp
+  tmp="$(mktemp "$1.XXXXXX")"
+  printf '%s\n' "$2" >"${tmp}"
+  mv -f "${tmp}" "$1"
+}
+
+#######################################
+# Where everything is; a generated admin password on the terminal only, else in a 0600 file.
 # Globals:
 #   OPT, OLD, LOG, ADMIN_PASSWORD_SHOWN (read)
 # Outputs:
-#   the summary on stdout (the password on fd 3)
+#   the summary on stdout (the password on fd 3 when it is a terminal)
 #######################################
 summary() {
   local web="http://127.0.0.1:${KG_WEB_PORT:-${OLD[KG_WEB_PORT]:-3000}}"
@@ -881,10 +894,15 @@ summary() {
   say "  api:        http://127.0.0.1:${KG_API_PORT:-${OLD[KG_API_PORT]:-8000}} (loopback)"
   say "  install:    ${OPT[dir]}   secrets: ${OPT[dir]}/.env (0600 — back it up)"
   say "  log:        ${LOG}"
-  if [[ -n "${ADMIN_PASSWORD_SHOWN}" ]]; then
+  if [[ -n "${ADMIN_PASSWORD_SHOWN}" && -t 3 ]]; then
     # To the terminal only, never into the log: this is the one time it is shown.
     printf '  admin:      %s / %s   (shown once: store it now)\n' "${OPT[admin_user]:-admin}" \
       "${ADMIN_PASSWORD_SHOWN}" >&3
+  elif [[ -n "${ADMIN_PASSWORD_SHOWN}" ]]; then
+    # Output redirected (install.sh --yes > provision.log): a file only its owner reads.
+    write_private "${OPT[dir]}/admin-password" "${ADMIN_PASSWORD_SHOWN}"
+    say "  admin:      ${OPT[admin_user]:-admin} / the password is in ${OPT[dir]}/admin-password"
+    say "              (0600: store it elsewhere, then delete the file)"
   else
     say "  admin:      ${OPT[admin_user]:-admin} (password as you set it)"
   fi

@@ -22,7 +22,7 @@ Host verbs (run here with docker compose):
   teardown [--volumes]    remove the containers; --volumes also deletes the data (asks,
                           or --yes); .env and its secrets are never deleted
   update                  pull the images of the pinned version (KG_VERSION in .env)
-  logs [SERVICE] [-f]     compose logs
+  logs [SERVICE] [-f]     compose logs (on a terminal, without escape sequences)
   restart SERVICE         restart one service
   status                  docker compose ps
   deploy-swarm [--resolve-image always|changed|never]
@@ -317,7 +317,21 @@ cmd_logs() {
       *) args+=("${arg}") ;;
     esac
   done
-  compose logs "${args[@]}"
+  if [[ -t 1 ]]; then # log text may not act on the terminal: see strip_escapes
+    compose logs "${args[@]}" | strip_escapes
+  else
+    compose logs "${args[@]}"
+  fi
+}
+
+# What `kgop logs` removes (kgop_tui/text.py), by bytes (UTF-8 C2 9B is the 8-bit CSI):
+# CSI, OSC and DCS/SOS/PM/APC sequences whole, the short ESC ones, then any other C1
+# control, the other C0 controls but tab and newline, and DEL.
+strip_escapes() {
+  LC_ALL=C sed -E -e $'s/(\e\\[|\xc2\x9b)[0-?]*[ -/]*[@-~]//g' \
+    -e $'s/(\e\\]|\xc2\x9d)[^\a\e\xc2]*(\a|\e\\\\|\xc2\x9c)?//g' \
+    -e $'s/(\e[PX^_]|\xc2[\x90\x98\x9e\x9f])[^\e\xc2]*(\e\\\\|\xc2\x9c)?//g' \
+    -e $'s/\e[ -/]*[0-~]?//g; s/\xc2[\x80-\x9f]//g; s/[\x01-\x08\x0b-\x1f\x7f]//g'
 }
 
 # The serving container, gone before the shim exits: when compose's own --rm is already

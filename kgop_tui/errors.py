@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
+from kgop_tui.text import clean
+
 
 class ExitCode(IntEnum):
     """Process exit codes of kgop and operator.sh."""
@@ -34,9 +36,11 @@ class KgopError(Exception):
     title: str = "Operation failed"
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        # Messages quote the engine, Postgres and containers: never their escape sequences.
+        message = clean(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = None if hint is None else clean(hint)
 
     def one_line(self) -> str:
         """The message and hint as one line, for stderr and logs."""

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from kgop_tui.kinds import ContainerState, Health, RunState, StepState
+from kgop_tui.text import clean, clean_line
 
 if TYPE_CHECKING:  # pydantic is imported by the verbs that use these, not by `kgop status`
     from pydantic import BaseModel
@@ -85,8 +86,8 @@ def render_project_status(status: ProjectStatus) -> str:
             s.health.value if s.health is not Health.NONE else "-",
             human_duration(s.uptime_seconds),
             str(s.restart_count),
-            s.image,
-            s.version or "-",
+            clean_line(s.image),
+            clean_line(s.version or "-"),  # labels are the image author's text
         )
         for s in status.services
     ]
@@ -120,10 +121,10 @@ def _problem(s: ServiceStatus) -> str | None:
     if replicas is not None and desired is not None and replicas < desired:
         failing = [t for t in s.tasks or [] if t.state != "running"]
         why = f": task {failing[0].slot} {failing[0].state}" if failing else ""
-        detail = f" ({failing[0].message})" if failing and failing[0].message else ""
+        detail = f" ({clean_line(failing[0].message)})" if failing and failing[0].message else ""
         return f"{s.service}: {replicas} of {desired} replicas running{why}{detail}"
     if s.health is Health.UNHEALTHY:
-        probe = (s.health_output or "no output").splitlines()
+        probe = clean(s.health_output or "no output").splitlines()
         first = probe[-1] if probe else "no output"
         return f"{s.service}: unhealthy — last probe exited {s.health_exit_code}: {first}"
     if s.state is ContainerState.EXITED:
@@ -230,10 +231,10 @@ def render_upgrade_status(status: UpgradeStatus) -> str:
     for step in status.steps:
         if step.key == status.point_of_no_return:
             lines.append("  ── point of no return ──")
-        detail = f"  {step.detail}" if step.detail else ""
+        detail = f"  {clean_line(step.detail)}" if step.detail else ""
         lines.append(f"  {STEP_MARKS[step.state]} {step.key:<9} {step.state.value:<11}{detail}")
     if status.error and status.state is not RunState.SUCCEEDED:
-        lines.append(f"Error: {status.error}")
+        lines.append(f"Error: {clean_line(status.error)}")
     lines += status.report
     if status.hint and status.state is not RunState.SUCCEEDED:
         lines.append(f"Hint: {status.hint}")

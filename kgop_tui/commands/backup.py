@@ -24,6 +24,11 @@ def register(verbs: Any) -> None:
         help="also keep .env, sealed with a passphrase (asked, or the first line of stdin)",
     )
     backup.add_argument(
+        "--generate-passphrase",
+        action="store_true",
+        help="--with-secrets with a random passphrase, shown once on the terminal",
+    )
+    backup.add_argument(
         "--prune", type=int, metavar="KEEP", help="delete all but the newest KEEP backups"
     )
     backup.add_argument("--json", action="store_true")
@@ -64,14 +69,32 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         found = service.backups()
         emit(found, args.json, lambda: "\n".join(describe(b) for b in found) or "No backups yet.")
         return ExitCode.OK
-    passphrase = None
-    if args.with_secrets:
-        from kgop_tui.services.sealed import read_passphrase
-
-        passphrase = read_passphrase(from_stdin=False, confirm=True)
+    passphrase = _passphrase(args)  # refused now, before a dump is taken for nothing
     info = asyncio.run(service.create(reason="manual", passphrase=passphrase))
     emit(info, args.json, lambda: f"Backup written: {describe(info)}")
+    if args.generate_passphrase:
+        print(f"Passphrase of the sealed secrets (shown once, keep it): {passphrase}",
+              file=sys.stderr)  # fmt: skip
     return ExitCode.OK
+
+
+def _passphrase(args: argparse.Namespace) -> str | None:
+    """The passphrase to seal .env with: asked or read (and checked), generated, or none."""
+    from kgop_tui.errors import UsageError
+    from kgop_tui.services.sealed import check_passphrase, generate_passphrase, read_passphrase
+
+    if args.generate_passphrase:
+        if not sys.stderr.isatty():  # shown once: never into a log file or a pipe
+            raise UsageError(
+                "--generate-passphrase shows the passphrase on a terminal, and there is none",
+                hint="run it on a terminal, or give your own with --with-secrets on stdin",
+            )
+        return generate_passphrase()
+    if not args.with_secrets:
+        return None
+    passphrase = read_passphrase(from_stdin=False, confirm=True)
+    check_passphrase(passphrase)
+    return passphrase
 
 
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from kgop_tui.errors import ExitCode, UsageError
 from kgop_tui.settings import Settings
+from kgop_tui.text import clean, clean_line
 
 if TYPE_CHECKING:
     from kgop_tui.services.logs import LogChunk, LogFilter
@@ -33,6 +34,12 @@ def register(verbs: Any) -> None:
     logs.add_argument("-v", "--invert", action="store_true", help="only lines NOT matching --grep")
     logs.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     logs.add_argument("--no-color", action="store_true", help="no colour in service prefixes")
+    logs.add_argument(
+        "--raw",
+        action="store_true",
+        help="the lines as the containers wrote them, escape sequences included (for a file; "
+        "by default they are removed, as they could act on the terminal that shows them)",
+    )
     logs.set_defaults(handler=cmd_logs)
 
     for verb, text in (("restart", "restart services"), ("stop", "stop services")):
@@ -65,17 +72,9 @@ class _Printer:
 
     _STAMP = re.compile(r"^[^ \n]* ", re.M)
     _START = re.compile(r"^", re.M)
-    # What a container could use to rewrite the operator's terminal: escape sequences (CSI,
-    # OSC, the short ones) and control characters but tab and newline.
-    _UNSAFE = re.compile(
-        r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing
-        r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
-        r"|\x1b[@-_]?"  # the other escapes
-        r"|[\x00-\x08\x0b-\x1f\x7f\x9b]"  # control characters but tab and newline
-    )
 
     def __init__(
-        self, services: list[str], out: TextIO, timestamps: bool, colour: bool, clean: bool = False
+        self, services: list[str], out: TextIO, timestamps: bool, colour: bool, raw: bool = False
     ):
         width = max((len(s) for s in services), default=0)
         self.prefix: dict[str, str] = {}
@@ -89,11 +88,13 @@ class _Printer:
                 self.prefix[service] = f"{service:<{width}} | "
         self.out = out
         self.timestamps = timestamps
-        self.clean = clean
+        self.raw = raw
 
     def format(self, chunk: LogChunk) -> str:
         prefix = self.prefix[chunk.service].replace("\\", "\\\\")
-        text = self._UNSAFE.sub("", chunk.text) if self.clean else chunk.text
+        # What a container could use to rewrite a terminal (escape sequences, controls) goes,
+        # unless --raw: a file written now is read on a terminal later.
+        text = chunk.text if self.raw else clean(chunk.text)
         if self.timestamps:
             if not prefix:
                 return text
@@ -125,9 +126,8 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     if not targets:
         print("No containers to show logs for: is the stack running? (`kgop status`)")
         return ExitCode.OK
-    terminal = sys.stdout.isatty()  # on a terminal, log text may not control it
-    colour = terminal and not args.no_color
-    printer = _Printer([s for s, _ in targets], sys.stdout, args.timestamps, colour, terminal)
+    colour = sys.stdout.isatty() and not args.no_color
+    printer = _Printer([s for s, _ in targets], sys.stdout, args.timestamps, colour, args.raw)
     if not args.follow:
         for chunks in history(docker, targets, tail=tail, since=since):
             printer.write(_kept(chunks, keep))
@@ -138,7 +138,7 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
             printer.write(_kept(batch.chunks, keep))
             for event in batch.events:
                 note = STREAM_NOTES.get(event.kind, event.kind)
-                detail = f" ({event.detail})" if event.detail else ""
+                detail = f" ({clean_line(event.detail)})" if event.detail else ""
                 print(f"kgop: {event.service}: {note}{detail}", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         return ExitCode.OK

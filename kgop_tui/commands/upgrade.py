@@ -71,6 +71,7 @@ def exit_code(status: UpgradeStatus) -> int:
 def follow(settings: Settings) -> int:
     """Print the run's log as it grows; return its exit code when it ends."""
     from kgop_tui.services.upgrade import UpgradeFiles, read_log, read_status
+    from kgop_tui.text import clean
 
     files = UpgradeFiles.of(settings)
     offset = 0
@@ -80,12 +81,12 @@ def follow(settings: Settings) -> int:
             if status is None:
                 raise OperationFailed("No upgrade has run here", hint="start one: `kgop upgrade`")
             lines, offset = read_log(files, status, offset)
-            for line in lines:
-                print(line, flush=True)
+            for line in lines:  # steps quote compose and the engine: no escape sequences
+                print(clean(line), flush=True)
             if status.state.final:
                 lines, offset = read_log(files, status, offset)
                 for line in lines:
-                    print(line, flush=True)
+                    print(clean(line), flush=True)
                 print()
                 print(render_upgrade_status(status), flush=True)
                 return exit_code(status)

@@ -24,6 +24,7 @@ from kgop_tui.project import ProjectStatus, ServiceStatus, StatusUpdate, TaskSta
 from kgop_tui.render import human_duration
 from kgop_tui.resources import io_rates, short_bytes
 from kgop_tui.screens.base import KgopScreen
+from kgop_tui.text import clean, clean_line
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
 
@@ -85,7 +86,7 @@ def health_cell(status: ServiceStatus | TaskStatus) -> Text:
 
 def task_state_cell(task: TaskStatus) -> Text:
     label, colour = TASK_LOOK.get(task.state, (f"… {task.state}", "yellow"))
-    return Text(f"{label} on {task.node}", style=colour)
+    return Text(f"{label} on {clean_line(task.node)}", style=colour)
 
 
 Row = tuple[str, ServiceStatus, TaskStatus | None]
@@ -356,7 +357,7 @@ class HealthScreen(KgopScreen):
             *self._resource_cells(s),
             str(s.restart_count),
             s.image,
-            s.version or "–",
+            clean_line(s.version or "–"),  # a label: the image author's text
         )
 
     def _task_cells(self, s: ServiceStatus, task: TaskStatus) -> tuple[str | Text, ...]:
@@ -432,7 +433,7 @@ class HealthScreen(KgopScreen):
         if s.health_output is not None:
             colour = "red" if s.health is Health.UNHEALTHY else "green"
             lines.append(f"last healthcheck: [{colour}]exit {s.health_exit_code}[/{colour}]")
-            lines.append(escape(s.health_output[-600:]))
+            lines.append(escape(clean(s.health_output)[-600:]))
         elif s.health is Health.NONE:
             lines.append("no healthcheck defined")
         chosen = self.selected_task()
@@ -440,11 +441,13 @@ class HealthScreen(KgopScreen):
             look = HEALTH_LOOK[task.health][0] if task.health is not Health.NONE else ""
             name = f"{s.service}.{task.slot}" if task.slot else s.service
             quiet = task.state == "running" or task.message in ("", task.state)
-            note = "" if quiet else f"  {escape(task.message)}"
+            note = "" if quiet else f"  {escape(clean_line(task.message))}"
             mark = "▸" if task is chosen else " "
-            lines.append(f"{mark} {name}  {task.state}  on {escape(task.node)}  {look}{note}")
+            lines.append(
+                f"{mark} {name}  {task.state}  on {escape(clean_line(task.node))}  {look}{note}"
+            )
             if task is chosen and task.health_output:
-                lines.append("    last healthcheck: " + escape(task.health_output[-300:]))
+                lines.append("    last healthcheck: " + escape(clean(task.health_output)[-300:]))
         if s.tasks is not None and not chosen:
             lines.append("[dim]Enter or t: the tasks as rows of the table[/dim]")
         self.query_one("#service-detail", Static).update("\n".join(lines))

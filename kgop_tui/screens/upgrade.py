@@ -30,6 +30,7 @@ from kgop_tui.models import (
 )
 from kgop_tui.render import step_label
 from kgop_tui.screens.base import KgopScreen
+from kgop_tui.text import clean, clean_line
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
 
@@ -232,7 +233,7 @@ class UpgradeScreen(KgopScreen):
                     key="no-return",
                 )
             label, style = step_label(state), STEP_STYLE[state]
-            table.add_row(title, Text(label, style=style), detail[:90], key=key)
+            table.add_row(title, Text(label, style=style), clean_line(detail)[:90], key=key)
 
     def follow(
         self, status: UpgradeStatus, lines: list[str] | None = None, offset: int = 0
@@ -252,8 +253,8 @@ class UpgradeScreen(KgopScreen):
         was_final = self.run is not None and self.run.state.final and self.run.id == status.id
         self.run = status
         log = self.query_one("#upgrade-log", RichLog)
-        for line in lines:
-            log.write(line)
+        for line in lines:  # steps quote compose and the engine: no escape sequences
+            log.write(clean(line))
         self.show_steps(status)
         colour = RUN_LOOK[status.state]
         summary = Text.assemble(

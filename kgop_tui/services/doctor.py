@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from kgop_tui.checks import Check, CheckState, DoctorReport
 from kgop_tui.errors import KgopError
 from kgop_tui.settings import Settings
+from kgop_tui.text import clean, clean_line
 
 if TYPE_CHECKING:
     from kgop_tui.services.docker_engine import DockerService
@@ -47,7 +48,9 @@ class Doctor:
         self._docker: DockerService | None = None
 
     def add(self, ident: str, state: CheckState, detail: str, hint: str | None = None) -> None:
-        self.checks.append(Check(id=ident, state=state, detail=detail, hint=hint))
+        # Details quote containers and the engine: no escape sequences reach a terminal.
+        hint = None if hint is None else clean_line(hint)
+        self.checks.append(Check(id=ident, state=state, detail=clean_line(detail), hint=hint))
 
     def guarded(self, ident: str, check: Callable[[], None]) -> None:
         try:
@@ -261,7 +264,7 @@ class Doctor:
                     f"./operator.sh logs {s.service}",
                 )  # fmt: skip
             elif s.health.value == "unhealthy":
-                output = (s.health_output or "").strip().splitlines()
+                output = clean(s.health_output or "").strip().splitlines()
                 self.add(
                     ident, FAIL,
                     f"unhealthy{restarts}; last healthcheck (exit {s.health_exit_code}): "

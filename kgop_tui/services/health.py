@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from kgop_tui.errors import OperationFailed
 from kgop_tui.models import ContainerState, Health, ServiceStatus
 from kgop_tui.services.docker_engine import DockerService
+from kgop_tui.text import clean
 
 
 def _why(current: ServiceStatus | None, image: str | None) -> str:
@@ -19,7 +20,7 @@ def _why(current: ServiceStatus | None, image: str | None) -> str:
         return current.state.value
     if current.short_of_replicas:
         return f"{current.replicas} of {current.desired_replicas} replicas running"
-    last = (current.health_output or "").strip().splitlines()[-1:]
+    last = clean(current.health_output or "").strip().splitlines()[-1:]
     return f"{current.health.value}: {last[0][:160]}" if last else current.health.value
 
 

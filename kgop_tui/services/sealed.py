@@ -5,6 +5,9 @@ The key is derived from the passphrase with scrypt (memory-hard, so a stolen cop
 guess at); AES-GCM authenticates as it decrypts, so a wrong passphrase or a changed byte is
 refused, never decrypted into garbage. ``context`` (the backup's dump checksum) is bound as
 associated data: a sealed copy moved beside another dump does not open.
+
+New copies are sealed with N = 2**17 (OWASP's minimum for scrypt; ~0.3 s and 128 MiB per
+try). Each file records its own parameters, so copies sealed before (N = 2**15) still open.
 """
 
 from __future__ import annotations
@@ -21,10 +24,57 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from kgop_tui.errors import RefusedForSafety, UsageError
 
 FORMAT = "kgop-sealed-1"
-SCRYPT_N = 2**15
+SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
 MIN_PASSPHRASE = 12
+MIN_DISTINCT = 8
+LONG_PASSPHRASE = 20
+_GENERATED_GROUPS = 5  # of 4 characters of 32: 100 bits
+
+
+def passphrase_problem(passphrase: str) -> str | None:
+    """Why ``passphrase`` is too weak to seal with, or None.
+
+    A stolen backup can be guessed at offline for as long as the thief likes, so length
+    alone is not enough: ``aaaaaaaaaaaa`` and ``123412341234`` have it. Required: at least
+    12 characters, at least 8 different ones, and two kinds of characters (lowercase,
+    uppercase, digits, others such as spaces) unless it has 20 characters or more (a
+    phrase of several words, which is long instead).
+    """
+    if len(passphrase) < MIN_PASSPHRASE:
+        return f"is shorter than {MIN_PASSPHRASE} characters"
+    if len(set(passphrase)) < MIN_DISTINCT:
+        return f"has fewer than {MIN_DISTINCT} different characters"
+    kinds = {
+        "lower" if c.islower() else "upper" if c.isupper() else "digit" if c.isdigit() else "other"
+        for c in passphrase
+    }
+    if len(kinds) < 2 and len(passphrase) < LONG_PASSPHRASE:
+        return f"is all one kind of character and shorter than {LONG_PASSPHRASE}"
+    return None
+
+
+def check_passphrase(passphrase: str) -> None:
+    """Refuse (exit 2, with a hint) a passphrase :func:`passphrase_problem` finds weak."""
+    problem = passphrase_problem(passphrase)
+    if problem is not None:
+        raise UsageError(
+            f"The passphrase {problem}",
+            hint=f"use {MIN_PASSPHRASE}+ characters, {MIN_DISTINCT}+ different, mixing letters "
+            f"with digits, capitals or spaces (or {LONG_PASSPHRASE}+ characters, several "
+            "words), or let `--generate-passphrase` make one; it is the only way to open the "
+            "copy of the secrets",
+        )
+
+
+def generate_passphrase() -> str:
+    """A random passphrase: groups of lowercase letters and digits, easy to copy by hand."""
+    import secrets
+
+    alphabet = "abcdefghijkmnpqrstuvwxyz23456789"  # 32 characters, none mistaken for another
+    groups = ("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(_GENERATED_GROUPS))
+    return "-".join(groups)
 
 
 def _key(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -32,11 +82,7 @@ def _key(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 
 def seal(data: bytes, passphrase: str, context: bytes) -> bytes:
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise UsageError(
-            f"The passphrase is shorter than {MIN_PASSPHRASE} characters",
-            hint="choose a longer one; it is the only way to open the copy of the secrets",
-        )
+    check_passphrase(passphrase)
     salt, nonce = os.urandom(16), os.urandom(12)
     key = _key(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     sealed = AESGCM(key).encrypt(nonce, data, context)

@@ -133,11 +133,11 @@ def test_patterns_re2_cannot_run_are_refused_in_one_line() -> None:
 
 def test_log_text_cannot_control_the_terminal() -> None:
     hostile = f"{TS} \x1b[2J\x1b[31mred\x1b[0m \x1b]0;owned\x07title\rback\x08 tab\tok\n"
-    out = io.StringIO()
-    _Printer(["api"], out, timestamps=False, colour=False, clean=True).write(
+    out = io.StringIO()  # a terminal, a pipe or a file: read on a terminal sooner or later
+    _Printer(["api"], out, timestamps=False, colour=False).write([LogChunk("api", 1, hostile)])
+    assert out.getvalue() == "red titleback tab\tok\n"
+    raw = io.StringIO()  # --raw: the bytes as the container wrote them
+    _Printer(["api"], raw, timestamps=False, colour=False, raw=True).write(
         [LogChunk("api", 1, hostile)]
     )
-    assert out.getvalue() == "red titleback tab\tok\n"
-    raw = io.StringIO()  # a pipe gets the bytes as the container wrote them
-    _Printer(["api"], raw, timestamps=False, colour=False).write([LogChunk("api", 1, hostile)])
     assert "\x1b[31m" in raw.getvalue()
