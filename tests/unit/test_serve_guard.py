@@ -1,0 +1,69 @@
+"""`kgop serve`'s door: which origins and hosts count as its own, and its argument checks."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from kgop_tui.commands.serve import public_url_of
+from kgop_tui.commands.serve_guard import Guard, Origin, parse_host
+from kgop_tui.errors import UsageError
+
+
+def test_origins_compare_as_browsers_send_them() -> None:
+    public = Origin.parse("http://127.0.0.1:8422")
+    assert Origin.parse("HTTP://127.0.0.1:8422") == public
+    assert Origin.parse("http://127.0.0.1:8423") != public
+    assert Origin.parse("https://127.0.0.1:8422") != public
+    assert Origin.parse("https://ops.example.org/kgop") == Origin.parse(
+        "https://ops.example.org:443"
+    )
+    for nothing in ("", "null", "file://", "http://", "http://host:99999", "ws://127.0.0.1"):
+        assert Origin.parse(nothing) is None, nothing
+
+
+def test_hosts_are_the_public_one_and_the_bind_address() -> None:
+    guard = Guard("http://localhost:9000", "127.0.0.1", 8422, 4)
+    allowed = [
+        parse_host(h, "http") for h in ("localhost:9000", "LOCALHOST:9000", "127.0.0.1:8422")
+    ]
+    assert all(host in guard.hosts for host in allowed)
+    for foreign in ("evil.example:9000", "localhost:8422", "127.0.0.1:9000", "localhost", ""):
+        assert parse_host(foreign, "http") not in guard.hosts, foreign
+    https = Guard("https://ops.example.org", "::1", 8422, 4)
+    assert parse_host("ops.example.org", "https") in https.hosts
+    assert parse_host("[::1]:8422", "https") in https.hosts
+
+
+def test_an_unspecified_bind_address_is_no_host_name() -> None:
+    guard = Guard("http://10.0.0.5:8422", "0.0.0.0", 8422, 4)
+    assert parse_host("0.0.0.0:8422", "http") not in guard.hosts
+
+
+def test_the_token_is_in_the_login_url_only() -> None:
+    guard = Guard("http://127.0.0.1:8422", "127.0.0.1", 8422, 4, token="s3cret-token")
+    assert guard.login_url("http://127.0.0.1:8422/") == "http://127.0.0.1:8422/?token=s3cret-token"
+    assert "s3cret" not in repr(guard)
+    other = Guard("http://127.0.0.1:8422", "127.0.0.1", 8422, 4)
+    assert other.login_url("http://x") != Guard("http://x", "::1", 1, 1).login_url("http://x")
+
+
+@pytest.mark.parametrize(
+    ("flags", "wrong"),
+    [
+        ({"bind": "localhost"}, "--bind"),
+        ({"port": 0}, "--port"),
+        ({"max_sessions": 0}, "--max-sessions"),
+        ({"public_url": "ftp://host"}, "--public-url"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(flags: dict[str, object], wrong: str) -> None:
+    args = {"bind": "127.0.0.1", "port": 8422, "max_sessions": 4, "public_url": None, **flags}
+    with pytest.raises(UsageError, match=wrong):
+        public_url_of(argparse.Namespace(**args))
+
+
+def test_the_public_url_defaults_to_the_bind_address() -> None:
+    args = argparse.Namespace(bind="::1", port=8500, max_sessions=4, public_url=None)
+    assert public_url_of(args) == ("::1", "http://[::1]:8500")
