@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import shlex
 import sys
 from typing import Any
@@ -52,6 +53,12 @@ def register(verbs: Any) -> None:
         action="store_true",
         help="allow restarts, migrations, configuration and upgrades from the browser",
     )
+    serve.add_argument(
+        "--host-network",
+        action="store_true",
+        help="kgop runs on the host's network (./operator.sh serve): reach Postgres and "
+        "Garage through the ports the project publishes on the host",
+    )
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -88,10 +95,38 @@ def public_url_of(args: argparse.Namespace) -> tuple[str, str]:
     return str(address), public_url
 
 
+def use_published_ports(settings: Settings) -> None:
+    """On the host's network, Postgres and Garage are where compose publishes them; the
+    sessions (child processes) inherit the addresses through the environment."""
+    from kgop_tui.services.docker_engine import DockerService
+
+    docker = DockerService(settings)
+    try:
+        services = {s.service: s for s in docker.project_status().services}
+    finally:
+        docker.close()
+    found = []
+    for service, inner in (("postgres", 5432), ("garage", 3903)):
+        status = services.get(service)
+        ports = [p for p in status.ports if p.container_port == inner] if status else []
+        if not ports:
+            found.append(f"{service} publishes no port {inner} here (shown unreachable)")
+            continue
+        host = "127.0.0.1" if ports[0].host_ip in ("", "0.0.0.0") else ports[0].host_ip
+        found.append(f"{service} at {host}:{ports[0].host_port}")
+        if service == "postgres":
+            os.environ["POSTGRES_HOST"], os.environ["POSTGRES_PORT"] = host, str(ports[0].host_port)
+        else:
+            os.environ["KG_GARAGE_ADMIN_URL"] = f"http://{host}:{ports[0].host_port}"
+    print(f"kgop serve: on the host's network: {', '.join(found)}.", file=sys.stderr)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     address, public_url = public_url_of(args)
     from kgop_tui.commands.serve_guard import Guard, GuardedServer
 
+    if args.host_network:
+        use_published_ports(settings)
     guard = Guard(public_url, address, args.port, args.max_sessions)
     mode = "actions allowed" if args.allow_actions else "read-only"
     print(

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from tests.support.engines import free_port, wait_for
-from tests.support.serve import Output, children
+from tests.support.serve import Output, children, first_screen, log_in
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = "http://evil.example"
@@ -60,30 +60,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         process.terminate()
         text = output.finish()
     assert text.count(token) == 1, text  # printed once, never logged
-
-
-async def log_in(served: Served, session: aiohttp.ClientSession) -> str:
-    """The cookie header the token URL gives."""
-    async with session.get(
-        f"{served.url}/?token={served.token}&fontsize=14", allow_redirects=False
-    ) as reply:
-        assert reply.status == 303
-        assert reply.headers["Location"] == "/?fontsize=14"  # the token leaves the address bar
-        set_cookie = reply.headers["Set-Cookie"]
-    assert "HttpOnly" in set_cookie
-    assert "SameSite=Strict" in set_cookie
-    return set_cookie.split(";", 1)[0]
-
-
-async def first_screen(ws: aiohttp.ClientWebSocketResponse) -> bool:
-    """Whether the session's TUI sends its screen (a process started for it)."""
-    async with asyncio.timeout(60):
-        while True:
-            message = await ws.receive()
-            if message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
-                return True
-            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                return False
 
 
 async def refused(served: Served, session: aiohttp.ClientSession, **headers: str) -> int:
@@ -132,7 +108,7 @@ def test_without_the_token_nothing_opens(served: Served) -> None:
 def test_the_token_url_gives_a_cookie_then_the_page_and_a_session(served: Served) -> None:
     async def scenario() -> None:
         async with aiohttp.ClientSession() as session:
-            cookie = await log_in(served, session)
+            cookie = await log_in(session, served.url, served.token)
             async with session.get(
                 f"{served.url}/?fontsize=14", headers={"Cookie": cookie}
             ) as page:
@@ -150,7 +126,7 @@ def test_the_token_url_gives_a_cookie_then_the_page_and_a_session(served: Served
 def test_a_foreign_origin_or_a_rebound_host_is_refused(served: Served) -> None:
     async def scenario() -> None:
         async with aiohttp.ClientSession() as session:
-            cookie = await log_in(served, session)
+            cookie = await log_in(session, served.url, served.token)
             assert await refused(served, session, Cookie=cookie, Origin=EVIL) == 403
             assert await refused(served, session, Cookie=cookie) == 403  # no Origin at all
             other_port = f"http://127.0.0.1:{served.port + 1}"
@@ -177,7 +153,7 @@ def test_a_foreign_origin_or_a_rebound_host_is_refused(served: Served) -> None:
 def test_a_fifth_session_is_refused_while_four_are_open(served: Served) -> None:
     async def scenario() -> None:
         async with aiohttp.ClientSession() as session:
-            cookie = await log_in(served, session)
+            cookie = await log_in(session, served.url, served.token)
             headers = {"Cookie": cookie, "Origin": served.url}
             sockets = [await session.ws_connect(served.ws, headers=headers) for _ in range(4)]
             try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import threading
 from pathlib import Path
+
+import aiohttp
 
 from tests.support.engines import wait_for
 
@@ -52,3 +55,26 @@ def children(pid: int) -> list[int]:
     """The processes ``pid`` has started and that still run (a session's ``kgop tui``)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+async def log_in(session: aiohttp.ClientSession, url: str, token: str) -> str:
+    """The cookie header the token URL gives (checked: HttpOnly, SameSite=Strict, and the
+    redirect drops the token from the address bar)."""
+    async with session.get(f"{url}/?token={token}&fontsize=14", allow_redirects=False) as reply:
+        assert reply.status == 303
+        assert reply.headers["Location"] == "/?fontsize=14"
+        set_cookie = reply.headers["Set-Cookie"]
+    assert "HttpOnly" in set_cookie
+    assert "SameSite=Strict" in set_cookie
+    return set_cookie.split(";", 1)[0]
+
+
+async def first_screen(ws: aiohttp.ClientWebSocketResponse) -> bool:
+    """Whether the session's TUI sends its screen (a process started for it)."""
+    async with asyncio.timeout(60):
+        while True:
+            message = await ws.receive()
+            if message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                return True
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                return False
