@@ -41,8 +41,9 @@ class Origin(NamedTuple):
     port: int
 
     @classmethod
-    def parse(cls, url: str) -> Origin | None:
-        """The origin of an http(s) URL (or of an ``Origin`` header); None when it has none."""
+    def parse(cls, url: str, exact: bool = False) -> Origin | None:
+        """The origin of an http(s) URL; None when it has none. ``exact``: the URL must be
+        an origin and nothing more (an ``Origin`` or ``Host`` header: no user, path, query)."""
         try:
             parts = urlsplit(url.strip())
             port = parts.port
@@ -50,6 +51,8 @@ class Origin(NamedTuple):
             return None
         scheme = parts.scheme.lower()
         if scheme not in DEFAULT_PORTS or not parts.hostname:
+            return None
+        if exact and ("@" in parts.netloc or url.strip() != f"{parts.scheme}://{parts.netloc}"):
             return None
         return cls(scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme])
 
@@ -59,7 +62,7 @@ class Origin(NamedTuple):
 
 def parse_host(header: str, scheme: str) -> tuple[str, int] | None:
     """A ``Host`` header as (host, port), the scheme's default port filled in."""
-    return (origin := Origin.parse(f"{scheme}://{header}")) and origin.host_port()
+    return (origin := Origin.parse(f"{scheme}://{header}", exact=True)) and origin.host_port()
 
 
 class Guard:
@@ -138,7 +141,7 @@ class Guard:
                 response.headers.update(NO_STORE)
                 response.headers["X-Frame-Options"] = "DENY"
             return response
-        if Origin.parse(request.headers.get("Origin", "")) != self.public:
+        if Origin.parse(request.headers.get("Origin", ""), exact=True) != self.public:
             return self._refuse(request, 403, "foreign Origin", "Foreign origin.")
         if self.sessions >= self.max_sessions:
             return self._refuse(

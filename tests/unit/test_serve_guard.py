@@ -21,6 +21,9 @@ def test_origins_compare_as_browsers_send_them() -> None:
     )
     for nothing in ("", "null", "file://", "http://", "http://host:99999", "ws://127.0.0.1"):
         assert Origin.parse(nothing) is None, nothing
+    # As a header, an origin is nothing more: no user, path or query to hide another host.
+    for dressed in ("http://evil@127.0.0.1:8422", "http://127.0.0.1:8422/x", "http://h?q"):
+        assert Origin.parse(dressed, exact=True) is None, dressed
 
 
 def test_hosts_are_the_public_one_and_the_bind_address() -> None:
@@ -29,7 +32,16 @@ def test_hosts_are_the_public_one_and_the_bind_address() -> None:
         parse_host(h, "http") for h in ("localhost:9000", "LOCALHOST:9000", "127.0.0.1:8422")
     ]
     assert all(host in guard.hosts for host in allowed)
-    for foreign in ("evil.example:9000", "localhost:8422", "127.0.0.1:9000", "localhost", ""):
+    for foreign in (
+        "evil.example:9000",
+        "localhost:8422",
+        "127.0.0.1:9000",
+        "localhost",
+        "",
+        "evil.example@localhost:9000",
+        "localhost:9000/x",
+        "localhost:9000#",
+    ):
         assert parse_host(foreign, "http") not in guard.hosts, foreign
     https = Guard("https://ops.example.org", "::1", 8422, 4)
     assert parse_host("ops.example.org", "https") in https.hosts
