@@ -342,11 +342,13 @@ remove_serving() {
 }
 
 # kgop serve in a one-off operator container on the host's network: it listens on the host's
-# loopback only and has no address on the compose network. kgop reads the options.
+# loopback only and has no address on the compose network. kgop reads the options. The URL it
+# prints holds the login token: shown here, never kept by the engine's log driver.
 cmd_serve() {
   SERVE_NAME="$(operator_name)-serve-$$"
   trap remove_serving EXIT
-  operator_run --name "${SERVE_NAME}" --network host -- kgop serve --host-network "$@"
+  operator_run --name "${SERVE_NAME}" --network host --log-driver none -- \
+    kgop serve --host-network "$@"
 }
 
 cmd_version() {

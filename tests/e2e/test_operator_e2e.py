@@ -219,6 +219,10 @@ def test_serve_through_the_shim_is_on_the_hosts_loopback_only(stack: Stack) -> N
                     assert await first_screen(ws)
 
         asyncio.run(browse())
+        serving = docker(stack, "ps", "-q", "--filter", f"name={stack.project}-operator-serve")
+        kept = subprocess.run(["docker", "logs", serving], env=stack.env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert token not in kept.stdout + kept.stderr  # the engine keeps no log of the URL
         probed = probe_compose_network(stack, port)
         assert "postgres:5432 answers" in probed  # the probe reaches what is there
         assert f"{port} answers" not in probed, probed
