@@ -15,10 +15,13 @@ import ipaddress
 import os
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import ExitCode, OperationFailed, UsageError
 from kgop_tui.settings import Settings
+
+if TYPE_CHECKING:
+    from kgop_tui.project import ProjectStatus
 
 DEFAULT_PORT = 8422
 DEFAULT_SESSIONS = 4
@@ -95,6 +98,28 @@ def public_url_of(args: argparse.Namespace) -> tuple[str, str]:
     return str(address), public_url
 
 
+def published_addresses(status: ProjectStatus) -> tuple[dict[str, str], list[str]]:
+    """Where Postgres and Garage's admin API are on the host (the ports compose publishes):
+    the settings that point kgop there, and a line per service for the operator."""
+    services = {s.service: s for s in status.services}
+    env: dict[str, str] = {}
+    said = []
+    for service, inner in (("postgres", 5432), ("garage", 3903)):
+        found = services.get(service)
+        ports = [p for p in found.ports if p.container_port == inner] if found else []
+        if not ports:
+            said.append(f"{service} publishes no port {inner} here (shown unreachable)")
+            continue
+        host = "127.0.0.1" if ports[0].host_ip in ("", "0.0.0.0", "::") else ports[0].host_ip
+        host = f"[{host}]" if ":" in host else host
+        said.append(f"{service} at {host}:{ports[0].host_port}")
+        if service == "postgres":
+            env.update(POSTGRES_HOST=host, POSTGRES_PORT=str(ports[0].host_port))
+        else:
+            env["KG_GARAGE_ADMIN_URL"] = f"http://{host}:{ports[0].host_port}"
+    return env, said
+
+
 def use_published_ports(settings: Settings) -> None:
     """On the host's network, Postgres and Garage are where compose publishes them; the
     sessions (child processes) inherit the addresses through the environment."""
@@ -102,23 +127,11 @@ def use_published_ports(settings: Settings) -> None:
 
     docker = DockerService(settings)
     try:
-        services = {s.service: s for s in docker.project_status().services}
+        env, said = published_addresses(docker.project_status())
     finally:
         docker.close()
-    found = []
-    for service, inner in (("postgres", 5432), ("garage", 3903)):
-        status = services.get(service)
-        ports = [p for p in status.ports if p.container_port == inner] if status else []
-        if not ports:
-            found.append(f"{service} publishes no port {inner} here (shown unreachable)")
-            continue
-        host = "127.0.0.1" if ports[0].host_ip in ("", "0.0.0.0") else ports[0].host_ip
-        found.append(f"{service} at {host}:{ports[0].host_port}")
-        if service == "postgres":
-            os.environ["POSTGRES_HOST"], os.environ["POSTGRES_PORT"] = host, str(ports[0].host_port)
-        else:
-            os.environ["KG_GARAGE_ADMIN_URL"] = f"http://{host}:{ports[0].host_port}"
-    print(f"kgop serve: on the host's network: {', '.join(found)}.", file=sys.stderr)
+    os.environ.update(env)
+    print(f"kgop serve: on the host's network: {', '.join(said)}.", file=sys.stderr)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,4 +1,5 @@
-"""`kgop serve`'s door: which origins and hosts count as its own, and its argument checks."""
+"""`kgop serve`'s door (which origins and hosts count as its own), its argument checks, and
+where it finds Postgres and Garage on the host's network."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import argparse
 
 import pytest
 
-from kgop_tui.commands.serve import public_url_of
+from kgop_tui.commands.serve import public_url_of, published_addresses
 from kgop_tui.commands.serve_guard import Guard, Origin, parse_host
 from kgop_tui.errors import UsageError
+from kgop_tui.kinds import ContainerState
+from kgop_tui.project import PortBinding, ProjectStatus, ServiceStatus
 
 
 def test_origins_compare_as_browsers_send_them() -> None:
@@ -79,3 +82,22 @@ def test_bad_arguments_are_usage_errors(flags: dict[str, object], wrong: str) ->
 def test_the_public_url_defaults_to_the_bind_address() -> None:
     args = argparse.Namespace(bind="::1", port=8500, max_sessions=4, public_url=None)
     assert public_url_of(args) == ("::1", "http://[::1]:8500")
+
+
+def test_on_the_hosts_network_kgop_finds_postgres_and_garage_where_published() -> None:
+    def service(name: str, *ports: PortBinding) -> ServiceStatus:
+        return ServiceStatus(service=name, container_name=f"kg-{name}-1", container_id="c",
+                             state=ContainerState.RUNNING, image="i",
+                             ports=list(ports))  # fmt: skip
+
+    status = ProjectStatus(project="kg", services=[
+        service("postgres", PortBinding(5432, "127.0.0.1", 15432)),
+        service("garage", PortBinding(3900, "127.0.0.1", 13900), PortBinding(3903, "::", 13903)),
+    ])  # fmt: skip
+    env, said = published_addresses(status)
+    assert env == {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "15432",
+                   "KG_GARAGE_ADMIN_URL": "http://127.0.0.1:13903"}  # fmt: skip
+    assert said == ["postgres at 127.0.0.1:15432", "garage at 127.0.0.1:13903"]
+    env, said = published_addresses(ProjectStatus(project="kg", services=[service("garage")]))
+    assert env == {}
+    assert said[0] == "postgres publishes no port 5432 here (shown unreachable)"
