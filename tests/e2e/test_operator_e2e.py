@@ -186,7 +186,7 @@ def test_serve_through_the_shim_is_on_the_hosts_loopback_only(stack: Stack) -> N
     ends it and removes the container."""
     from tests.integration.test_serve import answers, listening_addresses
     from tests.support.engines import free_port, wait_for
-    from tests.support.serve import Output, first_screen, log_in
+    from tests.support.serve import Output, first_screen, log_in, shows
 
     infra = stack.shim("start-infra")  # the compose network, with Postgres and Garage on it
     assert infra.returncode == 0, infra.stderr
@@ -215,8 +215,11 @@ def test_serve_through_the_shim_is_on_the_hosts_loopback_only(stack: Stack) -> N
                 async with session.get(f"{url}/", headers={"Cookie": cookie}) as page:
                     assert f"ws://127.0.0.1:{port}/ws" in await page.text()
                 headers = {"Cookie": cookie, "Origin": url}
-                async with session.ws_connect(f"ws://127.0.0.1:{port}/ws", headers=headers) as ws:
+                ws_url = f"ws://127.0.0.1:{port}/ws?width=120&height=36"
+                async with session.ws_connect(ws_url, headers=headers) as ws:
                     assert await first_screen(ws)
+                    await ws.send_json(["stdin", "3"])  # Migrations: read from Postgres
+                    assert await shows(ws, "Database at version")
 
         asyncio.run(browse())
         serving = docker(stack, "ps", "-q", "--filter", f"name={stack.project}-operator-serve")

@@ -78,3 +78,22 @@ async def first_screen(ws: aiohttp.ClientWebSocketResponse) -> bool:
                 return True
             if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                 return False
+
+
+async def shows(ws: aiohttp.ClientWebSocketResponse, text: str, limit: float = 60) -> bool:
+    """Whether the session's terminal output comes to contain ``text`` (a run of one style,
+    written in one piece) within ``limit`` seconds."""
+    seen = ""
+    try:
+        async with asyncio.timeout(limit):
+            while text not in seen:
+                message = await ws.receive()
+                if message.type is aiohttp.WSMsgType.TEXT:
+                    seen += message.data
+                elif message.type is aiohttp.WSMsgType.BINARY:
+                    seen += message.data.decode(errors="replace")
+                else:
+                    return False
+    except TimeoutError:
+        return False
+    return True
