@@ -334,7 +334,8 @@ cmd_logs() {
   compose logs "${args[@]}"
 }
 
-# The serving container, gone before the shim exits (a lost SSH session, kill).
+# The serving container, gone before the shim exits (a lost SSH session, kill): when docker
+# run's own --rm is already removing it, `docker rm -f` returns at once ("in progress").
 remove_serving() {
   local tries=50
   docker rm -f "${SERVE_NAME}" >/dev/null 2>&1 || true
