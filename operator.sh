@@ -28,9 +28,10 @@ Host verbs (run here with docker compose):
   deploy-swarm [--resolve-image always|changed|never]
                           deploy the platform as a Docker Swarm stack (docs/swarm.md); then
                           start, status, logs and restart work on its services
-  serve [--port P] [--allow-actions]
-                          the TUI in a browser at http://127.0.0.1:P (default 8422), read-only
-                          unless --allow-actions; from another machine: ssh -L P:127.0.0.1:P
+  serve [--port P] [--max-sessions N] [--allow-actions]
+                          the TUI in a browser on the host's loopback (port 8422), read-only
+                          unless --allow-actions; open the URL it prints (it holds a token);
+                          from another machine: ssh -L P:127.0.0.1:P
 
 Delegated verbs (run as `kgop` in the operator container):
   start                   migrations, object store, api and web, health wait
@@ -246,11 +247,28 @@ preflight_mounts() {
   exit "${code}"
 }
 
+# A one-off container of the operator's image (OPTIONS -- COMMAND): KG_HOME and the Docker
+# socket as compose mounts them, but plain docker (compose would add the project's network).
+operator_run() {
+  local image sock
+  local -a options=()
+  while (($# > 0)) && [[ "$1" != -- ]]; do
+    options+=("$1")
+    shift
+  done
+  shift
+  image="$(operator_image)" ||
+    die 2 "cannot read the compose files. Hint: run docker compose config in ${KG_HOME}"
+  sock="$(env_value KG_DOCKER_SOCKET)"
+  docker run --rm -e "KG_HOME=${KG_HOME}" -v "${KG_HOME}:${KG_HOME}" -w "${KG_HOME}" \
+    -v "${sock:-/var/run/docker.sock}:/var/run/docker.sock" "${options[@]}" "${image}" "$@"
+}
+
 # The platform as a Swarm stack: the bind mounts checked and the stack file rendered by the
 # operator image (one-off, plain docker: compose would create a bridge network of the
 # stack's name), then `docker stack deploy` reads it from the pipe (it holds .env's secrets).
 cmd_deploy_swarm() {
-  local resolve=always image doc sock
+  local resolve=always doc
   while (($# > 0)); do
     case "$1" in
       --resolve-image)
@@ -264,12 +282,8 @@ cmd_deploy_swarm() {
     die 2 "deploy-swarm: --resolve-image is always, changed or never. Hint: never for images only on this host"
   [[ "$(docker info -f '{{.Swarm.ControlAvailable}}' 2>/dev/null)" == true ]] ||
     die 4 "this Docker engine is not a Swarm manager. Hint: docker swarm init --advertise-addr ADDRESS (docs/swarm.md)"
-  image="$(operator_image)" ||
-    die 2 "cannot read the compose files. Hint: run docker compose config in ${KG_HOME}"
-  sock="$(env_value KG_DOCKER_SOCKET)"
   note "Checking bind mounts and rendering the stack..."
-  doc="$(docker run --rm -e "KG_HOME=${KG_HOME}" -v "${KG_HOME}:${KG_HOME}" -w "${KG_HOME}" \
-    -v "${sock:-/var/run/docker.sock}:/var/run/docker.sock" --entrypoint sh "${image}" \
+  doc="$(operator_run --entrypoint sh -- \
     -c 'kgop garage config >/dev/null && kgop check-mounts >&2 && kgop stack render')" || exit $?
   note "Deploying the stack $(project_name)..."
   printf '%s\n' "${doc}" | docker stack deploy --resolve-image "${resolve}" -c - "$(project_name)"
@@ -334,42 +348,22 @@ strip_escapes() {
     -e $'s/\e[ -/]*[0-~]?//g; s/\xc2[\x80-\x9f]//g; s/[\x01-\x08\x0b-\x1f\x7f]//g'
 }
 
-# The serving container, gone before the shim exits: when compose's own --rm is already
-# removing it, `docker rm -f` returns at once ("removal already in progress").
+# The serving container, gone before the shim exits (a lost SSH session, kill): when docker
+# run's own --rm is already removing it, `docker rm -f` returns at once ("in progress").
 remove_serving() {
   local tries=50
   docker rm -f "${SERVE_NAME}" >/dev/null 2>&1 || true
   while ((tries-- > 0)) && docker inspect "${SERVE_NAME}" >/dev/null 2>&1; do sleep 0.2; done
 }
 
-# kgop serve in a one-off operator container, its port published on the host's loopback only.
+# kgop serve in a one-off operator container on the host's network: it listens on the host's
+# loopback only and has no address on the compose network. kgop reads the options. The URL it
+# prints holds the login token: shown here, never kept by the engine's log driver.
 cmd_serve() {
-  local port=8422 arg
-  local -a extra=()
-  while (($# > 0)); do
-    arg="$1"
-    shift
-    case "${arg}" in
-      --port)
-        port="${1:-}"
-        shift || true
-        ;;
-      --allow-actions) extra+=(--allow-actions) ;;
-      *) die 2 "serve: unknown option ${arg}. Hint: ./operator.sh serve [--port P] [--allow-actions]" ;;
-    esac
-  done
-  if [[ ! "${port}" =~ ^[0-9]{1,5}$ ]] || ((port < 1 || port > 65535)); then
-    die 2 "serve: --port needs a number from 1 to 65535. Hint: ./operator.sh serve --port 8422"
-  fi
-  local -a tty=(-T)
-  [[ -t 0 && -t 1 ]] && tty=()
-  # Named, and removed however this ends (Ctrl+C, a lost SSH session, kill).
-  SERVE_NAME="$(operator_name)-serve-${port}"
+  SERVE_NAME="$(operator_name)-serve-$$"
   trap remove_serving EXIT
-  note "Serving the operator TUI on http://127.0.0.1:${port} (Ctrl+C stops)."
-  compose run --rm --no-deps --name "${SERVE_NAME}" "${tty[@]}" -p "127.0.0.1:${port}:${port}" \
-    operator kgop serve --bind 0.0.0.0 --port "${port}" --public-url "http://127.0.0.1:${port}" \
-    "${extra[@]}"
+  operator_run --name "${SERVE_NAME}" --network host --log-driver none -- \
+    kgop serve --host-network "$@"
 }
 
 cmd_version() {

@@ -274,6 +274,14 @@ class UpgradePlan(Model):
         return lines + [f"note: {n}" for n in self.notes]
 
 
+class StoredPlan(Model):
+    """The last plan a preflight made (``KG_HOME/upgrade/plan.json``): what a read-only
+    session shows instead of running a preflight of its own."""
+
+    plan: UpgradePlan
+    made_at: datetime
+
+
 class UpgradeStep(Model):
     """One row of the walkthrough."""
 

@@ -27,6 +27,7 @@ from kgop_tui.models import (
     Provider,
     StatusUpdate,
     StoredApiKey,
+    StoredPlan,
     UpgradePlan,
     UpgradeStatus,
 )
@@ -136,6 +137,10 @@ class UpgradePort(Protocol):
 
     def plan(self, to: str | None) -> UpgradePlan:
         """Preflight and plan (blocking: call from a thread); raises KgopError."""
+        ...
+
+    def last_plan(self) -> StoredPlan | None:
+        """The plan the last preflight made, without running one (blocking: a file)."""
         ...
 
     def start(self, to: str) -> UpgradeStatus:

@@ -8,6 +8,7 @@ quitting, or losing the SSH session does not stop it, and coming back reattaches
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from typing import Any
 
 from rich.text import Text
@@ -25,6 +26,7 @@ from kgop_tui.models import (
     UPGRADE_STEPS,
     RunState,
     StepState,
+    StoredPlan,
     UpgradePlan,
     UpgradeStatus,
 )
@@ -57,7 +59,9 @@ class UpgradeScreen(KgopScreen):
 
     SCREEN_KEY = "5"
     SCREEN_NAME = "Upgrade"
-    CHANGES = frozenset({"proceed", "abort", "recover"})
+    # A preflight pulls images and writes under KG_HOME/upgrade: read-only sessions show
+    # the last plan instead (check, target and re-check are changes too).
+    CHANGES = frozenset({"proceed", "abort", "recover", "refresh", "next_target"})
 
     BINDINGS = [
         Binding("enter", "proceed", "Upgrade", tooltip="Start the planned upgrade", priority=True),
@@ -139,7 +143,10 @@ class UpgradeScreen(KgopScreen):
             if status is not None:
                 self.follow(status, message.lines, message.offset)
             if status is None or status.state.final:
-                self.check()
+                if self.kgop.read_only:
+                    self.show_last_plan()
+                else:
+                    self.check()
             return
         if status is None or message.error is not None:
             return
@@ -192,6 +199,30 @@ class UpgradeScreen(KgopScreen):
                 "t for another target."
             )
         self.query_one("#upgrade-summary", Static).update(self.last_run() + summary)
+        self.show_plan(plan)
+        if self.run is None:
+            self.show_steps(None)
+
+    @work(exclusive=True, group="upgrade-plan", name="read_last_plan", exit_on_error=False)
+    async def show_last_plan(self) -> None:
+        """Read-only: the plan the last preflight stored, never a preflight of its own."""
+        read: list[StoredPlan | None] = []
+        upgrades = self.services.upgrades
+        await self.guarded(asyncio.to_thread(lambda: read.append(upgrades.last_plan())))
+        if not read:
+            return  # the banner says why
+        summary = self.query_one("#upgrade-summary", Static)
+        if read[0] is None:
+            summary.update(
+                f"{self.last_run()}No upgrade has been planned here yet. This session is "
+                "read-only: it runs no preflight (`kgop upgrade --dry-run` makes a plan)."
+            )
+            return
+        plan, made = read[0].plan, read[0].made_at.astimezone(UTC)
+        summary.update(
+            f"{self.last_run()}Last plan, made {made:%Y-%m-%d %H:%M} UTC: "
+            f"{plan.from_version} → {plan.to_version} (read-only: not checked again)."
+        )
         self.show_plan(plan)
         if self.run is None:
             self.show_steps(None)

@@ -12,7 +12,7 @@ from kgop_tui import __version__
 from kgop_tui.checks import DoctorReport
 from kgop_tui.errors import KgopError
 from kgop_tui.facts import HostFacts
-from kgop_tui.models import ProjectStatus, StatusUpdate, UpgradePlan, UpgradeStatus
+from kgop_tui.models import ProjectStatus, StatusUpdate, StoredPlan, UpgradePlan, UpgradeStatus
 from kgop_tui.ports import Services
 from kgop_tui.services.compose import ComposeService
 from kgop_tui.services.config import ConfigService
@@ -159,6 +159,11 @@ class UpgradeControl:
             return asyncio.run(preflight(steps, to)).plan
         finally:
             steps.docker.close()
+
+    def last_plan(self) -> StoredPlan | None:
+        from kgop_tui.services.upgrade import read_plan
+
+        return read_plan(self.files)
 
     def start(self, to: str) -> UpgradeStatus:
         from kgop_tui.services.upgrade import spawn_runner, wait_started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,6 +10,8 @@ import subprocess
 import time
 import urllib.request
 from datetime import datetime
+
+import aiohttp
 
 from tests.support.helpers import fetch
 from tests.support.stack import Stack, Tmux, stack_dsn
@@ -147,32 +150,90 @@ def test_shim_without_docker_says_so(stack: Stack) -> None:
     assert "cannot reach the Docker daemon" in done.stderr
 
 
-def test_serve_through_the_shim_answers_on_loopback_only(stack: Stack) -> None:
-    """`./operator.sh serve`: kgop serve in a one-off operator container, published on the
-    host's loopback; Ctrl+C (SIGINT) ends it and removes the container."""
+def probe_compose_network(stack: Stack, port: int) -> str:
+    """From a container on the project's network: each address tried and whether it answers
+    on ``port`` (the gateway is the host itself; then every container on the network, and
+    the serving container's name); postgres:5432 as the probe's own control."""
+    network = f"{stack.project}_default"
+    gateway = docker(stack, "network", "inspect", "-f",
+                     "{{range .IPAM.Config}}{{.Gateway}} {{end}}", network)  # fmt: skip
+    members = docker(stack, "network", "inspect", "-f",
+                     "{{range .Containers}}{{.IPv4Address}} {{end}}", network)  # fmt: skip
+    serving = docker(stack, "ps", "-q", "--filter", f"name={stack.project}-operator-serve")
+    names = docker(stack, "inspect", "-f", "{{.Name}}", *serving.split()).replace("/", "")
+    targets = [*gateway.split(), *(m.split("/")[0] for m in members.split()), *names.split()]
+    script = (
+        'try() { if timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; '
+        'then echo "$1:$2 answers"; else echo "$1:$2 silent"; fi; }; try postgres 5432; '
+        + " ".join(f"try {t} {port};" for t in targets)
+    )
+    base = os.environ.get("KGOP_BASE_IMAGE", "kgop-base:bookworm")
+    return docker(stack, "run", "--rm", "--network", network, base, "bash", "-c", script)
+
+
+def docker(stack: Stack, *args: str) -> str:
+    done = subprocess.run(["docker", *args], env=stack.env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_serve_through_the_shim_is_on_the_hosts_loopback_only(stack: Stack) -> None:
+    """`./operator.sh serve`: kgop serve in a one-off operator container on the host's
+    network, listening on the host's loopback only: nothing of it on the compose network
+    (where api, web, Garage and Postgres are). The printed URL logs a browser in; kgop inside
+    reaches Postgres and Garage through the ports published on the host. Ctrl+C (SIGINT)
+    ends it and removes the container."""
     from tests.integration.test_serve import answers, listening_addresses
     from tests.support.engines import free_port, wait_for
+    from tests.support.serve import Output, first_screen, log_in, shows
 
+    infra = stack.shim("start-infra")  # the compose network, with Postgres and Garage on it
+    assert infra.returncode == 0, infra.stderr
     port = free_port()
     server = subprocess.Popen(
         [str(stack.home / "operator.sh"), "serve", "--port", str(port)],
         cwd=stack.home, env=stack.env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
+    output = Output(server)
     try:
-        url = f"http://127.0.0.1:{port}/"
+        url, token = output.login(120)
+        assert url == f"http://127.0.0.1:{port}"
         wait_for(lambda: answers(url) or server.poll() is not None, 120, "operator.sh serve")
-        assert server.poll() is None, server.communicate()[0].decode(errors="replace")
-        with urllib.request.urlopen(url, timeout=10) as page:
-            assert f"ws://127.0.0.1:{port}/ws" in page.read().decode()
+        assert server.poll() is None, output.text
         assert listening_addresses(port) == {"127.0.0.1"}
+        ports = stack.ports
+        assert f"postgres at 127.0.0.1:{ports['POSTGRES']}" in output.text
+        assert f"garage at 127.0.0.1:{ports['GARAGE_ADMIN']}" in output.text
+
+        async def browse() -> None:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{url}/") as refused:
+                    assert refused.status == 401
+                cookie = await log_in(session, url, token)
+                async with session.get(f"{url}/", headers={"Cookie": cookie}) as page:
+                    assert f"ws://127.0.0.1:{port}/ws" in await page.text()
+                headers = {"Cookie": cookie, "Origin": url}
+                ws_url = f"ws://127.0.0.1:{port}/ws?width=120&height=36"
+                async with session.ws_connect(ws_url, headers=headers) as ws:
+                    assert await first_screen(ws)
+                    await ws.send_json(["stdin", "3"])  # Migrations: read from Postgres
+                    assert await shows(ws, "Database at version")
+
+        asyncio.run(browse())
+        serving = docker(stack, "ps", "-q", "--filter", f"name={stack.project}-operator-serve")
+        kept = subprocess.run(["docker", "logs", serving], env=stack.env, capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert token not in kept.stdout + kept.stderr  # the engine keeps no log of the URL
+        probed = probe_compose_network(stack, port)
+        assert "postgres:5432 answers" in probed  # the probe reaches what is there
+        assert f"{port} answers" not in probed, probed
+        assert probed.count(f"{port} silent") >= 3, probed  # gateway, postgres, garage at least
     finally:
         os.killpg(server.pid, signal.SIGINT)  # Ctrl+C: the whole foreground process group
-        output = server.communicate(timeout=60)[0].decode(errors="replace")
-    assert "read-only" in output
-    one_offs = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={stack.project}",
-         "--filter", "label=com.docker.compose.oneoff=True"],
-        env=stack.env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert one_offs.stdout.strip() == ""  # the serving container is gone with it
+        text = output.finish(60)
+    assert "read-only" in text
+    assert text.count(token) == 1
+    left = docker(stack, "ps", "-aq", "--filter", f"name={stack.project}-operator-serve")
+    assert left == ""  # the serving container is gone with it

@@ -6,6 +6,7 @@ of /health every 50 ms for the whole upgrade.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -41,6 +42,9 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: UpgradeSite) -> Non
     assert f"version {previous} → {newest}" in dry.stdout
     assert "would apply 0009_ingestion_jobs ok" in dry.stdout
     assert fetch(dsn, "SELECT to_regclass('kg_api.ingestion_jobs') AS t")[0]["t"] is None
+    # The plan a read-only session (kgop serve) shows instead of running a preflight.
+    stored = json.loads((stack.home / "upgrade" / "plan.json").read_text())
+    assert (stored["plan"]["from_version"], stored["plan"]["to_version"]) == (previous, newest)
 
     no = stack.shim("upgrade", "--to", newest)
     assert no.returncode == 4, no.stderr

@@ -301,6 +301,7 @@ def test_upgrade_contract(upgrades: UpgradePort, tmp_path: Path) -> None:
     assert "0.6.0" in upgrades.releases()
     assert "0.5.0" not in upgrades.releases()  # only newer ones
     assert upgrades.status() is None  # no upgrade has run here
+    assert upgrades.last_plan() is None  # nor been planned
     with pytest.raises(OperationFailed, match="No upgrade is running"):
         upgrades.abort()
     with pytest.raises(OperationFailed, match="No upgrade has run here"):
@@ -317,6 +318,7 @@ def test_upgrade_contract_without_a_pinned_version(tmp_path: Path, kind: str) ->
     assert port.installed() is None
     with pytest.raises(ConfigInvalid, match="KG_VERSION is not set"):
         port.plan(None)
+    assert port.last_plan() is None  # a failed preflight leaves no plan to show
 
 
 @pytest.fixture(params=KINDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.support.engines import (
     free_port,
     wait_for,
 )
+from tests.support.serve import Output
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,9 +59,12 @@ def listening_addresses(port: int) -> set[str]:
 
 
 def answers(url: str) -> bool:
+    """Whether an HTTP server answers at ``url`` (with anything: without the token, 401)."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
-            return bool(reply.status == 200)
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
     except OSError:
         return False
 
@@ -74,21 +79,24 @@ def test_serve_shows_health_in_a_browser_read_only(
          "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    output = Output(server)
     try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_for(lambda: answers(url) or server.poll() is not None, 60, "kgop serve to answer")
+        public, token = output.login(60)
+        assert public == f"http://127.0.0.1:{port}"
+        wait_for(lambda: answers(public) or server.poll() is not None, 60, "kgop serve to answer")
         assert server.poll() is None, "kgop serve exited"
         assert listening_addresses(port) == {"127.0.0.1"}  # loopback only, by default
 
         def health_shown(text: str) -> bool:
             return "Health" in text and "read-only" in text and "worker" in text
 
-        text = screenshot_until(url, health_shown, tmp_path / "serve.png")
+        # The URL kgop serve printed: the token becomes a cookie, then the page and its session.
+        text = screenshot_until(f"{public}/?token={token}", health_shown, tmp_path / "serve.png")
         assert "running" in text
         footer = next(line for line in text.splitlines() if "Doctor" in line)
         for key in ("Stop", "Start", "Restart"):  # actions that change something: not offered
             assert key not in footer, footer
     finally:
         server.terminate()
-        output = server.communicate(timeout=30)[0].decode(errors="replace")
-    assert "read-only" in output
+        text = output.finish(30)
+    assert "read-only" in text

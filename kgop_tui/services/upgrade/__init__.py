@@ -33,8 +33,10 @@ from kgop_tui.services.upgrade.state import (
     hold_lock,
     lock_is_free,
     read_log,
+    read_plan,
     read_status,
     request_abort,
+    save_plan,
 )
 from kgop_tui.services.upgrade.steps import APP_SERVICES, UpgradeContext, UpgradeSteps
 
@@ -52,9 +54,11 @@ __all__ = [
     "pinned_images",
     "preflight",
     "read_log",
+    "read_plan",
     "read_status",
     "recover",
     "request_abort",
+    "save_plan",
     "retag",
     "run_upgrade",
     "spawn_runner",

@@ -17,7 +17,7 @@ from kgop_tui.models import (
 )
 from kgop_tui.releases import ROLES, Release, load_manifest, parse_version
 from kgop_tui.services.upgrade.images import image_variable, retag
-from kgop_tui.services.upgrade.state import UpgradeFiles
+from kgop_tui.services.upgrade.state import UpgradeFiles, save_plan
 from kgop_tui.services.upgrade.steps import UpgradeContext, UpgradeSteps
 
 
@@ -126,6 +126,7 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
         free_bytes=free,
         notes=notes,
     )
+    save_plan(steps.files, plan)
     return UpgradeContext(
         current=current,
         release=release,

@@ -27,6 +27,8 @@ from kgop_tui.errors import (
 from kgop_tui.models import (
     RunState,
     StepState,
+    StoredPlan,
+    UpgradePlan,
     UpgradeStatus,
     UpgradeStep,
 )
@@ -58,6 +60,10 @@ class UpgradeFiles:
         return self.root / "status.json"
 
     @property
+    def plan(self) -> Path:
+        return self.root / "plan.json"
+
+    @property
     def lock(self) -> Path:
         return self.root / "lock"
 
@@ -84,6 +90,24 @@ def _write_json(path: Path, data: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def save_plan(files: UpgradeFiles, plan: UpgradePlan) -> None:
+    """Keep the plan a preflight made, for sessions that may not run one (read-only)."""
+    files.prepare()
+    _write_json(files.plan, StoredPlan(plan=plan, made_at=now()).model_dump_json(indent=2))
+
+
+def read_plan(files: UpgradeFiles) -> StoredPlan | None:
+    """The last plan a preflight made, if any."""
+    try:
+        return StoredPlan.model_validate_json(files.plan.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        raise ConfigInvalid(
+            f"{files.plan} is damaged", hint="move it away; the next preflight writes it again"
+        ) from None
 
 
 def lock_is_free(files: UpgradeFiles) -> bool:

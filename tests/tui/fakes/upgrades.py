@@ -17,6 +17,7 @@ from kgop_tui.models import (
     PlannedMigration,
     RunState,
     StepState,
+    StoredPlan,
     UpgradePlan,
     UpgradeStatus,
     UpgradeStep,
@@ -41,6 +42,8 @@ class FakeUpgrades:
         self.log: list[str] = []
         self.abort_requested = False
         self.started: list[str] = []
+        self.preflights = 0
+        self.stored: StoredPlan | None = None
 
     def installed(self) -> str | None:
         return self.current
@@ -49,6 +52,7 @@ class FakeUpgrades:
         return list(self.newer)
 
     def plan(self, to: str | None) -> UpgradePlan:
+        self.preflights += 1
         if self.current is None:
             raise ConfigInvalid("KG_VERSION is not set in .env", hint="install.sh writes it")
         target = to or (self.newer[-1] if self.newer else self.current)
@@ -76,7 +80,7 @@ class FakeUpgrades:
                 )
             ]
         )
-        return UpgradePlan(
+        plan = UpgradePlan(
             from_version=self.current,
             to_version=target,
             images=images,
@@ -86,6 +90,11 @@ class FakeUpgrades:
             backup_estimate_bytes=8 << 20,
             free_bytes=40 << 30,
         )
+        self.stored = StoredPlan(plan=plan, made_at=NOW)  # as the real preflight keeps it
+        return plan
+
+    def last_plan(self) -> StoredPlan | None:
+        return self.stored
 
     def start(self, to: str) -> UpgradeStatus:
         if self.run is not None and not self.run.state.final:
