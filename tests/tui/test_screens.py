@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, OptionList, Sparkline, Static
 
@@ -114,7 +116,8 @@ async def test_health_shows_live_resources_with_cpu_and_memory_trends(fakes: Fak
         await until(pilot, lambda: str(table.get_row("kg-api-1")[4]) == "41.0%", "the new sample")
         row = [str(c) for c in table.get_row("kg-api-1")]
         assert row[5] == "200M/2.0G"
-        assert row[6].endswith("M↓ 0B↑")  # 50 MiB since the last sample, per second
+        # 50 MiB since the last sample, per second: M or G by how soon the sample came.
+        assert re.fullmatch(r"[0-9.]+[MG]↓ 0B↑", row[6]), row[6]
         assert row[7] == "0B/3.0G"
         assert trends.display
         assert list(screen.query_one("#cpu-history", Sparkline).data or []) == [12.5, 41.0]
