@@ -36,8 +36,13 @@ apt_mirror() {
     printf '%s\n' "${KGOP_DEBIAN_MIRROR}"
     return 0
   fi
-  cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-    awk '/^(URIs:|deb )/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:\/\/.*\/debian\/?$/) { sub(/\/$/, "", $i); print $i; exit } }'
+  local -a files=()
+  local file
+  for file in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+    [[ -r "${file}" ]] && files+=("${file}")
+  done
+  ((${#files[@]})) || return 0
+  awk '/^(URIs:|deb )/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:\/\/.*\/debian\/?$/) { sub(/\/$/, "", $i); print $i; exit } }' "${files[@]}"
 }
 DEBIAN_MIRROR="$(apt_mirror)"
 readonly DEBIAN_MIRROR
