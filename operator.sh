@@ -150,6 +150,17 @@ wait_healthy() {
   done
 }
 
+# A daemon restarted with live-restore keeps containers running, but the socket file the
+# operator bind-mounted is the old, deleted one: the host's socket and the container's differ.
+socket_moved() {
+  local sock host inner
+  sock="$(env_value KG_DOCKER_SOCKET)"
+  sock="${sock:-/var/run/docker.sock}"
+  host="$(stat -Lc %i "${sock}" 2>/dev/null)" || return 1
+  inner="$(docker exec "$1" stat -Lc %i /var/run/docker.sock 2>/dev/null)" || return 1
+  [[ "${host}" != "${inner}" ]]
+}
+
 ensure_operator() {
   local name running
   name="$(operator_name)"
@@ -159,6 +170,13 @@ ensure_operator() {
     note "Starting the operator container (${name})..."
     compose up -d operator >/dev/null 2>&1 || die 1 "could not start the operator container. Hint: ./operator.sh start-infra"
     wait_healthy operator >/dev/null 2>&1 || true
+  elif socket_moved "${name}"; then
+    note "The Docker engine restarted since the operator container started: it still holds the old socket. Recreating it..."
+    if is_stack; then
+      docker service update --quiet --force "$(project_name)_operator" >/dev/null 2>&1
+    else
+      compose up -d --force-recreate --no-deps operator >/dev/null 2>&1 && wait_healthy operator >/dev/null 2>&1
+    fi || die 1 "could not recreate the operator container. Hint: ./operator.sh start-infra"
   fi
 }
 

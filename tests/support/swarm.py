@@ -72,41 +72,70 @@ def claim_slot() -> tuple[int, int]:
         time.sleep(1)
 
 
+class PrivateEngine:
+    """A dockerd of its own (socket, data root, exec root), started and stopped by a test;
+    ``flags`` are added to its command line (``--live-restore``)."""
+
+    def __init__(self, name: str, flags: list[str]) -> None:
+        dockerd = shutil.which("dockerd")
+        if dockerd is None or os.geteuid() != 0:
+            require_or_skip("a second Docker engine needs dockerd and root")
+        self.command = [str(dockerd)]
+        self.run = Path("/run") / name
+        self.data = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/var/lib"))
+        self.run.mkdir(parents=True)
+        self.socket = self.run / "docker.sock"
+        self.host = f"unix://{self.socket}"
+        self.flags = flags
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = (self.run / "dockerd.log").open("ab")
+        self.process = subprocess.Popen(
+            [*self.command, "--host", self.host, "--data-root", str(self.data),
+             "--exec-root", str(self.run / "exec"), "--pidfile", str(self.run / "dockerd.pid"),
+             "--storage-driver=overlay2", "--iptables=false", "--ip6tables=false",
+             "--bridge=none", *self.flags],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 60
+        env = {**os.environ, "DOCKER_HOST": self.host}
+        while subprocess.run(["docker", "info"], capture_output=True, env=env).returncode != 0:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the test engine did not start; see {self.run}/dockerd.log")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(30)
+        self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        subprocess.run(["umount", "-R", str(self.data)], capture_output=True)
+        shutil.rmtree(self.data, ignore_errors=True)
+        shutil.rmtree(self.run, ignore_errors=True)
+
+
 def start_swarm_engine(
     base: DockerEngine, images: list[str] | None = None
 ) -> Iterator[DockerEngine]:
     """A second private engine in Swarm mode, with the base image (and ``images``) copied
     from ``base``; stopped and removed afterwards. Swarm stays off the shared test engine:
     turning it on there disturbs the compose tests running beside it."""
-    dockerd = shutil.which("dockerd")
-    if dockerd is None or os.geteuid() != 0:
-        require_or_skip("a second Docker engine needs dockerd and root")
-        return
     slot, lock = claim_slot()
     address = f"127.0.0.1{slot}"
-    name = f"kgop-swarm-{uuid.uuid4().hex[:6]}"
-    run = Path("/run") / name
-    data = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/var/lib"))
-    run.mkdir(parents=True)
-    host = f"unix://{run}/docker.sock"
-    log = (run / "dockerd.log").open("wb")
-    engine = subprocess.Popen(
-        [dockerd, "--host", host, "--data-root", str(data), "--exec-root", str(run / "exec"),
-         "--pidfile", str(run / "dockerd.pid"), "--storage-driver=overlay2",
-         "--iptables=false", "--ip6tables=false", "--bridge=none"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    engine = PrivateEngine(f"kgop-swarm-{uuid.uuid4().hex[:6]}", [])
+    host = engine.host
     try:
-        deadline = time.monotonic() + 60
-        while (
-            subprocess.run(
-                ["docker", "info"], capture_output=True, env={**os.environ, "DOCKER_HOST": host}
-            ).returncode
-            != 0
-        ):
-            if engine.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Swarm test engine did not start; see {run}/dockerd.log")
-            time.sleep(0.2)
+        engine.start()
         copy_images(base, host, [base.base_image, *(images or [])])
         _docker(host, "swarm", "init", "--advertise-addr", address, "--listen-addr",
                 f"{address}:2377", "--data-path-port", str(4790 + slot))  # fmt: skip
@@ -116,16 +145,7 @@ def start_swarm_engine(
             ["docker", "swarm", "leave", "--force"], capture_output=True, timeout=120,
             env={**os.environ, "DOCKER_HOST": host},
         )  # fmt: skip
-        engine.send_signal(signal.SIGTERM)
-        try:
-            engine.wait(60)
-        except subprocess.TimeoutExpired:
-            engine.kill()
-            engine.wait(30)
-        log.close()
-        subprocess.run(["umount", "-R", str(data)], capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(run, ignore_errors=True)
+        engine.remove()
         os.close(lock)  # the slot is free again
 
 
