@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from bench.common import median_of
 from kgop_tui.services.backup import BackupService
 from kgop_tui.services.pg_tools import find_tool, libpq_environment
 from kgop_tui.settings import load_settings
@@ -140,8 +140,7 @@ def main() -> None:
         drop_database(server, name)
         cluster.close()
 
-    def med(key: str) -> float:
-        return statistics.median(r[key] for r in results)
+    med = median_of(results)
 
     print(f"\nmedian of {runs} run(s), seconds:")
     print(f"  raw pg_dump -Fc:                             {med('pg_dump'):.2f}")

@@ -70,3 +70,10 @@ def runs_on_sites(runs: int, one_run: Callable[[Any], dict[str, float]]) -> list
             for stack in site.stacks:
                 stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "2")
     return results
+
+
+def median_of(results: list[dict[str, float]]) -> Callable[[str], float]:
+    """The median of one figure across runs: ``med = median_of(results); med("backup")``."""
+    import statistics
+
+    return lambda key: statistics.median(r[key] for r in results)

@@ -16,11 +16,10 @@ api's /health every 50 ms:
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 
-from bench.common import runs_on_sites
+from bench.common import median_of, runs_on_sites
 from tests.e2e.upgrades import Probe
 from tests.support.helpers import execute, fetch
 from tests.support.stack import Stack, stack_dsn
@@ -91,8 +90,7 @@ def main() -> None:
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     results = runs_on_sites(runs, lambda site: one_run(site, mib))
 
-    def med(key: str) -> float:
-        return statistics.median(r[key] for r in results)
+    med = median_of(results)
 
     print(f"\nrestore of a {med('database_mib'):.0f} MiB database, median of {runs} run(s):")
     print(f"  kgop backup:                                {med('backup'):.2f} s")
