@@ -27,7 +27,10 @@ def test_images_are_pulled_before_anything_stops(site: UpgradeSite, registry: st
 
     dry = stack.shim("upgrade", "--to", newest, "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert f"{repo}/kg-api:{previous} → {repo}/kg-api:{newest} (to pull)" in dry.stdout
+    # The preflight reads the target's schema out of its api image (and its manifest out of
+    # the operator's): those two are pulled then; web only when the upgrade runs.
+    assert f"{repo}/kg-api:{previous} → {repo}/kg-api:{newest} (here)" in dry.stdout
+    assert f"{repo}/kg-web:{previous} → {repo}/kg-web:{newest} (to pull)" in dry.stdout
 
     with Probe(stack.ports["API"]) as probe:
         done = stack.shim("upgrade", "--to", newest, "--yes", timeout=900)
@@ -35,7 +38,7 @@ def test_images_are_pulled_before_anything_stops(site: UpgradeSite, registry: st
     assert len(probe.outages()) == 1
     status = upgrade_status(stack)
     steps = {s["key"]: s for s in status["steps"]}
-    assert steps["pull"]["detail"] == "2 pulled, 1 already here"  # the operator: at preflight
+    assert steps["pull"]["detail"] == "1 pulled, 2 already here"  # operator, api: at preflight
     pulled = datetime.fromisoformat(steps["pull"]["finished_at"])
     assert pulled <= datetime.fromisoformat(steps["stop"]["started_at"])
     for role in ("api", "web", "operator"):
