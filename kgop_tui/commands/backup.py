@@ -63,6 +63,7 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
     from kgop_tui.render import emit
     from kgop_tui.services.backup import BackupService, describe
+    from kgop_tui.services.backup_mac import listing_key
 
     service = BackupService(settings)
     if args.prune is not None:
@@ -76,8 +77,12 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         emit(found, args.json, lambda: "\n".join(describe(b) for b in found) or "No backups yet.")
         return ExitCode.OK
     passphrase = _passphrase(args)  # refused now, before a dump is taken for nothing
+    had_key = listing_key(service.env_path) is not None
     info = asyncio.run(service.create(reason="manual", passphrase=passphrase))
     emit(info, args.json, lambda: f"Backup written: {describe(info)}")
+    if not had_key:
+        print("A new KG_BACKUP_KEY in .env signs the backups from now on: keep it with .env "
+              "(a backup restores elsewhere only with it)", file=sys.stderr)  # fmt: skip
     if args.generate_passphrase:
         print(f"Passphrase of the sealed secrets (shown once, keep it): {passphrase}",
               file=sys.stderr)  # fmt: skip

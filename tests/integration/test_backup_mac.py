@@ -63,7 +63,10 @@ def test_the_key_is_made_once_kept_in_env_only_and_every_backup_verifies(home: H
     assert len(decode_key(key)) == 32
     assert env_path.stat().st_mode & 0o777 == 0o600
     assert key not in first.stdout + first.stderr
-    backup(home)
+    assert "A new KG_BACKUP_KEY in .env" in first.stderr
+    again = home.kgop("backup")
+    assert again.returncode == 0, again.stderr
+    assert "KG_BACKUP_KEY" not in again.stderr
     assert read_env_file(env_path)["KG_BACKUP_KEY"].value == key  # made once, then reused
     assert env_path.read_text().count("KG_BACKUP_KEY=") == 1
     assert_no_secret_under(home.root / "backups", home.secrets())
@@ -169,3 +172,41 @@ def test_an_unsigned_backup_is_refused_and_restores_with_the_flag(home: Home) ->
     # The safety backup this restore took is signed.
     safety = Path(json.loads(ok.stdout)["safety_backup"])
     assert listed(home)[safety.name] == "verified"
+
+
+def test_a_sealed_copy_of_the_secrets_is_signed_and_opens_only_as_sealed(home: Home) -> None:
+    made = home.kgop("backup", "--with-secrets", "--json", stdin=test_backup.PASSPHRASE + "\n")
+    assert made.returncode == 0, made.stderr
+    folder = Path(json.loads(made.stdout)["path"])
+    sealed = folder / "secrets.sealed"
+    original = sealed.read_bytes()
+    # Another sealed .env put in its place, its checksum rewritten: the signature catches it.
+    forged = json.loads(original)
+    forged["ciphertext"] = forged["ciphertext"][::-1]
+    sealed.write_text(json.dumps(forged))
+    record = json.loads((folder / "backup.json").read_text())
+    record["secrets_sha256"] = hashlib.sha256(sealed.read_bytes()).hexdigest()
+    (folder / "backup.json").write_text(json.dumps(record, indent=2))
+    before = snapshot(home.dsn)
+    env_before = (home.root / ".env").read_bytes()
+    done = home.kgop(
+        "restore", str(folder), "--yes", "--secrets-passphrase-stdin",
+        stdin=test_backup.PASSPHRASE + "\n",
+    )  # fmt: skip
+    assert_refused_untouched(home, done, before, backups=1)
+    assert "was changed after it was written" in done.stderr
+    assert (home.root / ".env").read_bytes() == env_before
+    # The signed copy put back: it opens with the passphrase (AES-GCM) and restores.
+    sealed.write_bytes(original)
+    record["secrets_sha256"] = hashlib.sha256(original).hexdigest()
+    test_backup.resign(home, folder, record)
+    wrong = home.kgop(
+        "restore", str(folder), "--yes", "--secrets-passphrase-stdin", stdin="not the one 1234\n"
+    )
+    assert wrong.returncode == 4, wrong.stderr
+    assert "Wrong passphrase" in wrong.stderr
+    ok = home.kgop(
+        "restore", str(folder), "--yes", "--secrets-passphrase-stdin",
+        stdin=test_backup.PASSPHRASE + "\n",
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
