@@ -166,7 +166,13 @@ def checked(
 ) -> CheckedBackup:
     """The manifest as a model, with its verdict; the path is the folder it was found in."""
     found = verdict(doc, dump_sha256, key)
-    return CheckedBackup.model_validate({**doc, "path": str(folder), "signature": found})
+    body = {**doc, "path": str(folder), "signature": found}
+    if found == INVALID:
+        try:
+            BackupMac.model_validate(doc.get(FIELD))
+        except ValueError:
+            body[FIELD] = None  # a garbled signature: ``invalid``, never read further
+    return CheckedBackup.model_validate(body)
 
 
 def require_verified(info: CheckedBackup, accept_unsigned: bool, has_key: bool) -> None:

@@ -93,6 +93,14 @@ def test_another_key_unsigned_and_a_garbled_mac_are_told_apart() -> None:
     assert verdict({**doc, "mac": {**mac, "algorithm": "none"}}, DUMP_SHA, KEY) == "invalid"
 
 
+def test_a_garbled_signature_is_reported_as_invalid_not_as_damage(tmp_path: Path) -> None:
+    for garbled in ("nonsense", {"algorithm": "hmac-sha256"}, 42):
+        found = checked({**signed(), "mac": garbled}, tmp_path, DUMP_SHA, KEY)
+        assert found.signature == "invalid"
+        with pytest.raises(RefusedForSafety, match="changed after it was written"):
+            require_verified(found, accept_unsigned=True, has_key=True)
+
+
 def test_a_manifest_with_a_repeated_key_is_refused() -> None:
     with pytest.raises(ValueError, match="duplicate"):
         parse_manifest('{"tables": {}, "tables": {"x": 1}}')
