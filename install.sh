@@ -631,6 +631,8 @@ env_directives() {
   printf 'secret POSTGRES_PASSWORD hex:24\nsecret ENCRYPTION_KEY fernet\n'
   printf 'secret GARAGE_RPC_SECRET hex:32\nsecret GARAGE_ADMIN_TOKEN hex:32\n'
   printf 'secret KG_SESSION_SECRET hex:32\n'
+  # The key that signs backups: 32 random bytes in urlsafe base64, a Fernet key's format.
+  printf 'secret KG_BACKUP_KEY fernet\n'
 }
 
 #######################################

@@ -178,6 +178,14 @@ class GraphCounts(Model):
     edges: dict[str, int] = Field(default_factory=dict)
 
 
+class BackupMac(Model):
+    """A backup's signature: what a restore checks before any of its SQL runs."""
+
+    algorithm: str = Field(description="hmac-sha256")
+    key_id: str = Field(description="identifies the KG_BACKUP_KEY that signed (not the key)")
+    value: str = Field(description="the MAC, hex")
+
+
 class BackupInfo(Model):
     """One backup under ``KG_HOME/backups``: its manifest (never a secret in plaintext)."""
 
@@ -200,6 +208,20 @@ class BackupInfo(Model):
         "the dump's own snapshot (None: a backup of an earlier kgop, never counted)",
     )
     seconds: float = Field(default=0.0, description="time the dump took")
+    mac: BackupMac | None = Field(
+        default=None,
+        description="HMAC-SHA256 under KG_BACKUP_KEY of the dump's SHA-256 and this manifest "
+        "(None: a backup of an earlier kgop, unsigned)",
+    )
+
+
+class CheckedBackup(BackupInfo):
+    """A backup as found, with whether its signature verifies under this install's key."""
+
+    signature: str = Field(
+        description="verified, unsigned (earlier kgop), other-key (another install's "
+        "KG_BACKUP_KEY, or none here) or invalid (changed after it was written)"
+    )
 
 
 class RestoreResult(Model):

@@ -45,6 +45,12 @@ def register(verbs: Any) -> None:
         help="open the backup's sealed .env (--with-secrets) with the passphrase on stdin; "
         "keys .env lacks join ENCRYPTION_KEYS_PREVIOUS",
     )
+    restore.add_argument(
+        "--accept-unsigned",
+        action="store_true",
+        help="restore a backup whose signature cannot be checked here: unsigned (an earlier "
+        "kgop) or signed with another install's KG_BACKUP_KEY (never one that was changed)",
+    )
     restore.add_argument("--json", action="store_true")
     restore.set_defaults(handler=cmd_restore)
 
@@ -57,6 +63,7 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
     from kgop_tui.render import emit
     from kgop_tui.services.backup import BackupService, describe
+    from kgop_tui.services.backup_mac import listing_key
 
     service = BackupService(settings)
     if args.prune is not None:
@@ -70,8 +77,12 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         emit(found, args.json, lambda: "\n".join(describe(b) for b in found) or "No backups yet.")
         return ExitCode.OK
     passphrase = _passphrase(args)  # refused now, before a dump is taken for nothing
+    had_key = listing_key(service.env_path) is not None
     info = asyncio.run(service.create(reason="manual", passphrase=passphrase))
     emit(info, args.json, lambda: f"Backup written: {describe(info)}")
+    if not had_key:
+        print("A new KG_BACKUP_KEY in .env signs the backups from now on: keep it with .env "
+              "(a backup restores elsewhere only with it)", file=sys.stderr)  # fmt: skip
     if args.generate_passphrase:
         print(f"Passphrase of the sealed secrets (shown once, keep it): {passphrase}",
               file=sys.stderr)  # fmt: skip
@@ -104,6 +115,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.render import emit
     from kgop_tui.services.age_graphs import describe_graphs
     from kgop_tui.services.backup import BackupService, describe
+    from kgop_tui.services.backup_mac import describe_signature
     from kgop_tui.services.compose import ComposeService
     from kgop_tui.services.docker_engine import DockerService
     from kgop_tui.services.health import wait_healthy
@@ -116,7 +128,13 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
 
     service = BackupService(settings)
-    info = service.load(args.path.absolute())
+    info = service.load(args.path.absolute(), args.accept_unsigned)
+    if info.signature != "verified":  # let through by --accept-unsigned: say so
+        print(
+            f"Warning: {info.path} is {describe_signature(info.signature)} and was NOT "
+            "verified; restoring it anyway (--accept-unsigned)",
+            file=sys.stderr,
+        )
     passphrase = None
     if args.secrets_passphrase_stdin:
         from kgop_tui.services.sealed import read_passphrase
@@ -148,7 +166,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         safety = asyncio.run(service.create(reason=f"before restoring {Path(info.path).name}"))
         say(f"Backup of the current database: {safety.path}")
         say("Restoring into a side database while the platform keeps running ...")
-        aside = asyncio.run(service.restore_aside(info))
+        aside = asyncio.run(service.restore_aside(info, args.accept_unsigned))
         running = [
             s.service
             for s in docker.project_status().services

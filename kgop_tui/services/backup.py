@@ -43,7 +43,7 @@ from kgop_tui.errors import (
     RefusedForSafety,
     UsageError,
 )
-from kgop_tui.models import BackupInfo, GraphCounts
+from kgop_tui.models import BackupInfo, CheckedBackup, GraphCounts
 from kgop_tui.services.age_graphs import describe_graphs, graph_counts
 from kgop_tui.services.database import DatabaseTarget, connect, pg_error_info
 from kgop_tui.services.files import write_secret_file
@@ -171,8 +171,11 @@ class BackupService:
 
         With ``passphrase``, the backup also holds ``.env`` sealed with it.
         """
+        from kgop_tui.services.backup_mac import ensure_key, signed_manifest
+
         started = time.monotonic()
         self.scrub_plaintext()
+        key = ensure_key(self.env_path)  # before the dump: a .env it cannot write stops here
         size, free = await self.estimate()
         if free < size + DISK_MARGIN:
             raise RefusedForSafety(
@@ -211,7 +214,7 @@ class BackupService:
                 graphs=facts.graphs,
                 seconds=round(time.monotonic() - started, 3),
             )
-            write_secret_file(partial / RECORD, info.model_dump_json(indent=2).encode())
+            write_secret_file(partial / RECORD, signed_manifest(info, key))
             os.rename(partial, final)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
@@ -265,25 +268,30 @@ class BackupService:
             )
         return DumpFacts(database, schema, tables, graphs)
 
-    def _folders(self) -> list[tuple[Path, BackupInfo]]:
+    def _folders(self) -> list[tuple[Path, CheckedBackup]]:
         """Every complete backup folder found directly in KG_HOME/backups, oldest first; the
-        path is the folder found, never one a manifest names."""
+        path is the folder found, never one a manifest names. Each manifest's signature is
+        checked against the dump checksum it records (a restore hashes the dump itself)."""
+        from kgop_tui.services.backup_mac import checked, listing_key, parse_manifest
+
         if not self.folder.is_dir():
             return []
+        key = listing_key(self.env_path)
         found = []
         for record in self.folder.glob(f"*/{RECORD}"):
             folder = record.parent
             if folder.is_symlink() or folder.name.startswith("."):
                 continue
             try:
-                info = BackupInfo.model_validate_json(record.read_text())
+                doc = parse_manifest(record.read_text())
+                info = checked(doc, folder, str(doc.get("dump_sha256", "")), key)
             except (OSError, ValueError):
                 continue
-            found.append((folder, info.model_copy(update={"path": str(folder)})))
+            found.append((folder, info))
         return sorted(found, key=lambda pair: (pair[1].created_at, pair[0].name))
 
-    def backups(self) -> list[BackupInfo]:
-        """Every complete backup, oldest first."""
+    def backups(self) -> list[CheckedBackup]:
+        """Every complete backup, oldest first, with whether its signature verifies."""
         return [info for _, info in self._folders()]
 
     def prune(self, keep: int) -> list[str]:
@@ -308,8 +316,14 @@ class BackupService:
 
         return scrub_plaintext(self)
 
-    def load(self, path: Path) -> BackupInfo:
-        """The backup at ``path`` (its folder or its dump), checked against its checksums."""
+    def load(self, path: Path, accept_unsigned: bool = False) -> CheckedBackup:
+        """The backup at ``path`` (its folder or its dump), checked against its checksums
+        and its signature (:mod:`.backup_mac`): refused unless it verifies under this
+        install's KG_BACKUP_KEY, or (with ``accept_unsigned``) carries no signature or
+        another install's."""
+        from kgop_tui.services.backup_mac import checked, parse_manifest, read_key
+        from kgop_tui.services.backup_mac import require_verified as verify
+
         folder = path.parent if path.is_file() else path
         record = folder / RECORD
         if not record.is_file():
@@ -318,16 +332,21 @@ class BackupService:
                 hint="pass a folder from KG_HOME/backups (`kgop backup --list`)",
             )
         try:
-            info = BackupInfo.model_validate_json(record.read_text())
+            doc = parse_manifest(record.read_text())
+            BackupInfo.model_validate({**doc, "mac": None})  # the signature is judged below
         except ValueError:
             raise UsageError(f"{record} is damaged", hint="pick another backup") from None
         dump = folder / DUMP
-        if not dump.is_file() or _sha256(dump) != info.dump_sha256:
+        dump_sha256 = _sha256(dump) if dump.is_file() else None
+        if dump_sha256 is None or dump_sha256 != doc.get("dump_sha256"):
             raise RefusedForSafety(
                 f"The dump in {folder} does not match its checksum: it is incomplete or damaged",
                 hint="pick another backup (`kgop backup --list`)",
             )
-        return info.model_copy(update={"path": str(folder)})
+        key = read_key(self.env_path)
+        info = checked(doc, folder, dump_sha256, key)  # the hash of the file, not the record's
+        verify(info, accept_unsigned, has_key=key is not None)
+        return info
 
     def open_secrets(self, info: BackupInfo, passphrase: str) -> int:
         """Open the sealed .env; the keys .env lacks join ENCRYPTION_KEYS_PREVIOUS (how many)."""
@@ -349,12 +368,13 @@ class BackupService:
                 else "add that key to ENCRYPTION_KEYS_PREVIOUS in .env, then restore",
             )
 
-    async def restore_aside(self, info: BackupInfo) -> Aside:
+    async def restore_aside(self, info: BackupInfo, accept_unsigned: bool = False) -> Aside:
         """Restore the backup into a side database, made whole and checked there; the live
-        one is not touched (:mod:`kgop_tui.services.restore`)."""
+        one is not touched (:mod:`kgop_tui.services.restore`). Its checksum and signature
+        are checked again first, before any of its SQL runs."""
         from kgop_tui.services.restore import restore_aside
 
-        return await restore_aside(self, info)
+        return await restore_aside(self, self.load(Path(info.path), accept_unsigned))
 
     async def discard(self, aside: Aside) -> None:
         from kgop_tui.services.restore import discard
@@ -367,14 +387,16 @@ class BackupService:
 
         await swap_in(self, aside)
 
-    async def restore_database(self, info: BackupInfo) -> Aside:
+    async def restore_database(self, info: BackupInfo, accept_unsigned: bool = False) -> Aside:
         """Replace the live database with the backup's dump (restore aside, then swap)."""
-        aside = await self.restore_aside(info)
+        aside = await self.restore_aside(info, accept_unsigned)
         await self.swap_in(aside)
         return aside
 
 
 def describe(info: BackupInfo) -> str:
+    from kgop_tui.services.backup_mac import describe_signature
+
     rows = sum(info.tables.values())
     return (
         f"{info.path}  {info.created_at:%Y-%m-%d %H:%M:%S}Z  {info.reason}  "
@@ -382,4 +404,5 @@ def describe(info: BackupInfo) -> str:
         f"{info.dump_bytes / 1024:.0f} KiB  {len(info.tables)} tables, {rows} rows"
         + (f", {describe_graphs(info.graphs)}" if info.graphs else "")
         + ("  +sealed secrets" if info.secrets_sha256 else "")
+        + (f"  {describe_signature(info.signature)}" if isinstance(info, CheckedBackup) else "")
     )

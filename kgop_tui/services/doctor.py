@@ -415,12 +415,14 @@ class Doctor:
         age = (datetime.now(UTC) - newest.created_at).total_seconds() / 86400
         from pathlib import Path
 
-        service.load(Path(newest.path))  # manifest and checksum, not a full restore
+        # Manifest, checksum and signature, not a full restore; a changed backup fails here.
+        checked = service.load(Path(newest.path), accept_unsigned=True)
+        signed = checked.signature == "verified"
         old = age > BACKUP_WARN_DAYS
         self.add(
             "backup",
-            WARN if old else OK,
+            WARN if old or not signed else OK,
             f"newest {Path(newest.path).name}, {age:.1f} days old, {newest.dump_bytes >> 10} KiB, "
-            "checksum matches",
-            "`./operator.sh backup` (and copy backups off the host)" if old else None,
+            "checksum matches, " + ("signature verifies" if signed else checked.signature),
+            "`./operator.sh backup` (and copy backups off the host)" if old or not signed else None,
         )

@@ -29,6 +29,7 @@ SECRET_KEYS = (
     "GARAGE_RPC_SECRET",
     "GARAGE_ADMIN_TOKEN",
     "KG_SESSION_SECRET",
+    "KG_BACKUP_KEY",
 )
 AI_KEY = "sk-" + "Z" * 40
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from kgop_tui.models import Provider
+from kgop_tui.models import BackupInfo, Provider
+from kgop_tui.services.backup_mac import read_key, signed_manifest
 from kgop_tui.services.config import ConfigService
 from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.settings import load_settings, read_env_file
@@ -43,12 +44,23 @@ class Home:
         """Every secret value .env holds now (keys, passwords, tokens)."""
         values = {k: e.value for k, e in read_env_file(self.root / ".env").items()}
         found = [values[k] for k in ("ENCRYPTION_KEY", "POSTGRES_PASSWORD", "GARAGE_ADMIN_TOKEN")]
+        found += [values["KG_BACKUP_KEY"]] if "KG_BACKUP_KEY" in values else []
         return found + [k for k in values.get("ENCRYPTION_KEYS_PREVIOUS", "").split(",") if k]
 
     def read_openai_key(self) -> str | None:
         settings = load_settings(kg_home=self.root, environ={"KGOP_DATABASE_URL": self.dsn})
         service = ConfigService(DatabaseTarget.from_settings(settings), settings)
         return asyncio.run(service.read_api_key(Provider.OPENAI))
+
+
+def resign(home: Home, folder: Path, record: dict[str, object]) -> None:
+    """Write ``record`` as the backup's manifest, signed with the install's own key: a
+    forgery only whoever holds .env could make, to reach the checks after the signature."""
+    key = read_key(home.root / ".env")
+    assert key is not None
+    record.pop("mac", None)
+    info = BackupInfo.model_validate(record)
+    (folder / "backup.json").write_bytes(signed_manifest(info, key))
 
 
 def assert_no_secret_under(folder: Path, secrets: list[str]) -> None:
@@ -146,7 +158,7 @@ def test_a_dump_pg_restore_rejects_leaves_the_live_database(home: Home) -> None:
     (folder / "database.dump").write_bytes(b"PGDMP not really a dump")
     record = json.loads((folder / "backup.json").read_text())
     record["dump_sha256"] = hashlib.sha256(b"PGDMP not really a dump").hexdigest()
-    (folder / "backup.json").write_text(json.dumps(record))
+    resign(home, folder, record)
     done = home.kgop("restore", str(folder), "--yes")
     assert done.returncode == 1, done.stderr
     assert "pg_restore failed" in done.stderr
@@ -267,6 +279,7 @@ def test_plaintext_copies_left_by_earlier_releases_are_folded_into_env(home: Hom
     (made / "env").write_text(legacy)
     record = json.loads((made / "backup.json").read_text())
     record["images"] = {}
+    del record["mac"]  # as earlier releases wrote it: unsigned
     (made / "backup.json").write_text(json.dumps(record))
     rotated_key = Fernet.generate_key().decode()
     (home.root / "backups" / "env-before-rotate-20260101T000000Z").write_text(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_backup import Home
+from tests.integration.test_backup import Home, resign
 from tests.support.engines import DockerEngine
 from tests.support.helpers import execute, fetch, table_snapshot
 from tests.support.platform_db import add_graph, cypher, load_platform_baseline
@@ -141,7 +141,7 @@ def test_a_restored_graph_that_does_not_answer_as_backed_up_is_not_swapped_in(
     record_path = Path(info["path"]) / "backup.json"
     record = json.loads(record_path.read_text())
     record["graphs"]["knowledge_graph"]["vertices"]["Concept"] += 1
-    record_path.write_text(json.dumps(record))
+    resign(home, Path(info["path"]), record)  # signed: the graph check after it is reached
     cypher(home.dsn, "CREATE (:Concept {concept_id: 'kept'})")
     live = graph_state(home.dsn)
 

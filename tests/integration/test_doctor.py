@@ -172,6 +172,7 @@ def test_a_healthy_install_passes(healthy: Site) -> None:
     assert code == 0, failed
     assert checks["backup"]["state"] == "ok"
     assert "checksum matches" in checks["backup"]["detail"]
+    assert "signature verifies" in checks["backup"]["detail"]
     assert checks["migrations"]["state"] == "ok"
     assert checks["clock"]["state"] == "ok"
     assert checks["ports"]["state"] == "ok"
