@@ -13,7 +13,13 @@ from kgop_tui.text import clean, clean_line
 if TYPE_CHECKING:  # pydantic is imported by the verbs that use these, not by `kgop status`
     from pydantic import BaseModel
 
-    from kgop_tui.models import ConfigStatus, MigrationStatus, StoredApiKey, UpgradeStatus
+    from kgop_tui.models import (
+        BackupInfo,
+        ConfigStatus,
+        MigrationStatus,
+        StoredApiKey,
+        UpgradeStatus,
+    )
     from kgop_tui.project import ProjectStatus, ServiceStatus
 
 STEP_MARKS = {
@@ -240,3 +246,20 @@ def render_upgrade_status(status: UpgradeStatus) -> str:
         lines.append(f"Hint: {status.hint}")
     lines.append(f"Log: {status.log_file}")
     return "\n".join(lines)
+
+
+def describe_backup(info: BackupInfo) -> str:
+    """One line a person reads: where, when, why, version, size, rows, graphs, signature."""
+    from kgop_tui.models import CheckedBackup
+    from kgop_tui.services.age_graphs import describe_graphs
+    from kgop_tui.services.backup_mac import describe_signature
+
+    rows = sum(info.tables.values())
+    return (
+        f"{info.path}  {info.created_at:%Y-%m-%d %H:%M:%S}Z  {info.reason}  "
+        f"v{info.kg_version or '?'} schema {info.schema_version or '-'}  "
+        f"{info.dump_bytes / 1024:.0f} KiB  {len(info.tables)} tables, {rows} rows"
+        + (f", {describe_graphs(info.graphs)}" if info.graphs else "")
+        + ("  +sealed secrets" if info.secrets_sha256 else "")
+        + (f"  {describe_signature(info.signature)}" if isinstance(info, CheckedBackup) else "")
+    )

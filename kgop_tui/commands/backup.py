@@ -61,8 +61,9 @@ def register(verbs: Any) -> None:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from kgop_tui.render import describe_backup as describe
     from kgop_tui.render import emit
-    from kgop_tui.services.backup import BackupService, describe
+    from kgop_tui.services.backup import BackupService
     from kgop_tui.services.backup_mac import listing_key
 
     service = BackupService(settings)
@@ -112,9 +113,10 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from kgop_tui.models import RestoreResult
+    from kgop_tui.render import describe_backup as describe
     from kgop_tui.render import emit
     from kgop_tui.services.age_graphs import describe_graphs
-    from kgop_tui.services.backup import BackupService, describe
+    from kgop_tui.services.backup import BackupService
     from kgop_tui.services.backup_mac import describe_signature
     from kgop_tui.services.compose import ComposeService
     from kgop_tui.services.docker_engine import DockerService

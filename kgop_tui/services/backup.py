@@ -44,7 +44,7 @@ from kgop_tui.errors import (
     UsageError,
 )
 from kgop_tui.models import BackupInfo, CheckedBackup, GraphCounts
-from kgop_tui.services.age_graphs import describe_graphs, graph_counts
+from kgop_tui.services.age_graphs import graph_counts
 from kgop_tui.services.database import DatabaseTarget, connect, pg_error_info
 from kgop_tui.services.files import write_secret_file
 from kgop_tui.services.pg_tools import find_tool, libpq_environment, run_tool, tool_error
@@ -392,17 +392,3 @@ class BackupService:
         aside = await self.restore_aside(info, accept_unsigned)
         await self.swap_in(aside)
         return aside
-
-
-def describe(info: BackupInfo) -> str:
-    from kgop_tui.services.backup_mac import describe_signature
-
-    rows = sum(info.tables.values())
-    return (
-        f"{info.path}  {info.created_at:%Y-%m-%d %H:%M:%S}Z  {info.reason}  "
-        f"v{info.kg_version or '?'} schema {info.schema_version or '-'}  "
-        f"{info.dump_bytes / 1024:.0f} KiB  {len(info.tables)} tables, {rows} rows"
-        + (f", {describe_graphs(info.graphs)}" if info.graphs else "")
-        + ("  +sealed secrets" if info.secrets_sha256 else "")
-        + (f"  {describe_signature(info.signature)}" if isinstance(info, CheckedBackup) else "")
-    )
