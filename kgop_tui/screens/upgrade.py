@@ -326,10 +326,19 @@ class UpgradeScreen(KgopScreen):
         if self.plan.up_to_date:
             self.notify(f"Already at {self.plan.to_version}.")
             return
-        self.start_upgrade(self.plan.to_version)
+        self.start_upgrade(self.plan)
 
     @work(exclusive=True, group="upgrade-start", name="start_upgrade", exit_on_error=False)
-    async def start_upgrade(self, target: str) -> None:
+    async def start_upgrade(self, plan: UpgradePlan) -> None:
+        # Asked here, as the CLI asks without --yes: Enter and the palette both come this way.
+        target = plan.to_version
+        question = (
+            f"Upgrade {plan.from_version} → {target}? A backup is taken first; api and web "
+            f"stop for {len(plan.pending_migrations)} migration(s) and start on the new images."
+        )
+        if not await self.app.push_screen_wait(ConfirmScreen(question, danger=True)):
+            self.notify("Upgrade not started.")
+            return
         self.starting = True
         self.query_one("#upgrade-summary", Static).update(f"Starting the upgrade to {target}…")
         try:

@@ -27,7 +27,9 @@ def test_the_tui_walkthrough_completes_an_upgrade(site: UpgradeSite) -> None:
         screen = tmux.screen()
         assert "point of no return" in screen
         assert "0009_ingestion_jobs.sql" in screen
-        tmux.send("Enter")
+        tmux.send("Enter")  # asks first, as the CLI does without --yes
+        tmux.wait(lambda s: f"Upgrade {previous} → {newest}?" in s, "the question", limit=30)
+        tmux.send("y")
         done = tmux.wait(
             lambda s: f"Last upgrade {previous} → {newest}: succeeded" in s,
             "the upgrade to finish",

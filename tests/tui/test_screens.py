@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, OptionList, Sparkline, Static
@@ -596,6 +597,13 @@ def run_state(app: object) -> str | None:
     return screen.run.state.value if getattr(screen, "run", None) is not None else None
 
 
+async def start(pilot: Any, app: Any) -> None:
+    """Enter on the Upgrade screen, then yes to its question."""
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+    await pilot.press("y")
+
+
 async def test_upgrade_walkthrough_plans_then_enter_runs_it(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -610,7 +618,14 @@ async def test_upgrade_walkthrough_plans_then_enter_runs_it(fakes: Fakes) -> Non
         assert states["stop"] == "· pending"
         assert fakes.upgrades.started == []  # nothing runs before Enter
 
-        await pilot.press("enter")
+        await pilot.press("enter")  # asks first, as the CLI does without --yes
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "Upgrade 0.5.0 → 0.6.0?" in text_of(app, "#confirm-question")
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the answer")
+        await pilot.pause()
+        assert fakes.upgrades.started == []
+        await start(pilot, app)
         await until(pilot, lambda: run_state(app) == "succeeded", "the upgrade", limit=30)
         assert fakes.upgrades.started == ["0.6.0"]
         states = step_states(app)
@@ -630,7 +645,7 @@ async def test_esc_aborts_before_the_point_of_no_return(fakes: Fakes) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("5")
         await until(pilot, lambda: "press Enter" in text_of(app, "#upgrade-summary"), "the plan")
-        await pilot.press("enter")
+        await start(pilot, app)
         await until(pilot, lambda: run_state(app) == "running", "the run")
         await pilot.press("escape")
         await until(pilot, lambda: run_state(app) == "aborted", "the abort", limit=30)
@@ -649,7 +664,7 @@ async def test_a_failed_health_gate_rolls_back_and_esc_is_refused_past_the_point
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("5")
         await until(pilot, lambda: "press Enter" in text_of(app, "#upgrade-summary"), "the plan")
-        await pilot.press("enter")
+        await start(pilot, app)
         await until(
             pilot,
             lambda: app.screen.run is not None and app.screen.run.passed_point_of_no_return,

@@ -9,6 +9,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from kgop_tui.widgets.dialogs import ConfirmScreen
 from kgop_tui.widgets.log_view import LogView
 from tests.support.tui import make_app, until
 from tests.tui.fakes import Fakes, swarm_status
@@ -74,6 +75,8 @@ def test_upgrade_rolled_back(snap_compare: Any) -> None:
         await pilot.press("5")
         await until(pilot, lambda: "press Enter" in summary(), "the plan")
         await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
         await until(
             pilot,
             lambda: "rolled back" in summary() and "press Enter" in summary(),
