@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 from textual.widgets.data_table import ColumnKey
 
@@ -124,6 +125,7 @@ class HealthScreen(KgopScreen):
         super().__init__()
         self._watcher: Stoppable | None = None
         self._stats: StatsSource | None = None
+        self._live_timers: list[Timer] = []
         self.figures: dict[str, dict[str, float]] = {}
         self.rates: dict[str, dict[str, float]] = {}
         self._sampled_at: dict[str, float] = {}
@@ -155,20 +157,40 @@ class HealthScreen(KgopScreen):
         table = self.query_one("#services", DataTable)
         for column, key in zip(COLUMNS, KEYS, strict=True):
             table.add_column(column, key=key)
-        self._watcher = self.services.engine.watch(self._updated_from_thread, self._down)
-        self._stats = self.services.engine.follow_stats(self._sampled_from_thread)
         self._show_trends(None)
-        self.set_interval(REDRAW, self._redraw_live)
+        self._live_timers = [
+            self.set_interval(REDRAW, self._redraw_live),
+            self.set_interval(60.0, self.refresh_certificate),
+            self.set_interval(60.0, self.refresh_facts),
+        ]
         self.refresh_certificate()
-        self.set_interval(60.0, self.refresh_certificate)
         self.refresh_facts()
-        self.set_interval(60.0, self.refresh_facts)
+
+    def on_screen_resume(self) -> None:
+        """Shown (again): follow the engine's events and the running containers' stats."""
+        if self._watcher is None:
+            self._watcher = self.services.engine.watch(self._updated_from_thread, self._down)
+        if self._stats is None:
+            self._stats = self.services.engine.follow_stats(self._sampled_from_thread)
+        for timer in self._live_timers:
+            timer.resume()
+
+    def on_screen_suspend(self) -> None:
+        """Hidden behind another screen: its streams and timers rest (no CPU meanwhile)."""
+        self._stop_streams()
+        for timer in self._live_timers:
+            timer.pause()
 
     def on_unmount(self) -> None:
+        self._stop_streams()
+
+    def _stop_streams(self) -> None:
         if self._watcher is not None:
             self._watcher.stop()
+            self._watcher = None
         if self._stats is not None:
             self._stats.stop()
+            self._stats = None
 
     # ---- from threads: messages only ---------------------------------------------------
 

@@ -771,3 +771,21 @@ async def test_read_only_session_changes_nothing(fakes: Fakes) -> None:
         assert not isinstance(app.screen, ConfirmScreen)
         assert fakes.migrations.pending == pending
         assert "Dry run" not in text_of(app, "#migration-result")
+
+
+async def test_health_rests_while_another_screen_is_shown(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "the services")
+        watcher, stats = fakes.engine.watch_handles[-1], fakes.engine.stats_sources[-1]
+        assert not watcher.stopped.is_set()
+        assert not stats.stopped
+        await pilot.press("3")  # Migrations: Health's event watcher and stats streams stop
+        await until(pilot, lambda: watcher.stopped.is_set() and stats.stopped, "the streams")
+        await pilot.press("1")  # back: followed again, from a fresh snapshot
+        await until(pilot, lambda: len(fakes.engine.watch_handles) == 2, "a new watcher")
+        assert not fakes.engine.watch_handles[-1].stopped.is_set()
+        assert not fakes.engine.stats_sources[-1].stopped
+        assert fakes.engine.stats_sources[-1] is not stats
+        await until(pilot, lambda: table.row_count == 4, "the services again")

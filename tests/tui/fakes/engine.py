@@ -203,6 +203,7 @@ class FakeEngine:
     )  # fmt: skip
     stats: dict[str, dict[str, float]] = field(default_factory=sample_stats)
     stats_sources: list[FakeStats] = field(default_factory=list)
+    watch_handles: list[_Handle] = field(default_factory=list)
     down: bool = False
     calls: list[tuple[str, str]] = field(default_factory=list)
     sources: list[FakeLogSource] = field(default_factory=list)
@@ -251,7 +252,9 @@ class FakeEngine:
     ) -> _Handle:
         self._watchers.append((on_update, on_error))
         self.emit()
-        return _Handle()
+        handle = _Handle()
+        self.watch_handles.append(handle)
+        return handle
 
     def emit(self) -> None:
         """Deliver the current state (or the outage) to every watcher, from a thread."""
