@@ -119,7 +119,9 @@ def test_a_digest_the_registry_does_not_serve_stops_the_upgrade_before_anything_
     with Probe(stack.ports["API"]) as probe:
         done = stack.shim("upgrade", "--to", newest, "--yes", timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"{repo}/kg-web:{newest}@{elsewhere} is not here and cannot be pulled" in done.stderr
+    assert f"{repo}/kg-web:{newest}@{elsewhere} is not here and cannot be pulled" in (
+        done.stdout + done.stderr
+    )
     assert probe.outages() == []
     assert (stack.home / ".env").read_text() == before
     assert site.docker("image", "inspect", f"{repo}/kg-web:{newest}").returncode != 0
