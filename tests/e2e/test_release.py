@@ -94,19 +94,23 @@ def test_a_version_that_disagrees_with_the_manifest_is_refused_before_any_build(
     assert images.stdout.strip() == ""
 
 
+PINNED = "python:3.11-slim-bookworm@sha256:" + "a" * 64
+
+
 @pytest.mark.parametrize(
-    ("base", "says"),
+    ("bases", "says"),
     [
-        (None, "publishing needs the api image's base pinned by digest"),
-        ("debian:bookworm-slim", "base debian:bookworm-slim is not pinned by digest"),
-        ("debian@sha256:abc", "base debian@sha256:abc is not pinned by digest"),
+        ((), "publishing needs the api image's base pinned by digest"),
+        (("debian:bookworm-slim",), "base debian:bookworm-slim is not pinned by digest"),
+        (("debian@sha256:abc",), "base debian@sha256:abc is not pinned by digest"),
+        ((PINNED, "web=debian:bookworm-slim"), "web image's base debian:bookworm-slim is not"),
     ],
 )
 def test_publishing_on_a_base_image_not_pinned_by_digest_is_refused_before_any_build(
-    docker_engine: DockerEngine, base: str | None, says: str
+    docker_engine: DockerEngine, bases: tuple[str, ...], says: str
 ) -> None:
     version = (ROOT / "VERSION").read_text().strip()
-    pinned = ["--base-image", base] if base else []
+    pinned = [part for base in bases for part in ("--base-image", base)]
     manifest = (ROOT / "kgop_tui" / "releases.toml").read_text()
     done = release(docker_engine, version, "--registry", "127.0.0.1:9/kg", "--push", *pinned)
     assert done.returncode == 2, done.stderr
