@@ -13,6 +13,10 @@
 #   --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose
 #   --build-arg COMPOSE_SHA256_<ARCH>=<its sha256>   (the binary is checked all the same)
 # and, for a base image of your own, --build-arg BASE_IMAGE=...
+# The default is a tag, which can name another image tomorrow: a published build pins the
+# base by digest (--build-arg BASE_IMAGE=python:3.11-slim-bookworm@sha256:...; found with
+# `docker buildx imagetools inspect python:3.11-slim-bookworm`); scripts/release.sh --push
+# refuses without one.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 

@@ -18,6 +18,7 @@ from kgop_tui.errors import ConfigInvalid, RefusedForSafety, UsageError
 MANIFEST = Path(__file__).with_name("releases.toml")
 ROLES = ("api", "web", "operator")
 _SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def parse_version(text: str) -> tuple[int, int, int, str]:
@@ -38,6 +39,11 @@ class Release(BaseModel):
     required: bool = Field(default=False, description="an upgrade may not skip this version")
     notes: str = ""
     images: dict[str, str] = Field(description="image tag per role: api, web, operator")
+    digests: dict[str, str] = Field(
+        default_factory=dict,
+        description="the registry's manifest digest per role (sha256:...), recorded by "
+        "scripts/release.sh when it pushes; an upgrade pulls and checks these",
+    )
     rolling: bool = Field(
         default=False,
         description="the previous release's api and web run on this release's schema: on a "
@@ -56,6 +62,16 @@ class Release(BaseModel):
         missing = [role for role in ROLES if not value.get(role)]
         if missing:
             raise ValueError(f"no image tag for {', '.join(missing)}")
+        return value
+
+    @field_validator("digests")
+    @classmethod
+    def _digests(cls, value: dict[str, str]) -> dict[str, str]:
+        for role, digest in value.items():
+            if role not in ROLES:
+                raise ValueError(f"a digest for {role!r}, which is not a role")
+            if not DIGEST.fullmatch(digest):
+                raise ValueError(f"the {role} digest {digest!r} is not sha256: and 64 hex digits")
         return value
 
     @property
@@ -172,10 +188,23 @@ def render_markdown(manifest: Manifest) -> str:
         "   (exit 2) unless `VERSION`, the manifest and this file agree, then builds kg-api,",
         "   kg-web and kg-operator with that one tag and OCI labels (version, revision = the git",
         "   commit, created, source) and pushes them; multi-arch (`linux/amd64,linux/arm64`)",
-        "   with docker buildx, single-arch without it.",
-        "3. On a `v*` tag, `.github/workflows/release.yml` runs the test command, then",
+        "   with docker buildx, single-arch without it. With `--push` it refuses (exit 2)",
+        "   unless `--base-image` (or `KG_BASE_IMAGE`) names the base image by digest",
+        "   (`debian:bookworm-slim@sha256:...`): a tag can name another image tomorrow.",
+        "3. Each pushed image's digest, as the registry serves it, is written into the",
+        '   release\'s entry in `kgop_tui/releases.toml` (`digests = { api = "sha256:...", ...',
+        "   }`): api and web before the operator image is built, so the operator image ships",
+        "   them; the operator's own digest after its push. Commit the updated manifest, so",
+        "   the next release carries all three.",
+        "4. On a `v*` tag, `.github/workflows/release.yml` runs the test command in a job with",
+        "   read-only permissions, then, in a job that alone may write packages,",
         "   `scripts/release.sh` with `--push` to the registry, logged in with the platform's",
-        "   token.",
+        "   token. Its actions are pinned by commit.",
+        "",
+        "An upgrade to a release with digests pulls `repo:tag@sha256:...`, checks that the",
+        "image it got carries that digest (else it stops before anything stops) and pins",
+        "`.env` to `repo:tag@sha256:...`. A digest you pin in `.env` yourself is kept until an",
+        "upgrade moves to another version.",
         "",
         "Installs pull from `KG_REGISTRY` (default `ghcr.io/knowledge-graph`): the one place",
         "the prefix of the platform's own images is set (compose's defaults, install.sh).",

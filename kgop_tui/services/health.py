@@ -11,10 +11,16 @@ from kgop_tui.services.docker_engine import DockerService
 from kgop_tui.text import clean
 
 
+def _on(current: ServiceStatus, image: str) -> bool:
+    """``current`` runs ``image``; a digest pinned in .env may or may not show in the
+    container's configuration, depending on the compose version."""
+    return current.image == image or current.image == image.partition("@")[0]
+
+
 def _why(current: ServiceStatus | None, image: str | None) -> str:
     if current is None:
         return "no container"
-    if image is not None and current.image != image:
+    if image is not None and not _on(current, image):
         return f"still on {current.image}"
     if current.state is not ContainerState.RUNNING:
         return current.state.value
@@ -42,7 +48,7 @@ def wait_healthy(
                 current is None
                 or not current.ok
                 or current.health is Health.STARTING
-                or (wanted is not None and current.image != wanted)
+                or (wanted is not None and not _on(current, wanted))
                 or current.short_of_replicas  # a Swarm service: every replica, not one
             ):
                 waiting.append(name)

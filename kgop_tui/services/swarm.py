@@ -224,7 +224,8 @@ class SwarmStack:
         update_config says (start-first, one at a time, rolled back on failure)."""
         found = self._service(service)
         spec = ((found.attrs.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec")
-        if str((spec or {}).get("Image", "")).split("@", 1)[0] == image:
+        pinned = str((spec or {}).get("Image", ""))
+        if image in (pinned, pinned.split("@", 1)[0]):
             return  # already there (Swarm's own rollback may have put it back)
         with self.docker.translate_errors():
             found.update(image=image)
@@ -272,7 +273,8 @@ class SwarmStack:
                     )
                 current = status.get(name)
                 tasks = (current.tasks or []) if current else []
-                updated = sum(1 for t in tasks if t.state == "running" and t.image == image)
+                bare = image.split("@", 1)[0]  # a task's image, as reported, has no digest
+                updated = sum(1 for t in tasks if t.state == "running" and t.image == bare)
                 desired = current.desired_replicas or 0 if current else 0
                 line = f"   {name}: {updated}/{desired} replicas on {image}"
                 if said.get(name) != line:

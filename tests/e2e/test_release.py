@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kgop_tui.releases import load_manifest
 from tests.support.engines import DockerEngine, free_port
 from tests.support.stack import ROOT, InstallSite, env_file
 
@@ -35,7 +36,34 @@ def labels(registry: str, repository: str, tag: str) -> dict[str, str]:
         return dict(json.load(r)["config"]["Labels"])
 
 
-def offline_build_args(engine: DockerEngine) -> list[str]:
+def served_digest(registry: str, repository: str, tag: str) -> str:
+    """The digest the registry serves for ``repository:tag``."""
+    accept = ", ".join(
+        f"application/vnd.{kind}"
+        for kind in (
+            "oci.image.index.v1+json", "docker.distribution.manifest.list.v2+json",
+            "oci.image.manifest.v1+json", "docker.distribution.manifest.v2+json",
+        )
+    )  # fmt: skip
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{tag}", headers={"Accept": accept}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.headers["Docker-Content-Digest"])
+
+
+def pinned_base(engine: DockerEngine, registry: str) -> str:
+    """The test base image, pushed to ``registry``: ``NAME@sha256:...``."""
+    name = f"{registry}/kg/base"
+    for args in (["tag", engine.base_image, f"{name}:test"], ["push", f"{name}:test"]):
+        done = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, env=engine.env(), timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+    return f"{name}@{served_digest(registry, 'kg/base', 'test')}"
+
+
+def offline_build_args(engine: DockerEngine, base: str | None = None) -> list[str]:
     """What scripts/test.sh builds with here: no registry for base images, no PyPI."""
     binary = ROOT / "build" / "docker-compose"
     if not binary.exists():
@@ -45,7 +73,7 @@ def offline_build_args(engine: DockerEngine) -> list[str]:
     arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True)
     digest = hashlib.sha256(binary.read_bytes()).hexdigest()
     args = [
-        f"BASE_IMAGE={engine.base_image}", "WHEELHOUSE=build/wheels",
+        f"BASE_IMAGE={base or engine.base_image}", "WHEELHOUSE=build/wheels",
         "COMPOSE_BINARY=build/docker-compose",
         f"COMPOSE_SHA256_{arch.stdout.strip().upper()}={digest}",
     ]  # fmt: skip
@@ -66,23 +94,64 @@ def test_a_version_that_disagrees_with_the_manifest_is_refused_before_any_build(
     assert images.stdout.strip() == ""
 
 
+PINNED = "python:3.11-slim-bookworm@sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("bases", "says"),
+    [
+        ((), "publishing needs the api image's base pinned by digest"),
+        (("debian:bookworm-slim",), "base debian:bookworm-slim is not pinned by digest"),
+        (("debian@sha256:abc",), "base debian@sha256:abc is not pinned by digest"),
+        ((PINNED, "web=debian:bookworm-slim"), "web image's base debian:bookworm-slim is not"),
+    ],
+)
+def test_publishing_on_a_base_image_not_pinned_by_digest_is_refused_before_any_build(
+    docker_engine: DockerEngine, bases: tuple[str, ...], says: str
+) -> None:
+    version = (ROOT / "VERSION").read_text().strip()
+    pinned = [part for base in bases for part in ("--base-image", base)]
+    manifest = (ROOT / "kgop_tui" / "releases.toml").read_text()
+    done = release(docker_engine, version, "--registry", "127.0.0.1:9/kg", "--push", *pinned)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr
+    assert done.stderr.count("\n") == 1
+    images = subprocess.run(
+        ["docker", "images", "-q", "127.0.0.1:9/kg/kg-api"],
+        capture_output=True, text=True, env=docker_engine.env(),
+    )  # fmt: skip
+    assert images.stdout.strip() == ""
+    assert (ROOT / "kgop_tui" / "releases.toml").read_text() == manifest
+
+
 def test_release_then_install_from_the_registry(
     docker_engine: DockerEngine, registry: str, machine: InstallSite
 ) -> None:
     version = (ROOT / "VERSION").read_text().strip()
     repo = f"{registry}/kg"
-    done = release(
-        docker_engine, version, "--registry", repo, "--push", *offline_build_args(docker_engine)
-    )
+    manifest = ROOT / "kgop_tui" / "releases.toml"
+    shipped = manifest.read_text()
+    base = pinned_base(docker_engine, registry)
+    try:
+        done = release(
+            docker_engine, version, "--registry", repo, "--push",
+            *offline_build_args(docker_engine, base),
+        )  # fmt: skip
+        recorded = load_manifest(manifest).require(version).digests
+    finally:
+        manifest.write_text(shipped)  # the release's digests are for its maintainers to commit
     assert done.returncode == 0, done.stderr[-3000:]
     revision = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    sizes = {}
+    sizes, printed = {}, {}
     for line in done.stdout.splitlines():
-        ref, size = line.split("\t")
-        sizes[ref] = int(size)
+        ref, size, digest = line.split("\t")
+        sizes[ref], printed[ref] = int(size), digest
     for role in ROLES:
+        served = served_digest(registry, f"kg/kg-{role}", version)
+        assert recorded[role] == served, role
+        assert printed[f"{repo}/kg-{role}:{version}"] == served
         found = labels(registry, f"kg/kg-{role}", version)
         assert found["org.opencontainers.image.version"] == version
         assert found["org.opencontainers.image.revision"] == (revision or "unknown")
@@ -114,6 +183,11 @@ def test_release_then_install_from_the_registry(
             [str(home / "operator.sh"), *args],
             cwd=home, env=machine.env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
+
+    # The operator image ships the digests of the api and web it was released with.
+    shipped_manifest = json.loads(shim("releases", "--json").stdout)
+    entry = next(r for r in shipped_manifest["release"] if r["version"] == version)
+    assert entry["digests"] == {role: recorded[role] for role in ("api", "web")}
 
     checked = shim("releases", "--check")
     assert checked.returncode == 0, checked.stdout + checked.stderr

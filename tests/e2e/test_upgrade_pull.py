@@ -1,4 +1,5 @@
-"""An upgrade whose new images are only in a registry: pulled before anything stops.
+"""An upgrade whose new images are only in a registry: pulled before anything stops, by the
+digests the release recorded.
 
 The registry is Debian's docker-registry (the CNCF distribution server) on a loopback port,
 which the engine reaches as an insecure localhost registry.
@@ -6,31 +7,84 @@ which the engine reaches as an insecure localhost registry.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from tests.e2e.upgrades import Probe, operator_image, upgrade_status
-from tests.support.stack import UpgradeSite, get_json, releases
+from tests.support.stack import UpgradeSite, env_file, get_json, releases
+
+ROLES = ("api", "web", "operator")
 
 
-def test_images_are_pulled_before_anything_stops(site: UpgradeSite, registry: str) -> None:
+def push(site: UpgradeSite, ref: str) -> str:
+    """Push ``ref``; the digest the registry answered."""
+    done = site.docker("push", ref)
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"digest: (sha256:[0-9a-f]{64})", done.stdout)
+    assert found, done.stdout
+    return found.group(1)
+
+
+def publish(site: UpgradeSite, registry: str, digests: dict[str, str] | None = None) -> str:
+    """The newest release in the registry only, as scripts/release.sh leaves it: its operator
+    image's manifest records the digests of api and web as pushed (or ``digests``); the
+    previous release's images here, under the registry's names. The repository prefix."""
     newest, previous, _ = releases()
     repo = f"{registry}/kg"
-    for role in ("api", "web", "operator"):
+    recorded = {}
+    for role in ROLES:
         site.image(f"kg-{role}:{previous}", f"{repo}/kg-{role}:{previous}")
-        pushed = site.image(f"kg-{role}:{newest}", f"{repo}/kg-{role}:{newest}")
-        done = site.docker("push", pushed)
-        assert done.returncode == 0, done.stderr
-        assert site.docker("rmi", pushed).returncode == 0  # only the registry has it now
-    stack = site.install(
-        **{role: f"{repo}/kg-{role}:{previous}" for role in ("api", "web", "operator")}
+    for role in ("api", "web"):
+        recorded[role] = push(site, site.image(f"kg-{role}:{newest}", f"{repo}/kg-{role}:{newest}"))
+    recorded.update(digests or {})
+    shown = site.docker(
+        "run", "--rm", "--entrypoint", "cat", f"kg-operator:{newest}",
+        "/opt/kgop/share/releases.toml",
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    images = f'images = {{ api = "{newest}", web = "{newest}", operator = "{newest}" }}\n'
+    assert images in shown.stdout
+    line = f'digests = {{ api = "{recorded["api"]}", web = "{recorded["web"]}" }}\n'
+    context = site.base / "operator-release"
+    context.mkdir(exist_ok=True)
+    (context / "releases.toml").write_text(shown.stdout.replace(images, images + line))
+    (context / "Dockerfile").write_text(
+        f"FROM kg-operator:{newest}\nCOPY releases.toml /opt/kgop/share/releases.toml\n"
     )
+    operator = f"{repo}/kg-operator:{newest}"
+    built = site.docker("build", "-q", "-t", operator, str(context))
+    assert built.returncode == 0, built.stderr
+    site.images.append(operator)
+    push(site, operator)
+    for role in ROLES:  # only the registry has them now
+        assert site.docker("rmi", f"{repo}/kg-{role}:{newest}").returncode == 0
+    return repo
+
+
+def test_images_are_pulled_by_digest_before_anything_stops(
+    site: UpgradeSite, registry: str
+) -> None:
+    newest, previous, _ = releases()
+    repo = publish(site, registry)
+    # Another build pushed under web's tag after the release: the upgrade still gets the
+    # release's web, by digest.
+    other = site.image(f"kg-web:{newest}", f"{repo}/kg-web:{newest}", "LABEL rebuilt=yes")
+    pushed_after = push(site, other)
+    assert site.docker("rmi", other).returncode == 0
+    stack = site.install(**{role: f"{repo}/kg-{role}:{previous}" for role in ROLES})
 
     dry = stack.shim("upgrade", "--to", newest, "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    # The preflight reads the target's schema out of its api image (and its manifest out of
-    # the operator's): those two are pulled then; web only when the upgrade runs.
-    assert f"{repo}/kg-api:{previous} → {repo}/kg-api:{newest} (here)" in dry.stdout
-    assert f"{repo}/kg-web:{previous} → {repo}/kg-web:{newest} (to pull)" in dry.stdout
+    found = re.search(rf"{re.escape(repo)}/kg-api:{previous} → (\S+) \(here\)", dry.stdout)
+    assert found, dry.stdout
+    api_ref = found.group(1)
+    assert api_ref.startswith(f"{repo}/kg-api:{newest}@sha256:")
+    api_digest = api_ref.rpartition("@")[2]
+    web = re.search(rf"{re.escape(repo)}/kg-web:{previous} → (\S+) \(to pull\)", dry.stdout)
+    assert web, dry.stdout
+    web_digest = web.group(1).rpartition("@")[2]
+    assert web_digest.startswith("sha256:")
+    assert web_digest != pushed_after  # the release's build, not the one pushed after it
 
     with Probe(stack.ports["API"]) as probe:
         done = stack.shim("upgrade", "--to", newest, "--yes", timeout=900)
@@ -41,8 +95,33 @@ def test_images_are_pulled_before_anything_stops(site: UpgradeSite, registry: st
     assert steps["pull"]["detail"] == "1 pulled, 2 already here"  # operator, api: at preflight
     pulled = datetime.fromisoformat(steps["pull"]["finished_at"])
     assert pulled <= datetime.fromisoformat(steps["stop"]["started_at"])
-    for role in ("api", "web", "operator"):
-        assert site.docker("image", "inspect", f"{repo}/kg-{role}:{newest}").returncode == 0
+    pinned = env_file(stack.home)
+    assert pinned["KG_API_IMAGE"] == f"{repo}/kg-api:{newest}@{api_digest}"
+    assert pinned["KG_WEB_IMAGE"] == f"{repo}/kg-web:{newest}@{web_digest}"
+    running = stack.compose("ps", "-q", "web").stdout.strip()
+    image = site.docker("inspect", "-f", "{{.Image}}", running).stdout.strip()
+    wanted = site.docker("image", "inspect", "-f", "{{.Id}}", f"{repo}/kg-web@{web_digest}")
+    assert image == wanted.stdout.strip()
     api = f"http://127.0.0.1:{stack.ports['API']}"
     assert get_json(api + "/version")[1]["version"] == newest
     assert operator_image(stack) == f"{repo}/kg-operator:{newest}"
+
+
+def test_a_digest_the_registry_does_not_serve_stops_the_upgrade_before_anything_stops(
+    site: UpgradeSite, registry: str
+) -> None:
+    newest, previous, _ = releases()
+    elsewhere = "sha256:" + "0" * 64  # a build the registry never had
+    repo = publish(site, registry, {"web": elsewhere})
+    stack = site.install(**{role: f"{repo}/kg-{role}:{previous}" for role in ROLES})
+    before = (stack.home / ".env").read_text()
+
+    with Probe(stack.ports["API"]) as probe:
+        done = stack.shim("upgrade", "--to", newest, "--yes", timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{repo}/kg-web:{newest}@{elsewhere} is not here and cannot be pulled" in (
+        done.stdout + done.stderr
+    )
+    assert probe.outages() == []
+    assert (stack.home / ".env").read_text() == before
+    assert site.docker("image", "inspect", f"{repo}/kg-web:{newest}").returncode != 0

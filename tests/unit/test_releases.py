@@ -70,11 +70,55 @@ def test_versions_compare_as_numbers_and_prereleases_first() -> None:
         ("kg-api:0.5.0", "0.6.0", "kg-api:0.6.0"),
         ("ghcr.io/knowledge-graph/kg-api:0.5.0", "0.6.0", "ghcr.io/knowledge-graph/kg-api:0.6.0"),
         ("registry.local:5000/kg/kg-web", "0.6.0", "registry.local:5000/kg/kg-web:0.6.0"),
-        ("kg-api:0.5.0@sha256:" + "a" * 64, "0.6.0", "kg-api:0.6.0"),
     ],
 )
 def test_retag_keeps_the_sites_repository(ref: str, tag: str, expected: str) -> None:
     assert retag(ref, tag) == expected
+
+
+OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+
+@pytest.mark.parametrize(
+    ("ref", "tag", "digest", "expected"),
+    [
+        # A pin names the image of its tag: another tag drops it (it would name the old image).
+        (f"kg-api:0.5.0@{OLD}", "0.6.0", None, "kg-api:0.6.0"),
+        # ... and takes the release's digest when the manifest records one.
+        (
+            f"registry:5000/kg/kg-api:0.5.0@{OLD}",
+            "0.6.0",
+            NEW,
+            f"registry:5000/kg/kg-api:0.6.0@{NEW}",
+        ),
+        ("ghcr.io/kg/kg-web:0.5.0", "0.6.0", NEW, f"ghcr.io/kg/kg-web:0.6.0@{NEW}"),
+        # The site's own pin of the version it stays on survives.
+        (
+            f"registry:5000/kg/kg-api:0.6.0@{OLD}",
+            "0.6.0",
+            None,
+            f"registry:5000/kg/kg-api:0.6.0@{OLD}",
+        ),
+        # The manifest's digest wins over a pin of the same tag that differs from it.
+        (f"kg-api:0.6.0@{OLD}", "0.6.0", NEW, f"kg-api:0.6.0@{NEW}"),
+    ],
+)
+def test_retag_carries_digest_pins(ref: str, tag: str, digest: str | None, expected: str) -> None:
+    assert retag(ref, tag, digest) == expected
+
+
+def test_a_manifest_digest_must_be_sha256(tmp_path: Path) -> None:
+    manifest = tmp_path / "releases.toml"
+    entry = (
+        '[[release]]\nversion = "0.6.0"\nmigrations = [1, 9]\n'
+        'images = { api = "0.6.0", web = "0.6.0", operator = "0.6.0" }\n'
+    )
+    manifest.write_text(entry + f'digests = {{ api = "{NEW}" }}\n')
+    assert load_manifest(manifest).latest.digests == {"api": NEW}
+    for bad in ('{ api = "sha256:abc" }', f'{{ api = "{NEW.upper()}" }}', f'{{ db = "{NEW}" }}'):
+        manifest.write_text(entry + f"digests = {bad}\n")
+        with pytest.raises(ConfigInvalid, match="manifest"):
+            load_manifest(manifest)
 
 
 def test_a_malformed_manifest_is_a_clear_error(tmp_path: Path) -> None:

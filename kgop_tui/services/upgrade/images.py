@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kgop_tui.errors import ConfigInvalid, OperationFailed
+from kgop_tui.errors import ConfigInvalid, OperationFailed, RefusedForSafety
 from kgop_tui.releases import ROLES, Manifest, load_manifest
 from kgop_tui.services.upgrade.state import UpgradeFiles
 
@@ -26,12 +26,29 @@ _DEFAULT = re.compile(
 )
 
 
-def retag(ref: str, tag: str) -> str:
-    """``registry:5000/kg-api:0.5.0`` → ``registry:5000/kg-api:TAG`` (digests dropped)."""
-    ref = ref.split("@", 1)[0]
-    slash, colon = ref.rfind("/"), ref.rfind(":")
-    repository = ref[:colon] if colon > slash else ref
-    return f"{repository}:{tag}"
+def split_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """``registry:5000/kg-api:0.5.0@sha256:…`` → (repository, tag, digest); None when absent."""
+    name, _, digest = ref.partition("@")
+    slash, colon = name.rfind("/"), name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1 :], digest or None
+    return name, None, digest or None
+
+
+def without_digest(ref: str) -> str:
+    """The reference a container or a task reports for ``ref``: its digest left out."""
+    return ref.partition("@")[0]
+
+
+def retag(ref: str, tag: str, digest: str | None = None) -> str:
+    """``registry:5000/kg-api:0.5.0`` → ``registry:5000/kg-api:TAG``, ``@DIGEST`` when given.
+
+    A digest pinned in ``ref`` names the image of its own tag: it is kept when the tag stays
+    and ``digest`` is None, and dropped when the tag changes (it would name another image)."""
+    repository, old_tag, old_digest = split_ref(ref)
+    if digest is None and old_tag == tag:
+        digest = old_digest
+    return f"{repository}:{tag}" + (f"@{digest}" if digest else "")
 
 
 def image_variable(role: str) -> str:
@@ -93,12 +110,14 @@ class ImageStore:
         self.log = log
 
     def present(self, ref: str) -> bool:
+        """``ref`` is here; with a digest, the image of that digest (whatever the tag holds)."""
         import docker
 
+        repository, _, digest = split_ref(ref)
         client = self.docker.client()
         with self.docker.translate_errors():
             try:
-                client.images.get(ref)
+                client.images.get(f"{repository}@{digest}" if digest else ref)
                 return True
             except docker.errors.ImageNotFound:
                 return False
@@ -107,9 +126,10 @@ class ImageStore:
         """None when the registry knows ``ref``; otherwise why not."""
         import docker
 
+        repository, _, digest = split_ref(ref)
         client = self.docker.client()
         try:
-            client.images.get_registry_data(ref)
+            client.images.get_registry_data(f"{repository}@{digest}" if digest else ref)
             return None
         except docker.errors.APIError as exc:
             return str(exc.explanation or exc).splitlines()[0][:200]
@@ -117,14 +137,43 @@ class ImageStore:
             return str(exc).splitlines()[0][:200] or type(exc).__name__
 
     def pull(self, ref: str) -> None:
+        """Pull ``ref``; by digest when it carries one, then checked against it."""
         client = self.docker.client()
-        repository, _, tag = ref.rpartition(":")
+        repository, tag, digest = split_ref(ref)
         self.log(f"pulling {ref}")
         with self.docker.translate_errors():
-            client.images.pull(repository, tag=tag)
+            client.images.pull(repository, tag=digest or tag)
+        if digest is not None:
+            self.verify_digest(ref)
+
+    def verify_digest(self, ref: str) -> None:
+        """The image here for ``ref`` has ``ref``'s digest among its RepoDigests, and its
+        tag points at it (``docker pull`` by digest leaves the tag where it was)."""
+        import docker
+
+        repository, tag, digest = split_ref(ref)
+        if digest is None:
+            return
+        client = self.docker.client()
+        with self.docker.translate_errors():
+            try:
+                image = client.images.get(f"{repository}@{digest}")
+            except docker.errors.ImageNotFound:
+                image = None
+            if image is not None and tag is not None:
+                image.tag(repository, tag)
+        found = [str(d) for d in (image.attrs.get("RepoDigests") or [] if image else [])]
+        if f"{repository}@{digest}" not in found:
+            raise RefusedForSafety(
+                f"The image {repository}:{tag} here is not the release's {digest[:19]}…",
+                hint="the registry serves another build under that tag; ask its publisher, "
+                "or pin the image you trust in .env",
+            )
 
     def _ensure(self, ref: str, what: str) -> None:
-        if not self.present(ref):
+        if self.present(ref):
+            self.verify_digest(ref)
+        else:
             why = self.pullable(ref)
             if why is not None:
                 raise OperationFailed(

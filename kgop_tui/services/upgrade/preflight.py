@@ -55,11 +55,18 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
 
     require_mounts(steps.compose)
     current_images = steps.current_images()
-    operator_target = retag(current_images["operator"], version)
+    # The target's operator image carries its manifest; its own digest is known to a
+    # manifest written after it was pushed (this kgop's, when it is newer).
+    known = own.get(version)
+    operator_digest = known.digests.get("operator") if known else None
+    operator_target = retag(current_images["operator"], version, operator_digest)
     manifest, shipped = steps.images.fetch_release(operator_target, version)
     release = manifest.check_path(current, version)
     steps.log(f"release {release.version}: migrations up to {release.migrations[1]:04d}")
-    target_images = {role: retag(current_images[role], release.images[role]) for role in ROLES}
+    digests = {**release.digests, **({"operator": operator_digest} if operator_digest else {})}
+    target_images = {
+        role: retag(current_images[role], release.images[role], digests.get(role)) for role in ROLES
+    }
     # The platform's api image carries its schema; kgop's packaged files are the fallback.
     platform = steps.images.fetch_schema(target_images["api"], release.version)
     staged = platform or stage_migrations(steps.files, shipped, release)

@@ -107,7 +107,9 @@ async def _run(
             pulled = 0
             for change in ctx.plan.images:
                 check_abort(rec.files)
-                if not steps.images.present(change.target):
+                if steps.images.present(change.target):
+                    steps.images.verify_digest(change.target)
+                else:
                     steps.images.pull(change.target)
                     pulled += 1
             step.detail = f"{pulled} pulled, {len(ctx.plan.images) - pulled} already here"

@@ -22,7 +22,12 @@ from kgop_tui.releases import ROLES, Release
 from kgop_tui.services.baseline import BASELINE_FILE
 from kgop_tui.services.database import DatabaseTarget
 from kgop_tui.services.migrations import MigrationService
-from kgop_tui.services.upgrade.images import ImageStore, image_variable, pinned_images
+from kgop_tui.services.upgrade.images import (
+    ImageStore,
+    image_variable,
+    pinned_images,
+    without_digest,
+)
 from kgop_tui.services.upgrade.state import UpgradeFiles
 from kgop_tui.settings import Settings, read_env_file
 
@@ -175,7 +180,7 @@ class UpgradeSteps:
         for name in ctx.services:
             current = status.get(name)
             wanted = ctx.target_images[name]
-            if current is None or current.image != wanted:
+            if current is None or current.image not in (wanted, without_digest(wanted)):
                 raise OperationFailed(
                     f"{name} runs {current.image if current else 'nothing'}, not {wanted}",
                     hint="see `kgop status`",
