@@ -40,7 +40,8 @@ def scrub_plaintext(service: BackupService) -> list[Path]:
     """Remove the plaintext copies of .env earlier releases left in KG_HOME/backups.
 
     Their keys first join ENCRYPTION_KEYS_PREVIOUS in .env (the backups they served still
-    restore), a backup's image pins move into its manifest; then the copy goes.
+    restore), a backup's image pins move into its manifest; then the copy goes. A copy that
+    cannot be read whole stays: deleting it would lose the keys it holds.
     """
     folder = service.folder
     copies = [
@@ -52,11 +53,12 @@ def scrub_plaintext(service: BackupService) -> list[Path]:
     if not copies:
         return []
     known = service._known_keys()
+    folded: list[Path] = []  # what was read whole: only these go
     for copy in copies:
         try:
             values = {k: e.value for k, e in parse_env_text(copy.read_text()).items()}
         except (OSError, UnicodeDecodeError, ConfigInvalid):
-            continue  # not a .env: left alone
+            continue  # not readable as a .env: left where it is, its keys unread
         known += keys_in(values)
         record = copy.parent / RECORD
         if copy.name == "env" and record.is_file():
@@ -67,10 +69,11 @@ def scrub_plaintext(service: BackupService) -> list[Path]:
             if not info.images:
                 updated = info.model_copy(update={"images": pins_of(values)})
                 write_secret_file(record, updated.model_dump_json(indent=2).encode())
+        folded.append(copy)
     keep_keys(service, known)
-    for copy in copies:
+    for copy in folded:
         copy.unlink()
-    return copies
+    return folded
 
 
 def open_secrets(service: BackupService, info: BackupInfo, passphrase: str) -> int:
