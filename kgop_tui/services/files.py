@@ -12,6 +12,7 @@ import fcntl
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -56,20 +57,23 @@ def _quote(value: str) -> str:
 
 
 ENV_LOCK = ".env.lock"
-_held: dict[str, tuple[int, int]] = {}  # lock path -> (fd, depth): re-entrant in one process
+_held: dict[tuple[str, int], tuple[int, int]] = {}
+"""(lock path, thread) -> (fd, depth): re-entrant in one thread; other threads of the process
+take the lock on their own descriptor, and flock makes them wait like another process."""
 
 
 @contextlib.contextmanager
 def env_lock(kg_home: Path, timeout: float = 30.0) -> Iterator[None]:
     """Hold ``KG_HOME/.env.lock`` (exclusive, across processes and containers)."""
     path = str(kg_home / ENV_LOCK)
-    if path in _held:
-        fd, depth = _held[path]
-        _held[path] = (fd, depth + 1)
+    key = (path, threading.get_ident())
+    if key in _held:
+        fd, depth = _held[key]
+        _held[key] = (fd, depth + 1)
         try:
             yield
         finally:
-            _held[path] = (fd, _held[path][1] - 1)
+            _held[key] = (fd, _held[key][1] - 1)
         return
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -90,11 +94,11 @@ def env_lock(kg_home: Path, timeout: float = 30.0) -> Iterator[None]:
                         hint="wait for it to finish, then try again",
                     ) from None
                 time.sleep(0.05)
-        _held[path] = (fd, 1)
+        _held[key] = (fd, 1)
         try:
             yield
         finally:
-            del _held[path]
+            del _held[key]
     finally:
         os.close(fd)
 
