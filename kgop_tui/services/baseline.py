@@ -73,8 +73,9 @@ def read_baseline(path: Path) -> MigrationFile:
 def leave_out_unknown_settings(sql: str, known: set[str]) -> tuple[str, list[str]]:
     """The script without top-level ``SET name = ...`` lines the server does not know.
 
-    Each such line becomes a comment of the same line, so line numbers in errors still
-    point into the file; returns the names left out, in order, once each.
+    Each such line becomes a comment of the same length (``SET`` → ``-- ``), so lines and
+    columns in errors still point into the file; returns the names left out, in order, once
+    each.
     """
     dropped: list[str] = []
 
@@ -84,7 +85,7 @@ def leave_out_unknown_settings(sql: str, known: set[str]) -> tuple[str, list[str
             return match.group(0)
         if name not in dropped:
             dropped.append(name)
-        return "-- " + match.group(0)
+        return "-- " + match.group(0)[3:]
 
     return _SET_LINE.sub(replace, sql), dropped
 

@@ -281,15 +281,28 @@ async def adopt(
 async def record_release_edits(
     conn: asyncpg.Connection, files: list[MigrationFile], release: str
 ) -> list[int]:
-    """Take the content a new release gave files that were applied under an earlier one (the
-    platform edits applied files between releases); the versions whose checksum changed."""
+    """Stamp ``release`` on every applied version whose file it ships, and take the content
+    it gave files applied under an earlier (or an unknown) release — the platform edits
+    applied files between releases. Returns the versions whose checksum changed. From then
+    on a change of those files under this release is drift again."""
+    versions = [f.version for f in files]
+    checksums = [f.checksum for f in files]
     rows = await conn.fetch(
         "UPDATE kgop.migrations k SET checksum = f.checksum, release = $3 "
         "FROM unnest($1::int[], $2::text[]) AS f(version, checksum) "
         "WHERE k.version = f.version AND k.checksum IS DISTINCT FROM f.checksum "
-        "AND k.release IS NOT NULL AND k.release <> $3 RETURNING k.version",
-        [f.version for f in files],
-        [f.checksum for f in files],
+        "AND k.release IS DISTINCT FROM $3 RETURNING k.version",
+        versions,
+        checksums,
+        release,
+    )
+    await conn.execute(
+        "UPDATE kgop.migrations k SET release = $3 "
+        "FROM unnest($1::int[], $2::text[]) AS f(version, checksum) "
+        "WHERE k.version = f.version AND k.checksum = f.checksum "
+        "AND k.release IS DISTINCT FROM $3",
+        versions,
+        checksums,
         release,
     )
     return sorted(r["version"] for r in rows)

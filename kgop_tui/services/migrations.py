@@ -151,9 +151,10 @@ class MigrationService:
             baseline = cut is not None and version <= cut
             return MigrationState.BASELINE if baseline else MigrationState.MISSING
         # The platform edits applied files between releases: a file of another release than
-        # the one it was applied from is that release's, not a local change.
+        # the one it was last checked under (or of a release when none was known then) is
+        # that release's, not a local change; `up` stamps the release on every row it checks.
         recorded = row.get("release")
-        same_release = release is None or recorded is None or recorded == release
+        same_release = release is None or recorded == release
         if row["checksum"] and row["checksum"] != file.checksum and same_release:
             return MigrationState.DRIFTED
         return MigrationState.APPLIED
@@ -466,6 +467,8 @@ class MigrationService:
 
         file = read_baseline(self.source.baseline)
         sql, dropped = leave_out_unknown_settings(file.sql, await server_settings(conn))
+        if file.self_managed:  # kgop's one transaction (or savepoint) is the baseline's
+            sql = without_transaction_control(sql)
         if run.progress:
             run.progress("start", file, None)
         started = time.perf_counter()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.helpers import execute, fetch, kgop_env, run_kgop
-from tests.support.platform import file_versions, platform_way, psql, schema
+from tests.support.platform import file_versions, platform_way, psql, release_tree, schema
 
 PLATFORM_SCHEMAS = ("public", "kg_api", "kg_auth", "kg_logs", "ag_catalog", "knowledge_graph")
 
@@ -142,6 +142,21 @@ def test_upgrade_path_014_to_016_to_0171_keeps_the_graph(tmp_path: Path, postgre
     assert "Applied 5 migration(s)" in out, out
     # 0.16.0 edited four files 0.14.0 had applied: the release's content, not drift.
     assert "Recorded the release's new content of applied files: 3, 8, 12, 59." in out
+    # A local edit under the release in force is drift again, whether or not the release
+    # itself had changed that file (005 it did not, 003 it did).
+    copy = tmp_path / "edited"
+    shutil.copytree(release_tree("0.16.0") / "schema", copy / "schema")
+    (copy / "VERSION").write_text("0.16.0\n")
+    for prefix in ("003_", "005_"):
+        found = next((copy / "schema" / "migrations").glob(prefix + "*.sql"))
+        found.write_text(found.read_text() + "\n-- edited here\n")
+    edited_env = kgop_env(
+        tmp_path,
+        KGOP_DATABASE_URL=postgres,
+        KGOP_MIGRATIONS_DIR=str(copy / "schema" / "migrations"),
+    )
+    states = {e["version"]: e["state"] for e in status(edited_env)["entries"]}  # type: ignore[union-attr]
+    assert (states[3], states[5]) == ("drifted", "drifted")
     # 0.17.1's checkpoint: every file in archived/; 079 and 080 are new since 0.16.0.
     out = up(env_for(tmp_path, postgres, "0.17.1"))
     assert "archived/079_search_default_threshold.sql ... ok" in out, out
