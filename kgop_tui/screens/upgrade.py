@@ -143,10 +143,7 @@ class UpgradeScreen(KgopScreen):
             if status is not None:
                 self.follow(status, message.lines, message.offset)
             if status is None or status.state.final:
-                if self.kgop.read_only:
-                    self.show_last_plan()
-                else:
-                    self.check()
+                self.plan_again()
             return
         if status is None or message.error is not None:
             return
@@ -202,6 +199,14 @@ class UpgradeScreen(KgopScreen):
         self.show_plan(plan)
         if self.run is None:
             self.show_steps(None)
+
+    def plan_again(self) -> None:
+        """A preflight, or in a read-only session the last stored plan (a preflight pulls
+        images and writes under KG_HOME/upgrade)."""
+        if self.kgop.read_only:
+            self.show_last_plan()
+        else:
+            self.check()
 
     @work(exclusive=True, group="upgrade-plan", name="read_last_plan", exit_on_error=False)
     async def show_last_plan(self) -> None:
@@ -308,7 +313,7 @@ class UpgradeScreen(KgopScreen):
         report.set_class(status.state.final and status.state is not RunState.SUCCEEDED, "-error")
         if status.state.final and not was_final:
             self.plan, self.target = None, None  # the installed version may have changed
-            self.check()
+            self.plan_again()
             self.notify(
                 f"Upgrade {status.state.value}",
                 severity="information" if status.state is RunState.SUCCEEDED else "error",

@@ -61,3 +61,15 @@ async def test_with_actions_the_screen_still_runs_its_preflight(fakes: Fakes) ->
         await until(pilot, lambda: "press Enter" in summary(app), "the plan")
         assert fakes.upgrades.preflights == 1
         assert fakes.upgrades.last_plan() is not None
+
+
+async def test_read_only_watching_an_upgrade_to_its_end_runs_no_preflight(fakes: Fakes) -> None:
+    fakes.upgrades.plan("0.6.0")
+    fakes.upgrades.start("0.6.0")  # started elsewhere (kgop upgrade --yes); this one watches
+    fakes.upgrades.preflights = 0
+    app = KgopApp(fakes.services(), clock=lambda: NOW, read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: "succeeded" in summary(app), "the upgrade's end", limit=30)
+        await until(pilot, lambda: "Last plan" in summary(app), "the stored plan again")
+        assert fakes.upgrades.preflights == 0
