@@ -151,14 +151,16 @@ wait_healthy() {
 }
 
 # A daemon restarted with live-restore keeps containers running, but the socket file the
-# operator bind-mounted is the old, deleted one: the host's socket and the container's differ.
+# operator bind-mounted is the old, deleted one: the host's socket and the container's differ,
+# and nothing answers on the container's (a proxied socket differs too, but answers).
 socket_moved() {
   local sock host inner
   sock="$(env_value KG_DOCKER_SOCKET)"
   sock="${sock:-/var/run/docker.sock}"
   host="$(stat -Lc %i "${sock}" 2>/dev/null)" || return 1
   inner="$(docker exec "$1" stat -Lc %i /var/run/docker.sock 2>/dev/null)" || return 1
-  [[ "${host}" != "${inner}" ]]
+  [[ "${host}" != "${inner}" ]] || return 1
+  ! docker exec "$1" python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect("/var/run/docker.sock")' >/dev/null 2>&1
 }
 
 ensure_operator() {
