@@ -90,8 +90,14 @@ class UpgradeSteps:
         )
 
     def migration_service(self, directory: Path) -> MigrationService:
+        """The release's migrations, its warm files beside them (applied ones are checked
+        too, never applied here: the app applies them once it runs)."""
+        warm = directory.parent / "migrations-warm"
         return MigrationService(
-            DatabaseTarget.from_settings(self.settings), directory, kgop_version=__version__
+            DatabaseTarget.from_settings(self.settings),
+            directory,
+            kgop_version=__version__,
+            warm_directory=warm if warm.is_dir() else None,
         )
 
     async def dry_run_migrations(self, ctx: UpgradeContext) -> Any:
