@@ -24,6 +24,9 @@ from kgop_tui.text import clean
 CHUNK = 25_000
 """Lines per step of a filter in a worker (and the most a filter runs inline on the UI)."""
 
+BLOCK = 5_000
+"""Lines per RE2 scan."""
+
 _STAMP = re.compile(r"(?m)^[^ \n]* ")  # "TIMESTAMP " at each line's start
 _WHOLE_TEXT = re.compile(r"\\[Az]|\(\?[a-zA-Z]*-")  # \A, \z, (?-m ...): line by line
 
@@ -67,12 +70,22 @@ class LineSelector:
 
     def select(self, raws: Sequence[str], base: int = 0) -> list[int]:
         """``base`` + the index of each of ``raws`` (``TIMESTAMP message``) the filter keeps."""
-        if not raws:
-            return []
         first = self._first
         if first is None or not self.filter.active:
             keep = self.filter.keep
             return [i for i, raw in enumerate(raws, base) if keep(clean(raw[raw.find(" ") + 1 :]))]
+        kept: list[int] = []
+        # Blocks of a few thousand lines: each C call (join, clean, encode, a scan) holds the
+        # GIL, and the UI thread waits that long for it; 5,000 lines are a few milliseconds.
+        for start in range(0, len(raws), BLOCK):
+            kept.extend(self._select_block(first, raws[start : start + BLOCK], base + start))
+        return kept
+
+    def _select_block(
+        self, first: Callable[[bytes, int], int], raws: Sequence[str], base: int
+    ) -> list[int]:
+        if not raws:
+            return []
         data = clean(_STAMP.sub("", "\n".join(raws))).encode()
         hits: list[int] = []
         count, find = data.count, data.find

@@ -9,6 +9,7 @@ resumes at the end.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from itertools import repeat
 from typing import Any
@@ -25,7 +26,7 @@ from textual.worker import get_current_worker
 
 from kgop_tui.logtypes import LogFilter, user_regex
 from kgop_tui.text import clean
-from kgop_tui.widgets.log_filtering import CHUNK, FilterJob, LineSelector, filter_text
+from kgop_tui.widgets.log_filtering import BLOCK, CHUNK, FilterJob, LineSelector, filter_text
 
 # 16-colour safe: readable with TERM=xterm and no COLORTERM, and in truecolor.
 PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
@@ -224,9 +225,13 @@ class LogView(ScrollView, can_focus=True):
         kept: list[int] = []
         lines, total = job.lines, len(job.lines)
         for start in range(0, total, CHUNK):
-            if worker.is_cancelled or job.cancelled:
-                return
-            kept.extend(job.selector.select(lines[start : start + CHUNK], job.base + start))
+            for block in range(start, min(total, start + CHUNK), BLOCK):
+                if worker.is_cancelled or job.cancelled:
+                    return
+                kept.extend(job.selector.select(lines[block : block + BLOCK], job.base + block))
+                # Hand the GIL to the UI thread now and then: otherwise every step of a key's
+                # way through the event loop waits for the switch interval (5 ms) to get it.
+                time.sleep(0.001)
             done = min(total, start + CHUNK)
             if done < total:
                 self.app.call_from_thread(self._filter_progressed, job, done * 100 // total)
