@@ -15,6 +15,7 @@ off is run line by line instead, so every pattern keeps exactly the lines it wou
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -119,3 +120,25 @@ class FilterJob:
         self.tail: list[int] = []
         self.percent = 0
         self.cancelled = False
+
+
+def run_job(
+    job: FilterJob, stopped: Callable[[], bool], progressed: Callable[[int], None]
+) -> list[int] | None:
+    """In a worker thread: the ids the job's filter keeps, a chunk at a time, reporting the
+    percentage done after each; None when stopped (the worker or the job cancelled)."""
+    kept: list[int] = []
+    lines, total = job.lines, len(job.lines)
+    for start in range(0, total, CHUNK):
+        for block in range(start, min(total, start + CHUNK), BLOCK):
+            if stopped() or job.cancelled:
+                return None
+            kept.extend(job.selector.select(lines[block : block + BLOCK], job.base + block))
+            # Hand the GIL to the UI thread now and then: otherwise every step of a key's way
+            # through the event loop waits for the switch interval (5 ms) to get it back.
+            time.sleep(0.001)
+        done = min(total, start + CHUNK)
+        if done < total:
+            progressed(done * 100 // total)
+    job.lines = []
+    return None if stopped() or job.cancelled else kept

@@ -9,7 +9,6 @@ resumes at the end.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from itertools import repeat
 from typing import Any
@@ -26,7 +25,7 @@ from textual.worker import get_current_worker
 
 from kgop_tui.logtypes import LogFilter, user_regex
 from kgop_tui.text import clean
-from kgop_tui.widgets.log_filtering import BLOCK, CHUNK, FilterJob, LineSelector, filter_text
+from kgop_tui.widgets.log_filtering import CHUNK, FilterJob, LineSelector, filter_text, run_job
 
 # 16-colour safe: readable with TERM=xterm and no COLORTERM, and in truecolor.
 PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
@@ -222,22 +221,14 @@ class LogView(ScrollView, can_focus=True):
     def _run_filter(self, job: FilterJob) -> None:
         """In a thread: select a chunk at a time; only ``call_from_thread`` reaches the UI."""
         worker = get_current_worker()
-        kept: list[int] = []
-        lines, total = job.lines, len(job.lines)
-        for start in range(0, total, CHUNK):
-            for block in range(start, min(total, start + CHUNK), BLOCK):
-                if worker.is_cancelled or job.cancelled:
-                    return
-                kept.extend(job.selector.select(lines[block : block + BLOCK], job.base + block))
-                # Hand the GIL to the UI thread now and then: otherwise every step of a key's
-                # way through the event loop waits for the switch interval (5 ms) to get it.
-                time.sleep(0.001)
-            done = min(total, start + CHUNK)
-            if done < total:
-                self.app.call_from_thread(self._filter_progressed, job, done * 100 // total)
-        job.lines = []
-        if not (worker.is_cancelled or job.cancelled):
-            self.app.call_from_thread(self._filter_done, job, kept)
+        app = self.app
+
+        def progressed(percent: int) -> None:
+            app.call_from_thread(self._filter_progressed, job, percent)
+
+        kept = run_job(job, lambda: worker.is_cancelled, progressed)
+        if kept is not None:
+            app.call_from_thread(self._filter_done, job, kept)
 
     def _filter_progressed(self, job: FilterJob, percent: int) -> None:
         if job is self._job:
