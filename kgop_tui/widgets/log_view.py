@@ -25,7 +25,14 @@ from textual.worker import get_current_worker
 
 from kgop_tui.logtypes import LogFilter, user_regex
 from kgop_tui.text import clean
-from kgop_tui.widgets.log_filtering import CHUNK, FilterJob, LineSelector, filter_text, run_job
+from kgop_tui.widgets.log_filtering import (
+    BLOCK,
+    CHUNK,
+    FilterJob,
+    LineSelector,
+    filter_text,
+    run_job,
+)
 
 # 16-colour safe: readable with TERM=xterm and no COLORTERM, and in truecolor.
 PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
@@ -264,20 +271,24 @@ class LogView(ScrollView, can_focus=True):
         start = self._row_of(self._current) if self._current is not None else (
             int(self.scroll_y) - 1 if forward else int(self.scroll_y) + self.size.height
         )  # fmt: skip
-        step = 1 if forward else -1
-        row = start + step
-        search = self._search.search
+        row = start + 1 if forward else min(start - 1, rows - 1)
+        # A block of lines per RE2 scan (log_filtering), not one call per line.
+        selector = LineSelector(LogFilter(self._search.pattern))
         while 0 <= row < rows:
-            absolute = self._absolute(row)
-            assert absolute is not None
-            raw, _ = self._line(absolute)
-            if search(raw[raw.find(" ") + 1 :]):
-                self._current = absolute
+            block = range(row, min(rows, row + BLOCK)) if forward else range(
+                max(0, row - BLOCK + 1), row + 1
+            )  # fmt: skip
+            ids = [self._absolute(r) for r in block]
+            raws = [self._lines[i - self.dropped] for i in ids if i is not None]
+            hits = selector.select(raws, block.start)
+            if hits:
+                row = hits[0] if forward else hits[-1]
+                self._current = self._absolute(row)
                 self.following = False
                 self.scroll_to(y=max(0, row - self.size.height // 2), animate=False)
                 self.refresh()
                 return True
-            row += step
+            row = block.stop if forward else block.start - 1
         return False
 
     def _row_of(self, absolute: int) -> int:

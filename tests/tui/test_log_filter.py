@@ -156,3 +156,21 @@ async def test_wrapped_lines_keep_the_newest_in_view_while_following(fakes: Fake
         rows = [view.render_line(y).text for y in range(view.size.height)]
         assert view.following
         assert any("the newest line" in row for row in rows[-2:]), rows[-3:]
+
+
+async def test_find_scans_a_large_buffer_both_ways(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        view = app.screen.query_one(LogView)
+        await until(pilot, lambda: view.total == 6, "the first lines")
+        fill(view, LINES)
+        await pilot.press("f", *f"id={LINES - 10} ", "enter")
+        assert view._current == 6 + LINES - 10  # six lines from the fake engine first
+        view.set_search("id=3 ")
+        assert view.find(False)
+        assert view._current == 6 + 3
+        assert not view.find(False)
+        view.set_search("id=30 ")
+        assert view.find(True)
+        assert view._current == 6 + 30
