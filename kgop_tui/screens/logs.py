@@ -145,7 +145,9 @@ class LogsScreen(KgopScreen):
             parts.append("▶ following" if view.following else "⏸ paused (End resumes)")
         if view.dropped:
             parts.append(f"dropped {view.dropped:,}")
-        if view.filter_text:
+        if view.filtering is not None:
+            parts.append(f"filtering /{view.pending_filter_text}… {view.filtering}%")
+        elif view.filter_text:
             parts.append(f"filter /{view.filter_text}")
         if view.show_timestamps:
             parts.append("times")
@@ -154,6 +156,9 @@ class LogsScreen(KgopScreen):
         self.query_one("#log-status", Static).update("  ·  ".join(parts))
 
     def on_log_view_follow_changed(self, _: LogView.FollowChanged) -> None:
+        self.update_status()
+
+    def on_log_view_filter_progressed(self, _: LogView.FilterProgressed) -> None:
         self.update_status()
 
     # ---- keys ----------------------------------------------------------------------------
@@ -183,6 +188,8 @@ class LogsScreen(KgopScreen):
 
     def action_close_prompt(self) -> None:
         prompt = self.query_one("#log-prompt", Input)
+        if prompt.has_class("-hidden"):
+            self.view.cancel_filter()  # Escape stops a running filter; the view stays as it was
         prompt.add_class("-hidden")
         self.view.focus()
 

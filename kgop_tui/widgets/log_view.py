@@ -15,14 +15,24 @@ from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import work
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.worker import get_current_worker
 
 from kgop_tui.logtypes import LogFilter, user_regex
 from kgop_tui.text import clean
+from kgop_tui.widgets.log_filtering import (
+    BLOCK,
+    CHUNK,
+    FilterJob,
+    LineSelector,
+    filter_text,
+    run_job,
+)
 
 # 16-colour safe: readable with TERM=xterm and no COLORTERM, and in truecolor.
 PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
@@ -39,6 +49,9 @@ class LogView(ScrollView, can_focus=True):
     show_timestamps: var[bool] = var(False)
     wrap: var[bool] = var(False)
     following: var[bool] = var(True)
+
+    class FilterProgressed(Message):
+        """A filter running in a worker moved on, finished or was cancelled."""
 
     class FollowChanged(Message):
         """Following paused (scrolled up) or resumed (back at the end)."""
@@ -60,6 +73,9 @@ class LogView(ScrollView, can_focus=True):
         self._search: Any = None  # an RE2 pattern (logtypes.user_regex)
         self._current: int | None = None  # absolute id of the current search hit
         self._width = 0
+        self._job: FilterJob | None = None  # a filter running in a worker
+        self._strips: dict[int, Strip] = {}  # rendered lines (wrapped rows reuse them)
+        self._strips_key: object = None
 
     # ---- content -------------------------------------------------------------------------
 
@@ -99,6 +115,8 @@ class LogView(ScrollView, can_focus=True):
             keep = self._keeps
             self._view.extend(i for i, line in enumerate(lines, first) if keep(line))
             self._prune_view()
+        if self._job is not None:  # what the running filter will add once it is done
+            self._job.tail.extend(self._job.selector.select(lines, first))
 
     def flush(self) -> None:
         """Update the scroll size after appends, following the end when following."""
@@ -127,8 +145,10 @@ class LogView(ScrollView, can_focus=True):
         self._lines.clear()
         self._meta.clear()
         self._appended = 0
+        self._strips = {}  # ids start again at 0
         self._view = [] if self._filter else None
         self._current = None
+        self.cancel_filter()
         self.flush()
 
     def _prune_view(self) -> None:
@@ -162,23 +182,80 @@ class LogView(ScrollView, can_focus=True):
         return self._filter.keep(clean(raw[raw.find(" ") + 1 :]))
 
     def set_filter(self, pattern: str | None) -> None:
-        """Show only matching lines; a leading '!' inverts. Raises UsageError when invalid."""
-        if not pattern:
-            self._filter, self._view = None, None
-        else:
+        """Show only matching lines; a leading '!' inverts. Raises UsageError when invalid.
+
+        A buffer of more than one chunk is filtered in a worker, a chunk per step, while the
+        view goes on showing what it showed; the result replaces it in one go when done. A
+        new filter (or :meth:`cancel_filter`) cancels the running one."""
+        selector = None
+        if pattern:
             invert = pattern.startswith("!")
-            self._filter = LogFilter(pattern[1:] if invert else pattern, invert)
-            first = self.dropped
-            keep = self._keeps
-            self._view = [i for i, line in enumerate(self._lines, first) if keep(line)]
+            selector = LineSelector(LogFilter(pattern[1:] if invert else pattern, invert))
+        self.cancel_filter()
+        if selector is None:
+            self._filter, self._view = None, None
+        elif len(self._lines) <= CHUNK:
+            self._filter = selector.filter
+            self._view = selector.select(list(self._lines), self.dropped)
+        else:
+            self._job = FilterJob(selector, list(self._lines), self.dropped)
+            self._run_filter(self._job)
+            self.post_message(self.FilterProgressed())
+            return
         self._current = None
         self.flush()
 
     @property
+    def filtering(self) -> int | None:
+        """How far the running filter got (percent), None when none runs."""
+        return None if self._job is None else self._job.percent
+
+    @property
+    def pending_filter_text(self) -> str:
+        return "" if self._job is None else filter_text(self._job.selector.filter)
+
+    def cancel_filter(self) -> bool:
+        """Stop the running filter (the view stays as it was); False when none ran."""
+        job, self._job = self._job, None
+        if job is None:
+            return False
+        job.cancelled = True
+        self.workers.cancel_group(self, "log-filter")
+        self.post_message(self.FilterProgressed())
+        return True
+
+    @work(thread=True, exclusive=True, group="log-filter", name="filter_logs", exit_on_error=False)
+    def _run_filter(self, job: FilterJob) -> None:
+        """In a thread: select a chunk at a time; only ``call_from_thread`` reaches the UI."""
+        worker = get_current_worker()
+        app = self.app
+
+        def progressed(percent: int) -> None:
+            app.call_from_thread(self._filter_progressed, job, percent)
+
+        kept = run_job(job, lambda: worker.is_cancelled, progressed)
+        if kept is not None:
+            app.call_from_thread(self._filter_done, job, kept)
+
+    def _filter_progressed(self, job: FilterJob, percent: int) -> None:
+        if job is self._job:
+            job.percent = percent
+            self.post_message(self.FilterProgressed())
+
+    def _filter_done(self, job: FilterJob, kept: list[int]) -> None:
+        if job is not self._job:
+            return  # cancelled meanwhile
+        self._job = None
+        kept.extend(job.tail)
+        self._filter, self._view = job.selector.filter, kept
+        self._prune_view()
+        self._current = None
+        self.flush()
+        self.post_message(self.FilterProgressed())
+
+    @property
     def filter_text(self) -> str:
-        if self._filter is None:
-            return ""
-        return ("!" if self._filter.invert else "") + (self._filter.pattern or "")
+        return "" if self._filter is None else filter_text(self._filter)
 
     def set_search(self, pattern: str | None) -> None:
         """Highlight and find matches; raises UsageError when the pattern is invalid."""
@@ -194,20 +271,24 @@ class LogView(ScrollView, can_focus=True):
         start = self._row_of(self._current) if self._current is not None else (
             int(self.scroll_y) - 1 if forward else int(self.scroll_y) + self.size.height
         )  # fmt: skip
-        step = 1 if forward else -1
-        row = start + step
-        search = self._search.search
+        row = start + 1 if forward else min(start - 1, rows - 1)
+        # A block of lines per RE2 scan (log_filtering), not one call per line.
+        selector = LineSelector(LogFilter(self._search.pattern))
         while 0 <= row < rows:
-            absolute = self._absolute(row)
-            assert absolute is not None
-            raw, _ = self._line(absolute)
-            if search(raw[raw.find(" ") + 1 :]):
-                self._current = absolute
+            block = range(row, min(rows, row + BLOCK)) if forward else range(
+                max(0, row - BLOCK + 1), row + 1
+            )  # fmt: skip
+            ids = [self._absolute(r) for r in block]
+            raws = [self._lines[i - self.dropped] for i in ids if i is not None]
+            hits = selector.select(raws, block.start)
+            if hits:
+                row = hits[0] if forward else hits[-1]
+                self._current = self._absolute(row)
                 self.following = False
                 self.scroll_to(y=max(0, row - self.size.height // 2), animate=False)
                 self.refresh()
                 return True
-            row += step
+            row = block.stop if forward else block.start - 1
         return False
 
     def _row_of(self, absolute: int) -> int:
@@ -292,17 +373,45 @@ class LogView(ScrollView, can_focus=True):
         strip = Strip(self._segments(absolute)).apply_style(style)
         return strip.crop_extend(scroll_x, scroll_x + width, style)
 
+    def _strip(self, absolute: int, style: Style) -> Strip:
+        """A line's strip; wrapped rows ask for the same lines many times per frame."""
+        key = (self.show_timestamps, len(self._names), self._search, self._current, style)
+        if key != self._strips_key or len(self._strips) > 4096:
+            self._strips_key, self._strips = key, {}
+        strip = self._strips.get(absolute)
+        if strip is None:
+            strip = Strip(self._segments(absolute)).apply_style(style)
+            self._strips[absolute] = strip
+        return strip
+
+    def _wrap_start(self, width: int, style: Style) -> tuple[int, int]:
+        """The first visible row of a wrapped view, and how many of its rows are above it.
+
+        Following, the view is laid out from the newest line up, so that line ends at the
+        bottom however many rows the lines above it take."""
+        if not self.following:
+            return int(self.scroll_y), 0
+        height, rows, row = self.size.height, 0, self.visible_count - 1
+        while row >= 0:
+            absolute = self._absolute(row)
+            assert absolute is not None
+            rows += max(1, -(-self._strip(absolute, style).cell_length // width))
+            if rows >= height:
+                return row, rows - height
+            row -= 1
+        return 0, 0
+
     def _wrapped_row(self, y: int, width: int, style: Style) -> Strip:
         """Rows of wrapped lines, starting at the first visible logical line."""
         if width <= 0:
             return Strip.blank(width, style)
-        row = int(self.scroll_y)
-        remaining = y
+        row, remaining = self._wrap_start(width, style)
+        remaining += y
         while True:
             absolute = self._absolute(row)
             if absolute is None:
                 return Strip.blank(width, style)
-            strip = Strip(self._segments(absolute)).apply_style(style)
+            strip = self._strip(absolute, style)
             height = max(1, -(-strip.cell_length // width))
             if remaining < height:
                 start = remaining * width
