@@ -87,14 +87,19 @@ def test_a_version_that_disagrees_with_the_manifest_is_refused_before_any_build(
     assert done.returncode == 2
     assert "VERSION says" in done.stderr
     assert done.stderr.count("\n") == 1
-    images = subprocess.run(
-        ["docker", "images", "-q", "127.0.0.1:9/kg/kg-api"],
-        capture_output=True, text=True, env=docker_engine.env(),
-    )  # fmt: skip
-    assert images.stdout.strip() == ""
+    assert nothing_built(docker_engine)
 
 
 PINNED = "python:3.11-slim-bookworm@sha256:" + "a" * 64
+
+
+def nothing_built(engine: DockerEngine) -> bool:
+    """No image of the refused release is on the engine."""
+    images = subprocess.run(
+        ["docker", "images", "-q", "127.0.0.1:9/kg/kg-api"],
+        capture_output=True, text=True, env=engine.env(),
+    )  # fmt: skip
+    return images.stdout.strip() == ""
 
 
 @pytest.mark.parametrize(
@@ -116,11 +121,7 @@ def test_publishing_on_a_base_image_not_pinned_by_digest_is_refused_before_any_b
     assert done.returncode == 2, done.stderr
     assert says in done.stderr
     assert done.stderr.count("\n") == 1
-    images = subprocess.run(
-        ["docker", "images", "-q", "127.0.0.1:9/kg/kg-api"],
-        capture_output=True, text=True, env=docker_engine.env(),
-    )  # fmt: skip
-    assert images.stdout.strip() == ""
+    assert nothing_built(docker_engine)
     assert (ROOT / "kgop_tui" / "releases.toml").read_text() == manifest
 
 

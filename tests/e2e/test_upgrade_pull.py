@@ -45,16 +45,11 @@ def publish(site: UpgradeSite, registry: str, digests: dict[str, str] | None = N
     images = f'images = {{ api = "{newest}", web = "{newest}", operator = "{newest}" }}\n'
     assert images in shown.stdout
     line = f'digests = {{ api = "{recorded["api"]}", web = "{recorded["web"]}" }}\n'
-    context = site.base / "operator-release"
-    context.mkdir(exist_ok=True)
-    (context / "releases.toml").write_text(shown.stdout.replace(images, images + line))
-    (context / "Dockerfile").write_text(
-        f"FROM kg-operator:{newest}\nCOPY releases.toml /opt/kgop/share/releases.toml\n"
+    operator = site.operator_shipping(
+        f"kg-operator:{newest}",
+        f"{repo}/kg-operator:{newest}",
+        shown.stdout.replace(images, images + line),
     )
-    operator = f"{repo}/kg-operator:{newest}"
-    built = site.docker("build", "-q", "-t", operator, str(context))
-    assert built.returncode == 0, built.stderr
-    site.images.append(operator)
     push(site, operator)
     for role in ROLES:  # only the registry has them now
         assert site.docker("rmi", f"{repo}/kg-{role}:{newest}").returncode == 0

@@ -54,6 +54,19 @@ def assert_refused_untouched(
     assert len(list((home.root / "backups").iterdir())) == backups
 
 
+def restore_refused(home: Home, folder: Path, says: str) -> tuple[object, str]:
+    """Rows deleted, then a restore of ``folder`` refused saying ``says`` and the flag, with
+    nothing touched; the data as it is now (what any later refusal must leave) and what the
+    refusal said."""
+    execute(home.dsn, "DELETE FROM kg_api.ingestion_jobs WHERE id > 10")
+    before = snapshot(home.dsn)
+    done = home.kgop("restore", str(folder), "--yes")
+    assert_refused_untouched(home, done, before, backups=1)
+    assert says in done.stderr
+    assert "--accept-unsigned" in done.stderr
+    return before, done.stderr
+
+
 def test_the_key_is_made_once_kept_in_env_only_and_every_backup_verifies(home: Home) -> None:
     env_path = home.root / ".env"
     assert "KG_BACKUP_KEY" not in read_env_file(env_path)
@@ -128,14 +141,8 @@ def test_a_backup_of_another_install_needs_its_key_or_the_flag(home: Home) -> No
     env_path = home.root / ".env"
     ours = read_env_file(env_path)["KG_BACKUP_KEY"].value
     update_env_file(env_path, {"KG_BACKUP_KEY": new_key()})  # the backup copied to another host
-    execute(home.dsn, "DELETE FROM kg_api.ingestion_jobs WHERE id > 10")
-    before = snapshot(home.dsn)
-
-    done = home.kgop("restore", str(folder), "--yes")
-    assert_refused_untouched(home, done, before, backups=1)
-    assert "another install's KG_BACKUP_KEY" in done.stderr
-    assert "--accept-unsigned" in done.stderr
-    assert ours not in done.stderr
+    before, said = restore_refused(home, folder, "another install's KG_BACKUP_KEY")
+    assert ours not in said
     assert listed(home)[folder.name] == "other-key"
 
     update_env_file(env_path, {"KG_BACKUP_KEY": None})  # an install with no key yet
@@ -155,13 +162,7 @@ def test_an_unsigned_backup_is_refused_and_restores_with_the_flag(home: Home) ->
     record = json.loads((folder / "backup.json").read_text())
     del record["mac"]  # what kgop wrote before backups were signed
     (folder / "backup.json").write_text(json.dumps(record, indent=2))
-    execute(home.dsn, "DELETE FROM kg_api.ingestion_jobs WHERE id > 10")
-    before = snapshot(home.dsn)
-
-    done = home.kgop("restore", str(folder), "--yes")
-    assert_refused_untouched(home, done, before, backups=1)
-    assert "is not signed" in done.stderr
-    assert "--accept-unsigned" in done.stderr
+    restore_refused(home, folder, "is not signed")
     assert listed(home)[folder.name] == "unsigned"
     assert "UNSIGNED" in home.kgop("backup", "--list").stdout
 

@@ -244,6 +244,20 @@ class UpgradeSite:
         self.images.append(target)
         return target
 
+    def operator_shipping(self, source: str, target: str, manifest: str) -> str:
+        """``target``: the operator image ``source`` shipping ``manifest`` as its release
+        manifest (an upgrade reads the target release's manifest out of its operator)."""
+        context = self.base / f"manifest-{uuid.uuid4().hex[:6]}"
+        context.mkdir()
+        (context / "releases.toml").write_text(manifest)
+        (context / "Dockerfile").write_text(
+            f"FROM {source}\nCOPY releases.toml /opt/kgop/share/releases.toml\n"
+        )
+        built = self.docker("build", "-q", "-t", target, str(context))
+        assert built.returncode == 0, built.stderr
+        self.images.append(target)
+        return target
+
     def install(self, tls: bool = False, **images: str) -> Stack:
         """The previous release, started and healthy; ``images`` overrides KG_<ROLE>_IMAGE.
 

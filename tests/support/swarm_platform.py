@@ -165,16 +165,11 @@ def not_rolling_operator(site: UpgradeSite) -> str:
     tag = f"kgstop{uuid.uuid4().hex[:6]}"
     text = MANIFEST.read_text()
     assert "\nrolling = true\n" in text
-    context = site.base / tag
-    context.mkdir()
-    (context / "releases.toml").write_text(text.replace("\nrolling = true\n", "\n"))
-    (context / "Dockerfile").write_text(
-        f"FROM kg-operator:{newest}\nCOPY releases.toml /opt/kgop/share/releases.toml\n"
+    site.operator_shipping(
+        f"kg-operator:{newest}",
+        f"{tag}/kg-operator:{newest}",
+        text.replace("\nrolling = true\n", "\n"),
     )
-    target = f"{tag}/kg-operator:{newest}"
-    built = site.docker("build", "-q", "-t", target, str(context))
-    assert built.returncode == 0, built.stderr
-    site.images.append(target)
     return site.image(f"kg-operator:{previous}", f"{tag}/kg-operator:{previous}")
 
 

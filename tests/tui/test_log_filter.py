@@ -48,6 +48,15 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     return opened
 
 
+async def logs_holding(pilot: object, app: object, count: int) -> LogView:
+    """The Logs screen, its view filled to ``count`` lines after the fakes' first six."""
+    await pilot.press("2")  # type: ignore[attr-defined]
+    view: LogView = app.screen.query_one(LogView)  # type: ignore[attr-defined]
+    await until(pilot, lambda: view.total == 6, "the first lines")  # type: ignore[arg-type]
+    fill(view, count)
+    return view
+
+
 async def submit(pilot: object, app: object, pattern: str) -> None:
     await pilot.press("slash")  # type: ignore[attr-defined]
     app.screen.query_one("#log-prompt", Input).value = pattern  # type: ignore[attr-defined]
@@ -59,10 +68,7 @@ async def test_a_large_filter_runs_in_a_worker_and_keys_still_work(
 ) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("2")
-        view = app.screen.query_one(LogView)
-        await until(pilot, lambda: view.total == 6, "the first lines")
-        fill(view, LINES - 6)
+        view = await logs_holding(pilot, app, LINES - 6)
         await submit(pilot, app, "status=500")
         assert view.filtering is not None
         assert "filtering /status=500" in status(app)
@@ -92,10 +98,7 @@ async def test_a_new_filter_cancels_the_running_one_and_escape_stops_it(
 ) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("2")
-        view = app.screen.query_one(LogView)
-        await until(pilot, lambda: view.total == 6, "the first lines")
-        fill(view, LINES)
+        view = await logs_holding(pilot, app, LINES)
         await submit(pilot, app, "status=500")
         first = view._job
         await submit(pilot, app, "id=12345 ")
@@ -161,10 +164,7 @@ async def test_wrapped_lines_keep_the_newest_in_view_while_following(fakes: Fake
 async def test_find_scans_a_large_buffer_both_ways(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("2")
-        view = app.screen.query_one(LogView)
-        await until(pilot, lambda: view.total == 6, "the first lines")
-        fill(view, LINES)
+        view = await logs_holding(pilot, app, LINES)
         await pilot.press("f", *f"id={LINES - 10} ", "enter")
         assert view._current == 6 + LINES - 10  # six lines from the fake engine first
         view.set_search("id=3 ")
