@@ -15,14 +15,29 @@ not know the setting; nothing else in the file is changed.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import asyncpg
 
 from kgop_tui.kinds import MigrationSource
 from kgop_tui.migration_types import MigrationFile
+from kgop_tui.services.migration_db import (
+    DURATION_SQL,
+    KGOP_DDL,
+    FileFailed,
+    file_failure,
+    literal,
+)
 from kgop_tui.services.migration_files import read_migration
+from kgop_tui.services.sql_script import without_transaction_control
+
+if TYPE_CHECKING:  # pydantic only when a baseline is applied
+    from kgop_tui.models import AppliedBaseline
+
+OPEN = "BEGIN;\n"
 
 BASELINE_FILE = "00_baseline.sql"
 _SET_LINE = re.compile(r"^SET\s+([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|\bTO\b)[^\n]*;[ \t]*$", re.M)
@@ -101,3 +116,65 @@ async def needs_baseline(conn: asyncpg.Connection) -> bool:
         "OR to_regclass('public.schema_migrations') IS NOT NULL"
     )
     return not found
+
+
+class Recorder(NamedTuple):
+    """Who applies: written beside what kgop applied."""
+
+    applied_by: str
+    kgop_version: str
+
+
+def baseline_record(file: MigrationFile, dropped: list[str], who: Recorder) -> str:
+    """kgop's record of the baseline, sent with it; its duration is the server's."""
+    names = ", ".join(literal(name) for name in dropped)
+    return (
+        "\n;" + KGOP_DDL + "INSERT INTO kgop.baseline (filename, checksum, dropped_settings, "
+        f"duration_ms, applied_by, kgop_version) VALUES ({literal(file.path)}, "
+        f"'{file.checksum}', ARRAY[{names}]::text[], {DURATION_SQL}, "
+        f"{literal(who.applied_by)}, {literal(who.kgop_version)}) ON CONFLICT (id) DO "
+        "UPDATE SET filename = EXCLUDED.filename, checksum = EXCLUDED.checksum, "
+        "dropped_settings = EXCLUDED.dropped_settings, duration_ms = EXCLUDED.duration_ms, "
+        "applied_by = EXCLUDED.applied_by, kgop_version = EXCLUDED.kgop_version, "
+        "applied_at = now();\n"
+    )
+
+
+async def apply_baseline(
+    conn: asyncpg.Connection,
+    path: Path,
+    who: Recorder,
+    restore: str,
+    progress: Callable[[str, MigrationFile, int | None], None] | None,
+    in_transaction: bool,
+) -> AppliedBaseline | None:
+    """The baseline at ``path``, on a database without the platform's schemas: one
+    transaction (a savepoint inside a dry run's), as the platform's initdb would run it;
+    None when the database has them already. A failure raises :class:`FileFailed`."""
+    if not await needs_baseline(conn):
+        return None
+    from kgop_tui.models import AppliedBaseline
+
+    file = read_baseline(path)
+    sql, dropped = leave_out_unknown_settings(file.sql, await server_settings(conn))
+    if file.self_managed:  # kgop's one transaction (or savepoint) is the baseline's
+        sql = without_transaction_control(sql)
+    if progress:
+        progress("start", file, None)
+    started = time.perf_counter()
+    try:
+        if in_transaction:
+            async with conn.transaction():
+                await conn.execute(sql)
+        else:
+            await conn.execute(OPEN + sql + baseline_record(file, dropped, who) + "COMMIT;")
+    except asyncpg.PostgresError as exc:
+        if not in_transaction and conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+        offset = 0 if in_transaction else -len(OPEN)
+        raise FileFailed(file_failure(file, exc, offset=offset)) from None
+    await conn.execute(restore)
+    ms = round((time.perf_counter() - started) * 1000)
+    if progress:
+        progress("done", file, ms)
+    return AppliedBaseline(filename=file.path, duration_ms=ms, dropped_settings=dropped)

@@ -36,13 +36,7 @@ import asyncpg
 from kgop_tui.errors import ChecksumDrift, ConfigInvalid, RefusedForSafety
 from kgop_tui.kinds import MigrationSource, MigrationState
 from kgop_tui.migration_types import MigrationEntry, MigrationFile, MigrationStatus
-from kgop_tui.services.baseline import (
-    SchemaSource,
-    leave_out_unknown_settings,
-    needs_baseline,
-    read_baseline,
-    server_settings,
-)
+from kgop_tui.services.baseline import Recorder, SchemaSource, apply_baseline
 from kgop_tui.services.database import DatabaseTarget, connect
 from kgop_tui.services.migration_db import (
     DURATION_SQL,
@@ -442,52 +436,20 @@ class MigrationService:
         finally:
             await conn.close()
 
-    def _baseline_record(self, file: MigrationFile, dropped: list[str]) -> str:
-        """kgop's record of the baseline, sent with it; its duration is the server's."""
-        names = ", ".join(literal(name) for name in dropped)
-        return (
-            "\n;" + KGOP_DDL + "INSERT INTO kgop.baseline (filename, checksum, dropped_settings, "
-            f"duration_ms, applied_by, kgop_version) VALUES ({literal(file.path)}, "
-            f"'{file.checksum}', ARRAY[{names}]::text[], {DURATION_SQL}, "
-            f"{literal(self.applied_by)}, {literal(self.kgop_version)}) ON CONFLICT (id) DO "
-            "UPDATE SET filename = EXCLUDED.filename, checksum = EXCLUDED.checksum, "
-            "dropped_settings = EXCLUDED.dropped_settings, duration_ms = EXCLUDED.duration_ms, "
-            "applied_by = EXCLUDED.applied_by, kgop_version = EXCLUDED.kgop_version, "
-            "applied_at = now();\n"
-        )
-
     async def _baseline(
         self, conn: asyncpg.Connection, run: _RunOptions, in_transaction: bool
     ) -> AppliedBaseline | None:
-        """The platform's baseline, on a database without the platform's schemas: one
-        transaction (a savepoint in a dry run), as the platform's initdb would run it."""
-        if self.source.baseline is None or not await needs_baseline(conn):
+        """The platform's baseline on a database without the platform's schemas."""
+        if self.source.baseline is None:
             return None
-        from kgop_tui.models import AppliedBaseline
-
-        file = read_baseline(self.source.baseline)
-        sql, dropped = leave_out_unknown_settings(file.sql, await server_settings(conn))
-        if file.self_managed:  # kgop's one transaction (or savepoint) is the baseline's
-            sql = without_transaction_control(sql)
-        if run.progress:
-            run.progress("start", file, None)
-        started = time.perf_counter()
-        try:
-            if in_transaction:
-                async with conn.transaction():
-                    await conn.execute(sql)
-            else:
-                await conn.execute(OPEN + sql + self._baseline_record(file, dropped) + "COMMIT;")
-        except asyncpg.PostgresError as exc:
-            if not in_transaction and conn.is_in_transaction():
-                await conn.execute("ROLLBACK")
-            offset = 0 if in_transaction else -len(OPEN)
-            raise FileFailed(file_failure(file, exc, offset=offset)) from None
-        await conn.execute(run.restore)
-        ms = round((time.perf_counter() - started) * 1000)
-        if run.progress:
-            run.progress("done", file, ms)
-        return AppliedBaseline(filename=file.path, duration_ms=ms, dropped_settings=dropped)
+        return await apply_baseline(
+            conn,
+            self.source.baseline,
+            Recorder(self.applied_by, self.kgop_version),
+            run.restore,
+            run.progress,
+            in_transaction,
+        )
 
     async def _up(
         self,
