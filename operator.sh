@@ -151,28 +151,28 @@ wait_healthy() {
 }
 
 # A daemon restarted with live-restore keeps containers running, but the socket file the
-# operator bind-mounted is the old, deleted one: the host's socket and the container's differ,
-# and nothing answers on the container's (a proxied socket differs too, but answers).
+# operator bind-mounted is the old, deleted one. Cheap first: only a socket made after the
+# container started can be another file; then nothing answers on the container's one (a
+# proxied socket differs too, but answers).
 socket_moved() {
-  local sock host inner
+  local sock made started
   sock="$(env_value KG_DOCKER_SOCKET)"
-  sock="${sock:-/var/run/docker.sock}"
-  host="$(stat -Lc %i "${sock}" 2>/dev/null)" || return 1
-  inner="$(docker exec "$1" stat -Lc %i /var/run/docker.sock 2>/dev/null)" || return 1
-  [[ "${host}" != "${inner}" ]] || return 1
+  made="$(stat -Lc %Y "${sock:-/var/run/docker.sock}" 2>/dev/null)" || return 1
+  started="$(date -d "$2" +%s 2>/dev/null)" || return 1
+  ((made > started)) || return 1
   ! docker exec "$1" python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect("/var/run/docker.sock")' >/dev/null 2>&1
 }
 
 ensure_operator() {
-  local name running
+  local name running started
   name="$(operator_name)"
-  running="$(docker inspect -f '{{.State.Running}}' "${name}" 2>/dev/null)" || diagnose
+  read -r running started < <(docker inspect -f '{{.State.Running}} {{.State.StartedAt}}' "${name}" 2>/dev/null) || diagnose
   if [[ "${running}" != true ]]; then
     is_stack && die 1 "the stack's operator service has no running task on this node. Hint: run operator.sh on the manager that runs it (docker service ps $(project_name)_operator)"
     note "Starting the operator container (${name})..."
     compose up -d operator >/dev/null 2>&1 || die 1 "could not start the operator container. Hint: ./operator.sh start-infra"
     wait_healthy operator >/dev/null 2>&1 || true
-  elif socket_moved "${name}"; then
+  elif socket_moved "${name}" "${started}"; then
     note "The Docker engine restarted since the operator container started: it still holds the old socket. Recreating it..."
     if is_stack; then
       docker service update --quiet --force "$(project_name)_operator" >/dev/null 2>&1
