@@ -7,7 +7,6 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kgop_tui import __version__
 from kgop_tui.errors import ExitCode, MigrationFailed
 from kgop_tui.render import emit, render_migration_status
 from kgop_tui.settings import Settings
@@ -63,17 +62,9 @@ def register(verbs: Any) -> None:
 
 def service(settings: Settings, lock_timeout: float = 60.0) -> MigrationService:
     """The migration service for this install (asyncpg is imported only here)."""
-    from kgop_tui.services.database import DatabaseTarget
     from kgop_tui.services.migrations import MigrationService
 
-    return MigrationService(
-        DatabaseTarget.from_settings(settings),
-        settings.migrations_dir(),
-        kgop_version=__version__,
-        lock_timeout=lock_timeout,
-        warm_directory=settings.warm_migrations_dir(),
-        release=settings.kg_version,
-    )
+    return MigrationService.of_install(settings, lock_timeout)
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:

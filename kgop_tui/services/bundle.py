@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from kgop_tui import __version__
 from kgop_tui.checks import DoctorReport
 from kgop_tui.errors import KgopError
 from kgop_tui.facts import HostFacts
@@ -201,7 +200,7 @@ def build_services(settings: Settings) -> Services:
 
     return Services(
         engine=Engine(settings),
-        migrations=MigrationService(target, settings.migrations_dir(), __version__),
+        migrations=MigrationService.of_install(settings),
         config=ConfigService(target, settings),
         save_logs=save_logs,
         upgrades=UpgradeControl(settings),

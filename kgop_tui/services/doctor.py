@@ -299,13 +299,13 @@ class Doctor:
     # ---- database, garage, TLS, backups ----------------------------------------------------
 
     def check_database(self) -> None:
-        from kgop_tui.commands.migrate import service as migration_service
         from kgop_tui.models import MigrationState
         from kgop_tui.services.config import ConfigService
         from kgop_tui.services.database import DatabaseTarget
+        from kgop_tui.services.migrations import MigrationService
 
         target = DatabaseTarget.from_settings(self.settings)
-        status = asyncio.run(migration_service(self.settings).status())
+        status = asyncio.run(MigrationService.of_install(self.settings).status())
         self.database_ok = True
         self.add("database", OK, f"{status.database} reachable, schema {status.current_version}")
         drifted = status.by_state(MigrationState.DRIFTED)

@@ -75,6 +75,7 @@ if TYPE_CHECKING:  # the results of plan and up: pydantic is imported when they 
         MigrationRun,
         PlannedMigration,
     )
+    from kgop_tui.settings import Settings
 
 OPEN = "BEGIN;\n"
 """What opens a kgop-managed file's transaction, in front of the file in its script."""
@@ -125,6 +126,21 @@ class MigrationService:
         self.lock_timeout = lock_timeout
         self.applied_by = applied_by or default_applied_by()
         self.source = SchemaSource.of(directory, warm_directory, release)
+
+    @classmethod
+    def of_install(cls, settings: Settings, lock_timeout: float = 60.0) -> MigrationService:
+        """The install's one schema source: its migrations folder, the warm files beside it,
+        its release (KG_VERSION) — what the CLI, the TUI, doctor and the support bundle use."""
+        from kgop_tui import __version__
+
+        return cls(
+            DatabaseTarget.from_settings(settings),
+            settings.migrations_dir(),
+            kgop_version=__version__,
+            lock_timeout=lock_timeout,
+            warm_directory=settings.warm_migrations_dir(),
+            release=settings.kg_version,
+        )
 
     # ---- reading -----------------------------------------------------------------------
 

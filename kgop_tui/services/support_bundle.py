@@ -161,9 +161,10 @@ def _pieces(settings: Settings, log_lines: int) -> list[tuple[str, Callable[[], 
         return ComposeService(settings, timeout=30).run("config")
 
     def migrations() -> str:
-        from kgop_tui.commands.migrate import service
+        from kgop_tui.services.migrations import MigrationService
 
-        return json.dumps(asyncio.run(service(settings).status()).to_json(), indent=2)
+        status = asyncio.run(MigrationService.of_install(settings).status())
+        return json.dumps(status.to_json(), indent=2)
 
     pieces: list[tuple[str, Callable[[], str]]] = [
         ("doctor.json", doctor),
