@@ -197,6 +197,7 @@ start_engine() {
   dockerd --host "unix://${ENGINE_SOCK}" --data-root "${STATE}/docker" \
     --exec-root "${RUN_DIR}/exec" --pidfile "${RUN_DIR}/dockerd.pid" \
     --storage-driver=overlay2 --iptables=false --ip6tables=false --bridge=none \
+    ${KGOP_TEST_ADDRESS_POOL:+--default-address-pool "${KGOP_TEST_ADDRESS_POOL}"} \
     >"${STATE}/dockerd.log" 2>&1 &
   ENGINE_PID=$!
   trap stop_engine EXIT
