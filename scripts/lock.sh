@@ -26,7 +26,8 @@ main() {
   "${uv}" pip compile pyproject.toml "${common[@]}" -o requirements/runtime.lock
   "${uv}" pip compile pyproject.toml --extra test --extra lint "${common[@]}" -o requirements/dev.lock
   "${uv}" pip compile requirements/build.in "${common[@]}" -o requirements/build.lock
-  printf 'lock.sh: requirements/runtime.lock, dev.lock and build.lock refreshed\n' >&2
+  "${uv}" pip compile requirements/platform-api.in "${common[@]}" -o requirements/platform-api.lock
+  printf 'lock.sh: requirements/runtime.lock, dev.lock, build.lock and platform-api.lock refreshed\n' >&2
 }
 
 main "$@"

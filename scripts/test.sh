@@ -7,7 +7,11 @@
 # binaries the tests start throwaway clusters from with Apache AGE installed into them, a
 # venv with the package and its test tools; then ruff, mypy --strict, shfmt, shellcheck and
 # pytest with every tier. Re-runs reuse the caches (venv, compose, base image, AGE's build,
-# the engine's images).
+# the platform's wheels and web bundle, the engine's images).
+#
+# The platform's own api and web images are built from its release archive
+# (KGOP_UPSTREAM_DIR, default ../shared/upstream beside the checkout; KGOP_TEST_PLATFORM, default
+# 0.17.1) with scripts/platform-images.sh: PyPI, the npm registry and Node.js >= 20.19.
 #
 #   scripts/test.sh                  everything: what CI runs (root)
 #   scripts/test.sh --fast           static checks, unit and TUI tests; no engines, no root
@@ -48,6 +52,9 @@ DEBIAN_MIRROR="$(apt_mirror)"
 readonly DEBIAN_MIRROR
 readonly PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 readonly AGE_SOURCE="${KGOP_AGE_SOURCE:-${ROOT}/../shared/upstream/age/age-PG15-1.6.0.tar.gz}"
+# The platform's release archives (the api and web images the tests run are built from them).
+readonly UPSTREAM="${KGOP_UPSTREAM_DIR:-${ROOT}/../shared/upstream}"
+readonly PLATFORM_VERSION="${KGOP_TEST_PLATFORM:-0.17.1}"
 readonly AGE_SHA256="${KGOP_AGE_SHA256:-68a2b7e396697ac271e0c9af7ae1a0ff65fe8afb61b772cc3412a6e912cad304}"
 # The Postgres major of images/postgres and of the host clusters AGE is installed into.
 readonly PG_MAJOR=15
@@ -464,6 +471,17 @@ print(releases[i].migrations[1], releases[i - 1].version, releases[i - 1].migrat
     --build-arg "AGE_SHA256=${AGE_SHA256}" "${ROOT}/images/postgres" >/dev/null
   docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
   docker build "${common[@]}" -t kg-nginx:test "${ROOT}/images/nginx" >/dev/null
+  local archive="${UPSTREAM}/knowledge-graph-system/knowledge-graph-system-${PLATFORM_VERSION}.tar.gz"
+  [[ -f "${archive}" ]] ||
+    die "the platform's ${PLATFORM_VERSION} archive is missing: ${archive} (set KGOP_UPSTREAM_DIR)"
+  log "images: the platform's own api and web ${PLATFORM_VERSION} (scripts/platform-images.sh)"
+  BASE_IMAGE="${BASE_IMAGE}" KGOP_PLATFORM_CACHE="${CACHE}/platform" PYTHON="${VENV}/bin/python" \
+    "${ROOT}/scripts/platform-images.sh" --tag-prefix platform "${archive}" "${PLATFORM_VERSION}" \
+    >"${STATE}/platform-images.log" 2>&1 || {
+    tail -20 "${STATE}/platform-images.log" >&2
+    die "building the platform's api and web images failed (log: ${STATE}/platform-images.log)"
+  }
+  export KGOP_TEST_PLATFORM="${PLATFORM_VERSION}"
   export KGOP_TEST_VERSION="${version}" KGOP_TEST_PREVIOUS="${previous}"
 }
 

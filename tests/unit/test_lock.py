@@ -18,6 +18,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 _PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^ ;\\]+)", re.MULTILINE)
 
 
+LOCKS = ["runtime.lock", "dev.lock", "build.lock", "platform-api.lock"]
+
+
 def pins(lock: str) -> dict[str, str]:
     text = (ROOT / "requirements" / lock).read_text()
     return {canonicalize_name(name): version for name, version in _PIN.findall(text)}
@@ -30,10 +33,13 @@ def wanted(lock: str) -> list[str]:
     if lock == "dev.lock":
         extras = project["optional-dependencies"]
         return [*project["dependencies"], *extras["test"], *extras["lint"]]
+    if lock == "platform-api.lock":
+        text = (ROOT / "requirements" / "platform-api.in").read_text()
+        return [line for line in text.splitlines() if line and not line.startswith("#")]
     return list(PYPROJECT["build-system"]["requires"])
 
 
-@pytest.mark.parametrize("lock", ["runtime.lock", "dev.lock", "build.lock"])
+@pytest.mark.parametrize("lock", LOCKS)
 def test_every_dependency_is_pinned_within_its_range(lock: str) -> None:
     pinned = pins(lock)
     for line in wanted(lock):
@@ -46,7 +52,7 @@ def test_every_dependency_is_pinned_within_its_range(lock: str) -> None:
         )
 
 
-@pytest.mark.parametrize("lock", ["runtime.lock", "dev.lock", "build.lock"])
+@pytest.mark.parametrize("lock", LOCKS)
 def test_every_pin_carries_hashes(lock: str) -> None:
     text = (ROOT / "requirements" / lock).read_text()
     blocks = re.split(r"\n(?=[A-Za-z0-9._-]+==)", text)[1:]
