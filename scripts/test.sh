@@ -475,7 +475,7 @@ print(releases[i].migrations[1], releases[i - 1].version, releases[i - 1].migrat
   [[ -f "${archive}" ]] ||
     die "the platform's ${PLATFORM_VERSION} archive is missing: ${archive} (set KGOP_UPSTREAM_DIR)"
   log "images: the platform's own api and web ${PLATFORM_VERSION} (scripts/platform-images.sh)"
-  BASE_IMAGE="${BASE_IMAGE}" KGOP_PLATFORM_CACHE="${CACHE}/platform" PYTHON="${VENV}/bin/python" \
+  env BASE_IMAGE="${BASE_IMAGE}" KGOP_PLATFORM_CACHE="${CACHE}/platform" PYTHON="${VENV}/bin/python" \
     "${ROOT}/scripts/platform-images.sh" --tag-prefix platform "${archive}" "${PLATFORM_VERSION}" \
     >"${STATE}/platform-images.log" 2>&1 || {
     tail -20 "${STATE}/platform-images.log" >&2
