@@ -8,6 +8,7 @@ cgroup v2, ``total_inactive_file`` on v1), as ``docker stats`` shows it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,3 +84,46 @@ def io_rates(
         now, before = current.get(name, 0.0), previous.get(name, 0.0)
         rates[name] = (now - before if now >= before else now) / seconds
     return rates
+
+
+class ResourceBook:
+    """What each service costs, sample by sample: its latest figures, the rates between
+    its last two samples, and a minute of CPU and memory history (the trends)."""
+
+    def __init__(self, history: int = 60) -> None:
+        self.history = history
+        self.figures: dict[str, dict[str, float]] = {}
+        self.rates: dict[str, dict[str, float]] = {}
+        self.cpu: dict[str, deque[float]] = {}
+        self.memory: dict[str, deque[float]] = {}
+        self._sampled_at: dict[str, float] = {}
+
+    def record(self, service: str, figures: dict[str, float], now: float) -> bool:
+        """Keep one sample; True when it is the service's first."""
+        previous, at = self.figures.get(service), self._sampled_at.get(service)
+        if previous is not None and at is not None:
+            self.rates[service] = io_rates(previous, figures, now - at)
+        self.figures[service], self._sampled_at[service] = figures, now
+        self.cpu.setdefault(service, deque(maxlen=self.history)).append(figures["cpu_percent"])
+        self.memory.setdefault(service, deque(maxlen=self.history)).append(figures["memory_bytes"])
+        return previous is None
+
+    def cells(self, service: str) -> tuple[str, str, str, str]:
+        """CPU, memory (of its limit), network rates and block I/O, as the table shows them."""
+        figures = self.figures.get(service)
+        if figures is None:
+            return "–", "–", "–", "–"
+        memory = short_bytes(figures["memory_bytes"])
+        if figures.get("memory_limit_bytes"):
+            memory += "/" + short_bytes(figures["memory_limit_bytes"])
+        rates = self.rates.get(service)
+        net = (
+            f"{short_bytes(rates['net_rx_bytes'])}↓ {short_bytes(rates['net_tx_bytes'])}↑"
+            if rates
+            else "…"
+        )
+        block = (
+            f"{short_bytes(figures['block_read_bytes'])}/"
+            f"{short_bytes(figures['block_write_bytes'])}"
+        )
+        return f"{figures['cpu_percent']:.1f}%", memory, net, block

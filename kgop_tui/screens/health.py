@@ -4,94 +4,33 @@ one's details, restart/stop/start."""
 from __future__ import annotations
 
 import time
-from collections import deque
 
-from rich.markup import escape
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.reactive import var
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Sparkline, Static
-from textual.widgets.data_table import ColumnKey
+from textual.widgets import DataTable, Footer, Header, Static
 
 from kgop_tui.errors import KgopError
-from kgop_tui.kinds import ContainerState, Health
 from kgop_tui.messages import EngineDown, HostFactsRead, StatsSampled, StatusChanged
 from kgop_tui.ports import StatsSource, Stoppable
-from kgop_tui.project import ProjectStatus, ServiceStatus, StatusUpdate, TaskStatus
-from kgop_tui.render import human_duration
-from kgop_tui.resources import io_rates, short_bytes
+from kgop_tui.project import ProjectStatus, ServiceStatus, StatusUpdate
+from kgop_tui.resources import ResourceBook
 from kgop_tui.screens.base import KgopScreen
-from kgop_tui.text import clean, clean_line
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
+from kgop_tui.widgets.service_detail import ServiceDetail, Trends
+from kgop_tui.widgets.service_table import KEYS, ServiceTable
 
-STATE_LOOK = {
-    ContainerState.RUNNING: ("● running", "green"),
-    ContainerState.EXITED: ("✖ exited", "red"),
-    ContainerState.DEAD: ("✖ dead", "red"),
-    ContainerState.RESTARTING: ("↻ restarting", "yellow"),
-    ContainerState.PAUSED: ("‖ paused", "yellow"),
-    ContainerState.CREATED: ("◌ created", "yellow"),
-    ContainerState.REMOVING: ("✖ removing", "yellow"),
-    ContainerState.MISSING: ("? missing", "red"),
-}
-HEALTH_LOOK = {
-    Health.HEALTHY: ("✔ healthy", "green"),
-    Health.UNHEALTHY: ("✖ unhealthy", "red"),
-    Health.STARTING: ("… starting", "yellow"),
-    Health.NONE: ("–", "default"),
-}
-TASK_LOOK = {  # Swarm's task states, as a user reads them
-    "running": ("● running", "green"),
-    "complete": ("✔ complete", "default"),
-    "failed": ("✖ failed", "red"),
-    "rejected": ("✖ rejected", "red"),
-    "orphaned": ("✖ orphaned", "red"),
-    "shutdown": ("◌ shutdown", "default"),
-    "remove": ("◌ removing", "default"),
-}
+__all__ = ["KEYS", "HealthScreen"]
+
 PROGRESSIVE = {"restart": "Restarting", "stop": "Stopping", "start": "Starting"}
-COLUMNS = (
-    "Service", "State", "Health", "Uptime", "CPU", "Memory", "Net/s", "Block I/O", "Restarts",
-    "Image", "Version",
-)  # fmt: skip
-KEYS = ("service", "state", "health", "uptime", "cpu", "memory", "net", "block", "restarts",
-        "image", "version")  # fmt: skip
-RESOURCES = ("cpu", "memory", "net", "block")
 HISTORY = 60  # samples kept per service: about a minute of the engine's stats stream
 REDRAW = 2.0
 """Seconds between redraws of the cells that change by themselves (uptime, resources), as
 k9s refreshes: redrawing a 50-row table costs a quarter of a second of CPU here."""
-LIVE = ("uptime", *RESOURCES)
-
-
-def state_cell(status: ServiceStatus) -> Text:
-    label, colour = STATE_LOOK[status.state]
-    if status.state is ContainerState.EXITED and status.exit_code is not None:
-        label += f" ({status.exit_code})"
-    if status.replicas is not None:  # a Swarm service: running / desired replicas
-        label += f" {status.replicas}/{status.desired_replicas}"
-        if status.short_of_replicas:
-            colour = "yellow" if status.replicas else "red"
-    return Text(label, style=colour)
-
-
-def health_cell(status: ServiceStatus | TaskStatus) -> Text:
-    label, colour = HEALTH_LOOK[status.health]
-    return Text(label, style=colour)
-
-
-def task_state_cell(task: TaskStatus) -> Text:
-    label, colour = TASK_LOOK.get(task.state, (f"… {task.state}", "yellow"))
-    return Text(f"{label} on {clean_line(task.node)}", style=colour)
-
-
-Row = tuple[str, ServiceStatus, TaskStatus | None]
-"""A row of the table: its key, its service, and its task when it is a task's row."""
 
 
 class HealthScreen(KgopScreen):
@@ -126,37 +65,33 @@ class HealthScreen(KgopScreen):
         self._watcher: Stoppable | None = None
         self._stats: StatsSource | None = None
         self._live_timers: list[Timer] = []
-        self.figures: dict[str, dict[str, float]] = {}
-        self.rates: dict[str, dict[str, float]] = {}
-        self._sampled_at: dict[str, float] = {}
-        self.cpu_history: dict[str, deque[float]] = {}
-        self.memory_history: dict[str, deque[float]] = {}
-        self._shown: dict[tuple[str, str], str] = {}  # (row, column) → its text on screen
+        self.book = ResourceBook(HISTORY)
         self.expanded: set[str] = set()
         """Swarm services whose tasks are rows of the table (Enter toggles, as in k9s)."""
-        self._rows: list[Row] = []
         self.on_stack = False
         """The project is a Swarm stack (its services have tasks)."""
+
+    @property
+    def figures(self) -> dict[str, dict[str, float]]:
+        """The latest figures of each service with a stats stream."""
+        return self.book.figures
+
+    @property
+    def table(self) -> ServiceTable:
+        return self.query_one(ServiceTable)
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Banner(id="health-banner")
         with Vertical(id="health-body"):
             yield Static("", id="host-facts")
-            table: DataTable[str | Text] = DataTable(id="services", cursor_type="row")
-            yield table
-            yield Static("", id="trend-caption")
-            with Horizontal(id="trends"):
-                yield Sparkline([], id="cpu-history")
-                yield Sparkline([], id="memory-history")
+            yield ServiceTable(self.book, self.now, id="services")
+            yield Trends()
             yield Static("", id="tls-status")
-            yield Static("Waiting for the Docker engine…", id="service-detail")
+            yield ServiceDetail("Waiting for the Docker engine…", id="service-detail")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#services", DataTable)
-        for column, key in zip(COLUMNS, KEYS, strict=True):
-            table.add_column(column, key=key)
         self._show_trends(None)
         self._live_timers = [
             self.set_interval(REDRAW, self._redraw_live),
@@ -230,48 +165,17 @@ class HealthScreen(KgopScreen):
     @on(StatsSampled)
     def _stats_sampled(self, message: StatsSampled) -> None:
         """A sample of one service: its figures, rates and trends (cells redraw every 2 s)."""
-        service, figures = message.service, message.figures
-        now = time.monotonic()
-        previous, at = self.figures.get(service), self._sampled_at.get(service)
-        if previous is not None and at is not None:
-            self.rates[service] = io_rates(previous, figures, now - at)
-        self.figures[service], self._sampled_at[service] = figures, now
-        self.cpu_history.setdefault(service, deque(maxlen=HISTORY)).append(figures["cpu_percent"])
-        self.memory_history.setdefault(service, deque(maxlen=HISTORY)).append(
-            figures["memory_bytes"]
-        )
-        if previous is None:  # a service's first figures show at once, later ones every 2 s
-            self._redraw_live()
-        if service == self.selected_service:
-            self._show_trends(service)
+        if self.book.record(message.service, message.figures, time.monotonic()):
+            self._redraw_live()  # a service's first figures show at once, later ones every 2 s
+        if message.service == self.selected_service:
+            self._show_trends(message.service)
 
     def _redraw_live(self) -> None:
-        """Uptime and resource cells whose text changed since they were drawn, in one
-        repaint (any cell update repaints the whole visible table)."""
-        if self.status is None:
-            return
-        table = self.query_one("#services", DataTable)
-        with self.app.batch_update():
-            for s in self.status.services:
-                if s.container_name not in table.rows:
-                    continue
-                cells = (self._uptime(s), *self._resource_cells(s))
-                for key, cell in zip(LIVE, cells, strict=True):
-                    if self._shown.get((s.container_name, key)) == cell:
-                        continue
-                    self._shown[(s.container_name, key)] = cell
-                    wider = len(cell) > table.columns[ColumnKey(key)].content_width
-                    table.update_cell(s.container_name, key, cell, update_width=wider)
+        """Uptime and resource cells whose text changed since they were drawn."""
+        if self.status is not None:
+            self.table.redraw_live(self.status)
 
     # ---- state → widgets ----------------------------------------------------------------
-
-    def rows_of(self, status: ProjectStatus) -> list[Row]:
-        rows: list[Row] = []
-        for s in status.services:
-            rows.append((s.container_name, s, None))
-            if s.tasks is not None and s.service in self.expanded:
-                rows += [(f"{s.container_name}#{i}", s, t) for i, t in enumerate(s.tasks)]
-        return rows
 
     def watch_status(self, status: ProjectStatus | None) -> None:
         if status is None:
@@ -282,65 +186,24 @@ class HealthScreen(KgopScreen):
         if on_stack != self.on_stack:
             self.on_stack = on_stack
             self.refresh_bindings()  # Tasks shows on a Swarm stack only
-        table = self.query_one("#services", DataTable)
-        selected, row_before = self.selected(), self.selected_key()
-        self._rows = self.rows_of(status)
-        keys = [key for key, _, _ in self._rows]
-        current = [str(row.value) for row in table.rows]
-        rows = {
-            key: self._cells(s) if task is None else self._task_cells(s, task)
-            for key, s, task in self._rows
-        }
-        if keys != current:
-            table.clear()
-            self._shown.clear()
-            for name, cells in rows.items():
-                table.add_row(*cells, key=name)
-            if row_before in keys:  # the same row, or its service's when it went
-                table.move_cursor(row=keys.index(row_before))
-            elif selected and selected.container_name in keys:
-                table.move_cursor(row=keys.index(selected.container_name))
-        else:
-            with self.app.batch_update():
-                for name, cells in rows.items():
-                    for key, value in zip(KEYS, cells, strict=True):
-                        table.update_cell(name, key, value)
-        for key, _, task in self._rows:  # what the live redraw compares with
-            if task is None:
-                shown = dict(zip(KEYS, rows[key], strict=True))
-                self._shown.update({(key, column): str(shown[column]) for column in LIVE})
+        self.table.show(status, self.expanded)
         if self._stats is not None:  # one stats stream per running container
             self._stats.track(
                 {s.container_id: s.service for s in status.services if s.state.value == "running"}
             )
         if not status.services:
-            self.query_one("#service-detail", Static).update(
-                f"No containers in project '{status.project}'. Start the platform with "
-                "`./operator.sh start-infra` then `./operator.sh start`."
-            )
+            self.query_one(ServiceDetail).nothing(status.project)
             return
         self._show_detail()
-        selected = self.selected()
-        self.selected_service = selected.service if selected else None
 
     def watch_selected_service(self, service: str | None) -> None:
         self._show_trends(service)
 
     def _show_trends(self, service: str | None) -> None:
         """The selected service's CPU and memory over the last minute (a trend needs two)."""
-        cpu = self.cpu_history.get(service or "")
-        memory = self.memory_history.get(service or "")
-        shown = service is not None and cpu is not None and len(cpu) > 1
-        self.query_one("#trends").display = shown
-        caption = self.query_one("#trend-caption", Static)
-        caption.display = shown
-        if not shown or cpu is None or memory is None:
-            return
-        self.query_one("#cpu-history", Sparkline).data = list(cpu)
-        self.query_one("#memory-history", Sparkline).data = list(memory)
-        caption.update(
-            f"{service}, last {len(cpu)} s:  CPU {min(cpu):.0f}–{max(cpu):.0f}%  ·  "
-            f"memory {short_bytes(min(memory))}–{short_bytes(max(memory))}"
+        key = service or ""
+        self.query_one(Trends).show(
+            service, self.book.cpu.get(key, ()), self.book.memory.get(key, ())
         )
 
     def refresh_certificate(self) -> None:
@@ -351,73 +214,11 @@ class HealthScreen(KgopScreen):
         if status is not None:
             line.update(status.line())
 
-    def _resource_cells(self, s: ServiceStatus) -> tuple[str, str, str, str]:
-        figures = self.figures.get(s.service) if s.state is ContainerState.RUNNING else None
-        if figures is None:
-            return "–", "–", "–", "–"
-        memory = short_bytes(figures["memory_bytes"])
-        if figures.get("memory_limit_bytes"):
-            memory += "/" + short_bytes(figures["memory_limit_bytes"])
-        rates = self.rates.get(s.service)
-        net = (
-            f"{short_bytes(rates['net_rx_bytes'])}↓ {short_bytes(rates['net_tx_bytes'])}↑"
-            if rates
-            else "…"
-        )
-        block = (
-            f"{short_bytes(figures['block_read_bytes'])}/"
-            f"{short_bytes(figures['block_write_bytes'])}"
-        )
-        return f"{figures['cpu_percent']:.1f}%", memory, net, block
-
-    def _cells(self, s: ServiceStatus) -> tuple[str | Text, ...]:
-        return (
-            s.service,
-            state_cell(s),
-            health_cell(s),
-            self._uptime(s),
-            *self._resource_cells(s),
-            str(s.restart_count),
-            s.image,
-            clean_line(s.version or "–"),  # a label: the image author's text
-        )
-
-    def _task_cells(self, s: ServiceStatus, task: TaskStatus) -> tuple[str | Text, ...]:
-        """A task's row: its replica name, Swarm state and node, health, time in that state
-        and image; resources are the service's (the engine streams them per service)."""
-        name = f"{s.service}.{task.slot}" if task.slot else s.service
-        since = "–"
-        if task.updated_at is not None and task.state == "running":
-            since = human_duration(max(0, int((self.now() - task.updated_at).total_seconds())))
-        return (
-            Text(f" └ {name}", style="dim"),
-            task_state_cell(task),
-            health_cell(task),
-            since,
-            "", "", "", "", "",
-            task.image,
-            "",
-        )  # fmt: skip
-
-    def _uptime(self, s: ServiceStatus) -> str:
-        if s.started_at is None or s.state not in (ContainerState.RUNNING, ContainerState.PAUSED):
-            return "–"
-        return human_duration(max(0, int((self.now() - s.started_at).total_seconds())))
-
     # ---- selection and details -----------------------------------------------------------
 
     def selected(self) -> ServiceStatus | None:
         """The service under the cursor (a task's row selects its service)."""
-        row = self.query_one("#services", DataTable).cursor_row
-        return self._rows[row][1] if 0 <= row < len(self._rows) else None
-
-    def selected_key(self) -> str | None:
-        row = self.query_one("#services", DataTable).cursor_row
-        return self._rows[row][0] if 0 <= row < len(self._rows) else None
-
-    def selected_task(self) -> TaskStatus | None:
-        row = self.query_one("#services", DataTable).cursor_row
-        return self._rows[row][2] if 0 <= row < len(self._rows) else None
+        return self.table.selected()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_tasks":  # shown on a Swarm stack only
@@ -437,42 +238,12 @@ class HealthScreen(KgopScreen):
 
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._show_detail()
-        selected = self.selected()
-        self.selected_service = selected.service if selected else None
 
     def _show_detail(self) -> None:
-        s = self.selected()
-        if s is None:
-            return
-        lines = [f"[b]{s.service}[/b]  {s.container_name}  ·  {s.image}"]
-        if s.ports:
-            ports = (f"{p.host_ip}:{p.host_port}→{p.container_port}/{p.protocol}" for p in s.ports)
-            lines.append("ports: " + ", ".join(ports))
-        if s.state is ContainerState.EXITED:
-            lines.append(f"[red]exited with code {s.exit_code}[/red]")
-        if s.restart_count:
-            lines.append(f"restarted {s.restart_count} time(s)")
-        if s.health_output is not None:
-            colour = "red" if s.health is Health.UNHEALTHY else "green"
-            lines.append(f"last healthcheck: [{colour}]exit {s.health_exit_code}[/{colour}]")
-            lines.append(escape(clean(s.health_output)[-600:]))
-        elif s.health is Health.NONE:
-            lines.append("no healthcheck defined")
-        chosen = self.selected_task()
-        for task in s.tasks or []:  # a Swarm service's replicas
-            look = HEALTH_LOOK[task.health][0] if task.health is not Health.NONE else ""
-            name = f"{s.service}.{task.slot}" if task.slot else s.service
-            quiet = task.state == "running" or task.message in ("", task.state)
-            note = "" if quiet else f"  {escape(clean_line(task.message))}"
-            mark = "▸" if task is chosen else " "
-            lines.append(
-                f"{mark} {name}  {task.state}  on {escape(clean_line(task.node))}  {look}{note}"
-            )
-            if task is chosen and task.health_output:
-                lines.append("    last healthcheck: " + escape(clean(task.health_output)[-300:]))
-        if s.tasks is not None and not chosen:
-            lines.append("[dim]Enter or t: the tasks as rows of the table[/dim]")
-        self.query_one("#service-detail", Static).update("\n".join(lines))
+        selected = self.selected()
+        if selected is not None:
+            self.query_one(ServiceDetail).show(selected, self.table.selected_task())
+        self.selected_service = selected.service if selected else None
 
     # ---- actions -------------------------------------------------------------------------
 
