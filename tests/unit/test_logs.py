@@ -12,10 +12,10 @@ from kgop_tui.commands.engine import _Printer
 from kgop_tui.errors import UsageError
 from kgop_tui.services.logs import (
     TRUNCATED,
+    Demuxer,
     LogChunk,
     LogFilter,
     LogLine,
-    _Demuxer,
     parse_since,
     sort_key,
 )
@@ -29,7 +29,7 @@ def frame(text: str, stream: int = 1) -> bytes:
 
 
 def test_frames_split_across_reads_are_reassembled() -> None:
-    demux = _Demuxer("api", 8192)
+    demux = Demuxer("api", 8192)
     data = frame(f"{TS} first\n") + frame(f"{TS} second\n")
     out = demux.feed(data[:5]) + demux.feed(data[5:20]) + demux.feed(data[20:])
     lines = [line for chunk in out for line in chunk.lines()]
@@ -38,7 +38,7 @@ def test_frames_split_across_reads_are_reassembled() -> None:
 
 
 def test_stdout_and_stderr_keep_their_order() -> None:
-    demux = _Demuxer("api", 8192)
+    demux = Demuxer("api", 8192)
     chunks = demux.feed(frame(f"{TS} a\n") + frame(f"{TS} b\n", 2) + frame(f"{TS} c\n"))
     assert [(c.stream, c.text.split(" ", 1)[1]) for c in chunks] == [
         (1, "a\n"), (2, "b\n"), (1, "c\n")
@@ -46,7 +46,7 @@ def test_stdout_and_stderr_keep_their_order() -> None:
 
 
 def test_split_long_line_is_joined_then_truncated() -> None:
-    demux = _Demuxer("api", 100)
+    demux = Demuxer("api", 100)
     # The engine splits long lines into messages with a timestamp each.
     out = demux.feed(frame(f"{TS} " + "x" * 150) + frame(f"{TS} " + "y" * 50 + "\n"))
     lines = [line for chunk in out for line in chunk.lines()]
@@ -56,7 +56,7 @@ def test_split_long_line_is_joined_then_truncated() -> None:
 
 
 def test_endless_line_is_cut_and_the_rest_discarded() -> None:
-    demux = _Demuxer("api", 100)
+    demux = Demuxer("api", 100)
     out = demux.feed(frame(f"{TS} " + "z" * 500))
     out += demux.feed(frame(f"{TS} " + "z" * 500 + "\n") + frame(f"{TS} next\n"))
     texts = [line.text for chunk in out for line in chunk.lines()]
