@@ -33,10 +33,7 @@ from kgop_tui.widgets.log_filtering import (
     filter_text,
     run_job,
 )
-
-# 16-colour safe: readable with TERM=xterm and no COLORTERM, and in truecolor.
-PALETTE = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
-           "bright_green", "bright_magenta", "bright_blue")  # fmt: skip
+from kgop_tui.widgets.log_lines import line_segments
 
 
 class LogView(ScrollView, can_focus=True):
@@ -335,31 +332,11 @@ class LogView(ScrollView, can_focus=True):
 
     def _segments(self, absolute: int) -> list[Segment]:
         raw, meta = self._line(absolute)
-        stamp, _, message = raw.partition(" ")
-        message = message.expandtabs()
-        name = self._names[meta // 2]
-        colour = PALETTE[(meta // 2) % len(PALETTE)]
-        segments = []
-        if len(self._names) > 1:
-            width = max(map(len, self._names))
-            segments.append(Segment(f"{name:<{width}} │ ", Style(color=colour, bold=True)))
-        if self.show_timestamps:
-            segments.append(Segment(stamp[:23].replace("T", " ") + " ", Style(dim=True)))
-        base = Style(color="red") if meta % 2 else Style()
-        if absolute == self._current:
-            base += Style(reverse=True)
-        if self._search is not None and absolute != self._current:
-            position = 0
-            for match in self._search.finditer(message):
-                if match.end() == match.start():
-                    break
-                segments.append(Segment(message[position : match.start()], base))
-                segments.append(Segment(match.group(), base + Style(reverse=True, bold=True)))
-                position = match.end()
-            segments.append(Segment(message[position:], base))
-        else:
-            segments.append(Segment(message, base))
-        return segments
+        return line_segments(
+            raw, meta, self._names, timestamps=self.show_timestamps,
+            search=None if absolute == self._current else self._search,
+            current=absolute == self._current,
+        )  # fmt: skip
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
