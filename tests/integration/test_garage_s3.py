@@ -194,6 +194,9 @@ def test_signatures_are_checked_as_garage_checks_them(
     assert status == 400
     assert "<Code>AuthorizationHeaderMalformed</Code>" in body
     assert "<Region>garage</Region>" in body  # from which boto3 learns the region and retries
+    other_region = s3(garage, ready["accessKeyId"], ready["secretAccessKey"], "us-east-1")
+    assert other_region.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0  # after that retry
+    assert refusal(lambda: other_region.head_bucket(Bucket="no-such-bucket"))[:2] == (400, "400")
     old = datetime.now(UTC) - timedelta(hours=25)
     status, body = signed(garage, "GET", path, ready, when=old)
     assert (status, "<Message>Bad request: Date is too old</Message>" in body) == (400, True)
@@ -261,5 +264,10 @@ def test_the_platforms_own_garage_client_is_healthy_and_stores(
     assert client.delete_by_prefix("sources/") == ["sources/doc 1.txt"]
     assert client.get_object("sources/doc 1.txt") is None
     assert client.head_object("sources/doc 1.txt") is None
+    # A GARAGE_REGION other than garage.toml's s3_region: HeadBucket is 400 (no body, so
+    # boto3 cannot learn the region as it does from a GET's error): the api is unhealthy.
+    monkeypatch.setenv("GARAGE_REGION", "us-east-1")
+    assert platform_garage_client().GarageBaseClient().health_check() is False
+    monkeypatch.setenv("GARAGE_REGION", "garage")
     monkeypatch.setenv("GARAGE_SECRET_ACCESS_KEY", "not-the-secret")
     assert platform_garage_client().GarageBaseClient().health_check() is False
