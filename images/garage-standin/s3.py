@@ -167,6 +167,14 @@ def rfc3339(msec: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(msec // 1000)) + f".{msec % 1000:03d}Z"
 
 
+def after_prefix(prefix: str) -> str:
+    """The first string greater than every string that starts with ``prefix``."""
+    for i in range(len(prefix) - 1, -1, -1):
+        if ord(prefix[i]) < 0x10FFFF:
+            return prefix[:i] + chr(ord(prefix[i]) + 1)
+    return prefix + "\U0010ffff"
+
+
 def listing(objects: Objects, bucket: str, bucket_id: str, query: dict[str, str]) -> str:
     """list.rs, handle_list with is_v2: a ListBucketResult page."""
     if query.get("list-type") != "2":
@@ -177,49 +185,53 @@ def listing(objects: Objects, bucket: str, bucket_id: str, query: dict[str, str]
     except ValueError:
         raise bad_request("Invalid value for max-keys") from None
     encode = query.get("encoding-type") == "url"
-    token, after = query.get("continuation-token"), query.get("start-after")
+    token, start_after = query.get("continuation-token"), query.get("start-after")
+    begin, inclusive = start_after or "", False  # list from after (or at) this key
     if token is not None:
         try:
-            if token[:1] != "]":
+            if token[:1] not in ("[", "]"):
                 raise ValueError
-            after = base64.b64decode(token[1:], validate=True).decode()
+            begin = base64.b64decode(token[1:], validate=True).decode()
         except ValueError:
             raise bad_request("Invalid continuation token") from None
+        inclusive = token[0] == "["
 
     def enc(text: str) -> str:
-        return escape(uri_encode(text).replace("%2F", "/") if encode else text)
+        return escape(uri_encode(text) if encode else text)  # uriencode_maybe: '/' too
 
     contents: list[dict[str, object]] = []
     prefixes: list[str] = []
-    truncated, last = False, ""
+    next_token, last_was_prefix = None, False
     for meta in objects.keys(bucket_id):
         key = str(meta["key"])
-        if not key.startswith(prefix) or (after is not None and key <= after):
+        if not key.startswith(prefix) or key < begin or (key == begin and not inclusive):
             continue
-        if after and delimiter and after.endswith(delimiter) and key.startswith(after):
-            continue  # under the common prefix the previous page ended with
         common = None
         if delimiter and delimiter in key[len(prefix) :]:
             common = key[: key.index(delimiter, len(prefix)) + len(delimiter)]
             if prefixes and prefixes[-1] == common:
                 continue
         if len(contents) + len(prefixes) == page:
-            truncated = True
+            # Garage's tokens: "]" + base64(key) lists after that key; "[" + base64(key) from
+            # it on (after a common prefix: from the first key past every key under it).
+            if last_was_prefix:
+                next_token = "[" + base64.b64encode(after_prefix(prefixes[-1]).encode()).decode()
+            else:
+                next_token = "]" + base64.b64encode(str(contents[-1]["key"]).encode()).decode()
             break
         if common is not None:
             prefixes.append(common)
-            last = common
         else:
             contents.append(meta)
-            last = key
+        last_was_prefix = common is not None
+    truncated = next_token is not None
     parts = [f'<ListBucketResult xmlns="{XMLNS}"><Name>{escape(bucket)}</Name>',
              f"<Prefix>{enc(prefix)}</Prefix>"]  # fmt: skip
-    if after is not None and token is None:
-        parts.append(f"<StartAfter>{enc(after)}</StartAfter>")
+    if start_after is not None:
+        parts.append(f"<StartAfter>{enc(start_after)}</StartAfter>")
     if token is not None:
         parts.append(f"<ContinuationToken>{escape(token)}</ContinuationToken>")
-    if truncated:
-        next_token = "]" + base64.b64encode(last.encode()).decode()
+    if next_token is not None:
         parts.append(f"<NextContinuationToken>{next_token}</NextContinuationToken>")
     parts.append(f"<KeyCount>{len(contents) + len(prefixes)}</KeyCount><MaxKeys>{page}</MaxKeys>")
     if delimiter is not None:

@@ -123,6 +123,11 @@ def test_the_key_kgop_made_reads_and_writes_the_bucket(
     )
     listed = [(o["Key"], o["Size"]) for page in pages for o in page.get("Contents", [])]
     assert listed == [(f"projections/{i}.json", i) for i in range(5)]
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=BUCKET, Delimiter="/", PaginationConfig={"PageSize": 1}
+    )
+    folders = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+    assert folders == ["images/", "projections/"]
     assert client.delete_object(Bucket=BUCKET, Key="projections/3.json")[
         "ResponseMetadata"
     ]["HTTPStatusCode"] == 204  # fmt: skip
