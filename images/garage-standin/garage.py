@@ -25,6 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+# The S3 API and its signature checks live beside this program (images/garage-standin/).
+sys.path[:0] = ["/usr/local/lib/garage-standin", str(Path(__file__).resolve().parent)]
+from s3 import s3_handler  # noqa: E402
+
 VERSION = "v1.0.1"
 LOCK = threading.Lock()
 PING_EVERY = 2.0  # seconds between pings of the known peers (which also spread the layout)
@@ -270,19 +274,22 @@ def post(store: Store, state: dict, path: str, body: object) -> dict:
         state["keys"][key_id] = {"name": body.get("name") or "Unnamed key",
                                  "secret": secrets.token_hex(32)}  # fmt: skip
         return key_info(state, key_id, True)
-    if path == "/v1/bucket/allow" and isinstance(body, dict):
+    if path in ("/v1/bucket/allow", "/v1/bucket/deny") and isinstance(body, dict):
         bucket = state["buckets"].get(body.get("bucketId"))
         if bucket is None:
             raise ApiError(404, "NoSuchBucket", f"Bucket not found: {body.get('bucketId')}")
         key_id = body.get("accessKeyId")
         if key_id not in state["keys"]:
             raise ApiError(404, "NoSuchAccessKey", f"Access key not found: {key_id}")
-        wanted = {p: bool(body.get("permissions", {}).get(p)) for p in ("read", "write", "owner")}
+        # Each flag given true is set to allow (allow) or to not (deny); the others are kept.
+        allow = path.endswith("/allow")
+        given = {p for p in ("read", "write", "owner") if body.get("permissions", {}).get(p)}
         entry = next((k for k in bucket["keys"] if k["accessKeyId"] == key_id), None)
         if entry is None:
-            bucket["keys"].append({"accessKeyId": key_id, "permissions": wanted})
-        else:
-            entry["permissions"] = {p: entry["permissions"][p] or wanted[p] for p in wanted}
+            entry = {"accessKeyId": key_id, "permissions": dict.fromkeys(given, False)}
+            bucket["keys"].append(entry)
+        entry["permissions"] = {p: allow if p in given else bool(entry["permissions"].get(p))
+                                for p in ("read", "write", "owner")}  # fmt: skip
         return bucket_info(state, body["bucketId"])
     raise ApiError(400, "InvalidRequest", f"Bad request: Unknown API endpoint: POST {path}")
 
@@ -489,6 +496,18 @@ def serve(config: dict) -> int:
     Path(config["data_dir"]).mkdir(parents=True, exist_ok=True)
     threading.Thread(target=rpc_server, args=(config, store), daemon=True).start()
     threading.Thread(target=pinger, args=(store,), daemon=True).start()
+    s3_bind = config["s3_api"].get("api_bind_addr")
+    if s3_bind:
+
+        def snapshot() -> dict:
+            with LOCK:
+                return store.load()
+
+        s3 = ThreadingHTTPServer(
+            address(s3_bind), s3_handler(snapshot, store.region, config["data_dir"])
+        )
+        threading.Thread(target=s3.serve_forever, daemon=True).start()
+        print(f"INFO garage_api::generic_server: S3 API server listening on {s3_bind}", flush=True)
     bind = config["admin"].get("api_bind_addr")
     print(f"INFO garage: Node ID of this node: {store.node[:16]}", flush=True)
     if not bind:

@@ -48,6 +48,7 @@ class Garage:
     container: str
     url: str
     token: str
+    s3_url: str = ""  # the S3 API (port 3900), published on the loopback as the admin API is
 
     def api(self, method: str, path: str, body: object = None) -> tuple[int, object]:
         request = urllib.request.Request(
@@ -67,7 +68,7 @@ def run_garage(
     engine: DockerEngine, network: str, home: Path, rpc: str = "", token: str = "", **env: str
 ) -> Garage:
     """A stand-in node; nodes of one cluster share ``rpc`` (the RPC secret) and ``token``."""
-    port, token = free_port(), token or secrets.token_hex(16)
+    port, s3_port, token = free_port(), free_port(), token or secrets.token_hex(16)
     rpc = rpc or secrets.token_hex(32)
     name = f"kgop-garage-{uuid.uuid4().hex[:8]}"
     done = docker(
@@ -75,12 +76,12 @@ def run_garage(
         "-e", f"GARAGE_RPC_SECRET={rpc}", "-e", f"GARAGE_ADMIN_TOKEN={token}",
         *(a for k, v in env.items() for a in ("-e", f"{k}={v}")),
         "-v", f"{config_path(home)}:/etc/garage.toml:ro",
-        "-p", f"127.0.0.1:{port}:3903",
+        "-p", f"127.0.0.1:{port}:3903", "-p", f"127.0.0.1:{s3_port}:3900",
         "--health-cmd", "/garage status", "--health-interval", "1s",
         IMAGE,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    garage = Garage(engine, name, f"http://127.0.0.1:{port}", token)
+    garage = Garage(engine, name, f"http://127.0.0.1:{port}", token, f"http://127.0.0.1:{s3_port}")
 
     def healthy() -> bool:
         state = docker(engine, "inspect", "-f", "{{.State.Health.Status}}", name).stdout
