@@ -306,3 +306,12 @@ def load_settings(
                 f"{where} is invalid: {exc}", hint="correct the value and run again"
             ) from None
     return Settings(**values)
+
+
+_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEYS?(_|$)|DATABASE_URL")
+
+
+def is_secret_name(name: str) -> bool:
+    """Names of ``.env`` values that hold secrets by the platform's conventions (never
+    printed by ``kgop env get``, masked in a support bundle)."""
+    return bool(_SECRET_NAME.search(name.upper()))

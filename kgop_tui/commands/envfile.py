@@ -23,15 +23,9 @@ import sys
 from typing import Any
 
 from kgop_tui.errors import ExitCode, UsageError
-from kgop_tui.settings import Settings
+from kgop_tui.settings import Settings, is_secret_name
 
-_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEYS?(_|$)|DATABASE_URL")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def is_secret_name(name: str) -> bool:
-    """Names that hold secrets by the platform's conventions (never printed by ``get``)."""
-    return bool(_SECRET_NAME.search(name.upper()))
 
 
 def register(verbs: Any) -> None:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from kgop_tui import __version__
-from kgop_tui.errors import ConfigInvalid, DependencyUnavailable, ExitCode
+from kgop_tui.errors import DependencyUnavailable, ExitCode
 from kgop_tui.settings import Settings
 
 APP_SERVICES = ["api", "web"]
@@ -66,9 +66,7 @@ async def wait_database(settings: Settings, deadline: float) -> None:
 def garage_admin(settings: Settings) -> Any:
     from kgop_tui.services.garage import GarageAdmin
 
-    if settings.garage_admin_token is None:
-        raise ConfigInvalid("GARAGE_ADMIN_TOKEN is not set in .env", hint="install.sh sets it")
-    return GarageAdmin(settings.kg_garage_admin_url, settings.garage_admin_token.get_secret_value())
+    return GarageAdmin.of_install(settings)
 
 
 def garage_init(settings: Settings, deadline: float, swarm: bool = False) -> str:

@@ -347,13 +347,13 @@ class Doctor:
             )
 
     def check_garage(self) -> None:
-        from kgop_tui.commands.platform import garage_admin
         from kgop_tui.services.compose import ComposeService
+        from kgop_tui.services.garage import GarageAdmin
 
         if self.engine_ok and "garage" not in ComposeService(self.settings, timeout=30).services():
             self.add("garage", SKIP, "no garage service in this stack")
             return
-        status = garage_admin(self.settings).status()
+        status = GarageAdmin.of_install(self.settings).status()
         missing = [
             what
             for what, present in (

@@ -22,9 +22,12 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import ConfigInvalid, DependencyUnavailable, OperationFailed, RefusedForSafety
+
+if TYPE_CHECKING:
+    from kgop_tui.settings import Settings
 
 BUCKET = "knowledge-graph"
 KEY_NAME = "kg-api"
@@ -104,6 +107,13 @@ class GarageAdmin:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+
+    @classmethod
+    def of_install(cls, settings: Settings) -> GarageAdmin:
+        """The install's Garage (its admin URL and GARAGE_ADMIN_TOKEN from .env)."""
+        if settings.garage_admin_token is None:
+            raise ConfigInvalid("GARAGE_ADMIN_TOKEN is not set in .env", hint="install.sh sets it")
+        return cls(settings.kg_garage_admin_url, settings.garage_admin_token.get_secret_value())
 
     def _call(self, method: str, path: str, body: Any = None, missing: str | None = None) -> Any:
         """One request; ``missing`` names the Garage error code that means "not there"."""

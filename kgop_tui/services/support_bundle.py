@@ -69,8 +69,7 @@ class Redactor:
 
 
 def redactor_for(settings: Settings) -> Redactor:
-    from kgop_tui.commands.envfile import is_secret_name
-    from kgop_tui.settings import read_env_file
+    from kgop_tui.settings import is_secret_name, read_env_file
 
     redact = Redactor()
     try:

@@ -60,3 +60,35 @@ def test_screens_and_widgets_reach_no_engine_and_no_service() -> None:
     engines = {"docker", "asyncpg", "cryptography", "bcrypt"}
     assert not {m for m in modules if m.split(".")[0] in engines}
     assert not {m for m in modules if m.startswith("kgop_tui.services")}
+
+
+def _imports(path: object) -> set[str]:
+    """Every module a file imports, at its top or inside a function."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(str(path)).read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize("layer", ["services", "screens", "widgets"])
+def test_no_layer_below_the_cli_imports_the_cli(layer: str) -> None:
+    """Services, screens and widgets receive what they need: none of them reaches up
+    into ``kgop_tui.commands`` (the CLI), even inside a function."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "kgop_tui" / layer
+    offenders = {
+        str(path.relative_to(package.parent)): sorted(
+            name for name in _imports(path) if name.startswith("kgop_tui.commands")
+        )
+        for path in package.rglob("*.py")
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
