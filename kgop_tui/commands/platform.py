@@ -68,7 +68,11 @@ def garage_admin(settings: Settings) -> Any:
 
     if settings.garage_admin_token is None:
         raise ConfigInvalid("GARAGE_ADMIN_TOKEN is not set in .env", hint="install.sh sets it")
-    return GarageAdmin(settings.kg_garage_admin_url, settings.garage_admin_token.get_secret_value())
+    return GarageAdmin(
+        settings.kg_garage_admin_url,
+        settings.garage_admin_token.get_secret_value(),
+        bucket=settings.garage_bucket,
+    )
 
 
 def garage_init(settings: Settings, deadline: float, swarm: bool = False) -> str:

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from kgop_tui.errors import ConfigInvalid, DependencyUnavailable, OperationFailed, RefusedForSafety
+from kgop_tui.settings import GARAGE_BUCKET
 
-BUCKET = "knowledge-graph"
+BUCKET = GARAGE_BUCKET  # the default; an install's is Settings.garage_bucket (GARAGE_BUCKET)
 KEY_NAME = "kg-api"
 ACCESS_SECRET = "garage.access_key_id"
 SECRET_SECRET = "garage.secret_access_key"
@@ -100,10 +101,11 @@ class GarageStatus:
 class GarageAdmin:
     """A small client of Garage's admin API v1."""
 
-    def __init__(self, url: str, token: str, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 5.0, bucket: str = BUCKET) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.bucket = bucket
 
     def _call(self, method: str, path: str, body: Any = None, missing: str | None = None) -> Any:
         """One request; ``missing`` names the Garage error code that means "not there"."""
@@ -156,8 +158,9 @@ class GarageAdmin:
         return found
 
     def find_bucket(self) -> dict[str, Any] | None:
+        alias = urllib.parse.quote(self.bucket)
         found: dict[str, Any] | None = self._call(
-            "GET", f"/v1/bucket?globalAlias={BUCKET}", missing="NoSuchBucket"
+            "GET", f"/v1/bucket?globalAlias={alias}", missing="NoSuchBucket"
         )
         return found
 
@@ -222,8 +225,8 @@ class GarageAdmin:
             )
         bucket = self.find_bucket()
         if bucket is None:
-            bucket = self._call("POST", "/v1/bucket", {"globalAlias": BUCKET})
-            done.append(f"bucket {BUCKET} created")
+            bucket = self._call("POST", "/v1/bucket", {"globalAlias": self.bucket})
+            done.append(f"bucket {self.bucket} created")
         credentials = None
         key = self.find_key()
         if key is None:

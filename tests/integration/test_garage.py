@@ -121,7 +121,7 @@ def test_init_on_a_fresh_cluster_then_again(env: dict[str, str], garage: Garage)
     assert "bucket: missing; key: missing" in before.stdout
     first = run_kgop("garage", "init", env=env)
     assert first.returncode == 0, first.stderr
-    for step in ("layout assigned", "bucket knowledge-graph created", "key kg-api created",
+    for step in ("layout assigned", "bucket kg-storage created", "key kg-api created",
                  "key allowed on the bucket", "credentials stored encrypted"):  # fmt: skip
         assert step in first.stdout
     again = run_kgop("garage", "init", env=env)
