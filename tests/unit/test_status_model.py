@@ -89,6 +89,9 @@ def test_a_degraded_api_is_up_and_says_what_is_down() -> None:
         probe = [{"ExitCode": 0, "Output": output}]
         doc = inspect_doc(Health={"Status": "healthy", "Log": probe})
         assert status_from_inspect(doc, NOW).degraded == (), output
+    assert "api: degraded — it reports garage unhealthy" in render_project_status(
+        ProjectStatus(project="kg", services=[status])
+    )
     # Unhealthy is unhealthy, whatever its last answer said.
     probe = [{"ExitCode": 1, "Output": DEGRADED}]
     sick = status_from_inspect(inspect_doc(Health={"Status": "unhealthy", "Log": probe}), NOW)
