@@ -151,7 +151,10 @@ class Doctor:
             "env.required",
             FAIL if missing else OK,
             f"missing: {', '.join(missing)}" if missing else f"{len(required)} required set",
-            "set them in .env (install.sh writes them)" if missing else None,
+            "re-run install.sh with the same --dir: it adds the secrets an older .env lacks and "
+            "keeps every one it has; or set them in .env"
+            if missing
+            else None,
         )
 
     def check_mounts(self) -> None:
