@@ -575,7 +575,8 @@ external_url() {
     [[ "${port}" == 443 ]] && port="" || port=":${port}"
     printf 'https://%s%s' "${host}" "${port}"
   elif [[ -n "${OPT[macvlan_parent]:-${OLD[KG_MACVLAN_PARENT]:-}}" ]]; then
-    [[ -n "${OPT[hostname]}" ]] || host="${OPT[macvlan_ip]:-${OLD[KG_MACVLAN_IP]:-localhost}}"
+    [[ "${OPT[hostname]:-localhost}" != localhost ]] ||
+      host="${OPT[macvlan_ip]:-${OLD[KG_MACVLAN_IP]:-localhost}}"
     printf 'http://%s' "${host}"
   else
     printf 'http://%s:%s' "${host}" "${KG_WEB_PORT:-${OLD[KG_WEB_PORT]:-3000}}"
@@ -968,7 +969,7 @@ print_plan() {
   else
     say "  2. .env: new secrets (Postgres, ENCRYPTION_KEY, OAUTH_SIGNING_KEY, INTERNAL_KEY_SERVICE_SECRET, Garage), mode 0600"
   fi
-  say "  3. TLS: $(ssl_mode) for ${OPT[hostname]:-localhost}"
+  say "  3. TLS: $(ssl_mode) for ${OPT[hostname]:-localhost}; users reach web at $(external_url)"
   say "  4. start postgres, the operator ($(image operator)) and garage (garage/garage.toml written when missing)"
   say "  5. admin '${OPT[admin_user]:-admin}'${OPT[ai_provider]:+, AI provider ${OPT[ai_provider]}}${OPT[embedding]:+, embedding ${OPT[embedding]}}"
   say "  6. migrations, object store, api ($(image api)) and web, health wait"
