@@ -558,6 +558,32 @@ compose_files() {
 ssl_mode() { printf '%s' "${OPT[ssl]:-${OLD[KG_SSL_MODE]:-none}}"; }
 
 #######################################
+# Where users reach web (scheme, host, port): the platform's EXTERNAL_URL (its
+# operator/lib/headless-init.sh derives it the same way), from which compose gives web its
+# OAuth redirect URI (EXTERNAL_URL/callback). With TLS the front's HTTPS port; on a macvlan
+# address without TLS, web's own port 80; else web's loopback port.
+# Globals:
+#   OPT, OLD (read)
+# Outputs:
+#   the URL
+#######################################
+external_url() {
+  local host="${OPT[hostname]:-localhost}" port
+  [[ "${host}" != *:* ]] || host="[${host}]" # an IPv6 address
+  if [[ "$(ssl_mode)" != none ]]; then
+    port="${KG_HTTPS_PORT:-${OLD[KG_HTTPS_PORT]:-443}}"
+    [[ "${port}" == 443 ]] && port="" || port=":${port}"
+    printf 'https://%s%s' "${host}" "${port}"
+  elif [[ -n "${OPT[macvlan_parent]:-${OLD[KG_MACVLAN_PARENT]:-}}" ]]; then
+    [[ "${OPT[hostname]:-localhost}" != localhost ]] ||
+      host="${OPT[macvlan_ip]:-${OLD[KG_MACVLAN_IP]:-localhost}}"
+    printf 'http://%s' "${host}"
+  else
+    printf 'http://%s:%s' "${host}" "${KG_WEB_PORT:-${OLD[KG_WEB_PORT]:-3000}}"
+  fi
+}
+
+#######################################
 # A directive for a setting: a flag given now wins, else the existing value, else the default.
 # Arguments:
 #   key, value, flag name (empty: the value always wins)
@@ -626,9 +652,26 @@ env_directives() {
     setting KG_MACVLAN_GATEWAY "${OPT[macvlan_gateway]}"
     setting KG_MACVLAN_IP "${OPT[macvlan_ip]}"
   fi
-  setting POSTGRES_USER kg keep
+  # The platform's names and defaults (its docker/docker-compose.yml, .env.example); an
+  # install that has them keeps its own (earlier installs: POSTGRES_USER=kg).
+  setting POSTGRES_USER admin keep
   setting POSTGRES_DB knowledge_graph keep
+  # Earlier installs created the bucket knowledge-graph: a re-run keeps them on it.
+  if ((RERUN)); then
+    setting GARAGE_BUCKET knowledge-graph keep
+  else
+    setting GARAGE_BUCKET kg-storage keep
+  fi
+  if given hostname || given ssl || [[ -n "${OPT[macvlan_parent]}" ]]; then
+    setting EXTERNAL_URL "$(external_url)"
+  else
+    setting EXTERNAL_URL "$(external_url)" keep
+  fi
   printf 'secret POSTGRES_PASSWORD hex:24\nsecret ENCRYPTION_KEY fernet\n'
+  # What the platform's api needs besides (its operator/lib/init-secrets.sh:266-332): the
+  # key that signs its OAuth tokens (32 random bytes, hex) and the token that lets its
+  # services read the stored keys (32 random bytes, urlsafe base64: a Fernet key's format).
+  printf 'secret OAUTH_SIGNING_KEY hex:32\nsecret INTERNAL_KEY_SERVICE_SECRET fernet\n'
   printf 'secret GARAGE_RPC_SECRET hex:32\nsecret GARAGE_ADMIN_TOKEN hex:32\n'
   printf 'secret KG_SESSION_SECRET hex:32\n'
   # The key that signs backups: 32 random bytes in urlsafe base64, a Fernet key's format.
@@ -687,7 +730,7 @@ server {
     proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
     proxy_set_header X-Forwarded-Proto https;
     location /api/ { proxy_pass http://api:8000/; }
-    location / { proxy_pass http://web:8000; }
+    location / { proxy_pass http://web:80; }
 }
 CONF
 }
@@ -924,9 +967,9 @@ print_plan() {
   if [[ -f "${OPT[dir]}/.env" ]]; then
     say "  2. .env exists: keep every secret, update settings"
   else
-    say "  2. .env: new secrets (Postgres, ENCRYPTION_KEY, Garage), mode 0600"
+    say "  2. .env: new secrets (Postgres, ENCRYPTION_KEY, OAUTH_SIGNING_KEY, INTERNAL_KEY_SERVICE_SECRET, Garage), mode 0600"
   fi
-  say "  3. TLS: $(ssl_mode) for ${OPT[hostname]:-localhost}"
+  say "  3. TLS: $(ssl_mode) for ${OPT[hostname]:-localhost}; users reach web at $(external_url)"
   say "  4. start postgres, the operator ($(image operator)) and garage (garage/garage.toml written when missing)"
   say "  5. admin '${OPT[admin_user]:-admin}'${OPT[ai_provider]:+, AI provider ${OPT[ai_provider]}}${OPT[embedding]:+, embedding ${OPT[embedding]}}"
   say "  6. migrations, object store, api ($(image api)) and web, health wait"

@@ -25,6 +25,32 @@ def iso_time(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def degraded_components(output: str | None) -> tuple[str, ...]:
+    """What the platform api's ``/health`` answer names unhealthy when it says "degraded".
+
+    The api answers 200 then (its ``api/app/main.py``, ``health``), so Docker, whose
+    healthcheck only sees the status, calls the container healthy; the answer itself is in
+    the healthcheck's output, which the platform's image prints (``curl -f``). Empty for any
+    other output."""
+    if not output or '"degraded"' not in output:
+        return ()
+    import json
+
+    try:
+        body, _ = json.JSONDecoder().raw_decode(output[output.find("{") :])
+    except ValueError:
+        return ()
+    if not isinstance(body, dict) or body.get("status") != "degraded":
+        return ()
+    components = body.get("components")
+    named = [
+        f"{name} {part.get('status', 'unknown')}"
+        for name, part in (components.items() if isinstance(components, dict) else ())
+        if isinstance(part, dict) and part.get("status") != "healthy"
+    ]
+    return tuple(named) or ("degraded",)
+
+
 def _time(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
@@ -121,6 +147,12 @@ class ServiceStatus(NamedTuple):
     def ok(self) -> bool:
         """Running and not unhealthy: what a user would call fine."""
         return self.state is ContainerState.RUNNING and self.health in (Health.HEALTHY, Health.NONE)
+
+    @property
+    def degraded(self) -> tuple[str, ...]:
+        """Running and healthy to Docker, but its last answer says "degraded" (the platform
+        api's /health): the parts it names unhealthy, e.g. ``("garage unhealthy",)``."""
+        return degraded_components(self.health_output) if self.ok else ()
 
     @property
     def short_of_replicas(self) -> bool:

@@ -133,6 +133,8 @@ def _problem(s: ServiceStatus) -> str | None:
         probe = clean(s.health_output or "no output").splitlines()
         first = probe[-1] if probe else "no output"
         return f"{s.service}: unhealthy — last probe exited {s.health_exit_code}: {first}"
+    if s.degraded:  # up, but the platform's api reports a part of it down
+        return f"{s.service}: degraded — it reports {clean_line(', '.join(s.degraded))}"
     if s.state is ContainerState.EXITED:
         return f"{s.service}: exited with code {s.exit_code}"
     if s.state is ContainerState.RESTARTING:

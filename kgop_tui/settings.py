@@ -20,6 +20,10 @@ from kgop_tui.errors import ConfigInvalid
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+GARAGE_BUCKET = "kg-storage"
+"""The platform's bucket: its api's default (api/app/lib/garage/base.py:131, .env.example:100)
+and compose's default of GARAGE_BUCKET, the one kgop creates unless .env names another."""
 _DOUBLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
@@ -162,6 +166,12 @@ def _project_name(value: str) -> str:
     return value
 
 
+def _bucket(value: str) -> str:
+    if not _BUCKET.fullmatch(value):
+        raise ValueError("must be 3 to 63 lowercase letters, digits, '.' or '-' (S3's rule)")
+    return value
+
+
 def _region(value: str) -> str:
     if not _REGION.fullmatch(value):
         raise ValueError("must be 1 to 63 letters, digits, '_', '.' or '-', starting alphanumeric")
@@ -186,7 +196,8 @@ class Settings(NamedTuple):
     """Docker engine address (DOCKER_HOST)."""
     kgop_database_url: Secret | None = None
     """Postgres URL; built from the POSTGRES_* values when unset."""
-    postgres_user: str = "kg"
+    postgres_user: str = "admin"
+    """The platform's default (its docker/docker-compose.yml:45); earlier installs wrote kg."""
     postgres_password: Secret | None = None
     postgres_db: str = "knowledge_graph"
     postgres_host: str = "postgres"
@@ -204,6 +215,9 @@ class Settings(NamedTuple):
     """Garage's admin API as kgop sees it."""
     kg_garage_region: str = "garage"
     """S3 region of Garage (its garage.toml's s3_region), given to the api."""
+    garage_bucket: str = GARAGE_BUCKET
+    """GARAGE_BUCKET: the api's bucket, which `kgop garage init` creates (compose gives the
+    api the same variable, with the same default)."""
     kgop_migrations_dir: Path | None = None
     """Migrations folder; default KG_HOME/sql/migrations."""
     kgop_warm_migrations_dir: Path | None = None
@@ -272,6 +286,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "garage_admin_token": Secret,
     "kg_garage_admin_url": _text,
     "kg_garage_region": _region,
+    "garage_bucket": _bucket,
     "kgop_migrations_dir": Path,
     "kgop_warm_migrations_dir": Path,
 }

@@ -31,6 +31,14 @@ MAX_SKEW_SECONDS = 60
 BACKUP_WARN_DAYS = 7
 
 
+# What to do when the platform's api reports a part of it unhealthy (its /health).
+_DEGRADED_HINT = {
+    "garage": "the api needs its Garage key in kg_api.system_api_keys and Garage answering: "
+    "`./operator.sh garage init`, then `./operator.sh logs api`",
+    "database": "`./operator.sh logs api` and `./operator.sh logs postgres`",
+}
+
+
 def _error(exc: BaseException) -> tuple[str, str | None]:
     if isinstance(exc, KgopError):
         return exc.message, exc.hint
@@ -143,7 +151,10 @@ class Doctor:
             "env.required",
             FAIL if missing else OK,
             f"missing: {', '.join(missing)}" if missing else f"{len(required)} required set",
-            "set them in .env (install.sh writes them)" if missing else None,
+            "re-run install.sh with the same --dir: it adds the secrets an older .env lacks and "
+            "keeps every one it has; or set them in .env"
+            if missing
+            else None,
         )
 
     def check_mounts(self) -> None:
@@ -274,6 +285,13 @@ class Doctor:
             elif s.restart_count:
                 self.add(ident, WARN, f"running, {s.health.value}{restarts}",
                          f"./operator.sh logs {s.service}")  # fmt: skip
+            elif s.degraded:
+                self.add(
+                    ident, WARN,
+                    f"running, healthy to Docker, but it reports degraded: "
+                    f"{', '.join(s.degraded)}",
+                    _DEGRADED_HINT.get(s.degraded[0].split()[0], f"./operator.sh logs {s.service}"),
+                )  # fmt: skip
             else:
                 self.add(ident, OK, f"running, {s.health.value}, {s.image}")
 

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kgop_tui.errors import ConfigInvalid, DependencyUnavailable, OperationFailed, RefusedForSafety
+from kgop_tui.settings import GARAGE_BUCKET
 
 if TYPE_CHECKING:
     from kgop_tui.settings import Settings
 
-BUCKET = "knowledge-graph"
+BUCKET = GARAGE_BUCKET  # the default; an install's is Settings.garage_bucket (GARAGE_BUCKET)
 KEY_NAME = "kg-api"
 ACCESS_SECRET = "garage.access_key_id"
 SECRET_SECRET = "garage.secret_access_key"
@@ -103,17 +104,22 @@ class GarageStatus:
 class GarageAdmin:
     """A small client of Garage's admin API v1."""
 
-    def __init__(self, url: str, token: str, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 5.0, bucket: str = BUCKET) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.bucket = bucket
 
     @classmethod
     def of_install(cls, settings: Settings) -> GarageAdmin:
         """The install's Garage (its admin URL and GARAGE_ADMIN_TOKEN from .env)."""
         if settings.garage_admin_token is None:
             raise ConfigInvalid("GARAGE_ADMIN_TOKEN is not set in .env", hint="install.sh sets it")
-        return cls(settings.kg_garage_admin_url, settings.garage_admin_token.get_secret_value())
+        return cls(
+            settings.kg_garage_admin_url,
+            settings.garage_admin_token.get_secret_value(),
+            bucket=settings.garage_bucket,
+        )
 
     def _call(self, method: str, path: str, body: Any = None, missing: str | None = None) -> Any:
         """One request; ``missing`` names the Garage error code that means "not there"."""
@@ -166,8 +172,9 @@ class GarageAdmin:
         return found
 
     def find_bucket(self) -> dict[str, Any] | None:
+        alias = urllib.parse.quote(self.bucket)
         found: dict[str, Any] | None = self._call(
-            "GET", f"/v1/bucket?globalAlias={BUCKET}", missing="NoSuchBucket"
+            "GET", f"/v1/bucket?globalAlias={alias}", missing="NoSuchBucket"
         )
         return found
 
@@ -232,8 +239,8 @@ class GarageAdmin:
             )
         bucket = self.find_bucket()
         if bucket is None:
-            bucket = self._call("POST", "/v1/bucket", {"globalAlias": BUCKET})
-            done.append(f"bucket {BUCKET} created")
+            bucket = self._call("POST", "/v1/bucket", {"globalAlias": self.bucket})
+            done.append(f"bucket {self.bucket} created")
         credentials = None
         key = self.find_key()
         if key is None:

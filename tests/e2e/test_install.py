@@ -26,6 +26,8 @@ from tests.support.stack import ROOT, InstallSite, Tmux, env_file
 SECRET_KEYS = (
     "POSTGRES_PASSWORD",
     "ENCRYPTION_KEY",
+    "OAUTH_SIGNING_KEY",
+    "INTERNAL_KEY_SERVICE_SECRET",
     "GARAGE_RPC_SECRET",
     "GARAGE_ADMIN_TOKEN",
     "KG_SESSION_SECRET",
@@ -121,6 +123,7 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
     assert env_file(home)["GARAGE_RPC_SECRET"] not in garage_toml
     secrets = {k: env_file(home)[k] for k in SECRET_KEYS}
     env_bytes = (home / ".env").read_bytes()
+    assert_the_platforms_contract(machine, home)
 
     nginx = subprocess.run(
         ["docker", "compose", "exec", "-T", "nginx", "nginx", "-t"],
@@ -206,6 +209,28 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
     assert refused.stderr.count("\n") == 1
     assert (home / ".env").read_bytes() == edited
     assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == files_before
+
+    # An install made before kgop gave the api its two secrets: a re-run adds them, touches
+    # nothing else, and the api runs with them.
+    older = b"".join(
+        line
+        for line in edited.splitlines(keepends=True)
+        if not line.startswith((b"OAUTH_SIGNING_KEY=", b"INTERNAL_KEY_SERVICE_SECRET="))
+    )
+    (home / ".env").write_bytes(older)
+    added = machine.install(*args, home=home)
+    assert added.returncode == 0, added.stdout[-3000:] + added.stderr[-2000:]
+    now = (home / ".env").read_bytes()
+    assert now.startswith(older)
+    assert sorted(k for k in env_file(home) if k not in env_file_of(older)) == [
+        "INTERNAL_KEY_SERVICE_SECRET",
+        "OAUTH_SIGNING_KEY",
+    ]
+    assert {k: env_file(home)[k] for k in secrets if k not in NEW_SECRETS} == {
+        k: v for k, v in secrets.items() if k not in NEW_SECRETS
+    }
+    assert (home / ".env").stat().st_mode & 0o777 == 0o600
+    assert_the_platforms_contract(machine, home)
     assert (
         json.loads(
             subprocess.run(
@@ -218,6 +243,63 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
         )["encryption"]["match"]
         is True
     )
+
+
+NEW_SECRETS = ("OAUTH_SIGNING_KEY", "INTERNAL_KEY_SERVICE_SECRET")
+# What the platform's api reads from its environment (its docker/docker-compose.yml:137-150).
+API_VARIABLES = (
+    "ENCRYPTION_KEY", "OAUTH_SIGNING_KEY", "INTERNAL_KEY_SERVICE_SECRET", "POSTGRES_HOST",
+    "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "GARAGE_S3_ENDPOINT",
+    "GARAGE_REGION", "GARAGE_BUCKET",
+)  # fmt: skip
+
+
+def env_file_of(text: bytes) -> dict[str, str]:
+    """As env_file reads a .env, from its bytes."""
+    lines = text.decode().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def container_env(machine: InstallSite, home: Path, service: str) -> dict[str, str]:
+    project = env_file(home)["COMPOSE_PROJECT_NAME"]
+    done = subprocess.run(
+        ["docker", "inspect", "--format", "{{json .Config.Env}}", f"{project}-{service}-1"],
+        env=machine.env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return dict(item.split("=", 1) for item in json.loads(done.stdout))
+
+
+def assert_the_platforms_contract(machine: InstallSite, home: Path) -> None:
+    """.env holds the platform's secrets in its formats; api and web run with its variables;
+    web answers on its port 80 inside the stack's network."""
+    env = env_file(home)
+    assert re.fullmatch(r"[0-9a-f]{64}", env["OAUTH_SIGNING_KEY"])  # 32 random bytes, hex
+    for key in ("ENCRYPTION_KEY", "INTERNAL_KEY_SERVICE_SECRET"):  # urlsafe base64 of 32 bytes
+        assert len(base64.urlsafe_b64decode(env[key])) == 32
+    assert (env["POSTGRES_USER"], env["GARAGE_BUCKET"]) == ("admin", "kg-storage")
+    api = container_env(machine, home, "api")
+    assert {k: api.get(k) for k in API_VARIABLES} == {
+        **{k: env[k] for k in SECRET_KEYS[:4]},
+        "POSTGRES_HOST": "postgres", "POSTGRES_PORT": "5432", "POSTGRES_DB": "knowledge_graph",
+        "POSTGRES_USER": "admin", "GARAGE_S3_ENDPOINT": "http://garage:3900",
+        "GARAGE_REGION": "garage", "GARAGE_BUCKET": "kg-storage",
+    }  # fmt: skip
+    web = container_env(machine, home, "web")
+    assert env["EXTERNAL_URL"] == f"https://localhost:{machine.env['KG_HTTPS_PORT']}"
+    assert {k: v for k, v in web.items() if k.startswith("VITE_")} == {
+        "VITE_API_URL": "/api",  # through the TLS front, which proxies /api/ to api
+        "VITE_OAUTH_CLIENT_ID": "kg-web",
+        "VITE_OAUTH_REDIRECT_URI": env["EXTERNAL_URL"] + "/callback",
+        "VITE_APP_NAME": "Knowledge Graph",
+    }
+    probe = subprocess.run(
+        ["docker", "compose", "exec", "-T", "operator", "python3", "-c",
+         "import urllib.request as u; print(u.urlopen('http://web:80/config.js').read().decode())"],
+        cwd=home, env=machine.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert env["EXTERNAL_URL"] + "/callback" in probe.stdout
 
 
 def test_manual_certificate_is_checked_and_served(machine: InstallSite, tmp_path: Path) -> None:

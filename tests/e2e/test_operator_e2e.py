@@ -52,9 +52,7 @@ def test_the_whole_chain(stack: Stack) -> None:
     started = stack.shim("start")
     assert started.returncode == 0, started.stdout + started.stderr
     assert "[2/6] migrations" in started.stdout
-    assert "[3/6] object store ... layout assigned, bucket knowledge-graph created" in (
-        started.stdout
-    )
+    assert "[3/6] object store ... layout assigned, bucket kg-storage created" in started.stdout
     assert "[6/6] warm migrations ... 1 applied" in started.stdout
     assert "The platform is up" in started.stdout
     assert healthy(stack, ["postgres", "garage", "operator", "api", "web"])

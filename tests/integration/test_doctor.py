@@ -28,6 +28,9 @@ OPENAI_KEY = "sk-proj-doctorBundle0123456789abcdefXYZ"
 ADMIN_PASSWORD = "Bundle-admin-pass-4711"
 
 
+DEGRADED = '{"status": "degraded", "components": {"garage": {"status": "unhealthy"}}}'
+
+
 def services(image: str, sick: bool) -> str:
     common = f"    image: {image}\n    stop_signal: SIGKILL\n    labels:\n      kgop.test: '1'\n"
     yaml = (
@@ -43,6 +46,10 @@ def services(image: str, sick: bool) -> str:
             "    command: [sh, -c, 'echo connecting with password $$DB_PASSWORD; sleep infinity']\n"
             "    healthcheck:\n"
             "      test: [CMD-SHELL, 'echo db not ready: connection refused; exit 1']\n"
+            "      interval: 1s\n      retries: 1\n"
+            # The platform's api when Garage is missing: 200 "degraded", so Docker-healthy.
+            "  api:\n" + common + "    command: [sleep, infinity]\n"
+            "    healthcheck:\n      test: [CMD, printf, '%s', '" + DEGRADED + "']\n"
             "      interval: 1s\n      retries: 1\n"
         )  # fmt: skip
     return yaml
@@ -105,6 +112,7 @@ def make_site(engine: DockerEngine, home: Path, dsn: str, sick: bool) -> Site:
     wait_for(lambda: project.state("good") == ("running", "healthy"), 60, "good to be healthy")
     if sick:
         wait_for(lambda: project.state("sick") == ("running", "unhealthy"), 60, "sick to fail")
+        wait_for(lambda: project.state("api") == ("running", "healthy"), 60, "api to answer")
     return site
 
 
@@ -150,6 +158,11 @@ def test_doctor_names_each_problem_and_exits_1(troubled: Site) -> None:
     assert "unhealthy" in sick["detail"]
     assert "db not ready: connection refused" in sick["detail"]
     assert sick["hint"] == "./operator.sh logs sick"
+    # Up for every gate, but not all well: doctor says what the api reports down.
+    api = checks["service.api"]
+    assert api["state"] == "warn"
+    assert "reports degraded: garage unhealthy" in api["detail"]
+    assert "./operator.sh garage init" in api["hint"]
     assert checks["migrations"]["state"] == "fail"
     assert migration.name in checks["migrations"]["detail"]
     assert checks["tls"]["state"] == "fail"

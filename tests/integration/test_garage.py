@@ -115,6 +115,20 @@ def env(tmp_path: Path, postgres: str, garage: Garage) -> dict[str, str]:
     return values
 
 
+def test_the_bucket_is_the_one_the_api_is_given(env: dict[str, str], garage: Garage) -> None:
+    """GARAGE_BUCKET, which compose gives the api too: an install that names another bucket
+    (an earlier one's knowledge-graph) gets that one."""
+    done = run_kgop("garage", "init", env={**env, "GARAGE_BUCKET": "knowledge-graph"})
+    assert done.returncode == 0, done.stderr
+    assert "bucket knowledge-graph created" in done.stdout
+    status, buckets = garage.api("GET", "/v1/bucket")
+    assert status == 200
+    assert [b["globalAliases"] for b in buckets] == [["knowledge-graph"]]
+    again = run_kgop("garage", "status", env={**env, "GARAGE_BUCKET": "knowledge-graph"})
+    assert "bucket: present" in again.stdout
+    assert "bucket: missing" in run_kgop("garage", "status", env=env).stdout  # kg-storage
+
+
 def test_init_on_a_fresh_cluster_then_again(env: dict[str, str], garage: Garage) -> None:
     before = run_kgop("garage", "status", env=env)
     assert before.returncode == 0, before.stderr
@@ -122,7 +136,7 @@ def test_init_on_a_fresh_cluster_then_again(env: dict[str, str], garage: Garage)
     assert "bucket: missing; key: missing" in before.stdout
     first = run_kgop("garage", "init", env=env)
     assert first.returncode == 0, first.stderr
-    for step in ("layout assigned", "bucket knowledge-graph created", "key kg-api created",
+    for step in ("layout assigned", "bucket kg-storage created", "key kg-api created",
                  "key allowed on the bucket", "credentials stored encrypted"):  # fmt: skip
         assert step in first.stdout
     again = run_kgop("garage", "init", env=env)

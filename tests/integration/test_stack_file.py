@@ -35,6 +35,7 @@ def install(home: Path, files: str) -> Path:
         f"COMPOSE_PROJECT_NAME=kgstack\nKG_HOME={home}\nKG_VERSION=0.6.0\n"
         f"COMPOSE_FILE={files}:compose/own.yml\n"
         f"POSTGRES_PASSWORD={SECRET}\nGARAGE_RPC_SECRET=rpc\nGARAGE_ADMIN_TOKEN=admin\n"
+        "ENCRYPTION_KEY=enc\nOAUTH_SIGNING_KEY=oauth\nINTERNAL_KEY_SERVICE_SECRET=internal\n"
     )
     return home
 

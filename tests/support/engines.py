@@ -10,6 +10,7 @@ import asyncio
 import glob
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -58,9 +59,13 @@ def free_port() -> int:
     kernel's ephemeral range, and never hands one out twice.
     """
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
-    index = int(worker[2:]) + 1 if worker[2:].isdigit() else 0
-    first = 15000 + 2000 * index
-    for port in range(first, first + 2000):
+    index = (int(worker[2:]) + 1 if worker[2:].isdigit() else 0) % 3
+    # Runs sharing the machine (each with its own KGOP_TEST_ADDRESS_POOL) share its loopback
+    # too: each takes ports from a block of its own, chosen by its pool.
+    pool = re.search(r"base=\d+\.(\d+)\.", os.environ.get("KGOP_TEST_ADDRESS_POOL", ""))
+    block = int(pool.group(1)) % 5 if pool else 0
+    first = 15000 + 3000 * block + 1000 * index
+    for port in range(first, first + 1000):
         if port in _HANDED_OUT:
             continue
         with socket.socket() as sock:
@@ -70,7 +75,7 @@ def free_port() -> int:
                 continue
         _HANDED_OUT.add(port)
         return port
-    raise RuntimeError(f"no free port left in {first}-{first + 1999} for {worker}")
+    raise RuntimeError(f"no free port left in {first}-{first + 999} for {worker}")
 
 
 # ---- Postgres ------------------------------------------------------------------------

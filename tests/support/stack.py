@@ -124,6 +124,8 @@ def write_install(home: Path, engine: DockerEngine, version: str) -> tuple[str, 
         f"KG_DOCKER_SOCKET={engine.host.removeprefix('unix://')}",
         f"POSTGRES_PASSWORD={uuid.uuid4().hex}",
         f"ENCRYPTION_KEY={Fernet.generate_key().decode()}",
+        f"OAUTH_SIGNING_KEY={uuid.uuid4().hex * 2}",
+        f"INTERNAL_KEY_SERVICE_SECRET={Fernet.generate_key().decode()}",
         f"GARAGE_RPC_SECRET={uuid.uuid4().hex * 2}",
         f"GARAGE_ADMIN_TOKEN={uuid.uuid4().hex}",
         *(f"KG_{name}_PORT={port}" for name, port in ports.items()),
@@ -209,7 +211,7 @@ NGINX_CONF = """server {
     ssl_certificate     /etc/nginx/certs/kg.crt;
     ssl_certificate_key /etc/nginx/certs/kg.key;
     location /api/ { proxy_pass http://api:8000/; }
-    location / { proxy_pass http://web:8000; }
+    location / { proxy_pass http://web:80; }
 }
 """
 
@@ -306,8 +308,9 @@ class UpgradeSite:
 
 
 def stack_dsn(stack: Stack) -> str:
-    password = env_values(stack.home)["POSTGRES_PASSWORD"]
-    return f"postgresql://kg:{password}@127.0.0.1:{stack.ports['POSTGRES']}/knowledge_graph"
+    values = env_values(stack.home)
+    user, password = values.get("POSTGRES_USER", "admin"), values["POSTGRES_PASSWORD"]
+    return f"postgresql://{user}:{password}@127.0.0.1:{stack.ports['POSTGRES']}/knowledge_graph"
 
 
 def get_json(url: str, timeout: float = 3) -> tuple[int, dict[str, object]]:
@@ -351,7 +354,7 @@ class InstallSite:
                 f"{project}-postgres-1",
                 "psql",
                 "-U",
-                "kg",
+                env_file(home).get("POSTGRES_USER", "admin"),
                 "-d",
                 "knowledge_graph",
                 "-tAc",

@@ -48,7 +48,34 @@ def test_defaults_without_env_file(tmp_path: Path) -> None:
     assert settings.kg_home == tmp_path
     assert settings.compose_project_name == "kg"
     assert settings.docker_host == "unix:///var/run/docker.sock"
-    assert settings.database_url() == "postgresql://kg@postgres:5432/knowledge_graph"
+    # The platform's own defaults (its docker/docker-compose.yml): user admin, bucket kg-storage.
+    assert settings.database_url() == "postgresql://admin@postgres:5432/knowledge_graph"
+    assert settings.garage_bucket == "kg-storage"
+
+
+def test_compose_gives_the_api_kgops_default_bucket_and_postgres_user() -> None:
+    """compose.yml's defaults and kgop's are one: the api's bucket is the one kgop creates,
+    its database user the one kgop connects as."""
+    from kgop_tui.settings import GARAGE_BUCKET, Settings
+
+    compose = (Path(__file__).resolve().parents[2] / "compose" / "compose.yml").read_text()
+    assert f"GARAGE_BUCKET: ${{GARAGE_BUCKET:-{GARAGE_BUCKET}}}" in compose
+    assert (
+        compose.count(
+            f"POSTGRES_USER: ${{POSTGRES_USER:-{Settings._field_defaults['postgres_user']}}}"
+        )
+        == 2
+    )
+
+
+def test_a_bucket_name_s3_refuses_is_a_one_line_error(tmp_path: Path) -> None:
+    write_env(tmp_path, "GARAGE_BUCKET=Not_A_Bucket\n")
+    with pytest.raises(ConfigInvalid) as caught:
+        load_settings(kg_home=tmp_path, environ={})
+    assert "GARAGE_BUCKET in" in caught.value.message
+    assert "S3" in caught.value.message
+    write_env(tmp_path, "GARAGE_BUCKET=knowledge-graph\n")
+    assert load_settings(kg_home=tmp_path, environ={}).garage_bucket == "knowledge-graph"
 
 
 def test_kg_home_defaults_to_current_directory(

@@ -71,6 +71,33 @@ def test_unhealthy_service_keeps_the_probe_output() -> None:
     assert not status.ok
 
 
+# The platform api's /health when Garage is missing (api/app/main.py answers 200 then), as
+# its healthcheck (curl -f) leaves it in Docker's health log.
+DEGRADED = (
+    '{"status":"degraded","components":{"api":{"status":"healthy"},'
+    '"database":{"status":"healthy"},"garage":{"status":"unhealthy","bucket":"kg-storage"}}}'
+)
+
+
+def test_a_degraded_api_is_up_and_says_what_is_down() -> None:
+    probe = [{"ExitCode": 0, "Output": DEGRADED}]
+    status = status_from_inspect(inspect_doc(Health={"Status": "healthy", "Log": probe}), NOW)
+    assert status.ok
+    assert status.degraded == ("garage unhealthy",)
+    fine = DEGRADED.replace('"degraded"', '"healthy"').replace('"unhealthy"', '"healthy"')
+    for output in (fine, "ok", "curl: (22) error 503", '{"status": "degraded"', "{}"):
+        probe = [{"ExitCode": 0, "Output": output}]
+        doc = inspect_doc(Health={"Status": "healthy", "Log": probe})
+        assert status_from_inspect(doc, NOW).degraded == (), output
+    assert "api: degraded — it reports garage unhealthy" in render_project_status(
+        ProjectStatus(project="kg", services=[status])
+    )
+    # Unhealthy is unhealthy, whatever its last answer said.
+    probe = [{"ExitCode": 1, "Output": DEGRADED}]
+    sick = status_from_inspect(inspect_doc(Health={"Status": "unhealthy", "Log": probe}), NOW)
+    assert sick.degraded == ()
+
+
 def test_exited_service_has_exit_code_and_no_uptime() -> None:
     doc = inspect_doc(Status="exited", ExitCode=137, FinishedAt="2026-11-26T11:30:00Z")
     status = status_from_inspect(doc, NOW)
