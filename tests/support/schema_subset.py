@@ -17,9 +17,7 @@ from tests.support.helpers import fetch
 
 SCHEMAS = ["kg_api", "kg_auth", "public"]
 TIMES = {"created_at", "updated_at", "added_at", "applied_at", "fetched_at", "last_login"}
-_NOT_EXTENSION = (
-    "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
-)
+_NOT_EXTENSION = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
 
 
 def _tables(dsn: str) -> list[str]:
