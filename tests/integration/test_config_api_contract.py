@@ -62,7 +62,7 @@ def read_back(home: Path, dsn: str, tree: Path, key: str) -> dict[str, Any]:
     )
     logins = {"admin": ADMIN_PASSWORD, "ops": OPS_PASSWORD}
     done = subprocess.run(
-        [sys.executable, str(READBACK)],
+        [sys.executable, "-P", str(READBACK)],  # -P: not its folder (tests/support/platform.py)
         input=json.dumps({"logins": logins}),
         capture_output=True,
         text=True,
