@@ -353,7 +353,9 @@ def test_interactive_install_through_a_terminal(machine: InstallSite) -> None:
     assert not (home / "admin-password").exists()
     stored = machine.psql(home, "SELECT password_hash FROM kg_auth.users WHERE username = 'chief'")
     assert bcrypt.checkpw(shown.group(1).encode(), stored.encode())
-    assert machine.psql(home, "SELECT username FROM kg_auth.users") == "chief"
+    # The platform's seeded users, and the one made here (role admin, group admins).
+    users = machine.psql(home, "SELECT username, primary_role FROM kg_auth.users ORDER BY id")
+    assert users.splitlines() == ["system|admin", "admin|platform_admin", "chief|admin"]
     assert (
         machine.psql(
             home, "SELECT provider || '/' || model FROM kg_api.ai_extraction_config WHERE active"
