@@ -356,12 +356,8 @@ def test_interactive_install_through_a_terminal(machine: InstallSite) -> None:
     # The platform's seeded users, and the one made here (role admin, group admins).
     users = machine.psql(home, "SELECT username, primary_role FROM kg_auth.users ORDER BY id")
     assert users.splitlines() == ["system|admin", "admin|platform_admin", "chief|admin"]
-    assert (
-        machine.psql(
-            home, "SELECT provider || '/' || model FROM kg_api.ai_extraction_config WHERE active"
-        )
-        == "ollama/llama3.1"
-    )
+    active = "SELECT provider || '/' || model_name FROM kg_api.ai_extraction_config WHERE active"
+    assert machine.psql(home, active) == "ollama/llama3.1"
 
 
 BAD_INPUTS: list[tuple[list[str], str]] = [
