@@ -827,8 +827,8 @@ install_files() {
 }
 
 #######################################
-# The migrations of the version installed (with archived/, and migrations-warm/ beside
-# them), as its operator image ships them; the source folder's only when the image has
+# The migrations of the version installed (with archived/, and migrations-warm/ and the
+# baseline 00_baseline.sql beside them), as its operator image ships them; the source folder's only when the image has
 # none and the source is that version.
 # Globals:
 #   OPT, SOURCE (read)
@@ -836,7 +836,7 @@ install_files() {
 release_migrations() {
   local dir="${OPT[dir]}" sql="${SOURCE}/sql/migrations" share=/opt/kgop/share/sql
   if docker run --rm --network none --user "$(id -u):$(id -g)" -v "${dir}/sql:/out" \
-    --entrypoint sh "$(image operator)" -c "test -d ${share}/migrations && cp -R ${share}/migrations/. /out/migrations/ && { test ! -d ${share}/migrations-warm || cp -R ${share}/migrations-warm /out/; }"; then
+    --entrypoint sh "$(image operator)" -c "test -d ${share}/migrations && cp -R ${share}/migrations/. /out/migrations/ && { test ! -d ${share}/migrations-warm || cp -R ${share}/migrations-warm /out/; } && { test ! -f ${share}/00_baseline.sql || cp ${share}/00_baseline.sql /out/; }"; then
     return 0
   fi
   local source_version
@@ -846,6 +846,7 @@ release_migrations() {
   [[ -d "${sql}" ]] || sql="${SOURCE}/kgop_tui/sql/migrations"
   cp -R "${sql}/." "${dir}/sql/migrations/"
   [[ ! -d "${sql%/*}/migrations-warm" ]] || cp -R "${sql%/*}/migrations-warm" "${dir}/sql/"
+  [[ ! -f "${sql%/*}/00_baseline.sql" ]] || cp "${sql%/*}/00_baseline.sql" "${dir}/sql/"
 }
 
 #######################################

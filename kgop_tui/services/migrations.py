@@ -36,7 +36,13 @@ import asyncpg
 from kgop_tui.errors import ChecksumDrift, ConfigInvalid, RefusedForSafety
 from kgop_tui.kinds import MigrationSource, MigrationState
 from kgop_tui.migration_types import MigrationEntry, MigrationFile, MigrationStatus
-from kgop_tui.services.baseline import Recorder, SchemaSource, apply_baseline
+from kgop_tui.services.baseline import (
+    Recorder,
+    SchemaSource,
+    apply_baseline,
+    needs_baseline,
+    recorded_checkpoint,
+)
 from kgop_tui.services.database import DatabaseTarget, connect
 from kgop_tui.services.migration_db import (
     DURATION_SQL,
@@ -174,6 +180,8 @@ class MigrationService:
     ) -> list[MigrationEntry]:
         by_version = {f.version: f for f in files}
         cut = checkpoint(files)
+        if cut is None and self.source.baseline is not None:  # no archive: what it records
+            cut = recorded_checkpoint(self.source.baseline)
         entries: list[MigrationEntry] = []
         for version in sorted(set(by_version) | set(applied)):
             file, row = by_version.get(version), applied.get(version)
@@ -203,6 +211,7 @@ class MigrationService:
         conn = await connect(self.target, "migrate status")
         try:
             applied = await applied_rows(conn)
+            fresh = self.source.baseline is not None and await needs_baseline(conn)
         finally:
             await conn.close()
         self._refuse_foreign(files, applied)
@@ -215,6 +224,7 @@ class MigrationService:
             entries=self._entries(files, applied),
             schema_source=self.source.label,
             baseline=str(self.source.baseline) if self.source.baseline else None,
+            baseline_pending=fresh,
         )
 
     def _refuse_foreign(self, files: list[MigrationFile], applied: dict[int, Any]) -> None:

@@ -93,7 +93,7 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
         "--ai-key-file",
         str(keyfile),
         "--embedding",
-        "openai-small",
+        "2",  # the platform's "OpenAI Small" profile, by id
     ]
     started = time.monotonic()
     first = machine.install(*args, home=home)
@@ -110,10 +110,12 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
     stored = machine.psql(home, "SELECT password_hash FROM kg_auth.users WHERE username = 'ops'")
     assert bcrypt.checkpw(password.encode(), stored.encode())
     row = machine.psql(
-        home, "SELECT key_hint, encode(encrypted_key, 'escape') FROM kg_api.system_api_keys"
+        home, "SELECT provider, encode(encrypted_key, 'escape') FROM kg_api.system_api_keys"
     )
-    assert row.startswith("sk-…ZZZZ|")
+    assert row.startswith("openai|")
     assert AI_KEY not in row
+    active = machine.psql(home, "SELECT name FROM kg_api.embedding_profile WHERE active")
+    assert active == "OpenAI Small"
     assert "The Knowledge Graph platform" in first.stdout
     log = next((home / "logs").glob("install-*.log")).read_text()
     assert password not in log
@@ -433,13 +435,11 @@ def test_interactive_install_through_a_terminal(machine: InstallSite) -> None:
     assert not (home / "admin-password").exists()
     stored = machine.psql(home, "SELECT password_hash FROM kg_auth.users WHERE username = 'chief'")
     assert bcrypt.checkpw(shown.group(1).encode(), stored.encode())
-    assert machine.psql(home, "SELECT username FROM kg_auth.users") == "chief"
-    assert (
-        machine.psql(
-            home, "SELECT provider || '/' || model FROM kg_api.ai_extraction_config WHERE active"
-        )
-        == "ollama/llama3.1"
-    )
+    # The platform's seeded users, and the one made here (role admin, group admins).
+    users = machine.psql(home, "SELECT username, primary_role FROM kg_auth.users ORDER BY id")
+    assert users.splitlines() == ["system|admin", "admin|platform_admin", "chief|admin"]
+    active = "SELECT provider || '/' || model_name FROM kg_api.ai_extraction_config WHERE active"
+    assert machine.psql(home, active) == "ollama/llama3.1"
 
 
 BAD_INPUTS: list[tuple[list[str], str]] = [
