@@ -413,7 +413,8 @@ compose_binary() {
 # The images the end-to-end tests run, built offline: a wheelhouse and compose binary in
 # build/, Debian packages from the mirror (docker build --network host).
 # Globals:
-#   VENV, ROOT, BASE_IMAGE (read); KGOP_TEST_VERSION, KGOP_TEST_PREVIOUS (exported)
+#   VENV, ROOT, BASE_IMAGE (read); KGOP_TEST_VERSION (kgop's), KGOP_TEST_PLATFORM and
+#   KGOP_TEST_PREVIOUS (the platform's newest release and the one before it) (exported)
 # Outputs:
 #   progress on stderr
 #######################################
@@ -435,36 +436,66 @@ build_images() {
   local arch sum
   arch="$(dpkg --print-architecture)"
   sum="$(sha256sum <"${ROOT}/build/docker-compose" | cut -d ' ' -f 1)"
-  log "images: kg-operator:${version}"
+  log "images: kg-operator:${version} (kgop's own version)"
   docker build "${common[@]}" -t "kg-operator:${version}" --build-arg "KG_VERSION=${version}" \
     --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose \
     --build-arg "COMPOSE_SHA256_${arch^^}=${sum}" "${ROOT}" >/dev/null
-  # The release before this one, for the upgrade tests: same builds, relabelled (the api
-  # of each needs its release's schema, from the release manifest).
-  local previous schema previous_schema role
-  read -r schema previous previous_schema < <("${VENV}/bin/python" -c '
-import sys
+  # The platform's releases (the manifest's, oldest first: version, last migration): an api
+  # and a web stand-in for each, tagged with the platform's version; each api carries its
+  # release's schema at /app/schema, from the platform's source archive, as the real one does.
+  local -a platform=()
+  mapfile -t platform < <("${VENV}/bin/python" -c '
 from kgop_tui.releases import load_manifest
-releases = load_manifest().releases
-i = next(n for n, r in enumerate(releases) if r.version == sys.argv[1])
-print(releases[i].migrations[1], releases[i - 1].version, releases[i - 1].migrations[1])
-' "${version}")
-  log "images: kg-api, kg-web (${version}, ${previous}), kg-postgres, kg-garage-standin, kg-nginx"
+for r in load_manifest().releases:
+    print(r.version, r.migrations[1])
+')
+  local newest="${platform[-1]% *}" previous="${platform[-2]% *}" entry release schema role
+  log "images: kg-api, kg-web (${platform[*]%% *}), kg-postgres, kg-garage-standin, kg-nginx"
   for role in api web; do
-    docker build "${common[@]}" -t "kg-${role}:${version}" --build-arg "KG_ROLE=${role}" \
-      --build-arg "KG_VERSION=${version}" --build-arg "KG_SCHEMA=${schema}" \
+    docker build "${common[@]}" -t "kg-${role}:reference" --build-arg "KG_ROLE=${role}" \
       "${ROOT}/images/reference" >/dev/null
   done
-  for role in api web operator; do
-    docker build -q -t "kg-${role}:${previous}" --build-arg "IMAGE=kg-${role}:${version}" \
-      --build-arg "RELEASE=${previous}" --build-arg "SCHEMA=${previous_schema}" \
+  for entry in "${platform[@]}"; do
+    release="${entry% *}" schema="${entry#* }"
+    platform_schema "${release}"
+    docker build -q -t "kg-api:${release}" --build-arg IMAGE=kg-api:reference \
+      --build-arg "RELEASE=${release}" --build-arg "SCHEMA=${schema}" \
+      -f "${ROOT}/tests/images/platform-api/Dockerfile" "${STATE}/platform/${release}/schema" >/dev/null
+    docker build -q -t "kg-web:${release}" --build-arg IMAGE=kg-web:reference \
+      --build-arg "RELEASE=${release}" --build-arg "SCHEMA=${schema}" \
       "${ROOT}/tests/images/release" >/dev/null
   done
   docker build "${common[@]}" -t "kg-postgres:${PG_MAJOR}" --build-arg "PG_MAJOR=${PG_MAJOR}" \
     --build-arg "AGE_SHA256=${AGE_SHA256}" "${ROOT}/images/postgres" >/dev/null
   docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
   docker build "${common[@]}" -t kg-nginx:test "${ROOT}/images/nginx" >/dev/null
-  export KGOP_TEST_VERSION="${version}" KGOP_TEST_PREVIOUS="${previous}"
+  export KGOP_TEST_VERSION="${version}" KGOP_TEST_PLATFORM="${newest}" KGOP_TEST_PREVIOUS="${previous}"
+}
+
+#######################################
+# The schema/ folder of a platform release, from its source archive (KGOP_UPSTREAM_DIR, else
+# shared/upstream beside the checkout or beside its main checkout), into STATE/platform.
+# Globals:
+#   ROOT, STATE (read)
+# Arguments:
+#   the platform version
+#######################################
+platform_schema() {
+  local release="$1" dir candidate archive="" main=""
+  dir="${STATE}/platform/${release}"
+  [[ -f "${dir}/schema/00_baseline.sql" ]] && return 0
+  # A git worktree's .git is a file: "gitdir: MAIN/.git/worktrees/NAME".
+  [[ ! -f "${ROOT}/.git" ]] || main="$(sed -n 's|^gitdir: \(.*\)/\.git/worktrees/.*|\1|p' "${ROOT}/.git")"
+  for candidate in "${KGOP_UPSTREAM_DIR:-}" "${ROOT}/../shared/upstream" \
+    "${main:+${main}/../shared/upstream}"; do
+    archive="${candidate}/knowledge-graph-system/knowledge-graph-system-${release}.tar.gz"
+    [[ -n "${candidate}" && -f "${archive}" ]] && break
+  done
+  [[ -f "${archive}" ]] || die "no archive of the platform at ${release} (set KGOP_UPSTREAM_DIR)"
+  rm -rf "${dir}"
+  mkdir -p "${dir}"
+  tar -xzf "${archive}" -C "${dir}" --strip-components=1 --wildcards '*/schema' '*/VERSION' ||
+    die "cannot unpack ${archive}"
 }
 
 # ---- checks and tests -------------------------------------------------------------------
