@@ -452,7 +452,9 @@ for r in load_manifest().releases:
   local newest="${platform[-1]% *}" previous="${platform[-2]% *}" entry release schema role
   log "images: kg-api, kg-web (${platform[*]%% *}), kg-postgres, kg-garage-standin, kg-nginx"
   for role in api web; do
-    docker build "${common[@]}" -t "kg-${role}:reference" --build-arg "KG_ROLE=${role}" \
+    # Also at kgop's version: the demo stand-ins (packaged schema) the other e2e tests run.
+    docker build "${common[@]}" -t "kg-${role}:reference" -t "kg-${role}:${version}" \
+      --build-arg "KG_ROLE=${role}" --build-arg "KG_VERSION=${version}" \
       "${ROOT}/images/reference" >/dev/null
   done
   for entry in "${platform[@]}"; do
