@@ -91,7 +91,7 @@ class Stack:
 
 def images_or_skip(engine: DockerEngine, version: str) -> None:
     for image in (
-        f"kg-operator:{version}",
+        f"kg-operator:{kgop_version()}",
         f"kg-api:{version}",
         f"kg-web:{version}",
         "kg-postgres:15",
@@ -208,7 +208,7 @@ class Tmux:
 
 
 def releases() -> tuple[str, str, int]:
-    """(newest version, the one before it, that one's last migration)."""
+    """(the platform's newest version, the one before it, that one's last migration)."""
     from kgop_tui.releases import load_manifest
 
     manifest = load_manifest()
@@ -283,14 +283,15 @@ class UpgradeSite:
         """The previous release, started and healthy; ``images`` overrides KG_<ROLE>_IMAGE.
 
         ``tls`` adds the nginx front (ssl overlay, a self-signed certificate)."""
-        newest, previous, schema = releases()
+        newest, previous, _ = releases()
         for version in (newest, previous):
             images_or_skip(self.engine, version)
         home = self.base / f"kg{len(self.stacks)}"
-        project, ports = write_install(home, self.engine, previous)
-        for path in (home / "sql" / "migrations").glob("*.sql"):
-            if int(path.name.split("_", 1)[0]) > schema:
-                path.unlink()  # the previous release shipped only its own migrations
+        # The previous release as install.sh lays it down: its schema (from its api image),
+        # kgop's own operator.
+        project, ports = write_install(
+            home, self.engine, previous, kgop_version(), platform_schema=True
+        )
         env_file = home / ".env"
         lines = env_file.read_text().splitlines()
         for role, ref in images.items():
