@@ -17,6 +17,7 @@ from kgop_tui.models import (
     UpgradePlan,
 )
 from kgop_tui.releases import ROLES, Release, load_manifest, parse_version
+from kgop_tui.services.baseline import BASELINE_FILE
 from kgop_tui.services.upgrade.images import image_variable, retag
 from kgop_tui.services.upgrade.state import UpgradeFiles, save_plan
 from kgop_tui.services.upgrade.steps import UpgradeContext, UpgradeSteps
@@ -24,9 +25,15 @@ from kgop_tui.services.upgrade.steps import UpgradeContext, UpgradeSteps
 
 def stage_migrations(files: UpgradeFiles, source: Path, release: Release) -> Path:
     """The target's migration files up to its last version, in their own folder (its
-    ``archived/`` history included, in the same place)."""
-    staged = files.release(release.version) / "migrations"
-    staged.mkdir(exist_ok=True)
+    ``archived/`` history included, in the same place), with the baseline and warm files
+    that lie beside ``source`` (kgop's packaged schema: its operator image's)."""
+    staged = files.release(release.version) / "packaged" / "migrations"
+    staged.mkdir(parents=True, exist_ok=True)
+    if (source.parent / BASELINE_FILE).is_file():
+        shutil.copy2(source.parent / BASELINE_FILE, staged.parent / BASELINE_FILE)
+    if (source.parent / "migrations-warm").is_dir():
+        shutil.rmtree(staged.parent / "migrations-warm", ignore_errors=True)
+        shutil.copytree(source.parent / "migrations-warm", staged.parent / "migrations-warm")
     for path in sorted([*source.glob("*.sql"), *source.glob("archived/*.sql")]):
         number = path.name.split("_", 1)[0]
         if number.isdigit() and int(number) <= release.migrations[1]:
