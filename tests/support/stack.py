@@ -337,7 +337,12 @@ def platform_stack(site: UpgradeSite, version: str) -> Stack:
             require_or_skip(f"image {image} is missing (scripts/test.sh builds it)")
     home = site.base / f"kg{len(site.stacks)}"
     project, ports = write_install(home, site.engine, version, operator, platform_schema=True)
-    env = shim_env(site.base / f"bin{len(site.stacks)}", site.engine)
+    env = {
+        "PATH": minimal_path(site.base / f"bin{len(site.stacks)}"),
+        "DOCKER_HOST": site.engine.host,
+        "HOME": str(site.base),
+        "LANG": "C.UTF-8",
+    }
     stack = Stack(home=home, project=project, env=env, ports=ports)
     site.stacks.append(stack)
     for verb in ("start-infra", "start"):
