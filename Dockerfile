@@ -91,7 +91,7 @@ RUN set -eu; \
     package="$(/opt/kgop/bin/python -c 'import kgop_tui, os; print(os.path.dirname(kgop_tui.__file__))')"; \
     mkdir -p /opt/kgop/share/sql; \
     cp "${package}/releases.toml" /opt/kgop/share/releases.toml; \
-    cp -r "${package}/sql/migrations" /opt/kgop/share/sql/migrations
+    cp -r "${package}/sql/." /opt/kgop/share/sql/
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
 # The container's own job: `kgop recert` at start and then daily (KGOP_RECERT_EVERY seconds),

@@ -805,8 +805,9 @@ install_files() {
 #######################################
 # The schema of the version installed: the platform's, from its api image (/app/schema, as
 # the platform's api/Dockerfile lays it out: 00_baseline.sql, migrations/ with archived/,
-# migrations-warm/) into KG_HOME/sql; when the api image carries none (a stand-in), the
-# packaged (demo) migrations its operator image ships, else the source folder's.
+# migrations-warm/) into KG_HOME/sql; when the api image carries none (a stand-in), kgop's
+# packaged (demo) schema (00_baseline.sql, migrations/, migrations-warm/) its operator image
+# ships, else the source folder's.
 # Globals:
 #   OPT, SOURCE (read)
 #######################################
@@ -823,13 +824,14 @@ release_migrations() {
     say "schema: ${api} carries none at /app/schema; kgop's packaged schema"
   fi
   if docker run --rm --network none --user "$(id -u):$(id -g)" -v "${dir}/sql:/out" \
-    --entrypoint sh "$(image operator)" -c "test -d ${share}/migrations && cp -R ${share}/migrations/. /out/migrations/ && { test ! -d ${share}/migrations-warm || cp -R ${share}/migrations-warm /out/; }"; then
+    --entrypoint sh "$(image operator)" -c "test -d ${share}/migrations && cp -R ${share}/migrations/. /out/migrations/ && { test ! -d ${share}/migrations-warm || cp -R ${share}/migrations-warm /out/; } && { test ! -f ${share}/00_baseline.sql || cp ${share}/00_baseline.sql /out/; }"; then
     return 0
   fi
   # kgop's packaged schema does not depend on the platform version: the source's is the same.
   [[ -d "${sql}" ]] || sql="${SOURCE}/kgop_tui/sql/migrations"
   cp -R "${sql}/." "${dir}/sql/migrations/"
   [[ ! -d "${sql%/*}/migrations-warm" ]] || cp -R "${sql%/*}/migrations-warm" "${dir}/sql/"
+  [[ ! -f "${sql%/*}/00_baseline.sql" ]] || cp "${sql%/*}/00_baseline.sql" "${dir}/sql/"
 }
 
 #######################################

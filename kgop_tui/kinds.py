@@ -55,12 +55,13 @@ class MigrationSource(StrEnum):
 
 
 class Provider(StrEnum):
-    """AI providers the platform can use."""
+    """AI providers the platform can use (its ``ai_extraction_config_provider_check``)."""
 
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
     OLLAMA = "ollama"
     OPENROUTER = "openrouter"
+    LLAMACPP = "llamacpp"
 
 
 class Device(StrEnum):

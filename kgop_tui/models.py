@@ -110,11 +110,14 @@ class MigrationRun(Model):
 
 
 class AdminUser(Model):
+    """A user with an admin role (``admin`` or ``platform_admin``) in ``kg_auth.users``."""
+
     model_config = ConfigDict(frozen=True)
 
     username: str
+    role: str
     disabled: bool
-    updated_at: datetime
+    groups: list[str] = Field(default_factory=list)
 
 
 class AiProviderSetting(Model):
@@ -124,30 +127,46 @@ class AiProviderSetting(Model):
 
     provider: Provider
     model: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")
-    max_tokens: int = Field(default=4096, ge=1, le=1_000_000)
+    """The platform's ``model_name``."""
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    """None: keep the stored value (the platform's operator does the same)."""
 
 
 class EmbeddingProfile(Model):
+    """A row of the platform's ``kg_api.embedding_profile`` (its text model)."""
+
     model_config = ConfigDict(frozen=True)
 
+    id: int
     name: str
     provider: str
     model: str
     dimensions: int
-    device: Device
+    device: str | None
     active: bool
 
 
 class StoredApiKey(Model):
-    """A stored provider key as shown to people: masked, never the key itself."""
+    """A stored key as shown to people: masked, never the key itself."""
 
     model_config = ConfigDict(frozen=True)
 
-    provider: Provider
-    key_hint: str
+    provider: str
+    masked_key: str
     validation_status: ValidationStatus
-    validated_at: datetime | None
-    updated_at: datetime
+    last_validated_at: datetime | None
+    validation_error: str | None = None
+    updated_at: datetime | None
+
+
+class OAuthClient(Model):
+    """One of the platform's OAuth clients (``kg_auth.oauth_clients``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    client_id: str
+    client_type: str
+    redirect_uris: list[str]
 
 
 class EncryptionStatus(Model):
@@ -165,9 +184,14 @@ class ConfigStatus(Model):
     model_config = ConfigDict(frozen=True)
 
     admins: list[AdminUser]
+    """Admins whose password was set (not the platform's factory password)."""
+    factory_password: list[str] = Field(default_factory=list)
+    """Admins still on the platform's seeded password: `kgop configure admin` sets one."""
     ai_provider: AiProviderSetting | None
     embedding: EmbeddingProfile | None
     api_keys: list[StoredApiKey]
+    platform_config: dict[str, str] = Field(default_factory=dict)
+    oauth_clients: list[OAuthClient] = Field(default_factory=list)
     encryption: EncryptionStatus
 
 

@@ -199,22 +199,34 @@ def render_keys(keys: list[StoredApiKey]) -> str:
     if not keys:
         return "No API keys stored."
     rows = [
-        (k.provider.value, k.key_hint, k.validation_status.value, f"{k.updated_at:%Y-%m-%d %H:%M}")
+        (k.provider, k.masked_key, k.validation_status.value,
+         f"{k.updated_at:%Y-%m-%d %H:%M}" if k.updated_at else "-")
         for k in keys
-    ]
+    ]  # fmt: skip
     return table(("PROVIDER", "KEY", "CHECK", "UPDATED"), rows)
 
 
 def render_config_status(status: ConfigStatus) -> str:
-    lines = ["Admins:      " + (", ".join(a.username for a in status.admins) or "none")]
+    admins = ", ".join(f"{a.username} ({a.role}{', disabled' if a.disabled else ''})"
+                       for a in status.admins)  # fmt: skip
+    lines = ["Admins:      " + (admins or "none")]
+    if status.factory_password:
+        lines.append(f"             {', '.join(status.factory_password)}: the platform's factory "
+                     "password — set one with `kgop configure admin`")  # fmt: skip
     ai = status.ai_provider
-    lines.append(
-        "AI provider: " + (f"{ai.provider.value} / {ai.model} ({ai.max_tokens} tokens)"
-                           if ai else "not set")
-    )  # fmt: skip
+    tokens = f" ({ai.max_tokens} tokens)" if ai and ai.max_tokens else ""
+    lines.append("AI provider: " + (f"{ai.provider.value} / {ai.model}{tokens}" if ai
+                                    else "not set"))  # fmt: skip
     emb = status.embedding
-    lines.append("Embedding:   " + (f"{emb.name} ({emb.model}, {emb.device.value})" if emb
-                                    else "none active"))  # fmt: skip
+    lines.append("Embedding:   " + (f"[{emb.id}] {emb.name} ({emb.provider} / {emb.model}, "
+                                    f"{emb.dimensions} dimensions, device {emb.device or '-'})"
+                                    if emb else "none active"))  # fmt: skip
+    flags = status.platform_config
+    if "registration_enabled" in flags:
+        lines.append(f"Registration: {flags['registration_enabled']} (registration_enabled)")
+    for client in status.oauth_clients:
+        if client.redirect_uris and not client.client_id.startswith("kg-cli-"):
+            lines.append(f"OAuth {client.client_id}: {', '.join(client.redirect_uris)}")
     enc = status.encryption
     state = {True: "matches the stored secrets", False: "DOES NOT MATCH the stored secrets",
              None: "no secrets stored yet"}[enc.match]  # fmt: skip

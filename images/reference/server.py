@@ -34,7 +34,10 @@ def database_check():
         with conn.cursor() as cur:
             cur.execute("SELECT name FROM kg_api.embedding_profile WHERE active")
             row = cur.fetchone()
-            cur.execute("SELECT count(*) FROM kg_auth.users WHERE primary_role = 'admin'")
+            cur.execute(
+                "SELECT count(*) FROM kg_auth.users "
+                "WHERE primary_role IN ('admin', 'platform_admin') AND NOT disabled"
+            )
             admins = cur.fetchone()[0]
             cur.execute("SELECT max(version::int) FROM public.schema_migrations")
             schema = cur.fetchone()[0] or 0

@@ -78,7 +78,8 @@ def garage_init(settings: Settings, deadline: float, swarm: bool = False) -> str
     import asyncio
 
     from kgop_tui.commands.configure import service as config_service
-    from kgop_tui.services.garage import ACCESS_SECRET, cluster_peers
+    from kgop_tui.services.garage import cluster_peers
+    from kgop_tui.services.provider_keys import GARAGE
 
     admin = garage_admin(settings)
     while True:
@@ -95,11 +96,10 @@ def garage_init(settings: Settings, deadline: float, swarm: bool = False) -> str
                 raise
             time.sleep(1)
     config = config_service(settings)
-    if credentials:
-        for name, value in credentials.items():
-            asyncio.run(config.store_secret(name, value))
+    if credentials:  # as the api reads them: system_api_keys 'garage', ACCESS:SECRET
+        asyncio.run(config.store_garage_credentials(credentials))
         steps.append("credentials stored encrypted")
-    elif asyncio.run(config.read_secret(ACCESS_SECRET)) is None:
+    elif asyncio.run(config.read_api_key(GARAGE)) is None:
         steps.append("the existing key's secret is not stored here: re-enter it")
     return ", ".join(steps) or "already set up"
 

@@ -1,4 +1,5 @@
-"""Configuration: admin password, AI provider, embedding profile, API keys, key canary."""
+"""Configuration: admin password, AI provider, embedding profile, API keys, key canary, and
+the platform's flags and OAuth redirect URIs (read-only here: `kgop configure` sets them)."""
 
 from __future__ import annotations
 
@@ -78,15 +79,29 @@ class ConfigScreen(KgopScreen):
             False: "[red]✖ DOES NOT MATCH the stored secrets — writes are refused[/]",
             None: "no secrets stored yet",
         }[enc.match]
+        admins = ", ".join(f"{escape(a.username)} ({a.role}{', disabled' if a.disabled else ''})"
+                           for a in status.admins)  # fmt: skip
+        tokens = f" · {ai.max_tokens} tokens" if ai and ai.max_tokens else ""
         lines = [
-            "[b]Admins[/b]       " + (", ".join(escape(a.username) for a in status.admins)
-                                     or "[yellow]none — press p[/]"),
-            "[b]AI provider[/b]  " + (f"{ai.provider.value} · {escape(ai.model)} · "
-                                     f"{ai.max_tokens} tokens" if ai else "[yellow]not set[/]"),
-            "[b]Embedding[/b]    " + (f"{emb.name} · {escape(emb.model)} · {emb.device.value}"
+            "[b]Admins[/b]       " + (admins or "[yellow]none — press p[/]"),
+            "[b]AI provider[/b]  " + (f"{ai.provider.value} · {escape(ai.model)}{tokens}"
+                                     if ai else "[yellow]not set[/]"),
+            "[b]Embedding[/b]    " + (f"[{emb.id}] {escape(emb.name)} · {escape(emb.model)} · "
+                                     f"{emb.dimensions}d · {escape(emb.device or '-')}"
                                      if emb else "[yellow]none active[/]"),
             f"[b]Key[/b]          ENCRYPTION_KEY {enc.env_fingerprint or 'missing'} {canary}",
         ]  # fmt: skip
+        if status.factory_password:
+            names = ", ".join(escape(n) for n in status.factory_password)
+            lines.insert(1, f"[yellow]             {names}: the platform's factory password — "
+                            "press p[/]")  # fmt: skip
+        flags = status.platform_config
+        if "registration_enabled" in flags:
+            lines.append(f"[b]Registration[/b] {escape(flags['registration_enabled'])}")
+        for client in status.oauth_clients:
+            if client.redirect_uris and not client.client_id.startswith("kg-cli-"):
+                uris = escape(", ".join(client.redirect_uris))
+                lines.append(f"[b]OAuth[/b]        {escape(client.client_id)}: {uris}")
         if enc.rotation_in_progress:
             lines.append(
                 "[yellow]A key rotation was interrupted: run `kgop configure rotate-key`[/]"
@@ -96,11 +111,11 @@ class ConfigScreen(KgopScreen):
         table.clear()
         for key in status.api_keys:
             table.add_row(
-                key.provider.value,
-                key.key_hint,
+                key.provider,
+                key.masked_key,
                 key.validation_status.value,
-                f"{key.updated_at:%Y-%m-%d %H:%M}",
-                key=key.provider.value,
+                f"{key.updated_at:%Y-%m-%d %H:%M}" if key.updated_at else "-",
+                key=key.provider,
             )
 
     # ---- actions -------------------------------------------------------------------------
@@ -145,8 +160,15 @@ class ConfigScreen(KgopScreen):
                         PROVIDERS, value=ai.provider.value if ai else "openai", allow_blank=False
                     ),
                 ),
-                ("model", "Model", Input(value=ai.model if ai else "gpt-4o-mini")),
-                ("max_tokens", "Max tokens", Input(value=str(ai.max_tokens if ai else 4096))),
+                ("model", "Model", Input(value=ai.model if ai else "gpt-4o")),
+                (
+                    "max_tokens",
+                    "Max tokens",
+                    Input(
+                        value=str(ai.max_tokens) if ai and ai.max_tokens else "",
+                        placeholder="blank: keep the stored value",
+                    ),
+                ),
             ],  # fmt: skip
             self._save_ai,
         )
@@ -159,7 +181,7 @@ class ConfigScreen(KgopScreen):
             setting = AiProviderSetting(
                 provider=Provider(values["provider"]),
                 model=values["model"],
-                max_tokens=int(values["max_tokens"] or 0),
+                max_tokens=int(values["max_tokens"]) if values["max_tokens"] else None,
             )
         except (ValidationError, ValueError) as exc:
             self.report(UsageError(f"Invalid value: {str(exc).splitlines()[0]}", hint="fix it"))
@@ -177,7 +199,8 @@ class ConfigScreen(KgopScreen):
             self.report(error)
             return
         active = next((p for p in profiles if p.active), profiles[0] if profiles else None)
-        options = [(f"{p.name} ({p.model}, {p.dimensions}d)", p.name) for p in profiles]
+        options = [(f"[{p.id}] {p.name} ({p.model}, {p.dimensions}d)", str(p.id)) for p in profiles]
+        devices = [d.value for d in Device]
         self._form(
             "Embedding profile",
             [
@@ -185,15 +208,17 @@ class ConfigScreen(KgopScreen):
                     "profile",
                     "Profile",
                     Select(
-                        options, value=active.name if active else Select.BLANK, allow_blank=False
+                        options,
+                        value=str(active.id) if active else Select.BLANK,
+                        allow_blank=False,
                     ),
                 ),
                 (
                     "device",
                     "Device",
                     Select(
-                        [(d.value, d.value) for d in Device],
-                        value=active.device.value if active else "cpu",
+                        [(d, d) for d in devices],
+                        value=active.device if active and active.device in devices else "cpu",
                         allow_blank=False,
                     ),
                 ),
@@ -234,12 +259,10 @@ class ConfigScreen(KgopScreen):
             self.notify("No API keys stored.", severity="warning")
             return
         provider = self.status.api_keys[max(0, table.cursor_row)].provider
-        if not await self.app.push_screen_wait(
-            ConfirmScreen(f"Delete the {provider.value} key?", True)
-        ):
+        if not await self.app.push_screen_wait(ConfirmScreen(f"Delete the {provider} key?", True)):
             return
         await self._write(
-            self.services.config.delete_api_key(provider), f"Deleted the {provider.value} key."
+            self.services.config.delete_api_key(provider), f"Deleted the {provider} key."
         )
 
     async def _write(self, operation: Any, done: str) -> None:

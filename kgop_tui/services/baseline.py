@@ -80,6 +80,22 @@ class SchemaSource(NamedTuple):
         return f"migration files in {self.migrations} (no baseline)"
 
 
+_RECORDS = re.compile(
+    r"INSERT\s+INTO\s+public\.schema_migrations\s*\([^)]*\)\s*VALUES\s*([^;]*);", re.I
+)
+_VERSION = re.compile(r"\(\s*(\d+)\s*,")
+
+
+def recorded_checkpoint(path: Path) -> int | None:
+    """The newest version the baseline records in ``public.schema_migrations`` (the
+    platform's baselines end with those rows), None when it records none. The checkpoint of a
+    schema whose consolidated files are not shipped (kgop's packaged subset)."""
+    versions = [
+        int(v) for values in _RECORDS.findall(path.read_text()) for v in _VERSION.findall(values)
+    ]
+    return max(versions) if versions else None
+
+
 def read_baseline(path: Path) -> MigrationFile:
     """The baseline as a file the runner can report failures in (version 0)."""
     return read_migration(path, MigrationSource.MAIN, path.name)

@@ -28,8 +28,6 @@ from kgop_tui.errors import ConfigInvalid, DependencyUnavailable, OperationFaile
 
 BUCKET = "knowledge-graph"
 KEY_NAME = "kg-api"
-ACCESS_SECRET = "garage.access_key_id"
-SECRET_SECRET = "garage.secret_access_key"
 DEFAULT_REGION = "garage"
 
 # No secret in here: GARAGE_RPC_SECRET and GARAGE_ADMIN_TOKEN reach the container from .env.
@@ -194,8 +192,9 @@ class GarageAdmin:
 
     def init(
         self, capacity: int = 10 * 1024**3, peers: Sequence[str] = ()
-    ) -> tuple[list[str], dict[str, str] | None]:
-        """Bootstrap; returns the steps done and new credentials (None if the key existed).
+    ) -> tuple[list[str], str | None]:
+        """Bootstrap; returns the steps done and the new key's ``ACCESS:SECRET`` (None if the
+        key existed): what the platform's api reads from ``system_api_keys`` (``garage``).
         ``peers``: the other nodes of a Garage cluster, connected first."""
         done: list[str] = []
         if peers:
@@ -228,7 +227,7 @@ class GarageAdmin:
         key = self.find_key()
         if key is None:
             key = self._call("POST", "/v1/key", {"name": KEY_NAME})
-            credentials = {ACCESS_SECRET: key["accessKeyId"], SECRET_SECRET: key["secretAccessKey"]}
+            credentials = f"{key['accessKeyId']}:{key['secretAccessKey']}"
             done.append(f"key {KEY_NAME} created")
         allowed = {k.get("accessKeyId") for k in bucket.get("keys", [])}
         if key["accessKeyId"] not in allowed:

@@ -36,7 +36,12 @@ import asyncpg
 from kgop_tui.errors import ChecksumDrift, ConfigInvalid, RefusedForSafety
 from kgop_tui.kinds import MigrationSource, MigrationState
 from kgop_tui.migration_types import MigrationEntry, MigrationFile, MigrationStatus
-from kgop_tui.services.baseline import Recorder, SchemaSource, apply_baseline
+from kgop_tui.services.baseline import (
+    Recorder,
+    SchemaSource,
+    apply_baseline,
+    recorded_checkpoint,
+)
 from kgop_tui.services.database import DatabaseTarget, connect
 from kgop_tui.services.migration_db import (
     DURATION_SQL,
@@ -174,6 +179,8 @@ class MigrationService:
     ) -> list[MigrationEntry]:
         by_version = {f.version: f for f in files}
         cut = checkpoint(files)
+        if cut is None and self.source.baseline is not None:  # no archive: what it records
+            cut = recorded_checkpoint(self.source.baseline)
         entries: list[MigrationEntry] = []
         for version in sorted(set(by_version) | set(applied)):
             file, row = by_version.get(version), applied.get(version)

@@ -50,6 +50,12 @@ RULES: dict[Provider, KeyRule] = {
         None,
         "Authorization: Bearer",
     ),
+    Provider.LLAMACPP: KeyRule(
+        r"[!-~]{8,200}",
+        "a llama.cpp server token is 8 to 200 printable characters without spaces",
+        None,
+        "Authorization: Bearer",
+    ),
 }
 
 
@@ -58,7 +64,32 @@ PROVIDER_NAMES = {
     Provider.ANTHROPIC: "an Anthropic",
     Provider.OLLAMA: "an Ollama",
     Provider.OPENROUTER: "an OpenRouter",
+    Provider.LLAMACPP: "a llama.cpp",
 }
+
+GARAGE = "garage"
+"""The api's Garage credentials: ``system_api_keys`` provider ``garage``, ``ACCESS:SECRET``
+(``api/app/lib/garage/base.py:31-75``, split at the first ':')."""
+_GARAGE = re.compile(r"GK[0-9a-fA-F]{24}:[0-9a-fA-F]{64}")
+
+
+def check_garage(credentials: str) -> str:
+    """Garage's ``ACCESS_KEY_ID:SECRET_ACCESS_KEY`` (``GK`` + 24 hex, ':', 64 hex)."""
+    credentials = credentials.strip()
+    if not _GARAGE.fullmatch(credentials):
+        raise UsageError(
+            "That is not Garage credentials: give ACCESS_KEY_ID:SECRET_ACCESS_KEY "
+            "(GK followed by 24 hex digits, a colon, then 64 hex digits)",
+            hint="`garage key info --show-secret KEY` shows both; `kgop garage init` stores "
+            "them by itself",
+        )
+    return credentials
+
+
+def mask_garage(credentials: str) -> str:
+    """The access key id's start only: never any of the secret."""
+    access = credentials.partition(":")[0]
+    return f"{access[:6]}…:…"
 
 
 def check_format(provider: Provider, key: str) -> str:

@@ -101,24 +101,19 @@ def redactor_for(settings: Settings) -> Redactor:
 
 
 def _stored_secrets(settings: Settings) -> list[tuple[str, str]]:
-    """Provider keys and platform secrets stored in the database (when it answers)."""
-    from kgop_tui.models import Provider
+    """Stored keys (providers' and Garage's) in the database, when it answers."""
     from kgop_tui.services.config import ConfigService
     from kgop_tui.services.database import DatabaseTarget
 
     async def read() -> list[tuple[str, str]]:
         service = ConfigService(DatabaseTarget.from_settings(settings), settings)
         found = []
-        for provider in Provider:
+        for provider in await service.stored_providers():
             key = await service.read_api_key(provider)
             if key:
-                found.append((f"stored {provider.value} key", key))
-        async with service._conn("bundle") as conn:
-            names = [r[0] for r in await conn.fetch("SELECT name FROM kg_api.platform_secrets")]
-        for name in names:
-            secret = await service.read_secret(name)
-            if secret:
-                found.append((f"stored secret {name}", secret))
+                found.append((f"stored {provider} key", key))
+                if ":" in key:  # Garage's ACCESS:SECRET: each part on its own too
+                    found.extend((f"stored {provider} key part", p) for p in key.split(":", 1))
         return found
 
     try:

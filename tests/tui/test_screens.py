@@ -501,7 +501,7 @@ async def test_config_admin_provider_embedding_and_keys(fakes: Fakes) -> None:
         await until(pilot, lambda: "admin" in fakes.config.admins, "the admin")
         await pilot.press("k")
         await pilot.press("tab", *("sk-" + "x" * 30), "enter")
-        await until(pilot, lambda: Provider.OPENAI in fakes.config.keys, "the key")
+        await until(pilot, lambda: Provider.OPENAI.value in fakes.config.keys, "the key")
         table = app.screen.query_one("#api-keys", DataTable)
         await until(pilot, lambda: table.row_count == 1, "the key row")
         assert str(table.get_row_at(0)[1]) == "sk-…xxxx"

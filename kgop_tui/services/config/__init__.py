@@ -1,14 +1,24 @@
-"""Platform configuration: admin users, AI provider, embedding profile, API keys, keys.
+"""Platform configuration: admin users, AI provider, embedding profile, stored keys, the
+platform's flags and OAuth clients, the encryption key.
 
 One service for the CLI and the TUI (the ``ConfigPort``), made of one part per job:
-:mod:`.admin`, :mod:`.platform_config`, :mod:`.api_keys`, :mod:`.encryption`, over
-:mod:`.base` (the connection and the key canary).
+:mod:`.admin`, :mod:`.platform_config`, :mod:`.platform_settings`, :mod:`.api_keys`,
+:mod:`.encryption`, over :mod:`.base` (the connection and the key canary). Each writes the
+platform's own tables as the platform's operator writes them and its api reads them.
 """
 
 from __future__ import annotations
 
-from kgop_tui.models import AdminUser, AiProviderSetting, ConfigStatus, EmbeddingProfile
-from kgop_tui.services.config.admin import MIN_PASSWORD, AdminConfig, check_password
+import asyncio
+
+from kgop_tui.models import AdminUser, ConfigStatus
+from kgop_tui.services.config.admin import (
+    ADMIN_ROLES,
+    MIN_PASSWORD,
+    AdminConfig,
+    check_password,
+    is_factory_hash,
+)
 from kgop_tui.services.config.api_keys import ApiKeysConfig
 from kgop_tui.services.config.base import KeyMismatch
 from kgop_tui.services.config.encryption import (
@@ -17,7 +27,12 @@ from kgop_tui.services.config.encryption import (
     EncryptionConfig,
     RotationReport,
 )
-from kgop_tui.services.config.platform_config import PlatformConfig
+from kgop_tui.services.config.platform_config import (
+    PlatformConfig,
+    _active_embedding,
+    _active_provider,
+)
+from kgop_tui.services.config.platform_settings import PlatformSettings, _clients, _flags
 
 __all__ = [
     "ENCRYPTED_COLUMNS",
@@ -30,28 +45,46 @@ __all__ = [
 ]
 
 
-class ConfigService(AdminConfig, PlatformConfig, ApiKeysConfig, EncryptionConfig):
+class ConfigService(AdminConfig, PlatformConfig, PlatformSettings, ApiKeysConfig, EncryptionConfig):
     """Configuration reads and writes on the platform database."""
 
     async def status(self) -> ConfigStatus:
         async with self._conn("status") as conn:
-            admins = await conn.fetch(
-                "SELECT username, disabled, updated_at FROM kg_auth.users "
-                "WHERE primary_role = 'admin' ORDER BY username"
+            users = await conn.fetch(
+                "SELECT u.id, u.username, u.primary_role, coalesce(u.disabled, false) AS "
+                "disabled, u.password_hash, coalesce((SELECT array_agg(g.group_name ORDER BY "
+                "g.group_name) FROM kg_auth.user_groups m JOIN kg_auth.groups g "
+                "ON g.id = m.group_id WHERE m.user_id = u.id), '{}') AS groups "
+                "FROM kg_auth.users u WHERE u.primary_role = ANY($1::text[]) "
+                "AND u.password_hash LIKE '$2%' ORDER BY u.username",
+                list(ADMIN_ROLES),
             )
-            ai = await conn.fetchrow(
-                "SELECT provider, model, max_tokens FROM kg_api.ai_extraction_config WHERE active"
-            )
-            emb = await conn.fetchrow(
-                "SELECT name, provider, model, dimensions, device, active "
-                "FROM kg_api.embedding_profile WHERE active"
-            )
+            ai = await _active_provider(conn)
+            emb = await _active_embedding(conn)
             encryption = await self.encryption_status(conn)
             keys = await self._api_keys(conn)
+            flags = await _flags(conn)
+            clients = await _clients(conn)
+        factory = await asyncio.gather(
+            *(asyncio.to_thread(is_factory_hash, str(u["password_hash"])) for u in users)
+        )
+        admins = [
+            AdminUser(
+                username=u["username"],
+                role=u["primary_role"],
+                disabled=u["disabled"],
+                groups=list(u["groups"]),
+            )  # fmt: skip
+            for u, seeded in zip(users, factory, strict=True)
+            if not seeded
+        ]
         return ConfigStatus(
-            admins=[AdminUser.model_validate(dict(r)) for r in admins],
-            ai_provider=AiProviderSetting.model_validate(dict(ai)) if ai else None,
-            embedding=EmbeddingProfile.model_validate(dict(emb)) if emb else None,
+            admins=admins,
+            factory_password=[u["username"] for u, s in zip(users, factory, strict=True) if s],
+            ai_provider=ai,
+            embedding=emb,
             api_keys=keys,
+            platform_config=flags,
+            oauth_clients=clients,
             encryption=encryption,
         )

@@ -17,10 +17,9 @@ from kgop_tui.services.files import add_encryption_keys
 from kgop_tui.services.secrets import KeyRing, fingerprint, generate_key
 
 ROTATION_LOCK = 0x6B676F70726F7461  # "kgoprota"
-ENCRYPTED_COLUMNS = (
-    ("kg_api.system_api_keys", "provider", "encrypted_key"),
-    ("kg_api.platform_secrets", "name", "encrypted_value"),
-)
+ENCRYPTED_COLUMNS = (("kg_api.system_api_keys", "provider", "encrypted_key"),)
+"""Every value kgop stores encrypted: the platform's ``system_api_keys`` (provider keys and
+Garage's credentials), which its api decrypts with the one current ENCRYPTION_KEY."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""The configuration port: admins, provider, embedding profiles, keys."""
+"""The configuration port: admins, provider, embedding profiles, keys, flags, OAuth clients.
+
+Seeded as kgop's packaged schema (the platform's 0.17.1 seed rows) is; behaving as
+:class:`kgop_tui.services.config.ConfigService` does there (tests/integration/test_contract.py
+keeps the two honest)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from kgop_tui.models import (
     Device,
     EmbeddingProfile,
     EncryptionStatus,
+    OAuthClient,
     Provider,
     StoredApiKey,
     ValidationStatus,
@@ -26,19 +31,21 @@ from tests.tui.fakes.clock import NOW
 def _profiles() -> list[EmbeddingProfile]:
     return [
         EmbeddingProfile(
-            name="local-minilm",
+            id=1,
+            name="Nomic v1.5",
             provider="local",
-            model="all-MiniLM-L6-v2",
-            dimensions=384,
-            device=Device.CPU,
+            model="nomic-ai/nomic-embed-text-v1.5",
+            dimensions=768,
+            device="cpu",
             active=True,
         ),
         EmbeddingProfile(
-            name="openai-small",
+            id=2,
+            name="OpenAI Small",
             provider="openai",
             model="text-embedding-3-small",
             dimensions=1536,
-            device=Device.CPU,
+            device=None,
             active=False,
         ),
     ]
@@ -49,7 +56,17 @@ class FakeConfig:
     admins: dict[str, str] = field(default_factory=dict)
     ai: AiProviderSetting | None = None
     profiles: list[EmbeddingProfile] = field(default_factory=_profiles)
-    keys: dict[Provider, StoredApiKey] = field(default_factory=dict)
+    keys: dict[str, StoredApiKey] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=lambda: {"registration_enabled": "true"})
+    clients: list[OAuthClient] = field(
+        default_factory=lambda: [
+            OAuthClient(
+                client_id="kg-web",
+                client_type="public",
+                redirect_uris=["https://kg.example.com/callback"],
+            )
+        ]
+    )
     down: bool = False
 
     def _check(self) -> None:
@@ -62,10 +79,15 @@ class FakeConfig:
         self._check()
         active = next((p for p in self.profiles if p.active), None)
         return ConfigStatus(
-            admins=[AdminUser(username=u, disabled=False, updated_at=NOW) for u in self.admins],
+            admins=[
+                AdminUser(username=u, role="admin", disabled=False, groups=["admins"])
+                for u in self.admins
+            ],
             ai_provider=self.ai,
             embedding=active,
-            api_keys=sorted(self.keys.values(), key=lambda k: k.provider.value),
+            api_keys=sorted(self.keys.values(), key=lambda k: k.provider),
+            platform_config=dict(self.flags),
+            oauth_clients=list(self.clients),
             encryption=EncryptionStatus(
                 env_fingerprint="3f9c2a7d1b0e4c55",
                 database_fingerprint="3f9c2a7d1b0e4c55" if self.keys else None,
@@ -73,32 +95,35 @@ class FakeConfig:
             ),
         )
 
-    async def set_admin(self, username: str, password: str) -> bool:
+    async def set_admin(self, username: str, password: str) -> tuple[bool, str]:
         from kgop_tui.services.config import check_password
 
         self._check()
         check_password(username, password)
         created = username not in self.admins
         self.admins[username] = password
-        return created
+        return created, "admin"
 
-    async def set_ai_provider(self, setting: AiProviderSetting) -> None:
+    async def set_ai_provider(self, setting: AiProviderSetting) -> str | None:
         self._check()
-        self.ai = setting
+        kept = self.ai.max_tokens if self.ai and setting.max_tokens is None else None
+        self.ai = setting.model_copy(update={"max_tokens": kept}) if kept else setting
+        return None
 
     async def embeddings(self) -> list[EmbeddingProfile]:
         self._check()
         return list(self.profiles)
 
-    async def set_embedding(self, name: str, device: Device | None) -> EmbeddingProfile:
+    async def set_embedding(self, profile: str, device: Device | None) -> EmbeddingProfile:
         self._check()
-        if name not in {p.name for p in self.profiles}:
-            raise UsageError(f"No embedding profile named {name!r}", hint="see the list")
+        chosen = next((p.id for p in self.profiles if profile in (str(p.id), p.name)), None)
+        if chosen is None:
+            raise UsageError(f"No embedding profile {profile!r}", hint="give an id or a name")
         self.profiles = [
             p.model_copy(
                 update={
-                    "active": p.name == name,
-                    **({"device": device} if device and p.name == name else {}),
+                    "active": p.id == chosen,
+                    **({"device": device.value} if device and p.id == chosen else {}),
                 }
             )
             for p in self.profiles
@@ -111,15 +136,15 @@ class FakeConfig:
         self._check()
         key = check_format(provider, key)
         stored = StoredApiKey(
-            provider=provider,
-            key_hint=mask(key),
+            provider=provider.value,
+            masked_key=mask(key),
             validation_status=ValidationStatus.UNTESTED,
-            validated_at=None,
+            last_validated_at=None,
             updated_at=NOW,
         )
-        self.keys[provider] = stored
+        self.keys[provider.value] = stored
         return stored
 
-    async def delete_api_key(self, provider: Provider) -> bool:
+    async def delete_api_key(self, provider: str) -> bool:
         self._check()
         return self.keys.pop(provider, None) is not None
