@@ -257,12 +257,18 @@ def render_markdown(manifest: Manifest) -> str:
 
 
 def _last_file_version(folder: Path) -> int | None:
+    """The newest version a schema records: its files' (``archived/`` included), or what
+    the baseline beside them records when it is newer (kgop's packaged subset ships none)."""
+    from kgop_tui.services.baseline import BASELINE_FILE, recorded_checkpoint
+
     numbers = [
         int(p.name.split("_", 1)[0])
         for p in [*folder.glob("*.sql"), *folder.glob("archived/*.sql")]
         if p.name.split("_", 1)[0].isdigit()
     ]
-    return max(numbers, default=None)
+    baseline = folder.parent / BASELINE_FILE
+    recorded = recorded_checkpoint(baseline) if baseline.is_file() else None
+    return max([*numbers, *([recorded] if recorded is not None else [])], default=None)
 
 
 def check_manifest(manifest: Manifest, schemas: dict[str, Path] | None = None) -> list[str]:
