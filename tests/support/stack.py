@@ -328,8 +328,8 @@ class UpgradeSite:
 
 
 def platform_stack(site: UpgradeSite, version: str) -> Stack:
-    """A stack of the platform's ``version`` as install.sh makes it: kgop's operator, the
-    release's api and web stand-ins, its schema applied by ``start`` (baseline, migrations)."""
+    """A stack of the platform's ``version`` as install.sh lays it down: kgop's operator, the
+    release's api and web stand-ins, the release's schema in KG_HOME/sql."""
     operator = kgop_version()
     for image in (f"kg-operator:{operator}", f"kg-api:{version}", f"kg-web:{version}"):
         found = site.docker("image", "inspect", image)
@@ -345,9 +345,14 @@ def platform_stack(site: UpgradeSite, version: str) -> Stack:
     }
     stack = Stack(home=home, project=project, env=env, ports=ports)
     site.stacks.append(stack)
-    for verb in ("start-infra", "start"):
-        done = stack.shim(verb, timeout=600)
+    # The database, its schema through `kgop migrate up` (the baseline, then the files),
+    # then api and web; the object store is left as start-infra makes it (no configuration
+    # verb runs here: the seed writes what the platform's own operator writes).
+    for verb in (("start-infra",), ("migrate", "up")):
+        done = stack.shim(*verb, timeout=600)
         assert done.returncode == 0, f"{verb}: {done.stdout}\n{done.stderr}"
+    done = stack.compose("up", "-d", "--wait", "api", "web")
+    assert done.returncode == 0, done.stdout + done.stderr
     return stack
 
 
