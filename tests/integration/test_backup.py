@@ -79,10 +79,14 @@ def home(tmp_path: Path, postgres: str, docker_engine: DockerEngine) -> Home:
     assert done.returncode == 0, done.stderr
     execute(
         postgres,
+        # Bulk rows of the test's own (the packaged schema has only the contract's small
+        # tables): a backup covers every table of the platform's schemas.
+        "CREATE TABLE kg_api.ingestion_jobs (id bigserial PRIMARY KEY, source text NOT NULL, "
+        "status text NOT NULL DEFAULT 'queued', created_at timestamptz NOT NULL DEFAULT now());"
         "INSERT INTO kg_api.ingestion_jobs (source, status) "
         "SELECT 'doc-' || n, CASE WHEN n % 3 = 0 THEN 'done' ELSE 'queued' END "
         "FROM generate_series(1, 500) n;"
-        "INSERT INTO kg_api.platform_config (key, value) VALUES ('site', '\"backup test\"');",
+        "SELECT kg_api.set_platform_config('site', '\"backup test\"');",
     )
     return h
 

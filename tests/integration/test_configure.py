@@ -70,29 +70,63 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 # ---- admin -------------------------------------------------------------------------------
 
 
-def admin_hash(dsn: str, username: str) -> str:
+SEEDED_USERS = 2  # the platform's 'system' (no login) and 'admin' (a platform_admin)
+
+
+def admin_hash(dsn: str, username: str, role: str = "admin") -> str:
     rows = fetch(dsn, "SELECT password_hash, primary_role FROM kg_auth.users WHERE username = $1",
                  username)  # fmt: skip
     assert rows, f"no user {username}"
-    assert rows[0]["primary_role"] == "admin"
+    assert rows[0]["primary_role"] == role
     return str(rows[0]["password_hash"])
+
+
+def groups_of(dsn: str, username: str) -> list[str]:
+    rows = fetch(dsn, "SELECT g.group_name FROM kg_auth.users u JOIN kg_auth.user_groups m "
+                 "ON m.user_id = u.id JOIN kg_auth.groups g ON g.id = m.group_id "
+                 "WHERE u.username = $1 ORDER BY 1", username)  # fmt: skip
+    return [r["group_name"] for r in rows]
 
 
 def test_admin_is_created_then_updated(install: Install) -> None:
     out = ok(install.kgop("configure", "admin", "--username", "ops", "--password-stdin",
                           stdin=ADMIN_PASSWORD + "\n"))  # fmt: skip
-    assert "Created admin user 'ops'" in out
+    assert "Created admin user 'ops' (role admin, group admins)" in out
     first = admin_hash(install.dsn, "ops")
     assert bcrypt.checkpw(ADMIN_PASSWORD.encode(), first.encode())
     assert ADMIN_PASSWORD not in first
+    assert groups_of(install.dsn, "ops") == ["admins"]
     second_password = "another long passphrase"
-    out = ok(install.kgop("configure", "admin", "--username", "OPS", "--password-stdin",
+    out = ok(install.kgop("configure", "admin", "--username", "ops", "--password-stdin",
                           stdin=second_password))  # fmt: skip
-    assert "Updated admin user 'OPS'" in out
+    assert "Set the password of 'ops' (role admin, unchanged)" in out
     second = admin_hash(install.dsn, "ops")
     assert bcrypt.checkpw(second_password.encode(), second.encode())
     assert not bcrypt.checkpw(ADMIN_PASSWORD.encode(), second.encode())
-    assert len(fetch(install.dsn, "SELECT 1 FROM kg_auth.users")) == 1
+    assert len(fetch(install.dsn, "SELECT 1 FROM kg_auth.users")) == SEEDED_USERS + 1
+    # The api's login matches usernames exactly: 'OPS' is another user to it, and to kgop.
+    out = ok(install.kgop("configure", "admin", "--username", "OPS", "--password-stdin",
+                          stdin=second_password))  # fmt: skip
+    assert "Created admin user 'OPS'" in out
+    assert bcrypt.checkpw(second_password.encode(), admin_hash(install.dsn, "ops").encode())
+
+
+def test_the_seeded_admin_keeps_its_platform_admin_role(install: Install) -> None:
+    import json
+
+    before = json.loads(ok(install.kgop("configure", "status", "--json")))
+    assert before["admins"] == []  # still the platform's factory password
+    assert before["factory_password"] == ["admin"]
+    out = ok(install.kgop("configure", "admin", "--password-stdin", stdin=ADMIN_PASSWORD))
+    assert "Set the password of 'admin' (role platform_admin, unchanged)" in out
+    stored = admin_hash(install.dsn, "admin", role="platform_admin")
+    assert bcrypt.checkpw(ADMIN_PASSWORD.encode(), stored.encode())
+    assert groups_of(install.dsn, "admin") == ["admins"]
+    after = json.loads(ok(install.kgop("configure", "status", "--json")))
+    assert after["factory_password"] == []
+    assert after["admins"] == [
+        {"username": "admin", "role": "platform_admin", "disabled": False, "groups": ["admins"]}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -111,7 +145,7 @@ def test_admin_password_policy(
                         stdin=password)  # fmt: skip
     assert done.returncode == 2
     assert fragment in done.stderr
-    assert fetch(install.dsn, "SELECT count(*) AS n FROM kg_auth.users")[0]["n"] == 0
+    assert fetch(install.dsn, "SELECT count(*) AS n FROM kg_auth.users")[0]["n"] == SEEDED_USERS
 
 
 @pytest.mark.parametrize(
@@ -139,18 +173,31 @@ def test_missing_input_without_a_terminal_is_exit_2_at_once(
 # ---- AI provider and embedding -----------------------------------------------------------
 
 
-def test_ai_provider_keeps_exactly_one_active(install: Install) -> None:
-    ok(install.kgop("configure", "ai-provider", "openai"))
-    ok(install.kgop("configure", "ai-provider", "anthropic", "--model", "claude-opus-4",
-                    "--max-tokens", "8000"))  # fmt: skip
-    ok(install.kgop("configure", "ai-provider", "openai", "--max-tokens", "2000"))
-    rows = fetch(install.dsn, "SELECT provider, model, max_tokens, active "
+def extraction_rows(dsn: str) -> list[tuple[str, str, int | None, bool]]:
+    rows = fetch(dsn, "SELECT provider, model_name, max_tokens, active "
                  "FROM kg_api.ai_extraction_config ORDER BY id")  # fmt: skip
-    active = [r for r in rows if r["active"]]
-    assert [(r["provider"], r["model"], r["max_tokens"]) for r in active] == [
-        ("openai", "gpt-4o-mini", 2000)
-    ]
-    assert len(rows) == 2
+    return [(r["provider"], r["model_name"], r["max_tokens"], r["active"]) for r in rows]
+
+
+def test_ai_provider_keeps_exactly_one_active(install: Install) -> None:
+    # The platform's seed: openai / gpt-4o, 16384 tokens, active.
+    assert extraction_rows(install.dsn) == [("openai", "gpt-4o", 16384, True)]
+    done = install.kgop("configure", "ai-provider", "anthropic", "--model", "claude-opus-4",
+                        "--max-tokens", "8000")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Warning: model 'claude-opus-4' is not in the platform's anthropic model catalog" in (
+        done.stderr
+    )
+    assert extraction_rows(install.dsn) == [("anthropic", "claude-opus-4", 8000, True)]
+    quiet = install.kgop("configure", "ai-provider", "openai", "--model", "gpt-4o-mini")
+    assert quiet.returncode == 0
+    assert "Warning" not in quiet.stderr  # in the catalog, enabled
+    assert "max tokens 8000" in quiet.stdout  # kept, as the platform's operator keeps it
+    ok(install.kgop("configure", "ai-provider", "llamacpp", "--model", "qwen2.5-7b"))
+    assert extraction_rows(install.dsn) == [("llamacpp", "qwen2.5-7b", 8000, True)]
+    no_model = install.kgop("configure", "ai-provider", "llamacpp")
+    assert no_model.returncode == 2
+    assert "has no default model" in no_model.stderr
     bad = install.kgop("configure", "ai-provider", "openai", "--max-tokens", "0")
     assert bad.returncode == 2
     assert "--max-tokens is invalid" in bad.stderr
@@ -159,16 +206,23 @@ def test_ai_provider_keeps_exactly_one_active(install: Install) -> None:
 
 
 def test_embedding_profiles_list_and_activate(install: Install) -> None:
-    listing = ok(install.kgop("configure", "embedding"))
-    assert "local-minilm" in listing
-    assert "openai-small" in listing
-    out = ok(install.kgop("configure", "embedding", "local-bge-base", "--device", "cuda"))
-    assert "local-bge-base" in out
-    active = fetch(install.dsn, "SELECT name, device FROM kg_api.embedding_profile WHERE active")
-    assert [(r["name"], r["device"]) for r in active] == [("local-bge-base", "cuda")]
+    listing = ok(install.kgop("configure", "embedding")).splitlines()
+    assert listing[0].split() == ["ID", "NAME", "PROVIDER", "MODEL", "DIMENSIONS", "DEVICE",
+                                  "ACTIVE"]  # fmt: skip
+    assert listing[1].split() == ["1", "Nomic", "v1.5", "local", "nomic-ai/nomic-embed-text-v1.5",
+                                  "768", "cpu", "yes"]  # fmt: skip
+    assert listing[2].split() == ["2", "OpenAI", "Small", "openai", "text-embedding-3-small",
+                                  "1536", "-"]  # fmt: skip
+    out = ok(install.kgop("configure", "embedding", "OpenAI Small", "--device", "cuda"))
+    assert "[2] OpenAI Small" in out
+    active = fetch(install.dsn, "SELECT id, device FROM kg_api.embedding_profile WHERE active")
+    assert [(r["id"], r["device"]) for r in active] == [(2, "cuda")]
+    ok(install.kgop("configure", "embedding", "1"))
+    active = fetch(install.dsn, "SELECT id, device FROM kg_api.embedding_profile WHERE active")
+    assert [(r["id"], r["device"]) for r in active] == [(1, "cpu")]
     unknown = install.kgop("configure", "embedding", "nope")
     assert unknown.returncode == 2
-    assert "local-minilm" in unknown.stderr
+    assert "1 (Nomic v1.5), 2 (OpenAI Small)" in unknown.stderr
 
 
 # ---- API keys ----------------------------------------------------------------------------
@@ -249,10 +303,10 @@ def test_online_check_records_valid_and_refuses_rejected(
                             stdin=OPENAI_KEY[:-1] + "Q", **check)  # fmt: skip
     assert rejected.returncode == 1
     assert "rejected this key; nothing was stored" in rejected.stderr
-    rows = fetch(install.dsn, "SELECT key_hint, validation_status FROM kg_api.system_api_keys")
-    assert [(r["key_hint"], r["validation_status"]) for r in rows] == [
-        ("sk-…" + OPENAI_KEY[-4:], "valid")
-    ]
+    rows = fetch(install.dsn, "SELECT provider, validation_status, last_validated_at IS NOT NULL "
+                 "AS checked, validation_error FROM kg_api.system_api_keys")  # fmt: skip
+    assert [tuple(r.values()) for r in rows] == [("openai", "valid", True, None)]
+    assert "sk-…" + OPENAI_KEY[-4:] in ok(install.kgop("configure", "api-key", "--list"))
 
 
 # ---- the key canary ----------------------------------------------------------------------
@@ -341,9 +395,19 @@ def test_status_json(install: Install) -> None:
 
     doc = json.loads(ok(install.kgop("configure", "status", "--json")))
     assert [a["username"] for a in doc["admins"]] == ["admin"]
-    assert doc["ai_provider"] == {"provider": "ollama", "model": "llama3.1", "max_tokens": 4096}
-    assert doc["embedding"]["name"] == "local-minilm"
-    assert doc["api_keys"][0]["key_hint"] == "sk-…" + OPENAI_KEY[-4:]
+    assert doc["ai_provider"] == {
+        "provider": "ollama",
+        "model": "mistral:7b-instruct",
+        "max_tokens": 16384,
+    }
+    assert doc["embedding"]["name"] == "Nomic v1.5"
+    assert doc["api_keys"][0]["masked_key"] == "sk-…" + OPENAI_KEY[-4:]
+    assert doc["platform_config"]["registration_enabled"] == "true"
+    web = next(c for c in doc["oauth_clients"] if c["client_id"] == "kg-web")
+    assert web["redirect_uris"] == [
+        "http://localhost:3000/callback",
+        "https://viz.kg.example.com/callback",
+    ]
     assert doc["encryption"]["match"] is True
 
 
@@ -364,3 +428,66 @@ def test_no_secret_appears_in_any_output_or_log(install: Install, pg_server: PgS
     for secret in secrets:
         assert secret not in captured
         assert secret not in logs
+
+
+# ---- Garage's credentials, the platform's flags, OAuth clients ---------------------------
+
+GARAGE_CREDENTIALS = "GK" + "0a1b2c3d" * 3 + ":" + "f00dfeed" * 8
+
+
+def test_garage_credentials_are_one_encrypted_row_and_shape_checked(install: Install) -> None:
+    out = ok(install.kgop("configure", "api-key", "garage", "--key-stdin",
+                          stdin=GARAGE_CREDENTIALS))  # fmt: skip
+    assert "Stored the Garage credentials GK0a1b…:…, encrypted" in out
+    assert GARAGE_CREDENTIALS.split(":")[1][:8] not in out
+    stored = asyncio.run(install.service().read_api_key("garage"))
+    assert stored == GARAGE_CREDENTIALS
+    for bad in ("GK123:abc", GARAGE_CREDENTIALS.replace(":", ""), "not-garage"):
+        done = install.kgop("configure", "api-key", "garage", "--key-stdin", stdin=bad)
+        assert done.returncode == 2
+        assert "That is not Garage credentials" in done.stderr
+        assert bad not in done.stderr
+    assert asyncio.run(install.service().read_api_key("garage")) == GARAGE_CREDENTIALS
+    assert GARAGE_CREDENTIALS not in pg_dump_data(install.dsn)
+
+
+def test_platform_config_get_set_list(install: Install) -> None:
+    assert ok(install.kgop("configure", "platform-config", "registration_enabled")) == "true\n"
+    done = install.kgop("configure", "platform-config", "registration_enabled", "false")
+    assert done.returncode == 0
+    assert done.stdout == "registration_enabled = false\n"
+    assert "Warning" not in done.stderr
+    rows = fetch(install.dsn, "SELECT value, updated_by FROM kg_api.platform_config "
+                 "WHERE key = 'registration_enabled'")  # fmt: skip
+    assert [(r["value"], r["updated_by"]) for r in rows] == [("false", "operator")]
+    typo = install.kgop("configure", "platform-config", "registraton_enabled", "false")
+    assert typo.returncode == 0
+    assert "'registraton_enabled' was not a platform setting" in typo.stderr
+    listing = ok(install.kgop("configure", "platform-config", "--list"))
+    assert "registration_enabled" in listing
+    missing = install.kgop("configure", "platform-config", "no_such_flag")
+    assert missing.returncode == 2
+    assert "No platform setting 'no_such_flag'" in missing.stderr
+
+
+def test_oauth_redirect_uris(install: Install) -> None:
+    uris = ["https://kg.example.org/callback", "http://localhost:3000/callback"]
+    out = ok(install.kgop("configure", "oauth", "kg-web", "--redirect-uri", *uris))
+    assert "kg-web: redirect URIs https://kg.example.org/callback" in out
+    rows = fetch(install.dsn, "SELECT redirect_uris FROM kg_auth.oauth_clients "
+                 "WHERE client_id = 'kg-web'")  # fmt: skip
+    assert rows[0]["redirect_uris"] == [
+        "https://kg.example.org/callback",
+        "http://localhost:3000/callback",
+    ]
+    listing = ok(install.kgop("configure", "oauth", "--list"))
+    assert "kg-mcp" in listing
+    bad = install.kgop("configure", "oauth", "kg-web", "--redirect-uri", "javascript:alert(1)")
+    assert bad.returncode == 2
+    assert "is not a redirect URI" in bad.stderr
+    unknown = install.kgop("configure", "oauth", "kg-nope", "--redirect-uri", "https://x/cb")
+    assert unknown.returncode == 2
+    assert "clients: kg-cli, kg-mcp, kg-web" in unknown.stderr
+    after = fetch(install.dsn, "SELECT redirect_uris FROM kg_auth.oauth_clients "
+                  "WHERE client_id = 'kg-web'")  # fmt: skip
+    assert after == rows  # nothing half-written by the refused ones

@@ -17,6 +17,7 @@ from kgop_tui import __version__
 from kgop_tui.checks import CheckState, DoctorReport
 from kgop_tui.errors import ConfigInvalid, KgopError, OperationFailed, UnknownService, UsageError
 from kgop_tui.models import (
+    AiProviderSetting,
     ConfigStatus,
     Device,
     MigrationState,
@@ -259,27 +260,41 @@ def test_config_contract(config: ConfigPort) -> None:
         status = await config.status()
         assert isinstance(status, ConfigStatus)
         assert status.admins == []
-        assert await config.set_admin("admin", "a long enough password") is True
-        assert await config.set_admin("admin", "another long password") is False
+        assert status.factory_password == ["admin"]  # the platform's seeded admin
+        assert status.platform_config["registration_enabled"] == "true"
+        assert "kg-web" in [c.client_id for c in status.oauth_clients]
+        assert await config.set_admin("admin", "a long enough password") == (
+            False,
+            "platform_admin",
+        )
+        assert await config.set_admin("ops", "another long password") == (True, "admin")
         with pytest.raises(UsageError):
             await config.set_admin("admin", "short")
         stored = await config.add_api_key(Provider.OPENAI, "sk-" + "a" * 40, validate=False)
-        assert stored.key_hint == "sk-…aaaa"
+        assert stored.masked_key == "sk-…aaaa"
         assert stored.validation_status is ValidationStatus.UNTESTED
         with pytest.raises(KgopError):
             await config.add_api_key(Provider.ANTHROPIC, "nonsense", validate=False)
-        profile = await config.set_embedding("openai-small", Device.CUDA)
-        assert profile.active
-        assert profile.device is Device.CUDA
+        profile = await config.set_embedding("OpenAI Small", Device.CUDA)
+        assert (profile.id, profile.active, profile.device) == (2, True, "cuda")
+        assert (await config.set_embedding("1", None)).name == "Nomic v1.5"
         with pytest.raises(UsageError):
             await config.set_embedding("no-such-profile", None)
+        assert await config.set_ai_provider(
+            AiProviderSetting(provider=Provider.OPENAI, model="gpt-4o-mini")
+        ) is None  # fmt: skip
         after = await config.status()
-        assert [a.username for a in after.admins] == ["admin"]
-        assert [k.provider for k in after.api_keys] == [Provider.OPENAI]
+        assert [(a.username, a.role) for a in after.admins] == [
+            ("admin", "platform_admin"), ("ops", "admin")
+        ]  # fmt: skip
+        assert after.factory_password == []
+        assert [k.provider for k in after.api_keys] == ["openai"]
         assert after.embedding is not None
-        assert after.embedding.name == "openai-small"
-        assert await config.delete_api_key(Provider.OPENAI) is True
-        assert await config.delete_api_key(Provider.OPENAI) is False
+        assert after.embedding.name == "Nomic v1.5"
+        assert after.ai_provider is not None
+        assert (after.ai_provider.model, after.ai_provider.max_tokens) == ("gpt-4o-mini", 16384)
+        assert await config.delete_api_key("openai") is True
+        assert await config.delete_api_key("openai") is False
 
     asyncio.run(scenario())
 

@@ -88,8 +88,12 @@ def make_site(engine: DockerEngine, home: Path, dsn: str, sick: bool) -> Site:
     (home / "conf").mkdir(parents=True)
     (home / "conf" / "app.conf").write_text("setting = 1\n")
     project = compose_project(engine, home, services(engine.base_image, sick))
-    migrations = home / "sql" / "migrations"
-    shutil.copytree(ROOT / "kgop_tui" / "sql" / "migrations", migrations)
+    migrations = home / "sql" / "migrations"  # the packaged schema: baseline + migrations
+    shutil.copytree(ROOT / "kgop_tui" / "sql", home / "sql")
+    # One migration after the baseline's 80, for the drift check to have a file to judge.
+    (migrations / "081_doctor_site.sql").write_text(
+        "SELECT kg_api.set_platform_config('doctor_site', 'yes');\n"
+    )
     with (home / ".env").open("a") as env:
         env.write(
             f"KG_HOME={home}\nPOSTGRES_PASSWORD={PG_PASSWORD}\n"
@@ -134,7 +138,7 @@ def healthy(docker_engine: DockerEngine, tmp_path: Path, postgres: str) -> Itera
 
 def test_doctor_names_each_problem_and_exits_1(troubled: Site) -> None:
     home = troubled.home
-    migration = sorted((home / "sql" / "migrations").glob("0002_*.sql"))[0]
+    migration = home / "sql" / "migrations" / "081_doctor_site.sql"
     migration.write_text(migration.read_text() + "\n-- edited after it was applied\n")
     (home / "certs").mkdir()
     expiring_pair(home / "certs" / "kg.crt", home / "certs" / "kg.key", days=5)

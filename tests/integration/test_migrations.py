@@ -47,27 +47,44 @@ def table_exists(dsn: str, name: str) -> bool:
     return bool(fetch(dsn, "SELECT to_regclass($1) IS NOT NULL AS e", name)[0]["e"])
 
 
-def test_platform_schema_applies_and_reruns_cleanly(
+def test_packaged_schema_applies_and_reruns_cleanly(
     tmp_path: Path, postgres: str, migrations: Path
 ) -> None:
-    env = kgop_env(tmp_path, KGOP_DATABASE_URL=postgres)  # the packaged migrations
+    """The demo's schema: kgop's subset of the platform's 0.17.1 baseline, applied as the
+    platform's baseline is; `migrate status` then shows nothing pending and no drift."""
+    env = kgop_env(tmp_path, KGOP_DATABASE_URL=postgres)  # the packaged schema
     first = run_kgop("migrate", "up", env=env)
     assert first.returncode == 0, first.stderr
-    count = len(list(PACKAGED.glob("*.sql")))
-    assert f"Applied {count} migration(s)" in first.stdout
-    assert "Applying 0001_schemas.sql ... ok" in first.stdout
+    assert "Applied the platform's baseline 00_baseline.sql" in first.stdout
+    assert not list(PACKAGED.glob("*.sql"))  # the baseline is the whole packaged schema
     again = run_kgop("migrate", "up", env=env)
     assert again.returncode == 0
     assert "Nothing to apply" in again.stdout
     assert table_exists(postgres, "kg_auth.users")
     assert table_exists(postgres, "kg_api.system_api_keys")
     active = fetch(postgres, "SELECT name FROM kg_api.embedding_profile WHERE active")
-    assert [r["name"] for r in active] == ["local-minilm"]
-    assert len(fetch(postgres, "SELECT * FROM public.schema_migrations")) == count
-    rows = fetch(postgres, "SELECT * FROM kgop.migrations ORDER BY version")  # kgop's own
-    assert len(rows) == count
-    assert all(len(r["checksum"]) == 64 and r["duration_ms"] >= 0 for r in rows)
-    assert all(r["kgop_version"] and "@" in r["applied_by"] for r in rows)
+    assert [r["name"] for r in active] == ["Nomic v1.5"]
+    recorded = fetch(postgres, "SELECT version FROM public.schema_migrations ORDER BY 1")
+    assert [r["version"] for r in recorded][-1] == 80  # what the 0.17.1 baseline records
+    assert fetch(postgres, "SELECT filename FROM kgop.baseline") == [
+        {"filename": "00_baseline.sql"}
+    ]
+    status = run_kgop("migrate", "status", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert {e["state"] for e in doc["entries"]} == {"baseline"}
+    assert schemas_beyond(postgres) == []
+
+
+def schemas_beyond(dsn: str) -> list[str]:
+    """Schemas other than the platform's, kgop's and Postgres's own."""
+    rows = fetch(
+        dsn,
+        "SELECT nspname FROM pg_namespace WHERE nspname NOT IN "
+        "('kg_api', 'kg_auth', 'kgop', 'public', 'information_schema') "
+        "AND nspname NOT LIKE 'pg\\_%'",
+    )
+    return [r["nspname"] for r in rows]
 
 
 def test_status_lists_applied_and_pending(env: dict[str, str], migrations: Path) -> None:

@@ -171,23 +171,31 @@ def test_upgrade_path_014_to_016_to_0171_keeps_the_graph(tmp_path: Path, postgre
     assert fetch(postgres, "SELECT id, username FROM kg_auth.users ORDER BY id") == users
 
 
-def test_packaged_files_on_a_platform_database_are_refused(tmp_path: Path, postgres: str) -> None:
+def test_the_packaged_schema_on_a_platform_database_changes_nothing(
+    tmp_path: Path, postgres: str
+) -> None:
+    """kgop's packaged schema is a subset of the 0.17.1 baseline recording the same versions:
+    on the platform's own 0.17.1 database there is nothing to apply and nothing drifted."""
     up(env_for(tmp_path, postgres, "0.17.1"))
     before = (structure(postgres), tracking(postgres))
     packaged = Path(__file__).resolve().parents[2] / "kgop_tui" / "sql" / "migrations"
     env = kgop_env(tmp_path, KGOP_DATABASE_URL=postgres, KGOP_MIGRATIONS_DIR=str(packaged))
-    for verb in (["up"], ["status"]):
-        done = run_kgop("migrate", *verb, env=env)
-        assert done.returncode == 4, done.stdout + done.stderr
-        assert "belong to another schema" in done.stderr
-        assert "Traceback" not in done.stderr
+    done = run_kgop("migrate", "up", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Nothing to apply" in done.stdout
+    doc = status(env)
+    assert {e["state"] for e in doc["entries"]} == {"baseline"}  # type: ignore[union-attr,index]
     assert (structure(postgres), tracking(postgres)) == before
 
 
 def test_an_earlier_kgop_install_moves_its_bookkeeping_keeping_every_checksum(
     tmp_path: Path, postgres: str
 ) -> None:
-    env = kgop_env(tmp_path, KGOP_DATABASE_URL=postgres)  # the packaged schema
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_one.sql").write_text("CREATE TABLE one (id int);")
+    (folder / "0002_two.sql").write_text("CREATE TABLE two (id int);")
+    env = kgop_env(tmp_path, KGOP_DATABASE_URL=postgres, KGOP_MIGRATIONS_DIR=str(folder))
     up(env)
     # The layout earlier releases left: kgop's columns in the platform's table, no kgop schema.
     execute(

@@ -106,11 +106,12 @@ async def test_every_screen_does_the_real_thing(project: ComposeProject, postgre
             "the stored key",
             30,
         )
-        rows = fetch(postgres, "SELECT key_hint, encrypted_key FROM kg_api.system_api_keys")
-        assert rows[0]["key_hint"] == "sk-…QQQQ"
+        rows = fetch(postgres, "SELECT provider, encrypted_key FROM kg_api.system_api_keys")
+        assert rows[0]["provider"] == "openai"
         assert KEY.encode() not in bytes(rows[0]["encrypted_key"])
         keys = app.screen.query_one("#api-keys", DataTable)
         await until(pilot, lambda: keys.row_count == 1, "the key listed", 30)
+        assert str(keys.get_row_at(0)[1]) == "sk-…QQQQ"
 
 
 async def test_starts_with_docker_and_postgres_down_and_recovers(

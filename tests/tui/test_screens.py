@@ -505,6 +505,7 @@ async def test_config_admin_provider_embedding_and_keys(fakes: Fakes) -> None:
         table = app.screen.query_one("#api-keys", DataTable)
         await until(pilot, lambda: table.row_count == 1, "the key row")
         assert str(table.get_row_at(0)[1]) == "sk-…xxxx"
+        fakes.config.ai = None  # the form is prefilled from the status shown
         await pilot.press("a", "tab", "enter")  # provider (a list), then Enter in the model
         await until(pilot, lambda: fakes.config.ai is not None, "the provider")
         await pilot.press("x", "y")

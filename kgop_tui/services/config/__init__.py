@@ -9,8 +9,6 @@ platform's own tables as the platform's operator writes them and its api reads t
 
 from __future__ import annotations
 
-import asyncio
-
 from kgop_tui.models import AdminUser, ConfigStatus
 from kgop_tui.services.config.admin import (
     ADMIN_ROLES,
@@ -65,9 +63,7 @@ class ConfigService(AdminConfig, PlatformConfig, PlatformSettings, ApiKeysConfig
             keys = await self._api_keys(conn)
             flags = await _flags(conn)
             clients = await _clients(conn)
-        factory = await asyncio.gather(
-            *(asyncio.to_thread(is_factory_hash, str(u["password_hash"])) for u in users)
-        )
+        factory = [is_factory_hash(str(u["password_hash"])) for u in users]
         admins = [
             AdminUser(
                 username=u["username"],

@@ -20,8 +20,9 @@ from kgop_tui.services.config.base import ConfigBase
 MIN_PASSWORD = 12
 ADMIN_ROLES = ("admin", "platform_admin")
 """The platform's admin roles (``kg_auth.roles``; ``platform_admin`` inherits ``admin``)."""
-FACTORY_PASSWORD = b"admin"
-"""The seeded ``admin``'s password (the platform's migration 020, line 42)."""
+FACTORY_HASHES = frozenset({"$2b$12$LQv3c1yqBWVHxkd0LHAkCOYz6TtxMQJqhN8/LewY5oCDxDO1b5tZK"})
+"""The hash the platform seeds its ``admin`` with (migration 020 line 42, the 0.17.1 baseline
+line 6851): published with its source, so anyone may know its password."""
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")  # users.username: varchar(100)
 
 
@@ -50,11 +51,8 @@ def check_username(username: str) -> None:
 
 
 def is_factory_hash(stored: str) -> bool:
-    """True when ``stored`` is a bcrypt hash of the platform's factory password."""
-    try:
-        return bcrypt.checkpw(FACTORY_PASSWORD, stored.encode())
-    except ValueError:  # not a bcrypt hash ('SYSTEM_NO_LOGIN')
-        return False
+    """True when ``stored`` is the platform's published seed hash."""
+    return stored in FACTORY_HASHES
 
 
 class AdminConfig(ConfigBase):

@@ -60,8 +60,8 @@ class ApiKeysConfig(ConfigBase):
             await self._guard(conn, ring, write=True)
             await conn.execute(
                 "INSERT INTO kg_api.system_api_keys (provider, encrypted_key, validation_status, "
-                "last_validated_at, validation_error) VALUES ($1, $2, $3, "
-                "CASE WHEN $3 = 'untested' THEN NULL ELSE now() END, $4) "
+                "last_validated_at, validation_error) VALUES ($1, $2, $3::text, "
+                "CASE WHEN $3::text = 'untested' THEN NULL ELSE now() END, $4) "
                 "ON CONFLICT (provider) DO UPDATE SET encrypted_key = EXCLUDED.encrypted_key, "
                 "updated_at = now(), validation_status = EXCLUDED.validation_status, "
                 "last_validated_at = EXCLUDED.last_validated_at, "

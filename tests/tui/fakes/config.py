@@ -54,7 +54,14 @@ def _profiles() -> list[EmbeddingProfile]:
 @dataclass
 class FakeConfig:
     admins: dict[str, str] = field(default_factory=dict)
-    ai: AiProviderSetting | None = None
+    """Passwords set through the port, by username."""
+    seeded: dict[str, str] = field(default_factory=lambda: {"admin": "platform_admin"})
+    """The platform's seeded admins (factory password) and their roles."""
+    ai: AiProviderSetting | None = field(
+        default_factory=lambda: AiProviderSetting(
+            provider=Provider.OPENAI, model="gpt-4o", max_tokens=16384
+        )
+    )
     profiles: list[EmbeddingProfile] = field(default_factory=_profiles)
     keys: dict[str, StoredApiKey] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=lambda: {"registration_enabled": "true"})
@@ -80,9 +87,12 @@ class FakeConfig:
         active = next((p for p in self.profiles if p.active), None)
         return ConfigStatus(
             admins=[
-                AdminUser(username=u, role="admin", disabled=False, groups=["admins"])
-                for u in self.admins
-            ],
+                AdminUser(
+                    username=u, role=self.seeded.get(u, "admin"), disabled=False, groups=["admins"]
+                )
+                for u in sorted(self.admins)
+            ],  # fmt: skip
+            factory_password=sorted(set(self.seeded) - set(self.admins)),
             ai_provider=self.ai,
             embedding=active,
             api_keys=sorted(self.keys.values(), key=lambda k: k.provider),
@@ -100,9 +110,9 @@ class FakeConfig:
 
         self._check()
         check_password(username, password)
-        created = username not in self.admins
+        created = username not in self.admins and username not in self.seeded
         self.admins[username] = password
-        return created, "admin"
+        return created, self.seeded.get(username, "admin")
 
     async def set_ai_provider(self, setting: AiProviderSetting) -> str | None:
         self._check()
