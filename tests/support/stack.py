@@ -345,14 +345,11 @@ def platform_stack(site: UpgradeSite, version: str) -> Stack:
     }
     stack = Stack(home=home, project=project, env=env, ports=ports)
     site.stacks.append(stack)
-    # The database, its schema through `kgop migrate up` (the baseline, then the files),
-    # then api and web; the object store is left as start-infra makes it (no configuration
-    # verb runs here: the seed writes what the platform's own operator writes).
-    for verb in (("start-infra",), ("migrate", "up")):
-        done = stack.shim(*verb, timeout=600)
+    # start: the schema through `kgop migrate up` (the baseline, then the files), the
+    # object store, api and web (the release's warm 058 fails and is left pending).
+    for verb in ("start-infra", "start"):
+        done = stack.shim(verb, timeout=600)
         assert done.returncode == 0, f"{verb}: {done.stdout}\n{done.stderr}"
-    done = stack.compose("up", "-d", "--wait", "api", "web")
-    assert done.returncode == 0, done.stdout + done.stderr
     return stack
 
 
