@@ -54,9 +54,10 @@ Usage: install.sh [OPTIONS]
                             (default: the folder holding install.sh); a URL is a .tar.gz
                             over https, and needs --source-sha256
   --source-sha256 HEX       the SHA-256 of the --source archive
-  --version V               platform version to pin, semver (default: the source's
-                            VERSION); a re-run must keep the installed one (upgrades are
-                            operator.sh upgrade); V's migrations come from V's operator image
+  --version V               platform version to pin, semver (default: the newest release
+                            of the source's manifest); a re-run must keep the installed one
+                            (upgrades are operator.sh upgrade); V's schema comes from V's api
+                            image (/app/schema)
   --hostname H              DNS name or IP address users reach the platform at (localhost)
   --ssl MODE                none | self-signed | manual | letsencrypt (default: none)
   --ssl-cert F --ssl-key F  certificate and key for --ssl manual
