@@ -171,6 +171,13 @@ def test_the_platform_upgrades_0_14_to_0_16_to_0_17_1_keeping_its_data(
     assert stored_keys(stack, dsn) == KEYS
     assert_clean(migrate_status(stack), 73)
 
+    # A version this kgop does not list: no operator is known for it, nothing is tried.
+    unknown = stack.shim("upgrade", "--to", "0.18.0", "--dry-run")
+    assert unknown.returncode == 4, unknown.stdout + unknown.stderr
+    assert (
+        f"This kgop ({kgop_version()}) knows the platform's releases up to 0.17.1, not 0.18.0"
+        in (unknown.stderr)
+    )
     assert pending(stack, "0.16.0") == [74, 75, 76, 77, 78]
 
     out, first = upgrade(stack, "0.16.0")
