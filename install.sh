@@ -806,9 +806,9 @@ install_files() {
 #######################################
 # The schema of the version installed: the platform's, from its api image (/app/schema, as
 # the platform's api/Dockerfile lays it out: 00_baseline.sql, migrations/ with archived/,
-# migrations-warm/) into KG_HOME/sql; when the api image carries none (a stand-in), kgop's
-# packaged (demo) schema (00_baseline.sql, migrations/, migrations-warm/) its operator image
-# ships, else the source folder's.
+# migrations-warm/) into KG_HOME/sql; with --demo, or when the api image carries none (a
+# stand-in), kgop's packaged (demo) schema (00_baseline.sql, migrations/, migrations-warm/)
+# its operator image ships, else the source folder's.
 # Globals:
 #   OPT, SOURCE (read)
 #######################################
@@ -816,7 +816,9 @@ release_migrations() {
   local dir="${OPT[dir]}" sql="${SOURCE}/sql/migrations" share=/opt/kgop/share/sql
   local api
   api="$(image api)"
-  if docker image inspect "${api}" >/dev/null 2>&1 || docker pull -q "${api}" >/dev/null 2>&1; then
+  if ((OPT[demo])); then
+    say "schema: kgop's packaged (demo) schema"
+  elif docker image inspect "${api}" >/dev/null 2>&1 || docker pull -q "${api}" >/dev/null 2>&1; then
     if docker run --rm --network none --user "$(id -u):$(id -g)" -v "${dir}/sql:/out" \
       --entrypoint sh "${api}" -c 'test -f /app/schema/00_baseline.sql && cp -R /app/schema/. /out/' 2>/dev/null; then
       say "schema: the platform's ${OPT[version]}, from ${api} (/app/schema)"
