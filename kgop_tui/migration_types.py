@@ -105,6 +105,8 @@ class MigrationStatus(NamedTuple):
     """The one source this database is migrated from, as a person reads it."""
     baseline: str | None = None
     """The platform's ``00_baseline.sql`` of that source, when it has one."""
+    baseline_pending: bool = False
+    """The database has none of the platform's schemas yet: ``up`` applies the baseline."""
 
     def by_state(self, state: MigrationState) -> list[MigrationEntry]:
         return [e for e in self.entries if e.state is state]
@@ -115,7 +117,10 @@ class MigrationStatus(NamedTuple):
         for entry in self.entries:
             counts[entry.label] = counts.get(entry.label, 0) + 1
         order = ["baseline", "adopted"] + [s.value for s in MigrationState if s != "baseline"]
-        return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)) or "no migrations"
+        found = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
+        if self.baseline_pending:
+            return f"baseline pending{', ' + found if found else ''}"
+        return found or "no migrations"
 
     def to_json(self) -> dict[str, Any]:
         """The documented ``kgop migrate status --json`` document."""
@@ -126,5 +131,6 @@ class MigrationStatus(NamedTuple):
             "current_version": self.current_version,
             "schema_source": self.schema_source,
             "baseline": self.baseline,
+            "baseline_pending": self.baseline_pending,
             "entries": [entry.to_json() for entry in self.entries],
         }

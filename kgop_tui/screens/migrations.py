@@ -186,14 +186,19 @@ class MigrationsScreen(KgopScreen):
     async def confirm_apply(self, warm: bool) -> None:
         try:
             pending = len(await self.services.migrations.plan(warm=warm))
+            fresh = not warm and (await self.services.migrations.status()).baseline_pending
         except KgopError as error:
             self.report(error)
             return
         kind = "warm " if warm else ""
-        if not pending:
+        if not pending and not fresh:
             self.notify(f"Nothing to apply: no pending {kind}migrations.")
             return
         question = f"Apply {pending} pending {kind}migration(s)?"
+        if fresh:  # a database without the platform's schemas: the baseline comes first
+            question = "Apply the baseline 00_baseline.sql" + (
+                f" and {pending} pending migration(s)?" if pending else "?"
+            )
         if warm:
             question += " They need the running application (api healthy)."
         if await self.app.push_screen_wait(ConfirmScreen(question)):

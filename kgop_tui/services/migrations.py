@@ -40,6 +40,7 @@ from kgop_tui.services.baseline import (
     Recorder,
     SchemaSource,
     apply_baseline,
+    needs_baseline,
     recorded_checkpoint,
 )
 from kgop_tui.services.database import DatabaseTarget, connect
@@ -210,6 +211,7 @@ class MigrationService:
         conn = await connect(self.target, "migrate status")
         try:
             applied = await applied_rows(conn)
+            fresh = self.source.baseline is not None and await needs_baseline(conn)
         finally:
             await conn.close()
         self._refuse_foreign(files, applied)
@@ -222,6 +224,7 @@ class MigrationService:
             entries=self._entries(files, applied),
             schema_source=self.source.label,
             baseline=str(self.source.baseline) if self.source.baseline else None,
+            baseline_pending=fresh,
         )
 
     def _refuse_foreign(self, files: list[MigrationFile], applied: dict[int, Any]) -> None:

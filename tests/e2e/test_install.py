@@ -91,7 +91,7 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
         "--ai-key-file",
         str(keyfile),
         "--embedding",
-        "openai-small",
+        "2",  # the platform's "OpenAI Small" profile, by id
     ]
     started = time.monotonic()
     first = machine.install(*args, home=home)
@@ -108,10 +108,12 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
     stored = machine.psql(home, "SELECT password_hash FROM kg_auth.users WHERE username = 'ops'")
     assert bcrypt.checkpw(password.encode(), stored.encode())
     row = machine.psql(
-        home, "SELECT key_hint, encode(encrypted_key, 'escape') FROM kg_api.system_api_keys"
+        home, "SELECT provider, encode(encrypted_key, 'escape') FROM kg_api.system_api_keys"
     )
-    assert row.startswith("sk-…ZZZZ|")
+    assert row.startswith("openai|")
     assert AI_KEY not in row
+    active = machine.psql(home, "SELECT name FROM kg_api.embedding_profile WHERE active")
+    assert active == "OpenAI Small"
     assert "The Knowledge Graph platform" in first.stdout
     log = next((home / "logs").glob("install-*.log")).read_text()
     assert password not in log

@@ -15,7 +15,8 @@ What is read, and where the api reads it (knowledge-graph-system 0.17.x):
 - ``api.app.lib.encrypted_keys.get_system_api_key`` (line 386) for ``openai``;
 - ``api.app.lib.garage.base._get_garage_credentials`` (line 31);
 - ``registration_enabled`` as ``api/app/routes/auth.py:120-124`` reads and judges it;
-- kg-web's redirect URIs as ``api/app/routes/oauth.py:754`` selects them.
+- kg-web's redirect URIs as the authorization route selects them and checks a login's
+  redirect against them (``api/app/routes/oauth.py:1163``, ``:1191``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Flags go through the platform's own functions ``kg_api.get_platform_config`` and
 ``kg_api.set_platform_config`` (as its operator, ``operator/configure.py:113-176``); the api
 reads them the same way (``api/app/routes/auth.py:120``: ``registration_enabled``). kg-web's
 redirect URIs are ``kg_auth.oauth_clients.redirect_uris`` (``operator/configure.py:751-817``),
-which the api checks at authorization (``api/app/routes/oauth.py``).
+which the api checks a login's redirect against (``api/app/routes/oauth.py:1163``, ``:1191``).
 """
 
 from __future__ import annotations
