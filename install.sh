@@ -33,6 +33,7 @@ declare -A OPT=(
 )                       # options (parse_args, interview); validated by validate
 GIVEN=" "               # options given as flags or answers (parse_args, ask)
 SOURCE=""               # where operator.sh, compose/ and sql/ come from (resolve_source)
+KGOP_VERSION=""         # kgop's own version (the source's VERSION): the operator image's tag
 RERUN=0                 # 1 when KG_HOME already has a .env (preflight)
 declare -A OLD=()       # the existing .env's values that are not secrets (read_old_env)
 STEP="validation"       # the step running, named when it fails (step, on_error)
@@ -53,9 +54,10 @@ Usage: install.sh [OPTIONS]
                             (default: the folder holding install.sh); a URL is a .tar.gz
                             over https, and needs --source-sha256
   --source-sha256 HEX       the SHA-256 of the --source archive
-  --version V               platform version to pin, semver (default: the source's
-                            VERSION); a re-run must keep the installed one (upgrades are
-                            operator.sh upgrade); V's migrations come from V's operator image
+  --version V               platform version to pin, semver (default: the newest release
+                            of the source's manifest); a re-run must keep the installed one
+                            (upgrades are operator.sh upgrade); V's schema comes from V's api
+                            image (/app/schema)
   --hostname H              DNS name or IP address users reach the platform at (localhost)
   --ssl MODE                none | self-signed | manual | letsencrypt (default: none)
   --ssl-cert F --ssl-key F  certificate and key for --ssl manual
@@ -193,7 +195,7 @@ validate() {
     bad "--source-sha256 goes with an https --source URL"
   fi
   [[ -z "${OPT[version]}" || "${OPT[version]}" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] ||
-    bad "--version ${OPT[version]}: not a semantic version like 0.6.0"
+    bad "--version ${OPT[version]}: not a semantic version like 0.17.1"
   [[ -z "${OPT[hostname]}" ]] || valid_hostname "${OPT[hostname]}" ||
     bad "--hostname ${OPT[hostname]}: not a valid DNS name or IP address"
   case "${OPT[ssl]}" in
@@ -340,10 +342,26 @@ resolve_source() {
   SOURCE="$(cd "${src}" && pwd)"
   [[ -d "${SOURCE}/sql/migrations" || -d "${SOURCE}/kgop_tui/sql/migrations" ]] ||
     bad "--source ${src}: no sql/migrations there"
+  [[ -f "${SOURCE}/VERSION" ]] || bad "--source ${src}: no VERSION file (kgop's version) there"
+  KGOP_VERSION="$(head -n 1 "${SOURCE}/VERSION")"
   if [[ -z "${OPT[version]}" ]]; then
-    [[ -f "${SOURCE}/VERSION" ]] || bad "--version is needed: ${SOURCE} has no VERSION file"
-    OPT[version]="$(head -n 1 "${SOURCE}/VERSION")"
+    OPT[version]="$(newest_release)"
+    [[ -n "${OPT[version]}" ]] || bad "--version is needed: ${SOURCE} has no release manifest"
   fi
+}
+
+#######################################
+# The newest platform release in the source's manifest (kgop_tui/releases.toml, oldest first).
+# Globals:
+#   SOURCE (read)
+# Outputs:
+#   the version, or nothing
+#######################################
+newest_release() {
+  local manifest="${SOURCE}/kgop_tui/releases.toml"
+  [[ -f "${manifest}" ]] || manifest="${SOURCE}/releases.toml"
+  [[ -f "${manifest}" ]] || return 0
+  sed -n 's/^version = "\([^"]*\)"$/\1/p' "${manifest}" | tail -n 1
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -422,7 +440,9 @@ image() {
   local role="$1" var="KG_${1^^}_IMAGE"
   if [[ -n "${!var:-}" ]]; then
     printf '%s' "${!var}"
-  elif ((OPT[demo])) && [[ "${role}" == api || "${role}" == web || "${role}" == operator ]]; then
+  elif ((OPT[demo])) && [[ "${role}" == operator ]]; then
+    printf 'kg-operator:%s' "${KGOP_VERSION}" # kgop's own version, not the platform's
+  elif ((OPT[demo])) && [[ "${role}" == api || "${role}" == web ]]; then
     printf 'kg-%s:%s' "${role}" "${OPT[version]}"
   else
     default_image "${role}"
@@ -460,7 +480,7 @@ ensure_operator_image() {
   docker image inspect "$(image operator)" >/dev/null 2>&1 && return 0
   if ((OPT[demo])); then
     say "Building the operator image..."
-    docker build -q -t "$(image operator)" --build-arg "KG_VERSION=${OPT[version]}" "${SOURCE}" >/dev/null
+    docker build -q -t "$(image operator)" --build-arg "KG_VERSION=${KGOP_VERSION}" "${SOURCE}" >/dev/null
   else
     docker pull -q "$(image operator)" >/dev/null ||
       die 3 "cannot pull $(image operator). Hint: check the registry is reachable, or set KG_OPERATOR_IMAGE"
@@ -827,22 +847,33 @@ install_files() {
 }
 
 #######################################
-# The migrations of the version installed (with archived/, and migrations-warm/ and the
-# baseline 00_baseline.sql beside them), as its operator image ships them; the source folder's only when the image has
-# none and the source is that version.
+# The schema of the version installed: the platform's, from its api image (/app/schema, as
+# the platform's api/Dockerfile lays it out: 00_baseline.sql, migrations/ with archived/,
+# migrations-warm/) into KG_HOME/sql; with --demo, or when the api image carries none (a
+# stand-in), kgop's packaged (demo) schema (00_baseline.sql, migrations/, migrations-warm/)
+# its operator image ships, else the source folder's.
 # Globals:
 #   OPT, SOURCE (read)
 #######################################
 release_migrations() {
   local dir="${OPT[dir]}" sql="${SOURCE}/sql/migrations" share=/opt/kgop/share/sql
+  local api
+  api="$(image api)"
+  if ((OPT[demo])); then
+    say "schema: kgop's packaged (demo) schema"
+  elif docker image inspect "${api}" >/dev/null 2>&1 || docker pull -q "${api}" >/dev/null 2>&1; then
+    if docker run --rm --network none --user "$(id -u):$(id -g)" -v "${dir}/sql:/out" \
+      --entrypoint sh "${api}" -c 'test -f /app/schema/00_baseline.sql && cp -R /app/schema/. /out/' 2>/dev/null; then
+      say "schema: the platform's ${OPT[version]}, from ${api} (/app/schema)"
+      return 0
+    fi
+    say "schema: ${api} carries none at /app/schema; kgop's packaged schema"
+  fi
   if docker run --rm --network none --user "$(id -u):$(id -g)" -v "${dir}/sql:/out" \
     --entrypoint sh "$(image operator)" -c "test -d ${share}/migrations && cp -R ${share}/migrations/. /out/migrations/ && { test ! -d ${share}/migrations-warm || cp -R ${share}/migrations-warm /out/; } && { test ! -f ${share}/00_baseline.sql || cp ${share}/00_baseline.sql /out/; }"; then
     return 0
   fi
-  local source_version
-  source_version="$(head -n 1 "${SOURCE}/VERSION" 2>/dev/null || true)"
-  [[ "${source_version}" == "${OPT[version]}" ]] ||
-    die 4 "$(image operator) ships no migrations and ${SOURCE} is version ${source_version:-unknown}, not ${OPT[version]}. Hint: give --source of version ${OPT[version]}"
+  # kgop's packaged schema does not depend on the platform version: the source's is the same.
   [[ -d "${sql}" ]] || sql="${SOURCE}/kgop_tui/sql/migrations"
   cp -R "${sql}/." "${dir}/sql/migrations/"
   [[ ! -d "${sql%/*}/migrations-warm" ]] || cp -R "${sql%/*}/migrations-warm" "${dir}/sql/"

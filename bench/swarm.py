@@ -5,7 +5,7 @@
 Needs root, dockerd and the images scripts/test.sh builds (both releases). Starts a private
 engine in Swarm mode as the e2e tests do (this machine's engines have no IPVS: services are
 reached by their tasks' addresses), and in each run deploys the previous release twice
-through operator.sh: one upgraded with the manifest as it ships (0.6.0 is rolling), one with
+through operator.sh: one upgraded with the manifest as it ships (0.17.1 is rolling), one with
 a manifest that does not mark it rolling (api and web scaled to zero for the migrations).
 During each upgrade a probe on the overlay network asks api's /health every 50 ms. Prints
 the upgrade's time, the probe's answers and failures, and its longest time without an

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# release.sh — build (and push) the platform's images of one version: kg-api, kg-web and
-# kg-operator, all tagged VERSION, with OCI labels (version, revision, created, source).
+# release.sh — build (and push) kgop's own operator image of one kgop version:
+# kg-operator:VERSION, with OCI labels (version, revision, created, source). The platform's
+# api, web and postgres images are the platform's own (ghcr.io/aaronsb/knowledge-graph-system,
+# see docs/RELEASES.md): kgop neither builds nor publishes them.
 #
 #   scripts/release.sh VERSION [--registry R] [--push] [--platform LIST] [--build-arg K=V]...
-#                      [--base-image [ROLE=]NAME@sha256:DIGEST]... [--network MODE]
+#                      [--base-image [operator=]NAME@sha256:DIGEST] [--network MODE]
 #
-# Refuses (exit 2) before any build unless VERSION, kgop_tui/releases.toml and
-# docs/RELEASES.md agree, and, with --push, unless the base image (--base-image or
-# KG_BASE_IMAGE; ROLE= for one of api, web, operator) is pinned by digest. Multi-arch
-# (--platform linux/amd64,linux/arm64) needs docker buildx and --push. Each pushed image's
-# digest goes into the release's entry in kgop_tui/releases.toml (api and web before the
-# operator is built, so its image ships them) and on stdout: REF, SIZE, DIGEST.
+# Refuses (exit 2) before any build unless VERSION (the file), kgop_tui/releases.toml (its
+# newest release is operated by VERSION) and docs/RELEASES.md agree, and, with --push,
+# unless the base image (--base-image or KG_BASE_IMAGE) is pinned by digest. Multi-arch
+# (--platform linux/amd64,linux/arm64) needs docker buildx and --push. The pushed image's
+# digest goes into every release of kgop_tui/releases.toml that VERSION operates, and on
+# stdout: REF, SIZE, DIGEST.
 # Exit codes: 0 ok, 1 a build or push failed, 2 bad input, 3 Docker unreachable.
 
 set -Eeuo pipefail
@@ -26,7 +28,6 @@ PUSH=0                   # 1 with --push
 PLATFORMS=""             # --platform LIST
 declare -a BUILD_ARGS=() # --build-arg K=V and --network, passed to every build
 declare -A BASES=()      # role (or "all") → base image (--base-image, KG_BASE_IMAGE)
-declare -A DIGESTS=()    # role → the registry's digest of the pushed image
 readonly MANIFEST="${ROOT}/kgop_tui/releases.toml"
 readonly DIGEST_RE='@sha256:[0-9a-f]{64}$'
 
@@ -99,97 +100,86 @@ parse_args() {
 #######################################
 add_base() {
   case "$1" in
-    api=* | web=* | operator=*) BASES["${1%%=*}"]="${1#*=}" ;;
-    *=*) die 2 "--base-image $1: ROLE must be api, web or operator" ;;
+    operator=*) BASES["${1%%=*}"]="${1#*=}" ;;
+    *=*) die 2 "--base-image $1: ROLE must be operator (kgop builds no other image)" ;;
     *) BASES[all]="$1" ;;
   esac
 }
 
 #######################################
-# With --push, every image's base is pinned by digest, or exit 2: a tag
-# (python:3.11-slim-bookworm) can name another image tomorrow, and the Dockerfiles'
-# defaults are tags.
+# With --push, the operator image's base is pinned by digest, or exit 2: a tag
+# (python:3.11-slim-bookworm) can name another image tomorrow, and the Dockerfile's
+# default is a tag.
 # Globals:
 #   PUSH, BASES (read)
 #######################################
 check_bases() {
   ((PUSH)) || return 0
-  local role base
-  for role in api web operator; do
-    base="${BASES[${role}]:-${BASES[all]:-}}"
-    [[ -n "${base}" ]] ||
-      die 2 "publishing needs the ${role} image's base pinned by digest: --base-image NAME@sha256:... (or KG_BASE_IMAGE)"
-    [[ "${base}" =~ ${DIGEST_RE} ]] ||
-      die 2 "the ${role} image's base ${base} is not pinned by digest (NAME@sha256:...)"
-  done
+  local base="${BASES[operator]:-${BASES[all]:-}}"
+  [[ -n "${base}" ]] ||
+    die 2 "publishing needs the operator image's base pinned by digest: --base-image NAME@sha256:... (or KG_BASE_IMAGE)"
+  [[ "${base}" =~ ${DIGEST_RE} ]] ||
+    die 2 "the operator image's base ${base} is not pinned by digest (NAME@sha256:...)"
 }
 
 #######################################
-# The release's block of releases.toml: its fields, one per line.
-# Outputs:
-#   the lines between its [[release]] header and the next
-#######################################
-manifest_block() {
-  awk -v want="version = \"${VERSION}\"" '
-    /^\[\[release\]\]/ { if (found) exit; block = ""; next }
-    { block = block $0 "\n" }
-    $0 == want { found = 1 }
-    END { if (found) printf "%s", block }
-  ' "${MANIFEST}"
-}
-
-#######################################
-# Write the digests found so far into the release's entry of releases.toml (one
-# `digests = { ... }` line after its `images` line, replacing any earlier one).
+# Write the operator's digest into every release of releases.toml that VERSION operates.
 # Globals:
-#   VERSION, DIGESTS (read)
+#   VERSION (read)
+# Arguments:
+#   the digest (sha256:...)
 #######################################
 record_digests() {
-  local role line="" tmp
-  for role in api web operator; do
-    [[ -z "${DIGESTS[${role}]:-}" ]] || line+="${line:+, }${role} = \"${DIGESTS[${role}]}\""
-  done
-  [[ -n "${line}" ]] || return 0
+  local digest="$1" tmp
   tmp="$(mktemp "${MANIFEST}.XXXXXX")"
-  awk -v want="version = \"${VERSION}\"" -v digests="digests = { ${line} }" '
-    /^\[\[release\]\]/ { inside = 0 }
-    $0 == want { inside = 1 }
-    inside && /^digests *=/ { next }
-    { print }
-    inside && /^images *=/ { print digests }
-  ' "${MANIFEST}" >"${tmp}" || die 1 "cannot write the digests into ${MANIFEST}"
-  mv "${tmp}" "${MANIFEST}" || die 1 "cannot write the digests into ${MANIFEST}"
+  # Block by block: in each release whose images name operator = VERSION, the digests line
+  # gets operator = DIGEST (other roles' digests kept), right after the images line.
+  awk -v op="operator = \"${VERSION}\"" -v digest="${digest}" '
+    function flush(   i, line, others, kept) {
+      if (!mine) { for (i = 1; i <= n; i++) print lines[i]; n = 0; return }
+      others = ""
+      for (i = 1; i <= n; i++) {
+        line = lines[i]
+        if (line ~ /^digests *=/) {
+          gsub(/^digests *= *\{ */, "", line); gsub(/ *\} *$/, "", line)
+          gsub(/(^|, *)operator *= *"[^"]*"/, "", line); gsub(/^, */, "", line)
+          others = line
+        }
+      }
+      for (i = 1; i <= n; i++) {
+        if (lines[i] ~ /^digests *=/) continue
+        print lines[i]
+        if (lines[i] ~ /^images *=/) {
+          kept = others == "" ? "" : others ", "
+          print "digests = { " kept "operator = \"" digest "\" }"
+        }
+      }
+      n = 0; mine = 0
+    }
+    /^\[\[release\]\]/ { flush() }
+    { lines[++n] = $0 }
+    /^images *=/ && index($0, op) { mine = 1 }
+    END { flush() }
+  ' "${MANIFEST}" >"${tmp}" || die 1 "cannot write the digest into ${MANIFEST}"
+  mv "${tmp}" "${MANIFEST}" || die 1 "cannot write the digest into ${MANIFEST}"
 }
 
 #######################################
 # VERSION, the manifest and docs/RELEASES.md agree, or exit 2 before anything is built.
 # Globals:
 #   VERSION (read)
-# Outputs:
-#   the release's last migration version (the api's schema)
 #######################################
 check_agreement() {
-  local file_version block line schema=""
+  local file_version newest
   file_version="$(head -n 1 "${ROOT}/VERSION")"
   [[ "${file_version}" == "${VERSION}" ]] ||
     die 2 "VERSION says ${file_version}, not ${VERSION}: set it (and the manifest) first"
-  block="$(manifest_block)"
-  [[ -n "${block}" ]] || die 2 "kgop_tui/releases.toml has no release ${VERSION}"
-  while IFS= read -r line; do
-    case "${line}" in
-      images*)
-        [[ "${line}" == "images = { api = \"${VERSION}\", web = \"${VERSION}\", operator = \"${VERSION}\" }" ]] ||
-          die 2 "releases.toml ${VERSION}: every image must be tagged ${VERSION} (${line})"
-        ;;
-      migrations*)
-        [[ "${line}" =~ \[\ *[0-9]+\ *,\ *([0-9]+)\ *\] ]] && schema="${BASH_REMATCH[1]}"
-        ;;
-    esac
-  done <<<"${block}"
-  [[ -n "${schema}" ]] || die 2 "releases.toml ${VERSION}: no migrations range"
+  newest="$(grep -E '^images *=' "${MANIFEST}" | tail -n 1)"
+  [[ -n "${newest}" ]] || die 2 "kgop_tui/releases.toml lists no release"
+  [[ "${newest}" == *"operator = \"${VERSION}\""* ]] ||
+    die 2 "releases.toml: the newest release is not operated by ${VERSION} (${newest})"
   grep -qF "| ${VERSION} | " "${ROOT}/docs/RELEASES.md" ||
-    die 2 "docs/RELEASES.md has no row for ${VERSION}: kgop releases --markdown > docs/RELEASES.md"
-  printf '%s' "${schema}"
+    die 2 "docs/RELEASES.md does not name ${VERSION}: kgop releases --markdown > docs/RELEASES.md"
 }
 
 #######################################
@@ -238,16 +228,14 @@ build() {
   fi
   if ((PUSH)); then
     [[ "@${digest}" =~ ${DIGEST_RE} ]] || die 1 "pushing ${ref}: the registry reported no digest"
-    DIGESTS["${role}"]="${digest}"
-    record_digests
+    record_digests "${digest}"
   fi
   printf '%s\t%s\t%s\n' "${ref}" "${size}" "${digest:--}"
 }
 
 main() {
   parse_args "$@"
-  local schema
-  schema="$(check_agreement)"
+  check_agreement
   check_bases
   command -v docker >/dev/null || die 3 "docker is not installed"
   docker info >/dev/null 2>&1 || die 3 "cannot reach the Docker daemon at ${DOCKER_HOST:-unix:///var/run/docker.sock}"
@@ -257,8 +245,6 @@ main() {
       die 2 "--platform ${PLATFORMS} needs docker buildx; without it, build for this machine only"
   fi
   # api and web first: their digests are in the manifest the operator image ships.
-  build api "${ROOT}/images/reference" --build-arg KG_ROLE=api --build-arg "KG_SCHEMA=${schema}"
-  build web "${ROOT}/images/reference" --build-arg KG_ROLE=web --build-arg "KG_SCHEMA=${schema}"
   build operator "${ROOT}"
   log "release ${VERSION}: done$( ((PUSH)) && printf ', pushed to %s' "${REGISTRY}")"
 }

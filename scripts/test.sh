@@ -10,8 +10,8 @@
 # the platform's wheels and web bundle, the engine's images).
 #
 # The platform's own api and web images are built from its release archive
-# (KGOP_UPSTREAM_DIR, default ../shared/upstream beside the checkout; KGOP_TEST_PLATFORM, default
-# 0.17.1) with scripts/platform-images.sh: PyPI, the npm registry and Node.js >= 20.19.
+# of the manifest's newest release (KGOP_UPSTREAM_DIR, default ../shared/upstream beside the
+# checkout) with scripts/platform-images.sh: PyPI, the npm registry and Node.js >= 20.19.
 #
 #   scripts/test.sh                  everything: what CI runs (root)
 #   scripts/test.sh --fast           static checks, unit and TUI tests; no engines, no root
@@ -52,9 +52,6 @@ DEBIAN_MIRROR="$(apt_mirror)"
 readonly DEBIAN_MIRROR
 readonly PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 readonly AGE_SOURCE="${KGOP_AGE_SOURCE:-${ROOT}/../shared/upstream/age/age-PG15-1.6.0.tar.gz}"
-# The platform's release archives (the api and web images the tests run are built from them).
-readonly UPSTREAM="${KGOP_UPSTREAM_DIR:-${ROOT}/../shared/upstream}"
-readonly PLATFORM_VERSION="${KGOP_TEST_PLATFORM:-0.17.1}"
 readonly AGE_SHA256="${KGOP_AGE_SHA256:-68a2b7e396697ac271e0c9af7ae1a0ff65fe8afb61b772cc3412a6e912cad304}"
 # The Postgres major of images/postgres and of the host clusters AGE is installed into.
 readonly PG_MAJOR=15
@@ -420,7 +417,8 @@ compose_binary() {
 # The images the end-to-end tests run, built offline: a wheelhouse and compose binary in
 # build/, Debian packages from the mirror (docker build --network host).
 # Globals:
-#   VENV, ROOT, BASE_IMAGE (read); KGOP_TEST_VERSION, KGOP_TEST_PREVIOUS (exported)
+#   VENV, ROOT, BASE_IMAGE (read); KGOP_TEST_VERSION (kgop's), KGOP_TEST_PLATFORM and
+#   KGOP_TEST_PREVIOUS (the platform's newest release and the one before it) (exported)
 # Outputs:
 #   progress on stderr
 #######################################
@@ -442,47 +440,93 @@ build_images() {
   local arch sum
   arch="$(dpkg --print-architecture)"
   sum="$(sha256sum <"${ROOT}/build/docker-compose" | cut -d ' ' -f 1)"
-  log "images: kg-operator:${version}"
+  log "images: kg-operator:${version} (kgop's own version)"
   docker build "${common[@]}" -t "kg-operator:${version}" --build-arg "KG_VERSION=${version}" \
     --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose \
     --build-arg "COMPOSE_SHA256_${arch^^}=${sum}" "${ROOT}" >/dev/null
-  # The release before this one, for the upgrade tests: same builds, relabelled (the api
-  # of each needs its release's schema, from the release manifest).
-  local previous schema previous_schema role
-  read -r schema previous previous_schema < <("${VENV}/bin/python" -c '
-import sys
+  # The platform's releases (the manifest's, oldest first: version, last migration): an api
+  # and a web stand-in for each, tagged with the platform's version; each api carries its
+  # release's schema at /app/schema, from the platform's source archive, as the real one does.
+  local -a platform=()
+  mapfile -t platform < <("${VENV}/bin/python" -c '
 from kgop_tui.releases import load_manifest
-releases = load_manifest().releases
-i = next(n for n, r in enumerate(releases) if r.version == sys.argv[1])
-print(releases[i].migrations[1], releases[i - 1].version, releases[i - 1].migrations[1])
-' "${version}")
-  log "images: kg-api, kg-web (${version}, ${previous}), kg-postgres, kg-garage-standin, kg-nginx"
+for r in load_manifest().releases:
+    print(r.version, r.migrations[1])
+')
+  local newest="${platform[-1]% *}" previous="${platform[-2]% *}" entry release schema role
+  log "images: kg-api, kg-web (${platform[*]%% *}), kg-postgres, kg-garage-standin, kg-nginx"
   for role in api web; do
-    docker build "${common[@]}" -t "kg-${role}:${version}" --build-arg "KG_ROLE=${role}" \
-      --build-arg "KG_VERSION=${version}" --build-arg "KG_SCHEMA=${schema}" \
+    # Also at kgop's version: the demo stand-ins (packaged schema) the other e2e tests run.
+    docker build "${common[@]}" -t "kg-${role}:reference" -t "kg-${role}:${version}" \
+      --build-arg "KG_ROLE=${role}" --build-arg "KG_VERSION=${version}" \
       "${ROOT}/images/reference" >/dev/null
   done
-  for role in api web operator; do
-    docker build -q -t "kg-${role}:${previous}" --build-arg "IMAGE=kg-${role}:${version}" \
-      --build-arg "RELEASE=${previous}" --build-arg "SCHEMA=${previous_schema}" \
+  for entry in "${platform[@]}"; do
+    release="${entry% *}" schema="${entry#* }"
+    platform_schema "${release}"
+    docker build -q -t "kg-api:${release}" --build-arg IMAGE=kg-api:reference \
+      --build-arg "RELEASE=${release}" --build-arg "SCHEMA=${schema}" \
+      -f "${ROOT}/tests/images/platform-api/Dockerfile" "${STATE}/platform/${release}/schema" >/dev/null
+    docker build -q -t "kg-web:${release}" --build-arg IMAGE=kg-web:reference \
+      --build-arg "RELEASE=${release}" --build-arg "SCHEMA=${schema}" \
       "${ROOT}/tests/images/release" >/dev/null
   done
   docker build "${common[@]}" -t "kg-postgres:${PG_MAJOR}" --build-arg "PG_MAJOR=${PG_MAJOR}" \
     --build-arg "AGE_SHA256=${AGE_SHA256}" "${ROOT}/images/postgres" >/dev/null
   docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
   docker build "${common[@]}" -t kg-nginx:test "${ROOT}/images/nginx" >/dev/null
-  local archive="${UPSTREAM}/knowledge-graph-system/knowledge-graph-system-${PLATFORM_VERSION}.tar.gz"
-  [[ -f "${archive}" ]] ||
-    die "the platform's ${PLATFORM_VERSION} archive is missing: ${archive} (set KGOP_UPSTREAM_DIR)"
-  log "images: the platform's own api and web ${PLATFORM_VERSION} (scripts/platform-images.sh)"
+  local archive
+  archive="$(platform_archive "${newest}")"
+  log "images: the platform's own api and web ${newest} (scripts/platform-images.sh)"
   env BASE_IMAGE="${BASE_IMAGE}" KGOP_PLATFORM_CACHE="${CACHE}/platform" PYTHON="${VENV}/bin/python" \
-    "${ROOT}/scripts/platform-images.sh" --tag-prefix platform "${archive}" "${PLATFORM_VERSION}" \
+    "${ROOT}/scripts/platform-images.sh" --tag-prefix platform "${archive}" "${newest}" \
     >"${STATE}/platform-images.log" 2>&1 || {
     tail -20 "${STATE}/platform-images.log" >&2
     die "building the platform's api and web images failed (log: ${STATE}/platform-images.log)"
   }
-  export KGOP_TEST_PLATFORM="${PLATFORM_VERSION}"
-  export KGOP_TEST_VERSION="${version}" KGOP_TEST_PREVIOUS="${previous}"
+  export KGOP_TEST_VERSION="${version}" KGOP_TEST_PLATFORM="${newest}" KGOP_TEST_PREVIOUS="${previous}"
+}
+
+#######################################
+# The schema/ folder of a platform release, from its source archive (KGOP_UPSTREAM_DIR, else
+# shared/upstream beside the checkout or beside its main checkout), into STATE/platform.
+# Globals:
+#   ROOT, STATE (read)
+# Arguments:
+#   the platform version
+#######################################
+platform_schema() {
+  local release="$1" dir archive
+  dir="${STATE}/platform/${release}"
+  [[ -f "${dir}/schema/00_baseline.sql" ]] && return 0
+  archive="$(platform_archive "${release}")"
+  rm -rf "${dir}"
+  mkdir -p "${dir}"
+  tar -xzf "${archive}" -C "${dir}" --strip-components=1 --wildcards '*/schema' '*/VERSION' ||
+    die "cannot unpack ${archive}"
+}
+
+#######################################
+# The source archive of a platform release: in KGOP_UPSTREAM_DIR, else shared/upstream beside
+# the checkout or beside its main checkout.
+# Globals:
+#   ROOT (read)
+# Arguments:
+#   the platform version
+# Outputs:
+#   the archive's path on stdout
+#######################################
+platform_archive() {
+  local release="$1" candidate archive="" main=""
+  # A git worktree's .git is a file: "gitdir: MAIN/.git/worktrees/NAME".
+  [[ ! -f "${ROOT}/.git" ]] || main="$(sed -n 's|^gitdir: \(.*\)/\.git/worktrees/.*|\1|p' "${ROOT}/.git")"
+  for candidate in "${KGOP_UPSTREAM_DIR:-}" "${ROOT}/../shared/upstream" \
+    "${main:+${main}/../shared/upstream}"; do
+    archive="${candidate}/knowledge-graph-system/knowledge-graph-system-${release}.tar.gz"
+    [[ -n "${candidate}" && -f "${archive}" ]] && break
+  done
+  [[ -f "${archive}" ]] || die "no archive of the platform at ${release} (set KGOP_UPSTREAM_DIR)"
+  printf '%s\n' "${archive}"
 }
 
 # ---- checks and tests -------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from kgop_tui.errors import ExitCode
@@ -49,10 +48,17 @@ def cmd_releases(args: argparse.Namespace, settings: Settings) -> int:
 
 def check_releases(manifest: Any, settings: Settings) -> int:
     """``--check``: exit 1 naming each inconsistency or mismatched running image."""
-    from kgop_tui.releases import check_manifest
+    from kgop_tui.releases import ROLES, check_manifest
+    from kgop_tui.services.baseline import BASELINE_FILE
     from kgop_tui.services.docker_engine import DockerService
 
-    problems = check_manifest(manifest, Path(__file__).parents[1] / "sql" / "migrations")
+    # The installed release's schema, when the install holds the platform's (its baseline
+    # beside the migrations): the manifest's range must be what its files record.
+    folder = settings.migrations_dir()
+    schemas = {}
+    if settings.kg_version and (folder.parent / BASELINE_FILE).is_file():
+        schemas[settings.kg_version] = folder
+    problems = check_manifest(manifest, schemas)
     print(
         f"{'✖' if problems else '✔'} manifest: {len(manifest.releases)} releases, newest "
         f"{manifest.latest.version}" + (f"; {len(problems)} problem(s)" if problems else "")
@@ -70,7 +76,7 @@ def check_releases(manifest: Any, settings: Settings) -> int:
             running = {s.service: s for s in docker.project_status().services}
         finally:
             docker.close()
-        for role, tag in sorted(release.images.items()):
+        for role, tag in sorted((r, t) for r, t in release.images.items() if r in ROLES):
             status = running.get(role)
             if status is None or status.state.value != "running":
                 print(f"– {role}: not running")

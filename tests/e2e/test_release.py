@@ -1,5 +1,6 @@
-"""Releases for real: scripts/release.sh builds and pushes one version's images to a
-registry, and install.sh installs from that registry with no local images and no --demo."""
+"""Releases for real: scripts/release.sh builds and pushes kgop's operator image to a
+registry, the platform's api and web are in that registry as the platform publishes them,
+and install.sh installs from it with no local images and no --demo."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.support.engines import DockerEngine, free_port
 from tests.support.stack import ROOT, InstallSite, env_file
 
 ROLES = ("operator", "api", "web")
+NO_SCHEMA = "/app/schema"
 
 
 def release(engine: DockerEngine, *args: str) -> subprocess.CompletedProcess[str]:
@@ -96,7 +98,7 @@ PINNED = "python:3.11-slim-bookworm@sha256:" + "a" * 64
 def nothing_built(engine: DockerEngine) -> bool:
     """No image of the refused release is on the engine."""
     images = subprocess.run(
-        ["docker", "images", "-q", "127.0.0.1:9/kg/kg-api"],
+        ["docker", "images", "-q", "127.0.0.1:9/kg/kg-operator"],
         capture_output=True, text=True, env=engine.env(),
     )  # fmt: skip
     return images.stdout.strip() == ""
@@ -105,10 +107,11 @@ def nothing_built(engine: DockerEngine) -> bool:
 @pytest.mark.parametrize(
     ("bases", "says"),
     [
-        ((), "publishing needs the api image's base pinned by digest"),
+        ((), "publishing needs the operator image's base pinned by digest"),
         (("debian:bookworm-slim",), "base debian:bookworm-slim is not pinned by digest"),
         (("debian@sha256:abc",), "base debian@sha256:abc is not pinned by digest"),
-        ((PINNED, "web=debian:bookworm-slim"), "web image's base debian:bookworm-slim is not"),
+        ((PINNED, "operator=debian:bookworm-slim"), "operator image's base debian:bookworm-slim"),
+        ((PINNED, "web=debian:bookworm-slim"), "ROLE must be operator"),
     ],
 )
 def test_publishing_on_a_base_image_not_pinned_by_digest_is_refused_before_any_build(
@@ -125,6 +128,22 @@ def test_publishing_on_a_base_image_not_pinned_by_digest_is_refused_before_any_b
     assert (ROOT / "kgop_tui" / "releases.toml").read_text() == manifest
 
 
+def publish_platform(engine: DockerEngine, repo: str, platform: str) -> None:
+    """The platform's api and web of ``platform`` in the registry, as the platform publishes
+    them: here the stand-ins, relabelled, without a schema (install.sh then lays down kgop's
+    packaged schema, which the configuration verbs write)."""
+    for role in ("api", "web"):
+        ref = f"{repo}/kg-{role}:{platform}"
+        lines = f"FROM kg-{role}:reference\nENV KG_VERSION={platform}\n"
+        lines += f"LABEL org.opencontainers.image.version={platform}\n"
+        for args in (["build", "-q", "-t", ref, "-"], ["push", ref], ["rmi", ref]):
+            done = subprocess.run(
+                ["docker", *args], input=lines if args[0] == "build" else None,
+                capture_output=True, text=True, env=engine.env(), timeout=300,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+
+
 def test_release_then_install_from_the_registry(
     docker_engine: DockerEngine, registry: str, machine: InstallSite
 ) -> None:
@@ -132,52 +151,60 @@ def test_release_then_install_from_the_registry(
     repo = f"{registry}/kg"
     manifest = ROOT / "kgop_tui" / "releases.toml"
     shipped = manifest.read_text()
+    platform = load_manifest(manifest).latest.version
     base = pinned_base(docker_engine, registry)
     try:
         done = release(
             docker_engine, version, "--registry", repo, "--push",
             *offline_build_args(docker_engine, base),
         )  # fmt: skip
-        recorded = load_manifest(manifest).require(version).digests
+        after = load_manifest(manifest)
     finally:
         manifest.write_text(shipped)  # the release's digests are for its maintainers to commit
     assert done.returncode == 0, done.stderr[-3000:]
     revision = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    sizes, printed = {}, {}
-    for line in done.stdout.splitlines():
-        ref, size, digest = line.split("\t")
-        sizes[ref], printed[ref] = int(size), digest
-    for role in ROLES:
-        served = served_digest(registry, f"kg/kg-{role}", version)
-        assert recorded[role] == served, role
-        assert printed[f"{repo}/kg-{role}:{version}"] == served
-        found = labels(registry, f"kg/kg-{role}", version)
-        assert found["org.opencontainers.image.version"] == version
-        assert found["org.opencontainers.image.revision"] == (revision or "unknown")
-        assert found["org.opencontainers.image.created"].endswith("Z")
-        assert found["org.opencontainers.image.source"].startswith("https://")
-    print("image sizes: " + ", ".join(f"{r} {s / 2**20:.0f} MiB" for r, s in sizes.items()))
-    # Only the registry has them now.
-    refs = [f"{repo}/kg-{role}:{version}" for role in ROLES]
-    subprocess.run(["docker", "rmi", *refs], capture_output=True, env=docker_engine.env())
+    ref, size, digest = done.stdout.strip().split("\t")
+    assert ref == f"{repo}/kg-operator:{version}"
+    served = served_digest(registry, "kg/kg-operator", version)
+    assert digest == served
+    # Every release this kgop operates records its operator's digest; only the operator.
+    operated = [r for r in after.releases if r.images["operator"] == version]
+    assert operated
+    assert all(r.digests == {"operator": served} for r in operated)
+    found = labels(registry, "kg/kg-operator", version)
+    assert found["org.opencontainers.image.version"] == version
+    assert found["org.opencontainers.image.revision"] == (revision or "unknown")
+    assert found["org.opencontainers.image.created"].endswith("Z")
+    assert found["org.opencontainers.image.source"].startswith("https://")
+    print(f"operator image: {int(size) / 2**20:.0f} MiB")
+    # Only the registry has it now; the platform's api and web are there too.
+    subprocess.run(["docker", "rmi", ref], capture_output=True, env=docker_engine.env())
+    publish_platform(docker_engine, repo, platform)
 
     home = machine.base / "from-registry"
     ports = {
         f"KG_{n}_PORT": str(free_port())
         for n in ("POSTGRES", "API", "WEB", "GARAGE_S3", "GARAGE_ADMIN")
     }
-    machine.env.update(ports, KG_REGISTRY=repo, COMPOSE_PROJECT_NAME=f"kgreg{os.getpid()}")
+    # KG_REGISTRY is the platform's images' prefix; kgop's operator is named on its own.
+    machine.env.update(
+        ports, KG_REGISTRY=repo, KG_OPERATOR_IMAGE=ref, COMPOSE_PROJECT_NAME=f"kgreg{os.getpid()}"
+    )
     try:
         installed = machine.install("--yes", home=home)
     finally:
         machine.env.pop("KG_REGISTRY")
+        machine.env.pop("KG_OPERATOR_IMAGE")
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-2000:]
+    assert f"schema: {repo}/kg-api:{platform} carries none at {NO_SCHEMA}" in installed.stdout
     pinned = env_file(home)
     assert pinned["KG_REGISTRY"] == repo
-    for role in ROLES:
-        assert pinned[f"KG_{role.upper()}_IMAGE"] == f"{repo}/kg-{role}:{version}"
+    assert pinned["KG_VERSION"] == platform
+    assert pinned["KG_OPERATOR_IMAGE"] == ref
+    for role in ("api", "web"):
+        assert pinned[f"KG_{role.upper()}_IMAGE"] == f"{repo}/kg-{role}:{platform}"
 
     def shim(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -185,26 +212,24 @@ def test_release_then_install_from_the_registry(
             cwd=home, env=machine.env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
 
-    # The operator image ships the digests of the api and web it was released with.
-    shipped_manifest = json.loads(shim("releases", "--json").stdout)
-    entry = next(r for r in shipped_manifest["release"] if r["version"] == version)
-    assert entry["digests"] == {role: recorded[role] for role in ("api", "web")}
-
     checked = shim("releases", "--check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"✔ api: {repo}/kg-api:{version} labelled {version}" in checked.stdout
+    assert f"✔ api: {repo}/kg-api:{platform} labelled {platform}" in checked.stdout
+    assert f"✔ operator: {ref} labelled {version}" in checked.stdout
 
     # A web image whose label is another version: named, exit 1.
     odd = f"{repo}/kg-web:odd"
     built = subprocess.run(
         ["docker", "build", "-q", "-t", odd, "-"],
-        input=f"FROM {repo}/kg-web:{version}\nLABEL org.opencontainers.image.version=0.5.0\n",
+        input=f"FROM {repo}/kg-web:{platform}\nLABEL org.opencontainers.image.version=0.5.0\n",
         capture_output=True, text=True, env=docker_engine.env(),
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
     env_path = home / ".env"
     env_path.write_text(
-        env_path.read_text().replace(f"KG_WEB_IMAGE={repo}/kg-web:{version}", f"KG_WEB_IMAGE={odd}")
+        env_path.read_text().replace(
+            f"KG_WEB_IMAGE={repo}/kg-web:{platform}", f"KG_WEB_IMAGE={odd}"
+        )
     )
     subprocess.run(
         ["docker", "compose", "up", "-d", "--no-deps", "web"],
@@ -212,7 +237,7 @@ def test_release_then_install_from_the_registry(
     )  # fmt: skip
     mismatch = shim("releases", "--check")
     assert mismatch.returncode == 1, mismatch.stdout + mismatch.stderr
-    assert f"✖ web: {odd} is labelled 0.5.0; {version} expects {version}" in mismatch.stdout
+    assert f"✖ web: {odd} is labelled 0.5.0; {platform} expects {platform}" in mismatch.stdout
     subprocess.run(["docker", "rmi", "-f", odd], capture_output=True, env=docker_engine.env())
 
 

@@ -13,8 +13,11 @@ import time
 from subprocess import PIPE
 
 from tests.e2e.upgrades import (
+    NEW_FILE,
+    NEW_MIGRATION,
     Probe,
     api_release_pair,
+    newest_schema_applied,
     operator_image,
     platform_rows,
     seeded,
@@ -25,7 +28,7 @@ from tests.e2e.upgrades import (
 )
 from tests.support.engines import wait_for
 from tests.support.helpers import fetch
-from tests.support.stack import UpgradeSite, env_values, get_json, releases
+from tests.support.stack import UpgradeSite, env_values, get_json, kgop_version, releases
 
 
 def test_upgrade_keeps_the_data_and_stops_the_api_once(site: UpgradeSite) -> None:
@@ -40,8 +43,8 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: UpgradeSite) -> Non
     dry = stack.shim("upgrade", "--to", newest, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert f"version {previous} → {newest}" in dry.stdout
-    assert "would apply 0009_ingestion_jobs ok" in dry.stdout
-    assert fetch(dsn, "SELECT to_regclass('kg_api.ingestion_jobs') AS t")[0]["t"] is None
+    assert f"would apply {NEW_MIGRATION} ok" in dry.stdout
+    assert not newest_schema_applied(dsn)
     # The plan a read-only session (kgop serve) shows instead of running a preflight.
     stored = json.loads((stack.home / "upgrade" / "plan.json").read_text())
     assert (stored["plan"]["from_version"], stored["plan"]["to_version"]) == (previous, newest)
@@ -74,15 +77,17 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: UpgradeSite) -> Non
     assert get_json(front + "/version")[1]["version"] == newest
     assert "nginx reloaded" in done.stdout
     assert platform_rows(dsn) == before
-    assert fetch(dsn, "SELECT max(version) AS v FROM public.schema_migrations")[0]["v"] == 9
+    assert fetch(dsn, "SELECT max(version) AS v FROM public.schema_migrations")[0]["v"] == 80
+    assert newest_schema_applied(dsn)
     env = env_values(stack.home)
     assert env["KG_VERSION"] == newest
     assert env["KG_API_IMAGE"] == f"kg-api:{newest}"
-    assert (stack.home / "sql" / "migrations" / "0009_ingestion_jobs.sql").exists()
+    # KG_HOME/sql is the newest release's schema now, as its api image carries it.
+    assert (stack.home / "sql" / "migrations" / NEW_FILE).exists()
     backup = stack.home / "backups" / str(status["backup"]).rsplit("/", 1)[-1]
     assert (backup / "database.dump").stat().st_size > 0
-    # The shim moved the operator container to the new image once the upgrade was done.
-    assert operator_image(stack) == f"kg-operator:{newest}"
+    # Both releases are operated by this kgop: its operator image stays.
+    assert operator_image(stack) == f"kg-operator:{kgop_version()}"
 
     again = stack.shim("upgrade", "--to", newest, "--yes")
     assert again.returncode == 0, again.stderr
@@ -114,7 +119,7 @@ def test_a_killed_session_does_not_stop_the_upgrade(site: UpgradeSite) -> None:
     api = f"http://127.0.0.1:{stack.ports['API']}"
     assert get_json(api + "/version")[1]["version"] == newest
     assert platform_rows(dsn) == before
-    assert operator_image(stack) == f"kg-operator:{newest}"
+    assert operator_image(stack) == f"kg-operator:{kgop_version()}"
 
 
 def test_abort_before_the_point_of_no_return_changes_nothing(site: UpgradeSite) -> None:
@@ -150,4 +155,4 @@ def test_abort_before_the_point_of_no_return_changes_nothing(site: UpgradeSite) 
     assert get_json(api + "/version")[1]["version"] == previous
     assert env_values(stack.home)["KG_VERSION"] == previous
     assert platform_rows(dsn) == before
-    assert fetch(dsn, "SELECT to_regclass('kg_api.ingestion_jobs') AS t")[0]["t"] is None
+    assert not newest_schema_applied(dsn)

@@ -11,9 +11,7 @@ import re
 from datetime import datetime
 
 from tests.e2e.upgrades import Probe, operator_image, upgrade_status
-from tests.support.stack import UpgradeSite, env_file, get_json, releases
-
-ROLES = ("api", "web", "operator")
+from tests.support.stack import UpgradeSite, env_file, get_json, kgop_version, releases
 
 
 def push(site: UpgradeSite, ref: str) -> str:
@@ -26,34 +24,46 @@ def push(site: UpgradeSite, ref: str) -> str:
 
 
 def publish(site: UpgradeSite, registry: str, digests: dict[str, str] | None = None) -> str:
-    """The newest release in the registry only, as scripts/release.sh leaves it: its operator
-    image's manifest records the digests of api and web as pushed (or ``digests``); the
-    previous release's images here, under the registry's names. The repository prefix."""
+    """The newest release's api and web in the registry only, as the platform publishes
+    them; kgop's operator (which operates both releases) here, under the registry's name,
+    its manifest recording the digests of api and web as pushed (or ``digests``); the previous
+    release's api and web here. The repository prefix."""
     newest, previous, _ = releases()
+    kgop = kgop_version()
     repo = f"{registry}/kg"
     recorded = {}
-    for role in ROLES:
-        site.image(f"kg-{role}:{previous}", f"{repo}/kg-{role}:{previous}")
     for role in ("api", "web"):
+        site.image(f"kg-{role}:{previous}", f"{repo}/kg-{role}:{previous}")
         recorded[role] = push(site, site.image(f"kg-{role}:{newest}", f"{repo}/kg-{role}:{newest}"))
     recorded.update(digests or {})
     shown = site.docker(
-        "run", "--rm", "--entrypoint", "cat", f"kg-operator:{newest}",
+        "run", "--rm", "--entrypoint", "cat", f"kg-operator:{kgop}",
         "/opt/kgop/share/releases.toml",
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
-    images = f'images = {{ api = "{newest}", web = "{newest}", operator = "{newest}" }}\n'
+    images = (
+        f'images = {{ api = "{newest}", web = "{newest}", postgres = "{newest}", '
+        f'operator = "{kgop}" }}\n'
+    )
     assert images in shown.stdout
     line = f'digests = {{ api = "{recorded["api"]}", web = "{recorded["web"]}" }}\n'
-    operator = site.operator_shipping(
-        f"kg-operator:{newest}",
-        f"{repo}/kg-operator:{newest}",
+    site.operator_shipping(
+        f"kg-operator:{kgop}",
+        f"{repo}/kg-operator:{kgop}",
         shown.stdout.replace(images, images + line),
     )
-    push(site, operator)
-    for role in ROLES:  # only the registry has them now
+    for role in ("api", "web"):  # only the registry has them now
         assert site.docker("rmi", f"{repo}/kg-{role}:{newest}").returncode == 0
     return repo
+
+
+def installed_images(repo: str) -> dict[str, str]:
+    _, previous, _ = releases()
+    return {
+        "api": f"{repo}/kg-api:{previous}",
+        "web": f"{repo}/kg-web:{previous}",
+        "operator": f"{repo}/kg-operator:{kgop_version()}",
+    }
 
 
 def test_images_are_pulled_by_digest_before_anything_stops(
@@ -66,7 +76,7 @@ def test_images_are_pulled_by_digest_before_anything_stops(
     other = site.image(f"kg-web:{newest}", f"{repo}/kg-web:{newest}", "LABEL rebuilt=yes")
     pushed_after = push(site, other)
     assert site.docker("rmi", other).returncode == 0
-    stack = site.install(**{role: f"{repo}/kg-{role}:{previous}" for role in ROLES})
+    stack = site.install(**installed_images(repo))
 
     dry = stack.shim("upgrade", "--to", newest, "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
@@ -87,7 +97,8 @@ def test_images_are_pulled_by_digest_before_anything_stops(
     assert len(probe.outages()) == 1
     status = upgrade_status(stack)
     steps = {s["key"]: s for s in status["steps"]}
-    assert steps["pull"]["detail"] == "1 pulled, 2 already here"  # operator, api: at preflight
+    # The operator is here; api came at preflight (its schema is read from it); web now.
+    assert steps["pull"]["detail"] == "1 pulled, 2 already here"
     pulled = datetime.fromisoformat(steps["pull"]["finished_at"])
     assert pulled <= datetime.fromisoformat(steps["stop"]["started_at"])
     pinned = env_file(stack.home)
@@ -99,7 +110,7 @@ def test_images_are_pulled_by_digest_before_anything_stops(
     assert image == wanted.stdout.strip()
     api = f"http://127.0.0.1:{stack.ports['API']}"
     assert get_json(api + "/version")[1]["version"] == newest
-    assert operator_image(stack) == f"{repo}/kg-operator:{newest}"
+    assert operator_image(stack) == f"{repo}/kg-operator:{kgop_version()}"
 
 
 def test_a_digest_the_registry_does_not_serve_stops_the_upgrade_before_anything_stops(
@@ -108,7 +119,7 @@ def test_a_digest_the_registry_does_not_serve_stops_the_upgrade_before_anything_
     newest, previous, _ = releases()
     elsewhere = "sha256:" + "0" * 64  # a build the registry never had
     repo = publish(site, registry, {"web": elsewhere})
-    stack = site.install(**{role: f"{repo}/kg-{role}:{previous}" for role in ROLES})
+    stack = site.install(**installed_images(repo))
     before = (stack.home / ".env").read_text()
 
     with Probe(stack.ports["API"]) as probe:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import uuid
 from pathlib import Path
 
 from tests.e2e.upgrades import (
+    NEW_FILE,
     api_release_pair,
+    newest_schema_applied,
     operator_image,
     platform_rows,
     seeded,
@@ -19,7 +20,7 @@ from tests.e2e.upgrades import (
     wait_for_step,
 )
 from tests.support.helpers import fetch
-from tests.support.stack import Stack, UpgradeSite, env_values, get_json, releases
+from tests.support.stack import Stack, UpgradeSite, env_values, get_json, kgop_version, releases
 
 
 def assert_back_on_previous(stack: Stack, dsn: str, before: object, previous: str) -> None:
@@ -28,8 +29,8 @@ def assert_back_on_previous(stack: Stack, dsn: str, before: object, previous: st
     assert status == 200, body
     assert get_json(api + "/version")[1]["version"] == previous
     assert platform_rows(dsn) == before
-    assert fetch(dsn, "SELECT max(version) AS v FROM public.schema_migrations")[0]["v"] == 8
-    assert fetch(dsn, "SELECT to_regclass('kg_api.ingestion_jobs') AS t")[0]["t"] is None
+    assert fetch(dsn, "SELECT max(version) AS v FROM public.schema_migrations")[0]["v"] == 78
+    assert not newest_schema_applied(dsn)
     assert env_values(stack.home)["KG_VERSION"] == previous
     done = stack.shim("status", "--json")
     services = {s["service"]: s for s in json.loads(done.stdout)["services"]}
@@ -57,28 +58,27 @@ def test_an_api_that_never_gets_healthy_is_rolled_back(site: UpgradeSite) -> Non
     # The migration had run: the database came back from the backup, without 0009.
     assert_back_on_previous(stack, dsn, before, previous)
     assert env_values(stack.home)["KG_API_IMAGE"] == api
-    assert operator_image(stack) == f"kg-operator:{previous}"
-    assert not (stack.home / "sql" / "migrations" / "0009_ingestion_jobs.sql").exists()
+    assert operator_image(stack) == f"kg-operator:{kgop_version()}"
+    # KG_HOME/sql is the previous release's schema again (0.17.0 has no archived/).
+    assert not (stack.home / "sql" / "migrations" / NEW_FILE).exists()
 
 
 def test_a_failing_migration_is_rolled_back(site: UpgradeSite, tmp_path: Path) -> None:
     newest, previous, _ = releases()
-    tag = f"kgbadmig{uuid.uuid4().hex[:6]}"
-    site.image(f"kg-operator:{previous}", f"{tag}/kg-operator:{previous}")
-    # The new release's operator ships a 0009 that fails half-way through.
-    site.image(
-        f"kg-operator:{newest}",
-        f"{tag}/kg-operator:{newest}",
-        "RUN printf 'CREATE TABLE kg_api.ingestion_jobs (id int);\\n"
+    # The new release's api image carries a 079 that fails half-way through.
+    api = api_release_pair(
+        site,
+        "kgbadmig",
+        "RUN printf 'CREATE TABLE kg_api.upgrade_probe (id int);\\n"
         "INSERT INTO kg_api.no_such_table VALUES (1);\\n' "
-        "> /opt/kgop/share/sql/migrations/0009_ingestion_jobs.sql",
+        f"> /app/schema/migrations/{NEW_FILE}",
     )
-    stack = site.install(operator=f"{tag}/kg-operator:{previous}")
+    stack = site.install(api=api)
     dsn, before = seeded(stack)
 
     done = stack.shim("upgrade", "--to", newest, "--yes", timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "Migration 0009_ingestion_jobs.sql failed at line 2" in done.stdout
+    assert f"Migration {NEW_FILE} failed at line 2" in done.stdout
     assert "no_such_table" in done.stdout
     status = upgrade_status(stack)
     assert status["state"] == "rolled back"
@@ -86,7 +86,8 @@ def test_a_failing_migration_is_rolled_back(site: UpgradeSite, tmp_path: Path) -
     assert steps["migrate"] == "rolled back"
     assert steps["start"] == "skipped"
     assert_back_on_previous(stack, dsn, before, previous)
-    assert operator_image(stack) == f"{tag}/kg-operator:{previous}"
+    assert fetch(dsn, "SELECT to_regclass('kg_api.upgrade_probe') AS t")[0]["t"] is None
+    assert env_values(stack.home)["KG_API_IMAGE"] == api
 
 
 def test_an_interrupted_upgrade_is_recovered(site: UpgradeSite) -> None:
@@ -113,4 +114,4 @@ def test_an_interrupted_upgrade_is_recovered(site: UpgradeSite) -> None:
     assert "rolled back" in recovered.stdout
     assert "Database restored from" in recovered.stdout
     assert_back_on_previous(stack, dsn, before, previous)
-    assert operator_image(stack) == f"kg-operator:{previous}"
+    assert operator_image(stack) == f"kg-operator:{kgop_version()}"

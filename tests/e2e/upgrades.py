@@ -15,12 +15,31 @@ from tests.support.stack import Stack, UpgradeSite, get_json, releases, stack_ds
 
 SEED = (
     "INSERT INTO kg_api.platform_config (key, value) "
-    "SELECT 'setting_' || n, to_jsonb(n) FROM generate_series(1, 200) n;"
+    "SELECT 'setting_' || n, n::text FROM generate_series(1, 200) n;"
 )
+NEW_MIGRATION = "0079_search_default_threshold"
+"""The first migration between the previous release (0.17.0) and the newest (0.17.1), from
+the 0.17.1 checkpoint's ``archived/``: it adds a row to ``kg_api.platform_config``."""
+NEW_FILE = "archived/079_search_default_threshold.sql"
 
 
 def platform_rows(dsn: str) -> list[dict[str, object]]:
-    return fetch(dsn, "SELECT key, value::text FROM kg_api.platform_config ORDER BY key")
+    """The rows the seed wrote (the platform's own rows change with its migrations)."""
+    return fetch(
+        dsn,
+        "SELECT key, value::text FROM kg_api.platform_config WHERE key LIKE 'setting_%' "
+        "ORDER BY key",
+    )
+
+
+def newest_schema_applied(dsn: str) -> bool:
+    """The newest release's migrations ran (079's row is there)."""
+    rows = fetch(
+        dsn,
+        "SELECT count(*) AS n FROM kg_api.platform_config "
+        "WHERE key = 'search_default_similarity_threshold'",
+    )
+    return bool(rows[0]["n"])
 
 
 class Probe:

@@ -302,19 +302,19 @@ def test_config_contract(config: ConfigPort) -> None:
 @pytest.fixture(params=KINDS)
 def upgrades(request: pytest.FixtureRequest, tmp_path: Path) -> UpgradePort:
     if request.param == "fake":
-        return FakeUpgrades(installed="0.5.0", newer=("0.6.0",))
+        return FakeUpgrades(installed="0.16.0", newer=("0.17.0", "0.17.1"))
     engine: DockerEngine = request.getfixturevalue("docker_engine")
     (tmp_path / ".env").write_text(
-        "COMPOSE_PROJECT_NAME=kgcontract\nKG_VERSION=0.5.0\n"
-        f"DOCKER_HOST={engine.host}\nKG_OPERATOR_IMAGE=kg-operator:0.5.0\n"
+        "COMPOSE_PROJECT_NAME=kgcontract\nKG_VERSION=0.16.0\n"
+        f"DOCKER_HOST={engine.host}\nKG_OPERATOR_IMAGE=kg-operator:0.7.0\n"
     )
     return UpgradeControl(load_settings(kg_home=tmp_path, environ={}))
 
 
 def test_upgrade_contract(upgrades: UpgradePort, tmp_path: Path) -> None:
-    assert upgrades.installed() == "0.5.0"
-    assert "0.6.0" in upgrades.releases()
-    assert "0.5.0" not in upgrades.releases()  # only newer ones
+    assert upgrades.installed() == "0.16.0"
+    assert "0.17.1" in upgrades.releases()
+    assert "0.16.0" not in upgrades.releases()  # only newer ones
     assert upgrades.status() is None  # no upgrade has run here
     assert upgrades.last_plan() is None  # nor been planned
     with pytest.raises(OperationFailed, match="No upgrade is running"):

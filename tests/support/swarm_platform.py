@@ -19,7 +19,14 @@ from typing import Any
 
 from kgop_tui.releases import MANIFEST
 from tests.support.engines import DockerEngine, wait_for
-from tests.support.stack import Stack, UpgradeSite, minimal_path, releases, write_install
+from tests.support.stack import (
+    Stack,
+    UpgradeSite,
+    kgop_version,
+    minimal_path,
+    releases,
+    write_install,
+)
 
 DNSRR = "".join(
     f"  {name}:\n    deploy:\n      endpoint_mode: dnsrr\n"
@@ -74,18 +81,17 @@ def docker(engine: DockerEngine, *args: str) -> subprocess.CompletedProcess[str]
 def swarm_images() -> list[str]:
     """What the stack runs, both releases: to copy onto the Swarm engine."""
     newest, previous, _ = releases()
-    images = [f"kg-{role}:{v}" for v in (newest, previous) for role in ("operator", "api", "web")]
-    return [*images, "kg-postgres:15", "kg-garage-standin:test"]
+    images = [f"kg-{role}:{v}" for v in (newest, previous) for role in ("api", "web")]
+    return [*images, f"kg-operator:{kgop_version()}", "kg-postgres:15", "kg-garage-standin:test"]
 
 
 def deploy(site: UpgradeSite, **images: str) -> Stack:
     """The previous release as a Swarm stack, deployed and started through operator.sh."""
-    _, previous, schema = releases()
+    _, previous, _ = releases()
     home = site.base / f"kg{len(site.stacks)}"
-    project, ports = write_install(home, site.engine, previous)
-    for path in (home / "sql" / "migrations").glob("*.sql"):
-        if int(path.name.split("_", 1)[0]) > schema:
-            path.unlink()  # the previous release shipped only its own migrations
+    project, ports = write_install(
+        home, site.engine, previous, kgop_version(), platform_schema=True
+    )
     (home / "compose" / "swarm-test.yml").write_text("services:\n" + DNSRR)
     lines = [
         "COMPOSE_FILE=compose/compose.yml:compose/swarm-test.yml" if ln.startswith("COMPOSE_FILE=")
@@ -158,19 +164,18 @@ def probe(site: UpgradeSite, stack: Stack) -> Iterator[dict[str, Any]]:
 
 
 def not_rolling_operator(site: UpgradeSite) -> str:
-    """The previous operator image under a new name whose next release (same name, newest
-    tag) ships a manifest without ``rolling``: an upgrade reads the target's manifest from
-    the target's operator image. Returns the previous one's name, to pin in .env."""
-    newest, previous, _ = releases()
+    """kgop's operator image under a new name, shipping a manifest without ``rolling``: an
+    upgrade reads the target's manifest from the operator that operates the target (here
+    the same image, since one kgop operates both releases). Its name, to pin in .env."""
     tag = f"kgstop{uuid.uuid4().hex[:6]}"
     text = MANIFEST.read_text()
     assert "\nrolling = true\n" in text
-    site.operator_shipping(
-        f"kg-operator:{newest}",
-        f"{tag}/kg-operator:{newest}",
+    kgop = kgop_version()
+    return site.operator_shipping(
+        f"kg-operator:{kgop}",
+        f"{tag}/kg-operator:{kgop}",
         text.replace("\nrolling = true\n", "\n"),
     )
-    return site.image(f"kg-operator:{previous}", f"{tag}/kg-operator:{previous}")
 
 
 def timed_upgrade(stack: Stack, to: str) -> tuple[subprocess.CompletedProcess[str], float]:

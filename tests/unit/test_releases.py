@@ -9,7 +9,6 @@ import pytest
 from kgop_tui import __version__
 from kgop_tui.errors import ConfigInvalid, ExitCode, RefusedForSafety, UsageError
 from kgop_tui.releases import load_manifest, parse_version, render_markdown
-from kgop_tui.services.migrations import load_migrations
 from kgop_tui.services.upgrade import retag
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,30 +21,67 @@ def test_docs_releases_is_the_manifest_rendered() -> None:
     )
 
 
-def test_newest_release_is_this_version_and_ships_the_packaged_migrations() -> None:
+def test_the_manifest_lists_the_platforms_releases_operated_by_this_kgop() -> None:
     manifest = load_manifest()
-    assert manifest.latest.version == __version__ == (ROOT / "VERSION").read_text().strip()
-    files = load_migrations(ROOT / "kgop_tui" / "sql" / "migrations")
-    first, last = manifest.latest.migrations
-    assert [f.version for f in files] == list(range(first, last + 1))
-    assert all(tag == manifest.latest.version for tag in manifest.latest.images.values())
+    assert [r.version for r in manifest.releases] == ["0.14.0", "0.16.0", "0.17.0", "0.17.1"]
+    assert [r.migrations for r in manifest.releases] == [(1, 73), (1, 78), (1, 78), (1, 80)]
+    assert __version__ == (ROOT / "VERSION").read_text().strip()
+    # kgop's own operator operates the newest release; api, web and postgres are the
+    # platform's, at its version.
+    assert manifest.operator_tag(manifest.latest.version) == __version__
+    for release in manifest.releases:
+        assert {release.images[r] for r in ("api", "web", "postgres")} == {release.version}
+        assert "AGE" in release.postgres
+        assert release.layout
+    assert "archived/" in manifest.latest.layout
 
 
-def test_a_required_version_cannot_be_skipped() -> None:
-    manifest = load_manifest()
-    stops = [r.version for r in manifest.releases if r.required]
-    assert stops, "the manifest has a required stop to test against"
-    stop = manifest.require(stops[0])
-    before = next(r for r in manifest.releases if r.key < stop.key)
-    after = next(r for r in manifest.releases if r.key > stop.key)
+def test_compose_defaults_are_the_platforms_images_and_kgops_own_operator(tmp_path: Path) -> None:
+    from kgop_tui.services.upgrade.images import default_images
+
+    compose = ROOT / "compose" / "compose.yml"
+    found = default_images(compose, "0.17.1")
+    platform = "ghcr.io/aaronsb/knowledge-graph-system"
+    assert found["api"] == f"{platform}/kg-api:0.17.1"
+    assert found["web"] == f"{platform}/kg-web:0.17.1"
+    assert found["postgres"] == f"{platform}/kg-postgres:0.17.1"
+    assert found["operator"] == f"ghcr.io/knowledge-graph/kg-operator:{__version__}"
+    # KG_REGISTRY moves the platform's images, never kgop's operator.
+    mirrored = default_images(compose, "0.17.1", "registry.lan:5000/kg")
+    assert mirrored["api"] == "registry.lan:5000/kg/kg-api:0.17.1"
+    assert mirrored["operator"] == f"ghcr.io/knowledge-graph/kg-operator:{__version__}"
+
+
+STOPPED = """
+[[release]]
+version = "1.0.0"
+migrations = [1, 2]
+images = { api = "1.0.0", web = "1.0.0", operator = "0.7.0" }
+[[release]]
+version = "1.1.0"
+migrations = [1, 3]
+required = true
+images = { api = "1.1.0", web = "1.1.0", operator = "0.7.0" }
+[[release]]
+version = "1.2.0"
+migrations = [1, 4]
+images = { api = "1.2.0", web = "1.2.0", operator = "0.8.0" }
+"""
+
+
+def test_a_required_version_cannot_be_skipped(tmp_path: Path) -> None:
+    (tmp_path / "manifest.toml").write_text(STOPPED)
+    manifest = load_manifest(tmp_path / "manifest.toml")
+    stop = manifest.require("1.1.0")
     with pytest.raises(RefusedForSafety) as refused:
-        manifest.check_path(before.version, after.version)
+        manifest.check_path("1.0.0", "1.2.0")
     assert refused.value.exit_code == ExitCode.REFUSED
     assert stop.version in refused.value.message
     assert f"--to {stop.version}" in (refused.value.hint or "")
     # Going to the stop, and from it, is fine.
-    assert manifest.check_path(before.version, stop.version) is stop
-    assert manifest.check_path(stop.version, after.version).version == after.version
+    assert manifest.check_path("1.0.0", stop.version) is stop
+    assert manifest.check_path(stop.version, "1.2.0").version == "1.2.0"
+    assert manifest.operator_tag("1.2.0") == "0.8.0"
 
 
 def test_downgrades_and_unknown_versions_are_refused() -> None:
@@ -156,30 +192,34 @@ def test_an_upgrade_stages_the_archived_history_with_the_release(tmp_path: Path)
     assert found == [f"{last:03d}_last.sql", "archived/001_baseline.sql"]
 
 
-def test_the_shipped_manifest_checks_clean() -> None:
+def test_the_shipped_manifest_checks_clean_against_the_platforms_schemas() -> None:
     from kgop_tui.releases import check_manifest
+    from tests.support.platform import VERSIONS, schema
 
-    packaged = Path(__file__).resolve().parents[2] / "kgop_tui" / "sql" / "migrations"
-    assert check_manifest(load_manifest(), packaged) == []
+    folders = {version: schema(version) / "migrations" for version in VERSIONS}
+    assert check_manifest(load_manifest(), folders) == []
 
 
-def test_check_names_gaps_mixed_tags_empty_stops_and_missing_files(tmp_path: Path) -> None:
+def test_check_names_gaps_mixed_tags_old_operators_and_short_schemas(tmp_path: Path) -> None:
     from kgop_tui.releases import check_manifest
 
     (tmp_path / "manifest.toml").write_text(
         '[[release]]\nversion = "1.0.0"\ndate = "2026-01-01"\nmigrations = [1, 2]\n'
-        'images = { api = "1.0.0", web = "1.0.0", operator = "1.0.0" }\n'
+        'images = { api = "1.0.0", web = "1.0.0", operator = "0.8.0" }\n'
         '[[release]]\nversion = "1.1.0"\ndate = "2026-02-01"\nmigrations = [1, 2]\n'
-        'required = true\nimages = { api = "1.1.0", web = "1.0.9", operator = "1.1.0" }\n'
+        'required = true\nimages = { api = "1.1.0", web = "1.0.9", operator = "0.7.0" }\n'
         '[[release]]\nversion = "1.2.0"\ndate = "2026-03-01"\nmigrations = [4, 5]\n'
-        'images = { api = "1.2.0", web = "1.2.0", operator = "1.2.0" }\n'
+        'images = { api = "1.2.0", web = "1.2.0", operator = "latest" }\n'
     )
     folder = tmp_path / "migrations"
-    folder.mkdir()
-    for n in (1, 2, 3, 5):
-        (folder / f"{n:04d}_m{n}.sql").write_text("SELECT 1;")
-    problems = check_manifest(load_manifest(tmp_path / "manifest.toml"), folder)
+    (folder / "archived").mkdir(parents=True)
+    for n in (1, 3):
+        (folder / "archived" / f"{n:03d}_m{n}.sql").write_text("SELECT 1;")
+    (folder / "004_m4.sql").write_text("SELECT 1;")
+    problems = check_manifest(load_manifest(tmp_path / "manifest.toml"), {"1.2.0": folder})
     assert "1.1.0 is a required stop but ships no new migration" in problems
-    assert "1.1.0: image tags ['1.0.9', '1.1.0'] differ" in problems
+    assert "1.1.0: the platform's image tags ['1.0.9', '1.1.0'] differ from it" in problems
+    assert "1.1.0: operated by an older kgop than 1.0.0" in problems
     assert "1.2.0: migrations start at 4, after a gap from 1.1.0's 2" in problems
-    assert "no migration file for version(s) 4" in problems
+    assert "1.2.0: operator tag 'latest' is no version" in problems
+    assert f"1.2.0 records migrations up to 5; its files in {folder} go to 4" in problems

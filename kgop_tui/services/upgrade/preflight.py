@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from kgop_tui import __version__
 from kgop_tui.errors import (
     ConfigInvalid,
     OperationFailed,
@@ -16,6 +17,7 @@ from kgop_tui.models import (
     UpgradePlan,
 )
 from kgop_tui.releases import ROLES, Release, load_manifest, parse_version
+from kgop_tui.services.baseline import BASELINE_FILE
 from kgop_tui.services.upgrade.images import image_variable, retag
 from kgop_tui.services.upgrade.state import UpgradeFiles, save_plan
 from kgop_tui.services.upgrade.steps import UpgradeContext, UpgradeSteps
@@ -23,9 +25,15 @@ from kgop_tui.services.upgrade.steps import UpgradeContext, UpgradeSteps
 
 def stage_migrations(files: UpgradeFiles, source: Path, release: Release) -> Path:
     """The target's migration files up to its last version, in their own folder (its
-    ``archived/`` history included, in the same place)."""
-    staged = files.release(release.version) / "migrations"
-    staged.mkdir(exist_ok=True)
+    ``archived/`` history included, in the same place), with the baseline and warm files
+    that lie beside ``source`` (kgop's packaged schema: its operator image's)."""
+    staged = files.release(release.version) / "packaged" / "migrations"
+    staged.mkdir(parents=True, exist_ok=True)
+    if (source.parent / BASELINE_FILE).is_file():
+        shutil.copy2(source.parent / BASELINE_FILE, staged.parent / BASELINE_FILE)
+    if (source.parent / "migrations-warm").is_dir():
+        shutil.rmtree(staged.parent / "migrations-warm", ignore_errors=True)
+        shutil.copytree(source.parent / "migrations-warm", staged.parent / "migrations-warm")
     for path in sorted([*source.glob("*.sql"), *source.glob("archived/*.sql")]):
         number = path.name.split("_", 1)[0]
         if number.isdigit() and int(number) <= release.migrations[1]:
@@ -55,14 +63,26 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
 
     require_mounts(steps.compose)
     current_images = steps.current_images()
-    # The target's operator image carries its manifest; its own digest is known to a
-    # manifest written after it was pushed (this kgop's, when it is newer).
+    # The operator of the target release is kgop's own image, at the tag this kgop's
+    # manifest names for that platform version (the operator's tag is kgop's version, not
+    # the platform's); it carries the target's manifest, read before anything changes.
     known = own.get(version)
-    operator_digest = known.digests.get("operator") if known else None
-    operator_target = retag(current_images["operator"], version, operator_digest)
+    if known is None:
+        newest = own.latest.version
+        raise RefusedForSafety(
+            f"This kgop ({__version__}) knows the platform's releases up to {newest}, "
+            f"not {version}",
+            hint="a newer kgop operates it: set KG_OPERATOR_IMAGE in .env to its operator "
+            "image and restart the operator, then upgrade",
+        )
+    operator_digest = known.digests.get("operator")
+    operator_target = retag(current_images["operator"], known.images["operator"], operator_digest)
     manifest, shipped = steps.images.fetch_release(operator_target, version)
     release = manifest.check_path(current, version)
-    steps.log(f"release {release.version}: migrations up to {release.migrations[1]:04d}")
+    steps.log(
+        f"release {release.version}: migrations up to {release.migrations[1]:04d}; "
+        f"operated by {operator_target}"
+    )
     digests = {**release.digests, **({"operator": operator_digest} if operator_digest else {})}
     target_images = {
         role: retag(current_images[role], release.images[role], digests.get(role)) for role in ROLES
@@ -107,7 +127,7 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
             ImageChange(service=role, current=current_images[role], target=ref, present=present)
         )
     notes = []
-    if own.get(current) is None and manifest.get(current) is None:
+    if manifest.get(current) is None and own.get(current) is None:
         notes.append(f"{current} is not in the release manifest; no required stop is known")
     if no_backup:
         notes.append("--no-backup: a failed upgrade cannot restore the database")
