@@ -111,10 +111,11 @@ def test_install_brings_up_the_platforms_own_api_and_web(machine: InstallSite) -
     # The platform's own web: its bundle, and config.js written from what compose gave it.
     web = f"http://127.0.0.1:{values['KG_WEB_PORT']}"
     status, page = http(web + "/")
-    assert status == 200 and '<div id="root">' in page
+    assert status == 200, page
+    assert '<div id="root">' in page
     status, config = http(web + "/config.js")
     assert status == 200, config
-    assert f"redirectUri: \"{redirect}\"" in config
+    assert f'redirectUri: "{redirect}"' in config
     assert "clientId: 'kg-web'" in config
     assert f"apiUrl: 'http://localhost:{values['KG_API_PORT']}'" in config
     # Open self-registration is off, as the platform's own init leaves a production install.
