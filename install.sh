@@ -907,6 +907,26 @@ configure_platform() {
     [[ -z "${OPT[ai_key_file]}" ]] || shim api-key "${OPT[ai_provider]}" --key-stdin <"${OPT[ai_key_file]}"
   fi
   [[ -z "${OPT[embedding]}" ]] || shim embedding "${OPT[embedding]}"
+  # kg-web's OAuth redirect: EXTERNAL_URL/callback, as the platform's own init registers it
+  # (operator/lib/headless-init.sh:754-780): with the localhost dev callback only when users
+  # reach web on localhost, never on a public name.
+  local url="${OLD[EXTERNAL_URL]:-}"
+  if given hostname || given ssl || [[ -n "${OPT[macvlan_parent]}" || -z "${url}" ]]; then
+    url="$(external_url)"
+  fi
+  local -a uris=("${url}/callback")
+  case "${url}" in
+    *://localhost* | *://127.0.0.1*) [[ "${url}" == http://localhost:3000 ]] || uris+=(http://localhost:3000/callback) ;;
+  esac
+  shim configure oauth kg-web --redirect-uri "${uris[@]}" >/dev/null
+  say "  kg-web's OAuth redirect: ${uris[0]}"
+  # A generated admin password is the platform's production mode: its init then turns open
+  # self-registration off (headless-init.sh:744-752). Only on the first install: a re-run
+  # keeps whatever the operator chose since.
+  if ((!RERUN)) && [[ -z "${OPT[admin_password_file]}" ]]; then
+    shim configure platform-config registration_enabled false >/dev/null
+    say "  open self-registration: off (kgop configure platform-config registration_enabled)"
+  fi
 }
 
 #######################################

@@ -26,6 +26,10 @@ def _why(current: ServiceStatus | None, image: str | None) -> str:
         return current.state.value
     if current.short_of_replicas:
         return f"{current.replicas} of {current.desired_replicas} replicas running"
+    if _without_database(current):
+        return "its /health says the database is " + next(
+            p.split(" ", 1)[1] for p in current.degraded if p.startswith("database ")
+        )
     last = clean(current.health_output or "").strip().splitlines()[-1:]
     return f"{current.health.value}: {last[0][:160]}" if last else current.health.value
 
@@ -36,6 +40,13 @@ def _state(current: ServiceStatus) -> str:
     if current.degraded:
         return f"{current.service} up, degraded: {', '.join(current.degraded)}"
     return f"{current.service} {current.health.value}"
+
+
+def _without_database(current: ServiceStatus) -> bool:
+    """The platform's api answers 200 "degraded" when its database is down (its /health),
+    which Docker calls healthy: a platform without its database is not up, whatever Docker
+    says (Garage down is: the api serves the graph without its object store)."""
+    return any(part.startswith("database ") for part in current.degraded)
 
 
 def wait_healthy(
@@ -58,6 +69,7 @@ def wait_healthy(
                 or current.health is Health.STARTING
                 or (wanted is not None and not _on(current, wanted))
                 or current.short_of_replicas  # a Swarm service: every replica, not one
+                or _without_database(current)
             ):
                 waiting.append(name)
         if not waiting:

@@ -1,0 +1,123 @@
+"""The whole chain on the platform's own api and web, not a stand-in.
+
+``./install.sh --yes`` with the images built from the platform's source archive
+(scripts/platform-images.sh: ``platform/kg-api`` and ``platform/kg-web`` of the manifest's
+newest release) brings up the platform's api and web on kgop's stack: the schema from the
+api image, Garage's key where the api reads it, the admin whose password install.sh
+generated logging in through the api's own ``login-and-authorize`` with the kg-web redirect
+URI install.sh registered, ``/health`` healthy (database and Garage), and the web's
+``config.js`` naming the api and kg-web as the platform's web reads them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from tests.e2e.test_install import ports
+from tests.support.engines import require_or_skip, wait_for
+from tests.support.stack import InstallSite, env_file, kgop_version
+
+PLATFORM = os.environ.get("KGOP_TEST_PLATFORM", "0.17.1")
+API = f"platform/kg-api:{PLATFORM}"
+WEB = f"platform/kg-web:{PLATFORM}"
+
+
+def http(url: str, data: dict[str, str] | None = None) -> tuple[int, str]:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=15) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:  # not listening yet
+        return 0, str(error)
+
+
+def health(api: str) -> dict[str, Any]:
+    status, body = http(f"{api}/health")
+    return json.loads(body) if status == 200 else {"status": f"HTTP {status}: {body[:200]}"}
+
+
+def login(api: str, username: str, password: str, redirect_uri: str) -> tuple[int, str]:
+    """The browser's first step as kg-web takes it: PKCE, then the api's own login."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return http(
+        f"{api}/auth/oauth/login-and-authorize",
+        {
+            "username": username,
+            "password": password,
+            "client_id": "kg-web",
+            "redirect_uri": redirect_uri,
+            "code_challenge": challenge.decode().rstrip("="),
+            "code_challenge_method": "S256",
+        },
+    )
+
+
+def test_install_brings_up_the_platforms_own_api_and_web(machine: InstallSite) -> None:
+    for image in (API, WEB):
+        inspected = subprocess.run(
+            ["docker", "image", "inspect", image], env=machine.env, capture_output=True
+        )
+        if inspected.returncode != 0:
+            require_or_skip(f"{image} is not built (scripts/test.sh builds it)")
+    home = machine.base / "platform-chain"
+    chosen = {
+        **ports(machine),
+        "KG_API_IMAGE": API,
+        "KG_WEB_IMAGE": WEB,
+        "KG_OPERATOR_IMAGE": f"kg-operator:{kgop_version()}",
+    }
+    machine.env.update(chosen)
+    try:
+        done = machine.install("--yes", "--version", PLATFORM, "--hostname", "localhost", home=home)
+    finally:
+        for key in ("KG_API_IMAGE", "KG_WEB_IMAGE", "KG_OPERATOR_IMAGE"):
+            machine.env.pop(key, None)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    values = env_file(home)
+    assert (values["KG_API_IMAGE"], values["KG_WEB_IMAGE"]) == (API, WEB)
+    # The platform's own schema, from its api image: the graph is there.
+    graphs = machine.psql(home, "SELECT name FROM ag_catalog.ag_graph")
+    assert "knowledge_graph" in graphs.split()
+
+    api = f"http://127.0.0.1:{values['KG_API_PORT']}"
+    # Healthy as the platform's api says it: its database (a cypher ping on the graph) and
+    # Garage (a signed HeadBucket with the key `kgop garage init` stored in system_api_keys).
+    wait_for(lambda: health(api).get("status") == "healthy", 120, "the api healthy")
+    components = health(api)["components"]
+    assert components["garage"]["bucket"] == values.get("GARAGE_BUCKET", "kg-storage")
+
+    redirect = values["EXTERNAL_URL"] + "/callback"
+    password = (home / "admin-password").read_text().strip()
+    status, body = login(api, "admin", password, redirect)
+    assert status == 200, body
+    assert len(json.loads(body)["code"]) >= 32
+    status, body = login(api, "admin", password + "x", redirect)
+    assert (status, json.loads(body)["detail"]) == (401, "Invalid username or password")
+    status, body = login(api, "admin", password, "https://attacker.example/callback")
+    assert status == 400, body  # a redirect URI kg-web does not have
+
+    # The platform's own web: its bundle, and config.js written from what compose gave it.
+    web = f"http://127.0.0.1:{values['KG_WEB_PORT']}"
+    status, page = http(web + "/")
+    assert status == 200, page
+    assert '<div id="root">' in page
+    status, config = http(web + "/config.js")
+    assert status == 200, config
+    assert f'redirectUri: "{redirect}"' in config
+    assert "clientId: 'kg-web'" in config
+    assert f"apiUrl: 'http://localhost:{values['KG_API_PORT']}'" in config
+    # Open self-registration is off, as the platform's own init leaves a production install.
+    flag = machine.psql(home, "SELECT kg_api.get_platform_config('registration_enabled')")
+    assert flag.strip().strip('"') == "false"
