@@ -37,9 +37,11 @@ from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
+from kgop_tui.settings import GARAGE_BUCKET  # noqa: E402
+
 # The fixtures of the admin API's tests: a network, a stand-in node, kgop's env for it.
 network, garage, env = base.network, base.garage, base.env
-BUCKET = "knowledge-graph"
+BUCKET = GARAGE_BUCKET  # the bucket `kgop garage init` makes (compose gives the api the same)
 ONCE = Config(retries={"max_attempts": 1})
 
 
