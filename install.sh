@@ -64,10 +64,11 @@ Usage: install.sh [OPTIONS]
   --ssl-email E             contact address for --ssl letsencrypt
   --admin-user U            admin username (default: admin)
   --admin-password-file F   admin password; without it one is generated and shown once
-  --ai-provider P           openai | anthropic | ollama | openrouter
+  --ai-provider P           openai | anthropic | ollama | openrouter | llamacpp
   --ai-model M              model for the provider
   --ai-key-file F           the provider's API key
-  --embedding PROFILE       embedding profile to activate
+  --embedding PROFILE       embedding profile to activate: its id or its name
+                            (`kgop configure embedding` lists them, e.g. 2 or "OpenAI Small")
   --macvlan-parent IF --macvlan-subnet CIDR --macvlan-gateway IP --macvlan-ip IP
                             a static LAN address for web (all four or none)
   --demo                    use the reference api/web images, built from the source
@@ -228,8 +229,8 @@ validate() {
     [[ "${v,,}" != "${OPT[admin_user]:-admin}" ]] || bad "--admin-password-file: the password is the username"
   fi
   case "${OPT[ai_provider]}" in
-    "" | openai | anthropic | ollama | openrouter) ;;
-    *) bad "--ai-provider ${OPT[ai_provider]}: use openai, anthropic, ollama or openrouter" ;;
+    "" | openai | anthropic | ollama | openrouter | llamacpp) ;;
+    *) bad "--ai-provider ${OPT[ai_provider]}: use openai, anthropic, ollama, openrouter or llamacpp" ;;
   esac
   [[ -z "${OPT[ai_model]}" || -n "${OPT[ai_provider]}" ]] || bad "--ai-model needs --ai-provider"
   [[ -z "${OPT[ai_model]}" || "${OPT[ai_model]}" =~ ^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$ ]] ||
@@ -238,8 +239,8 @@ validate() {
     [[ -n "${OPT[ai_provider]}" ]] || bad "--ai-key-file needs --ai-provider"
     readable_file --ai-key-file "${OPT[ai_key_file]}"
   fi
-  [[ -z "${OPT[embedding]}" || "${OPT[embedding]}" =~ ^[a-z0-9][a-z0-9-]{0,63}$ ]] ||
-    bad "--embedding ${OPT[embedding]}: not a profile name"
+  [[ -z "${OPT[embedding]}" || "${OPT[embedding]}" =~ ^[A-Za-z0-9][A-Za-z0-9\ ._()-]{0,99}$ ]] ||
+    bad "--embedding ${OPT[embedding]}: not a profile id or name"
   validate_macvlan
 }
 
@@ -304,7 +305,7 @@ interview() {
     ask ssl_email "Contact e-mail for Let's Encrypt" ""
   fi
   ask admin_user "Admin username" "admin"
-  ask ai_provider "AI provider (openai, anthropic, ollama, openrouter; empty: later)" ""
+  ask ai_provider "AI provider (openai, anthropic, ollama, openrouter, llamacpp; empty: later)" ""
   if [[ -n "${OPT[ai_provider]}" ]]; then
     ask ai_model "Model (empty: the provider's default)" ""
     ask ai_key_file "File holding the API key (empty: later)" ""

@@ -475,15 +475,20 @@ for r in load_manifest().releases:
     --build-arg "AGE_SHA256=${AGE_SHA256}" "${ROOT}/images/postgres" >/dev/null
   docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
   docker build "${common[@]}" -t kg-nginx:test "${ROOT}/images/nginx" >/dev/null
+  # The platform's own api and web, built from its source, of the two newest releases (the
+  # chain e2e installs the older and upgrades it).
   local archive
-  archive="$(platform_archive "${newest}")"
-  log "images: the platform's own api and web ${newest} (scripts/platform-images.sh)"
-  env BASE_IMAGE="${BASE_IMAGE}" KGOP_PLATFORM_CACHE="${CACHE}/platform" PYTHON="${VENV}/bin/python" \
-    "${ROOT}/scripts/platform-images.sh" --tag-prefix platform "${archive}" "${newest}" \
-    >"${STATE}/platform-images.log" 2>&1 || {
-    tail -20 "${STATE}/platform-images.log" >&2
-    die "building the platform's api and web images failed (log: ${STATE}/platform-images.log)"
-  }
+  for release in "${previous}" "${newest}"; do
+    archive="$(platform_archive "${release}")"
+    log "images: the platform's own api and web ${release} (scripts/platform-images.sh)"
+    env BASE_IMAGE="${BASE_IMAGE}" KGOP_PLATFORM_CACHE="${CACHE}/platform" \
+      PYTHON="${VENV}/bin/python" "${ROOT}/scripts/platform-images.sh" --tag-prefix platform \
+      "${archive}" "${release}" >"${STATE}/platform-images.log" 2>&1 || {
+      tail -20 "${STATE}/platform-images.log" >&2
+      die "building the platform's api and web images failed (log: ${STATE}/platform-images.log)"
+    }
+  done
+  export KGOP_TEST_PLATFORM_PREVIOUS="${previous}"
   export KGOP_TEST_VERSION="${version}" KGOP_TEST_PLATFORM="${newest}" KGOP_TEST_PREVIOUS="${previous}"
 }
 

@@ -467,7 +467,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["--ai-provider", "skynet"], "--ai-provider skynet"),
     (["--ai-model", "gpt-4o"], "--ai-model"),
     (["--ai-key-file", "/etc/hostname"], "--ai-key-file"),
-    (["--embedding", "Not A Profile"], "--embedding"),
+    (["--embedding", "nomic;$(id)"], "--embedding"),
     (["--macvlan-parent", "eth0"], "--macvlan-parent"),
     (
         [

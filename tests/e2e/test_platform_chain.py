@@ -20,13 +20,15 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.test_install import ports
 from tests.support.engines import require_or_skip, wait_for
-from tests.support.stack import InstallSite, env_file, kgop_version
+from tests.support.stack import InstallSite, env_file, kgop_version, run_script
 
 PLATFORM = os.environ.get("KGOP_TEST_PLATFORM", "0.17.1")
+PREVIOUS = os.environ.get("KGOP_TEST_PLATFORM_PREVIOUS", "0.17.0")
 API = f"platform/kg-api:{PLATFORM}"
 WEB = f"platform/kg-web:{PLATFORM}"
 
@@ -64,27 +66,39 @@ def login(api: str, username: str, password: str, redirect_uri: str) -> tuple[in
     )
 
 
-def test_install_brings_up_the_platforms_own_api_and_web(machine: InstallSite) -> None:
-    for image in (API, WEB):
+def install_platform(machine: InstallSite, name: str, version: str) -> Path:
+    """install.sh --yes with the platform's own api and web of ``version``."""
+    for image in (f"platform/kg-api:{version}", f"platform/kg-web:{version}"):
         inspected = subprocess.run(
             ["docker", "image", "inspect", image], env=machine.env, capture_output=True
         )
         if inspected.returncode != 0:
             require_or_skip(f"{image} is not built (scripts/test.sh builds it)")
-    home = machine.base / "platform-chain"
+    home = machine.base / name
     chosen = {
         **ports(machine),
-        "KG_API_IMAGE": API,
-        "KG_WEB_IMAGE": WEB,
+        "KG_API_IMAGE": f"platform/kg-api:{version}",
+        "KG_WEB_IMAGE": f"platform/kg-web:{version}",
         "KG_OPERATOR_IMAGE": f"kg-operator:{kgop_version()}",
     }
     machine.env.update(chosen)
     try:
-        done = machine.install("--yes", "--version", PLATFORM, "--hostname", "localhost", home=home)
+        done = machine.install("--yes", "--version", version, "--hostname", "localhost", home=home)
     finally:
         for key in ("KG_API_IMAGE", "KG_WEB_IMAGE", "KG_OPERATOR_IMAGE"):
             machine.env.pop(key, None)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    return home
+
+
+def shim(machine: InstallSite, home: Path, *args: str, stdin: str | None = None) -> str:
+    done = run_script([str(home / "operator.sh"), *args], machine.env, stdin, 600, cwd=home)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def test_install_brings_up_the_platforms_own_api_and_web(machine: InstallSite) -> None:
+    home = install_platform(machine, "platform-chain", PLATFORM)
     values = env_file(home)
     assert (values["KG_API_IMAGE"], values["KG_WEB_IMAGE"]) == (API, WEB)
     # The platform's own schema, from its api image: the graph is there.
@@ -121,3 +135,44 @@ def test_install_brings_up_the_platforms_own_api_and_web(machine: InstallSite) -
     # Open self-registration is off, as the platform's own init leaves a production install.
     flag = machine.psql(home, "SELECT kg_api.get_platform_config('registration_enabled')")
     assert flag.strip().strip('"') == "false"
+
+
+def test_an_upgrade_and_a_restore_keep_the_platforms_login(machine: InstallSite) -> None:
+    """The previous release of the platform's own api and web, upgraded by kgop to the newest
+    (backup, the target's schema from its api image, health gate): the admin still logs in
+    and web serves the new release. Then a backup, a changed password, and a restore: the
+    password of the backup logs in again, the changed one no longer does."""
+    home = install_platform(machine, "platform-upgrade", PREVIOUS)
+    values = env_file(home)
+    api = f"http://127.0.0.1:{values['KG_API_PORT']}"
+    redirect = values["EXTERNAL_URL"] + "/callback"
+    password = (home / "admin-password").read_text().strip()
+    wait_for(lambda: health(api).get("status") == "healthy", 120, f"the {PREVIOUS} api healthy")
+    assert login(api, "admin", password, redirect)[0] == 200
+
+    said = shim(machine, home, "upgrade", "--to", PLATFORM, "--yes")
+    assert f"{PLATFORM}" in said
+    values = env_file(home)
+    assert values["KG_VERSION"] == PLATFORM
+    assert values["KG_API_IMAGE"].endswith(f"kg-api:{PLATFORM}")
+    wait_for(lambda: health(api).get("status") == "healthy", 120, f"the {PLATFORM} api healthy")
+    status, body = login(api, "admin", password, redirect)
+    assert status == 200, body
+    label = subprocess.run(
+        ["docker", "inspect", "--format",
+         '{{index .Config.Labels "org.opencontainers.image.version"}}',
+         f"{values['COMPOSE_PROJECT_NAME']}-web-1"],
+        env=machine.env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert label.stdout.strip() == PLATFORM
+
+    folder = json.loads(shim(machine, home, "backup", "--json"))["path"]
+    changed = secrets.token_urlsafe(16)
+    shim(machine, home, "admin", "--password-stdin", stdin=changed + "\n")
+    assert login(api, "admin", password, redirect)[0] == 401
+    assert login(api, "admin", changed, redirect)[0] == 200
+    shim(machine, home, "restore", folder, "--yes", "--json")
+    wait_for(lambda: health(api).get("status") == "healthy", 120, "the api healthy, restored")
+    status, body = login(api, "admin", password, redirect)
+    assert status == 200, body
+    assert login(api, "admin", changed, redirect)[0] == 401
