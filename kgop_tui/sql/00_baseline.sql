@@ -9,6 +9,19 @@
 -- Line numbers below are those of the platform's 0.17.1 schema/00_baseline.sql.
 
 SET client_min_messages = warning;
+
+-- The graph (baseline 23-32): the platform's api pings it in its /health (a cypher RETURN 1
+-- on knowledge_graph, api/app/main.py:611-619), so a database without it is "unhealthy" to
+-- the api, whatever else is there.
+CREATE EXTENSION IF NOT EXISTS age;
+LOAD 'age';
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM ag_catalog.ag_graph WHERE name = 'knowledge_graph') THEN
+        PERFORM ag_catalog.create_graph('knowledge_graph');
+    END IF;
+END $$;
+
 SELECT pg_catalog.set_config('search_path', '', false);
 
 CREATE SCHEMA kg_api;

@@ -23,6 +23,7 @@ from tests.support.swarm_platform import (
     docker,
     not_rolling_operator,
     on_images,
+    platform_image,
     probe,
     status,
     swarm_images,
@@ -46,7 +47,9 @@ def site(swarm: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Upgra
 
 @pytest.fixture(scope="module")
 def stack(site: UpgradeSite) -> Stack:
-    return deploy(site)
+    """The previous release of the platform's own api and web (not stand-ins) on Swarm."""
+    _, previous, _ = releases()
+    return deploy(site, api=platform_image("api", previous), web=platform_image("web", previous))
 
 
 def test_deploy_start_and_operate_the_stack(stack: Stack, site: UpgradeSite) -> None:
@@ -94,7 +97,9 @@ def test_rolling_upgrade_serves_every_request(stack: Stack, site: UpgradeSite) -
     )
     assert result["failed"] == 0, result
     assert result["ok"] > 100
-    assert on_images(stack, {"api": f"kg-api:{newest}", "web": f"kg-web:{newest}"})
+    assert on_images(
+        stack, {"api": platform_image("api", newest), "web": platform_image("web", newest)}
+    )
     # One kgop operates both releases: the operator service stays on its image.
     image = "{{.Spec.TaskTemplate.ContainerSpec.Image}}"
     spec = docker(site.engine, "service", "inspect", "-f", image, f"{stack.project}_operator")
@@ -106,6 +111,11 @@ def test_rolling_upgrade_serves_every_request(stack: Stack, site: UpgradeSite) -
     assert steps["verify"] == "done"
     config = stack.shim("configure", "status", "--json")
     assert [a["username"] for a in json.loads(config.stdout)["admins"]] == ["admin"]
+    # The platform's own api, upgraded, logs the admin in through kg-web's seeded redirect
+    # (asked from the stack's overlay network, as a browser behind the front would reach it).
+    answer = overlay_login(site, stack, "admin", "swarm admin password")
+    assert answer.startswith("200 "), answer
+    assert overlay_login(site, stack, "admin", "wrong password").startswith("401 ")
     migrations = json.loads(stack.shim("migrate", "status", "--json").stdout)
     release = load_manifest().get(newest)
     assert release is not None
@@ -163,3 +173,27 @@ def test_a_release_that_is_not_rolling_scales_to_zero_for_its_migrations(
     assert release is not None
     migrations = json.loads(stopping.shim("migrate", "status", "--json").stdout)
     assert migrations["current_version"] == release.migrations[1]
+
+
+LOGIN = """
+import base64, hashlib, sys, urllib.error, urllib.parse, urllib.request
+challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 64).digest()).decode().rstrip("=")
+form = urllib.parse.urlencode({"username": sys.argv[1], "password": sys.argv[2],
+    "client_id": "kg-web", "redirect_uri": "http://localhost:3000/callback",
+    "code_challenge": challenge, "code_challenge_method": "S256"}).encode()
+try:
+    with urllib.request.urlopen("http://api:8000/auth/oauth/login-and-authorize", form, 10) as r:
+        print(r.status, r.read().decode()[:200])
+except urllib.error.HTTPError as error:
+    print(error.code, error.read().decode()[:200])
+"""
+
+
+def overlay_login(site: UpgradeSite, stack: Stack, username: str, password: str) -> str:
+    """``STATUS BODY`` of the api's login-and-authorize, from the stack's overlay network."""
+    newest, _, _ = releases()
+    done = docker(site.engine, "run", "--rm", "--network", f"{stack.project}_default",
+                  "--entrypoint", "python3", f"kg-api:{newest}", "-c", LOGIN,
+                  username, password)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()

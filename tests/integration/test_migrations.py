@@ -77,11 +77,12 @@ def test_packaged_schema_applies_and_reruns_cleanly(
 
 
 def schemas_beyond(dsn: str) -> list[str]:
-    """Schemas other than the platform's, kgop's and Postgres's own."""
+    """Schemas other than the platform's (with AGE's catalog and its graph), kgop's and
+    Postgres's own."""
     rows = fetch(
         dsn,
-        "SELECT nspname FROM pg_namespace WHERE nspname NOT IN "
-        "('kg_api', 'kg_auth', 'kgop', 'public', 'information_schema') "
+        "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('kg_api', 'kg_auth', 'kgop', "
+        "'public', 'information_schema', 'ag_catalog', 'knowledge_graph') "
         "AND nspname NOT LIKE 'pg\\_%'",
     )
     return [r["nspname"] for r in rows]

@@ -73,6 +73,13 @@ def test_the_packaged_schema_is_a_subset_of_the_0171_baseline(
         for table in CONTRACT:
             assert mine["tables"][table]["rows"] == theirs["tables"][table]["rows"], table
         assert behaviour(postgres) == behaviour(baseline)
+        # The graph the platform's api pings in its /health, as the baseline makes it.
+        graph = "SELECT name, namespace::text AS ns FROM ag_catalog.ag_graph ORDER BY 1"
+        assert (
+            fetch(postgres, graph)
+            == fetch(baseline, graph)
+            == [{"name": "knowledge_graph", "ns": "knowledge_graph"}]
+        )
     finally:
         drop(baseline)
 

@@ -82,7 +82,14 @@ def swarm_images() -> list[str]:
     """What the stack runs, both releases: to copy onto the Swarm engine."""
     newest, previous, _ = releases()
     images = [f"kg-{role}:{v}" for v in (newest, previous) for role in ("api", "web")]
+    images += [platform_image(role, v) for v in (newest, previous) for role in ("api", "web")]
     return [*images, f"kg-operator:{kgop_version()}", "kg-postgres:15", "kg-garage-standin:test"]
+
+
+def platform_image(role: str, version: str) -> str:
+    """The platform's own api or web of ``version``, built from its source by the test
+    command (scripts/platform-images.sh)."""
+    return f"platform/kg-{role}:{version}"
 
 
 def deploy(site: UpgradeSite, **images: str) -> Stack:
