@@ -13,9 +13,7 @@ AuthorizationHeaderMalformed, a bucket the key may not use is 403 AccessDenied, 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -27,7 +25,7 @@ import pytest
 
 from tests.integration import test_garage as base
 from tests.support.engines import wait_for
-from tests.support.helpers import run_kgop
+from tests.support.helpers import import_file, run_kgop
 from tests.support.platform import release_tree
 
 boto3 = pytest.importorskip("boto3")
@@ -237,13 +235,7 @@ def test_signatures_are_checked_as_garage_checks_them(
 def platform_garage_client() -> ModuleType:
     """api/app/lib/garage/base.py of the platform's 0.17.1 release, imported on its own."""
     path = release_tree("0.17.1") / "api" / "app" / "lib" / "garage" / "base.py"
-    spec = importlib.util.spec_from_file_location("kg_platform_garage_base", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(path, "kg_platform_garage_base")
 
 
 def test_the_platforms_own_garage_client_is_healthy_and_stores(

@@ -114,3 +114,17 @@ def schema_dump(dsn: str) -> str:
         for line in done.stdout.splitlines()
         if not line.startswith(("\\restrict", "\\unrestrict"))
     )
+
+
+def import_file(path: Path, name: str) -> Any:
+    """The Python file ``path`` imported as module ``name`` on its own (a stand-in's or the
+    platform's module that is not on the path), registered in ``sys.modules``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

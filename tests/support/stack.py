@@ -37,10 +37,11 @@ def run_script(
     )
 
 
-def shim_env(base: Path, engine: DockerEngine) -> dict[str, str]:
-    """The environment of a host that runs operator.sh: bash, docker, and little else."""
+def shim_env(base: Path, engine: DockerEngine, bin_name: str = "bin") -> dict[str, str]:
+    """The environment of a host that runs operator.sh: bash, docker, and little else (its
+    PATH a new folder ``base/bin_name`` of links)."""
     return {
-        "PATH": minimal_path(base / "bin"),
+        "PATH": minimal_path(base / bin_name),
         "DOCKER_HOST": engine.host,
         "HOME": str(base),
         "LANG": "C.UTF-8",
@@ -314,13 +315,7 @@ class UpgradeSite:
                 f"KG_HTTP_PORT={ports['HTTP']}",
             ]
         env_file.write_text("\n".join(lines) + "\n")
-        bin_dir = self.base / f"bin{len(self.stacks)}"
-        env = {
-            "PATH": minimal_path(bin_dir),
-            "DOCKER_HOST": self.engine.host,
-            "HOME": str(self.base),
-            "LANG": "C.UTF-8",
-        }
+        env = shim_env(self.base, self.engine, f"bin{len(self.stacks)}")
         stack = Stack(home=home, project=project, env=env, ports=ports)
         self.stacks.append(stack)
         for verb in ("start-infra", "start"):
@@ -339,12 +334,7 @@ def platform_stack(site: UpgradeSite, version: str) -> Stack:
             require_or_skip(f"image {image} is missing (scripts/test.sh builds it)")
     home = site.base / f"kg{len(site.stacks)}"
     project, ports = write_install(home, site.engine, version, operator, platform_schema=True)
-    env = {
-        "PATH": minimal_path(site.base / f"bin{len(site.stacks)}"),
-        "DOCKER_HOST": site.engine.host,
-        "HOME": str(site.base),
-        "LANG": "C.UTF-8",
-    }
+    env = shim_env(site.base, site.engine, f"bin{len(site.stacks)}")
     stack = Stack(home=home, project=project, env=env, ports=ports)
     site.stacks.append(stack)
     # start: the schema through `kgop migrate up` (the baseline, then the files), the

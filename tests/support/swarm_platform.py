@@ -23,8 +23,8 @@ from tests.support.stack import (
     Stack,
     UpgradeSite,
     kgop_version,
-    minimal_path,
     releases,
+    shim_env,
     write_install,
 )
 
@@ -105,8 +105,7 @@ def deploy(site: UpgradeSite, **images: str) -> Stack:
         else ln for ln in (home / ".env").read_text().splitlines()
     ] + [f"KG_{role.upper()}_IMAGE={ref}" for role, ref in images.items()]  # fmt: skip
     (home / ".env").write_text("\n".join(lines) + "\n")
-    env = {"PATH": minimal_path(site.base / f"bin{len(site.stacks)}"),
-           "DOCKER_HOST": site.engine.host, "HOME": str(site.base), "LANG": "C.UTF-8"}  # fmt: skip
+    env = shim_env(site.base, site.engine, f"bin{len(site.stacks)}")
     stack = Stack(home=home, project=project, env=env, ports=ports)
     site.stacks.append(stack)
     deployed = stack.shim("deploy-swarm", "--resolve-image", "never")

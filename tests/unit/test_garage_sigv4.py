@@ -6,13 +6,13 @@ request of the integration tests; these examples were signed by no code of this 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.support.helpers import import_file
 
 KEY, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -29,13 +29,7 @@ EXAMPLES = [  # request target, extra signed headers, signature AWS published
 @pytest.fixture(scope="module")
 def sigv4() -> ModuleType:
     path = Path(__file__).resolve().parents[2] / "images" / "garage-standin" / "sigv4.py"
-    spec = importlib.util.spec_from_file_location("garage_standin_sigv4", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(path, "garage_standin_sigv4")
 
 
 def headers(extra: dict[str, str], signature: str, region: str = "us-east-1") -> dict[str, str]:
