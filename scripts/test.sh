@@ -475,10 +475,11 @@ for r in load_manifest().releases:
     --build-arg "AGE_SHA256=${AGE_SHA256}" "${ROOT}/images/postgres" >/dev/null
   docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
   docker build "${common[@]}" -t kg-nginx:test "${ROOT}/images/nginx" >/dev/null
-  # The platform's own api and web, built from its source, of the two newest releases (the
-  # chain e2e installs the older and upgrades it).
+  # The platform's own api and web, built from its source, of every release the manifest
+  # lists (installs, upgrades between releases and the adoption of a platform install run them).
   local archive
-  for release in "${previous}" "${newest}"; do
+  for entry in "${platform[@]}"; do
+    release="${entry% *}"
     archive="$(platform_archive "${release}")"
     log "images: the platform's own api and web ${release} (scripts/platform-images.sh)"
     env BASE_IMAGE="${BASE_IMAGE}" KGOP_PLATFORM_CACHE="${CACHE}/platform" \
