@@ -35,7 +35,14 @@ def libpq_environment(url: str) -> dict[str, str]:
 
 
 def tool_error(stderr: str) -> str:
+    """The line of a client tool's output that says what went wrong: the server's first
+    ``ERROR:`` (what follows it, ``CONTEXT:`` or ``Command was:``, only says where), else the
+    tool's own first ``error:``, else its last line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for marker in ("ERROR:", "error:"):
+        for line in lines:
+            if marker in line:
+                return line[:300]
     return (lines or ["no output"])[-1][:300]
 
 

@@ -14,6 +14,9 @@ a side database, while the platform keeps running; there it is made whole and ch
 - every graph is counted through cypher and must answer as it did when the backup was
   taken (the counts in its manifest).
 
+The dump's SQL never runs as the server's superuser: ``pg_restore`` logs in as a role that
+may do nothing but fill the side database it owns (:mod:`.restore_role`).
+
 Only then are the two swapped by renaming, and the replaced one dropped. A failing restore
 leaves the live database as it was, and drops the side database.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,6 +34,7 @@ import asyncpg
 
 from kgop_tui.errors import OperationFailed
 from kgop_tui.models import BackupInfo, GraphCounts
+from kgop_tui.services import restore_role
 from kgop_tui.services.age_graphs import graph_counts, graph_differences, repoint_graphs
 from kgop_tui.services.backup import DUMP, BackupService, database_facts
 from kgop_tui.services.database import DatabaseTarget, connect, pg_error_info
@@ -112,23 +117,66 @@ async def _clear_leftovers(conn: asyncpg.Connection, prefix: str) -> None:
         await conn.execute(f"DROP DATABASE IF EXISTS {await ident(conn, row[0])}")
 
 
-async def _pg_restore(service: BackupService, dump: Path, aside: str) -> None:
-    done = await run_tool(
-        [
-            find_tool("pg_restore"),
-            "--exit-on-error",
-            "--single-transaction",
-            "--no-password",
-            f"--dbname={aside}",
-            str(dump),
-        ],
-        service.environment(aside),
-    )
+async def _pg_restore(
+    service: BackupService, dump: Path, aside: str, role: tuple[str, str] | None, toc: str | None
+) -> None:
+    """``pg_restore`` into ``aside``: as the restore role (``role``: name, password) with the
+    dump's list ``toc`` when kgop is a superuser, else as kgop's own user."""
+    env = service.environment(aside)
+    command = [
+        find_tool("pg_restore"),
+        "--exit-on-error",
+        "--single-transaction",
+        "--no-password",
+        f"--dbname={aside}",
+    ]
+    with tempfile.TemporaryDirectory(prefix="kgop-restore-") as work:
+        if role is not None and toc is not None:
+            env["PGUSER"], env["PGPASSWORD"] = role
+            listing = Path(work) / "list"
+            listing.write_text(toc)
+            command += ["--no-owner", "--no-privileges", f"--use-list={listing}"]
+        done = await run_tool([*command, str(dump)], env)
     if done.returncode != 0:
         raise OperationFailed(
             f"pg_restore failed: {tool_error(done.stderr)}; the live database was not changed",
             hint="check the backup with `kgop backup --list`",
         )
+
+
+async def _restore_into(
+    conn: asyncpg.Connection, service: BackupService, dump: Path, aside: str
+) -> None:
+    """Create ``aside`` and restore the dump into it, as the restore role when kgop may run
+    anything on the server (:mod:`.restore_role`)."""
+    if not await restore_role.is_superuser(conn):
+        await conn.execute(f"CREATE DATABASE {await ident(conn, aside)}")
+        await _pg_restore(service, dump, aside, None, None)
+        return
+    try:
+        toc, has_age = restore_role.restore_list(
+            await restore_role.read_list(dump, service.environment(aside))
+        )
+    except RuntimeError as exc:
+        raise OperationFailed(
+            f"pg_restore failed: {exc}; the live database was not changed",
+            hint="check the backup with `kgop backup --list`",
+        ) from None
+    password = await restore_role.enable(conn)
+    try:
+        await conn.execute(f"CREATE DATABASE {await ident(conn, aside)} OWNER {restore_role.ROLE}")
+        side = await connect(
+            DatabaseTarget(url=with_database(service.target.url, aside), label="restore"),
+            "restore",
+        )
+        try:
+            await restore_role.prepare_side(side, has_age)
+            await _pg_restore(service, dump, aside, (restore_role.ROLE, password), toc)
+            await restore_role.hand_over(side)
+        finally:
+            await side.close()
+    finally:
+        await restore_role.disable(conn)
 
 
 async def _make_whole(service: BackupService, info: BackupInfo, live: str, aside: str) -> Aside:
@@ -187,8 +235,7 @@ async def restore_aside(service: BackupService, info: BackupInfo) -> Aside:
         prefix = live[:40]
         await _clear_leftovers(conn, prefix)
         aside = f"{prefix}_restore_{service.clock():%Y%m%d%H%M%S}"
-        await conn.execute(f"CREATE DATABASE {await ident(conn, aside)}")
-        await _pg_restore(service, dump, aside)
+        await _restore_into(conn, service, dump, aside)
         await carry_settings(conn, live, aside)
         return await _make_whole(service, info, live, aside)
     except asyncpg.PostgresError as exc:
