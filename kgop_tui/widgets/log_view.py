@@ -10,7 +10,7 @@ resumes at the end.
 from __future__ import annotations
 
 from collections import deque
-from itertools import repeat
+from itertools import islice, repeat
 from typing import Any
 
 from rich.segment import Segment
@@ -195,8 +195,11 @@ class LogView(ScrollView, can_focus=True):
             self._filter = selector.filter
             self._view = selector.select(list(self._lines), self.dropped)
         else:
-            self._job = FilterJob(selector, list(self._lines), self.dropped)
-            self._run_filter(self._job)
+            self._job = FilterJob(selector, self.dropped, self._appended, self._fetch)
+            # The worker starts once the screen has redrawn (the prompt closed, its styles
+            # recomputed): started at once, it took the GIL from that redraw, and the key
+            # pressed next waited ~100 ms.
+            self.call_after_refresh(self._start_filter, self._job)
             self.post_message(self.FilterProgressed())
             return
         self._current = None
@@ -220,6 +223,22 @@ class LogView(ScrollView, can_focus=True):
         self.workers.cancel_group(self, "log-filter")
         self.post_message(self.FilterProgressed())
         return True
+
+    def _slice(self, start: int, stop: int) -> tuple[int, list[str]]:
+        """The raw lines with absolute ids in [start, stop) still held (on the UI thread)."""
+        first = max(start, self.dropped)
+        if first >= stop:
+            return stop, []
+        position = first - self.dropped
+        return first, list(islice(self._lines, position, position + stop - first))
+
+    def _fetch(self, start: int, stop: int) -> tuple[int, list[str]]:
+        """From the filter's thread: :meth:`_slice`, run on the UI thread between its events."""
+        return self.app.call_from_thread(self._slice, start, stop)
+
+    def _start_filter(self, job: FilterJob) -> None:
+        if job is self._job:  # not cancelled or replaced meanwhile
+            self._run_filter(job)
 
     @work(thread=True, exclusive=True, group="log-filter", name="filter_logs", exit_on_error=False)
     def _run_filter(self, job: FilterJob) -> None:
