@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Select, Static
+from textual.widgets import Checkbox, DataTable, Header, Input, Select, Static
 from textual.worker import Worker
 
 from kgop_tui.errors import KgopError, UsageError
@@ -18,6 +18,7 @@ from kgop_tui.models import AiProviderSetting, ConfigStatus, Device, Provider
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen, FormScreen
+from kgop_tui.widgets.footer import SteadyFooter
 
 PROVIDERS = [(p.value, p.value) for p in Provider]
 
@@ -48,7 +49,7 @@ class ConfigScreen(KgopScreen):
         yield Static("Loading…", id="config-summary")
         table: DataTable[str | Text] = DataTable(id="api-keys", cursor_type="row")
         yield table
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#api-keys", DataTable)

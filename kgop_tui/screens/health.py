@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import var
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from kgop_tui.errors import KgopError
 from kgop_tui.messages import EngineDown, HostFactsRead, StatsSampled, StatusChanged
@@ -21,6 +21,7 @@ from kgop_tui.resources import ResourceBook
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
+from kgop_tui.widgets.footer import SteadyFooter
 from kgop_tui.widgets.service_detail import ServiceDetail, Trends
 from kgop_tui.widgets.service_table import KEYS, ServiceTable
 
@@ -89,7 +90,7 @@ class HealthScreen(KgopScreen):
             yield Trends()
             yield Static("", id="tls-status")
             yield ServiceDetail("Waiting for the Docker engine…", id="service-detail")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self._show_trends(None)

@@ -7,7 +7,7 @@ import time
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Input, SelectionList, Static
+from textual.widgets import Header, Input, SelectionList, Static
 from textual.worker import get_current_worker
 
 from kgop_tui.errors import KgopError, UsageError, describe_unexpected
@@ -16,6 +16,7 @@ from kgop_tui.ports import LogSource
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import FormScreen
+from kgop_tui.widgets.footer import SteadyFooter
 from kgop_tui.widgets.log_view import LogView
 
 TAIL = 500
@@ -59,7 +60,7 @@ class LogsScreen(KgopScreen):
         yield Static("", id="log-status")
         yield LogView(id="log-view")
         yield Input(id="log-prompt", classes="-hidden")
-        yield Footer()
+        yield SteadyFooter()
 
     @property
     def view(self) -> LogView:

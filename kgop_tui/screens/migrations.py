@@ -10,7 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker
 
 from kgop_tui.errors import KgopError
@@ -25,6 +25,7 @@ from kgop_tui.models import (
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
+from kgop_tui.widgets.footer import SteadyFooter
 
 STATE_LOOK = {
     "applied": ("✔ applied", "green"),
@@ -71,7 +72,7 @@ class MigrationsScreen(KgopScreen):
             yield table
             yield Static("", id="sql-preview")
         yield Static("", id="migration-result")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#migrations", DataTable)

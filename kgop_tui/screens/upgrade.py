@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, RichLog, Static
+from textual.widgets import DataTable, Header, RichLog, Static
 from textual.worker import Worker
 
 from kgop_tui.errors import KgopError
@@ -35,6 +35,7 @@ from kgop_tui.screens.base import KgopScreen
 from kgop_tui.text import clean, clean_line
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
+from kgop_tui.widgets.footer import SteadyFooter
 
 STEP_STYLE = {
     StepState.PENDING: "dim",
@@ -92,7 +93,7 @@ class UpgradeScreen(KgopScreen):
             yield Static("", id="upgrade-plan")
             yield RichLog(id="upgrade-log", max_lines=5000, wrap=False, markup=False)
         yield Static("", id="upgrade-report")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
