@@ -95,7 +95,20 @@ class KgopApp(App[None]):
         for mode, (key, label) in SCREENS.items():
             yield SystemCommand(f"Go to {label}", f"key {key}", self._goto(mode))
         for mode, action, text in palette_actions(self.read_only):
-            yield SystemCommand(text, f"{SCREENS[mode][1]} screen", self._goto(mode, action))
+            if self._applies(mode, action):
+                yield SystemCommand(text, f"{SCREENS[mode][1]} screen", self._goto(mode, action))
+
+    def _applies(self, mode: str, action: str) -> bool:
+        """False when the screen of ``mode``, made already, says the action does not apply
+        now (its ``check_action``: Tasks only on a Swarm stack); a screen not made yet has
+        every action."""
+        from textual.actions import parse
+
+        made = self._screen_stacks.get(mode) or []  # Textual keeps one stack per mode
+        if not made:
+            return True
+        _, name, parameters = parse(action)
+        return made[0].check_action(name, parameters) is True
 
     def _goto(self, mode: str, action: str | None = None) -> Callable[[], object]:
         async def run() -> None:
