@@ -17,7 +17,6 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import work
 from textual.geometry import Size
-from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -47,15 +46,10 @@ class LogView(ScrollView, can_focus=True):
     wrap: var[bool] = var(False)
     following: var[bool] = var(True)
 
-    class FilterProgressed(Message):
-        """A filter running in a worker moved on, finished or was cancelled."""
-
-    class FollowChanged(Message):
-        """Following paused (scrolled up) or resumed (back at the end)."""
-
-        def __init__(self, following: bool) -> None:
-            super().__init__()
-            self.following = following
+    counts: var[tuple[int, int, int]] = var((0, 0, 0))
+    """Lines shown, held, and dropped from the ring buffer, as of the last flush."""
+    filter_state: var[tuple[str, int | None, str]] = var(("", None, ""))
+    """The filter applied, how far a running one got (percent, None: none runs), and its text."""
 
     def __init__(self, capacity: int = 500_000, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -118,6 +112,7 @@ class LogView(ScrollView, can_focus=True):
     def flush(self) -> None:
         """Update the scroll size after appends, following the end when following."""
         self.virtual_size = Size(self._width, self.visible_count)
+        self.counts = (self.visible_count, self.total, self.dropped)
         if self.following:
             # After the refresh: the new size is only laid out then.
             self.call_after_refresh(self._to_end)
@@ -200,10 +195,11 @@ class LogView(ScrollView, can_focus=True):
             # recomputed): started at once, it took the GIL from that redraw, and the key
             # pressed next waited ~100 ms.
             self.call_after_refresh(self._start_filter, self._job)
-            self.post_message(self.FilterProgressed())
+            self._filter_changed()
             return
         self._current = None
         self.flush()
+        self._filter_changed()
 
     @property
     def filtering(self) -> int | None:
@@ -221,7 +217,7 @@ class LogView(ScrollView, can_focus=True):
             return False
         job.cancelled = True
         self.workers.cancel_group(self, "log-filter")
-        self.post_message(self.FilterProgressed())
+        self._filter_changed()
         return True
 
     def _slice(self, start: int, stop: int) -> tuple[int, list[str]]:
@@ -256,7 +252,7 @@ class LogView(ScrollView, can_focus=True):
     def _filter_progressed(self, job: FilterJob, percent: int) -> None:
         if job is self._job:
             job.percent = percent
-            self.post_message(self.FilterProgressed())
+            self._filter_changed()
 
     def _filter_done(self, job: FilterJob, kept: list[int]) -> None:
         if job is not self._job:
@@ -267,7 +263,10 @@ class LogView(ScrollView, can_focus=True):
         self._prune_view()
         self._current = None
         self.flush()
-        self.post_message(self.FilterProgressed())
+        self._filter_changed()
+
+    def _filter_changed(self) -> None:
+        self.filter_state = (self.filter_text, self.filtering, self.pending_filter_text)
 
     @property
     def filter_text(self) -> str:
@@ -333,13 +332,11 @@ class LogView(ScrollView, can_focus=True):
         at_end = new >= self.max_scroll_y
         if at_end != self.following and (new < old or at_end):
             self.following = at_end
-            self.post_message(self.FollowChanged(at_end))
 
     def resume(self) -> None:
         self.following = True
         self._current = None
         self.flush()
-        self.post_message(self.FollowChanged(True))
 
     def watch_show_timestamps(self) -> None:
         self.refresh()
