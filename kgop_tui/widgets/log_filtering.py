@@ -153,3 +153,23 @@ def run_job(
         if stop < job.end:
             progressed((stop - job.start) * 100 // total)
     return None if stopped() or job.cancelled else kept
+
+
+def next_hit(
+    selector: LineSelector,
+    rows: int,
+    row: int,
+    forward: bool,
+    raws: Callable[[range], list[str]],
+) -> int | None:
+    """The first of ``rows`` rows from ``row`` on (backwards: down to 0) whose line the
+    selector keeps, a block of lines per RE2 scan, not one call per line; None: no such row."""
+    while 0 <= row < rows:
+        block = range(row, min(rows, row + BLOCK)) if forward else range(
+            max(0, row - BLOCK + 1), row + 1
+        )  # fmt: skip
+        hits = selector.select(raws(block), block.start)
+        if hits:
+            return hits[0] if forward else hits[-1]
+        row = block.stop if forward else block.start - 1
+    return None

@@ -10,6 +10,7 @@ resumes at the end.
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from itertools import islice, repeat
 from typing import Any
 
@@ -25,14 +26,14 @@ from textual.worker import get_current_worker
 from kgop_tui.logtypes import LogFilter, user_regex
 from kgop_tui.text import clean
 from kgop_tui.widgets.log_filtering import (
-    BLOCK,
     CHUNK,
     FilterJob,
     LineSelector,
     filter_text,
+    next_hit,
     run_job,
 )
-from kgop_tui.widgets.log_lines import line_segments
+from kgop_tui.widgets.log_lines import line_segments, wrapped_row
 
 
 class LogView(ScrollView, can_focus=True):
@@ -190,7 +191,8 @@ class LogView(ScrollView, can_focus=True):
             self._filter = selector.filter
             self._view = selector.select(list(self._lines), self.dropped)
         else:
-            self._job = FilterJob(selector, self.dropped, self._appended, self._fetch)
+            fetch = partial(self.app.call_from_thread, self._slice)  # from the worker's thread
+            self._job = FilterJob(selector, self.dropped, self._appended, fetch)
             # The worker starts once the screen has redrawn (the prompt closed, its styles
             # recomputed): started at once, it took the GIL from that redraw, and the key
             # pressed next waited ~100 ms.
@@ -227,10 +229,6 @@ class LogView(ScrollView, can_focus=True):
             return stop, []
         position = first - self.dropped
         return first, list(islice(self._lines, position, position + stop - first))
-
-    def _fetch(self, start: int, stop: int) -> tuple[int, list[str]]:
-        """From the filter's thread: :meth:`_slice`, run on the UI thread between its events."""
-        return self.app.call_from_thread(self._slice, start, stop)
 
     def _start_filter(self, job: FilterJob) -> None:
         if job is self._job:  # not cancelled or replaced meanwhile
@@ -287,24 +285,19 @@ class LogView(ScrollView, can_focus=True):
             int(self.scroll_y) - 1 if forward else int(self.scroll_y) + self.size.height
         )  # fmt: skip
         row = start + 1 if forward else min(start - 1, rows - 1)
-        # A block of lines per RE2 scan (log_filtering), not one call per line.
         selector = LineSelector(LogFilter(self._search.pattern))
-        while 0 <= row < rows:
-            block = range(row, min(rows, row + BLOCK)) if forward else range(
-                max(0, row - BLOCK + 1), row + 1
-            )  # fmt: skip
-            ids = [self._absolute(r) for r in block]
-            raws = [self._lines[i - self.dropped] for i in ids if i is not None]
-            hits = selector.select(raws, block.start)
-            if hits:
-                row = hits[0] if forward else hits[-1]
-                self._current = self._absolute(row)
-                self.following = False
-                self.scroll_to(y=max(0, row - self.size.height // 2), animate=False)
-                self.refresh()
-                return True
-            row = block.stop if forward else block.start - 1
-        return False
+        found = next_hit(selector, rows, row, forward, self._raws)
+        if found is None:
+            return False
+        self._current = self._absolute(found)
+        self.following = False
+        self.scroll_to(y=max(0, found - self.size.height // 2), animate=False)
+        self.refresh()
+        return True
+
+    def _raws(self, rows: range) -> list[str]:
+        """The raw lines of visible rows."""
+        return [self._lines[i - self.dropped] for i in map(self._absolute, rows) if i is not None]
 
     def _row_of(self, absolute: int) -> int:
         if self._view is None:
@@ -377,37 +370,10 @@ class LogView(ScrollView, can_focus=True):
             self._strips[absolute] = strip
         return strip
 
-    def _wrap_start(self, width: int, style: Style) -> tuple[int, int]:
-        """The first visible row of a wrapped view, and how many of its rows are above it.
-
-        Following, the view is laid out from the newest line up, so that line ends at the
-        bottom however many rows the lines above it take."""
-        if not self.following:
-            return int(self.scroll_y), 0
-        height, rows, row = self.size.height, 0, self.visible_count - 1
-        while row >= 0:
-            absolute = self._absolute(row)
-            assert absolute is not None
-            rows += max(1, -(-self._strip(absolute, style).cell_length // width))
-            if rows >= height:
-                return row, rows - height
-            row -= 1
-        return 0, 0
-
     def _wrapped_row(self, y: int, width: int, style: Style) -> Strip:
-        """Rows of wrapped lines, starting at the first visible logical line."""
-        if width <= 0:
-            return Strip.blank(width, style)
-        row, remaining = self._wrap_start(width, style)
-        remaining += y
-        while True:
+        def strip_of(row: int) -> Strip | None:
             absolute = self._absolute(row)
-            if absolute is None:
-                return Strip.blank(width, style)
-            strip = self._strip(absolute, style)
-            height = max(1, -(-strip.cell_length // width))
-            if remaining < height:
-                start = remaining * width
-                return strip.crop_extend(start, start + width, style)
-            remaining -= height
-            row += 1
+            return None if absolute is None else self._strip(absolute, style)
+
+        first = None if self.following else int(self.scroll_y)  # following: from the end up
+        return wrapped_row(y, width, style, self.size.height, self.visible_count, first, strip_of)
