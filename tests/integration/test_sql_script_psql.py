@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kgop_tui.services.sql_script import statements
-from tests.unit.test_sql_script import SPLITS
+from kgop_tui.services.sql_script import controls_transaction, statements
+from tests.unit.test_sql_script import SPLITS, TRANSACTIONS
 
 _LOGGED = re.compile(r"\*{9} QUERY \*{10}\n(.*?)\n\*{26}\n", re.S)
 
@@ -25,12 +25,8 @@ def _same_for_the_server(texts: list[str]) -> list[str]:
     return [t for t in bare if t not in ("", ";")]
 
 
-@pytest.mark.parametrize(
-    ("sql", "expected"), [(s, e) for _, s, e in SPLITS], ids=[c[0] for c in SPLITS]
-)
-def test_the_splitter_sends_what_psql_sends(
-    sql: str, expected: list[str], postgres: str, tmp_path: Path
-) -> None:
+def psql_sends(sql: str, postgres: str, tmp_path: Path) -> list[str]:
+    """The statements ``psql -f`` sends to the server for ``sql``, from its session log."""
     if shutil.which("psql") is None:
         pytest.skip("psql is not installed")
     script, log = tmp_path / "script.sql", tmp_path / "session.log"
@@ -42,6 +38,29 @@ def test_the_splitter_sends_what_psql_sends(
     )  # fmt: skip
     sent = _LOGGED.findall(log.read_text())
     assert sent, log.read_text()
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"), [(s, e) for _, s, e in SPLITS], ids=[c[0] for c in SPLITS]
+)
+def test_the_splitter_sends_what_psql_sends(
+    sql: str, expected: list[str], postgres: str, tmp_path: Path
+) -> None:
+    sent = psql_sends(sql, postgres, tmp_path)
     ours = [sql[s.start : s.end] for s in statements(sql)]
     assert _same_for_the_server(ours) == _same_for_the_server(sent)
     assert _same_for_the_server(expected) == _same_for_the_server(sent)
+
+
+@pytest.mark.parametrize(
+    ("sql", "line"), [c[1:3] for c in TRANSACTIONS], ids=[c[0] for c in TRANSACTIONS]
+)
+def test_transaction_control_is_what_psql_sends_as_a_statement(
+    sql: str, line: int | None, postgres: str, tmp_path: Path
+) -> None:
+    """A file controls its own transaction exactly when psql sends a BEGIN (or START
+    TRANSACTION) of its own, not one inside a body."""
+    sent = _same_for_the_server(psql_sends(sql, postgres, tmp_path))
+    opens = [s for s in sent if re.match(r"(BEGIN|START TRANSACTION)\s*;", s, re.I)]
+    assert (controls_transaction(sql) is not None) == bool(opens)
