@@ -187,19 +187,35 @@ preflight_mounts() {
     fail $? "$([[ "${out}" == *"kgop: "* ]] && printf 'kgop: %s' "${out##*kgop: }" || printf '%s' "${out}")"
 }
 
+# The image compose gives the operator: the images of the operator and of what it depends on
+# (postgres), without postgres's. From compose's own listing, not read out of its JSON.
+operator_image() {
+  compose config --images operator | grep -vxF -f <(compose config --images postgres) | head -n 1
+}
+
+# A one-off container of the operator's image (OPTIONS -- COMMAND): KG_HOME and the Docker
+# socket as compose mounts them, but plain docker (compose would add the project's network,
+# whose name a Swarm stack's own network takes).
+operator_run() {
+  local image sock at
+  image="$(operator_image || true)"
+  [[ -n "${image}" ]] || die 2 "cannot read the compose files. Hint: run docker compose config in ${KG_HOME}"
+  sock="$(env_value KG_DOCKER_SOCKET)"
+  for ((at = 1; at <= $#; at++)); do [[ "${!at}" == -- ]] && break; done
+  docker run --rm -e "KG_HOME=${KG_HOME}" -v "${KG_HOME}:${KG_HOME}" -w "${KG_HOME}" \
+    -v "${sock:-/var/run/docker.sock}:/var/run/docker.sock" "${@:1:at-1}" "${image}" "${@:at+1}"
+}
+
 # The platform as a Swarm stack: kgop, in a one-off operator container, checks the options
-# and the bind mounts and renders the stack file; `docker stack deploy` reads it from the
-# pipe (it holds .env's secrets). The container is compose's, with no network: compose's
-# default one would take the name of the stack's own.
+# (passed on to `docker stack deploy`) and the bind mounts, and renders the stack file;
+# `docker stack deploy` reads it from the pipe (it holds .env's secrets).
 cmd_deploy_swarm() {
   local doc
   [[ "$(docker info -f '{{.Swarm.ControlAvailable}}' 2>/dev/null)" == true ]] ||
     die 4 "this Docker engine is not a Swarm manager. Hint: docker swarm init --advertise-addr ADDRESS (docs/swarm.md)"
   note "Checking bind mounts and rendering the stack..."
-  doc="$(compose run --rm --no-deps -T --entrypoint sh operator -c \
-    'kgop stack render --check "$@" && kgop garage config >/dev/null && kgop check-mounts >&2 && kgop stack render "$@"' \
-    sh "$@")" || exit $?
-  docker network rm "$(project_name)_default" >/dev/null 2>&1 || true
+  doc="$(operator_run --entrypoint sh -- -c 'kgop stack render --check "$@" && kgop garage config >/dev/null &&
+    kgop check-mounts >&2 && kgop stack render "$@"' sh "$@")" || exit $?
   note "Deploying the stack $(project_name)..."
   printf '%s\n' "${doc}" | docker stack deploy "$@" -c - "$(project_name)"
   note "Deployed. Next: ./operator.sh start (migrations, object store, health of api and web)."
@@ -265,19 +281,13 @@ remove_serving() {
   while ((tries-- > 0)) && docker inspect "${SERVE_NAME}" >/dev/null 2>&1; do sleep 0.2; done
 }
 
-# kgop serve (it reads the options) in a one-off container of the operator's image on the
-# host's network: it listens on the host's loopback only and has no address on the compose
-# network. The URL it prints holds the login token: shown here, never kept by a log driver.
+# kgop serve (it reads the options) in a one-off operator container on the host's network:
+# it listens on the host's loopback only and has no address on the compose network. The URL
+# it prints holds the login token: shown here, never kept by the engine's log driver.
 cmd_serve() {
-  local image sock
-  ensure_operator
-  image="$(docker inspect -f '{{.Config.Image}}' "$(operator_name)")"
-  sock="$(env_value KG_DOCKER_SOCKET)"
   SERVE_NAME="$(operator_name)-serve-$$"
   trap remove_serving EXIT
-  docker run --rm --name "${SERVE_NAME}" --network host --log-driver none -e "KG_HOME=${KG_HOME}" \
-    -v "${KG_HOME}:${KG_HOME}" -w "${KG_HOME}" -v "${sock:-/var/run/docker.sock}:/var/run/docker.sock" \
-    "${image}" kgop serve --host-network "$@"
+  operator_run --name "${SERVE_NAME}" --network host --log-driver none -- kgop serve --host-network "$@"
 }
 
 main() {
