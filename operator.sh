@@ -164,7 +164,7 @@ then_refresh() {
   if docker exec "${name}" kgop upgrade --idle >/dev/null 2>&1; then
     if is_stack; then
       service="$(project_name)_operator"
-      current="$(docker service inspect -f '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "${service}")"
+      current="$(docker service inspect -f '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "${service}" 2>/dev/null || true)"
       pinned="$(docker exec "${name}" kgop stack image operator 2>/dev/null)" &&
         [[ "${current%%@*}" != "${pinned}" ]] &&
         { docker service update --quiet --image "${pinned}" "${service}" >/dev/null 2>&1 ||
