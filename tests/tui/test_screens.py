@@ -654,6 +654,29 @@ async def test_upgrade_walkthrough_plans_then_enter_runs_it(fakes: Fakes) -> Non
         assert fakes.upgrades.started == ["0.6.0"]
 
 
+async def test_the_palettes_upgrade_asks_first(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: "press Enter" in text_of(app, "#upgrade-summary"), "the plan")
+        await pilot.press("ctrl+p", *"start the planned upgrade")
+        await until(
+            pilot,
+            lambda: (
+                bool(app.screen.query("CommandList"))
+                and app.screen.query_one("CommandList", OptionList).option_count > 0
+            ),
+            "the palette's matches",
+        )
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "Upgrade 0.5.0 → 0.6.0?" in text_of(app, "#confirm-question")
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the answer")
+        await pilot.pause()
+        assert fakes.upgrades.started == []
+
+
 async def test_esc_aborts_before_the_point_of_no_return(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:
