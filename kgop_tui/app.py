@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +82,15 @@ class KgopApp(App[None]):
         """Nothing can be changed from this session (``kgop serve`` without
         ``--allow-actions``, ``kgop tui --read-only``)."""
         self.last_status: ProjectStatus | None = None
+
+    def on_mount(self) -> None:
+        # What exists once the first frame is drawn (Textual, Rich, pydantic: some hundreds of
+        # thousands of objects) lives as long as the app: kept out of the collector's full
+        # passes, which walked it all and held the UI 50-120 ms each (bench.tui's filter case).
+        self.call_after_refresh(gc.freeze)
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # collectable again once the app is gone (tests run many in a process)
 
     def action_help(self) -> None:
         if not self.screen.is_attached:  # a key typed while the app closes
