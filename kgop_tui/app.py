@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -82,6 +83,15 @@ class KgopApp(App[None]):
         ``--allow-actions``, ``kgop tui --read-only``)."""
         self.last_status: ProjectStatus | None = None
 
+    def on_mount(self) -> None:
+        # What exists once the first frame is drawn (Textual, Rich, pydantic: some hundreds of
+        # thousands of objects) lives as long as the app: kept out of the collector's full
+        # passes, which walked it all and held the UI 50-120 ms each (bench.tui's filter case).
+        self.call_after_refresh(gc.freeze)
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # collectable again once the app is gone (tests run many in a process)
+
     def action_help(self) -> None:
         if not self.screen.is_attached:  # a key typed while the app closes
             return
@@ -95,7 +105,20 @@ class KgopApp(App[None]):
         for mode, (key, label) in SCREENS.items():
             yield SystemCommand(f"Go to {label}", f"key {key}", self._goto(mode))
         for mode, action, text in palette_actions(self.read_only):
-            yield SystemCommand(text, f"{SCREENS[mode][1]} screen", self._goto(mode, action))
+            if self._applies(mode, action):
+                yield SystemCommand(text, f"{SCREENS[mode][1]} screen", self._goto(mode, action))
+
+    def _applies(self, mode: str, action: str) -> bool:
+        """False when the screen of ``mode``, made already, says the action does not apply
+        now (its ``check_action``: Tasks only on a Swarm stack); a screen not made yet has
+        every action."""
+        from textual.actions import parse
+
+        made = self._screen_stacks.get(mode) or []  # Textual keeps one stack per mode
+        if not made:
+            return True
+        _, name, parameters = parse(action)
+        return made[0].check_action(name, parameters) is True
 
     def _goto(self, mode: str, action: str | None = None) -> Callable[[], object]:
         async def run() -> None:

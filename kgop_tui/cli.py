@@ -39,7 +39,7 @@ def _parser_class() -> type[argparse.ArgumentParser]:
 
 
 VERB_MODULES = {
-    "logs": "engine", "restart": "engine", "stop": "engine",
+    "logs": "engine", "restart": "engine", "stop": "engine", "wait": "engine",
     "migrate": "migrate",
     "configure": "configure",
     "start": "platform", "garage": "platform",

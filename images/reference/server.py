@@ -25,46 +25,21 @@ reaches this version), KG_FAIL_HEALTH (503 everywhere health is asked), KG_START
 (seconds before listening). Both roles answer GET /version.
 """
 
-import hashlib
-import hmac
 import json
-import os
-import secrets
 import signal
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
-from email.parser import BytesParser
-from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ROLE = os.environ.get("KG_ROLE", "api")
-VERSION = os.environ.get("KG_VERSION", "0.0.0")
-SCHEMA = int(os.environ.get("KG_SCHEMA") or 0)
+from garage_probe import garage_component
+from oauth_login import Refused, form_fields, login_and_authorize
+from standin import ROLE, VERSION, connect, env, first_line, log
+
+SCHEMA = int(env("KG_SCHEMA") or 0)
 PORT = 8000 if ROLE == "api" else 80
 HEALTHY_SINCE = []  # when /health first answered 200 (ISO 8601, UTC): a stand-in extra
-
-
-def env(name, default=""):
-    return os.environ.get(name) or default
-
-
-def connect():
-    """The api's connection: POSTGRES_* with the api's own defaults (age_client/base.py:52-55)."""
-    import psycopg2
-
-    return psycopg2.connect(
-        host=env("POSTGRES_HOST", "localhost"),
-        port=int(env("POSTGRES_PORT", "5432")),
-        dbname=env("POSTGRES_DB", "knowledge_graph"),
-        user=env("POSTGRES_USER", "admin"),
-        password=env("POSTGRES_PASSWORD"),
-        connect_timeout=2,
-        options="-c statement_timeout=3000",
-    )
 
 
 # ---- /health ----------------------------------------------------------------------------------
@@ -84,92 +59,6 @@ def applied_schema(conn):
     with conn.cursor() as cur:
         cur.execute("SELECT max(version::int) FROM public.schema_migrations")
         return cur.fetchone()[0] or 0
-
-
-def garage_credentials(conn):
-    """(access, secret): the garage row of system_api_keys decrypted with ENCRYPTION_KEY,
-    else the environment's pair; ValueError when neither gives one."""
-    key = env("ENCRYPTION_KEY")
-    if conn is not None and key:
-        try:
-            from cryptography.fernet import Fernet
-
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT encrypted_key FROM kg_api.system_api_keys WHERE provider = 'garage'"
-                )
-                row = cur.fetchone()
-            conn.rollback()
-            if row:
-                plain = Fernet(key.encode()).decrypt(bytes(row[0])).decode()
-                if ":" in plain:
-                    access, secret = plain.split(":", 1)
-                    return access, secret
-                log("the stored garage credentials are not ACCESS:SECRET; trying the environment")
-        except Exception as exc:  # unreadable or undecryptable: the api falls back likewise
-            conn.rollback()
-            log(f"garage credentials not read from kg_api.system_api_keys: {first_line(exc)}")
-    access, secret = env("GARAGE_ACCESS_KEY_ID"), env("GARAGE_SECRET_ACCESS_KEY")
-    if access and secret:
-        return access, secret
-    raise ValueError(
-        "no Garage credentials: kg_api.system_api_keys has no readable 'garage' row and "
-        "GARAGE_ACCESS_KEY_ID/GARAGE_SECRET_ACCESS_KEY are not set"
-    )
-
-
-def _hmac(key, text):
-    return hmac.new(key, text.encode(), hashlib.sha256).digest()
-
-
-def head_bucket(endpoint, bucket, region, access, secret, timeout=2.0):
-    """S3 HeadBucket, path style, signed with AWS Signature V4 (what boto3 sends); the
-    HTTP status, or an OSError when nothing answers."""
-    url = urllib.parse.urlsplit(endpoint)
-    now = datetime.now(UTC)
-    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-    empty = hashlib.sha256(b"").hexdigest()
-    path = "/" + urllib.parse.quote(bucket, safe="")
-    headers = {"host": url.netloc, "x-amz-content-sha256": empty, "x-amz-date": stamp}
-    signed = ";".join(sorted(headers))
-    canonical = "\n".join(
-        ["HEAD", path, "", *(f"{k}:{headers[k]}" for k in sorted(headers)), "", signed, empty]
-    )
-    scope = f"{day}/{region}/s3/aws4_request"
-    to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
-    key = _hmac(_hmac(_hmac(_hmac(("AWS4" + secret).encode(), day), region), "s3"), "aws4_request")
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    request = urllib.request.Request(endpoint.rstrip("/") + path, method="HEAD")
-    request.add_header("x-amz-content-sha256", empty)
-    request.add_header("x-amz-date", stamp)
-    request.add_header(
-        "Authorization",
-        f"AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders={signed}, "
-        f"Signature={signature}",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def garage_component(conn):
-    bucket = env("GARAGE_BUCKET", "kg-storage")
-    try:
-        access, secret = garage_credentials(conn)
-    except ValueError as exc:
-        return {"status": "unhealthy", "error": str(exc)}
-    endpoint = env("GARAGE_S3_ENDPOINT", "http://localhost:3900")
-    try:
-        status = head_bucket(endpoint, bucket, env("GARAGE_REGION", "garage"), access, secret)
-    except OSError as exc:
-        return {"status": "unhealthy", "bucket": bucket, "error": f"{endpoint}: {first_line(exc)}"}
-    if 200 <= status < 300:
-        return {"status": "healthy", "bucket": bucket}
-    return {"status": "unhealthy", "bucket": bucket, "error": f"HeadBucket answered {status}"}
 
 
 def api_health():
@@ -207,118 +96,6 @@ def api_health():
     return 200, {**body, "healthy_since": HEALTHY_SINCE[0]}
 
 
-# ---- POST /auth/oauth/login-and-authorize -----------------------------------------------------
-
-REQUIRED = ("username", "password", "client_id", "redirect_uri", "code_challenge")
-OPTIONAL = {"scope": "read:* write:*", "code_challenge_method": "S256", "state": None}
-
-
-class Refused(Exception):
-    def __init__(self, status, detail):
-        super().__init__(detail)
-        self.status, self.detail = status, detail
-
-
-def form_fields(content_type, body):
-    """The form's fields, urlencoded or multipart (curl -F), as text."""
-    if content_type.startswith("multipart/form-data"):
-        head = f"Content-Type: {content_type}\r\n\r\n".encode()
-        message = BytesParser(policy=HTTP).parsebytes(head + body)
-        fields = {}
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if name:
-                fields[name] = part.get_payload(decode=True).decode("utf-8", "replace")
-        return fields
-    pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return dict(pairs)
-
-
-def scopes_allowed(requested, allowed):
-    """(valid, granted), by the wildcard rules of api/app/lib/oauth_utils.py:260-314."""
-    requested = requested or ["read:*"]
-    if not allowed or "*" in allowed or ("read:*" in allowed and "write:*" in allowed):
-        return True, requested
-    granted = [
-        s for s in requested
-        if s in allowed or (":" in s and s.split(":", 1)[0] + ":*" in allowed)
-    ]  # fmt: skip
-    return len(granted) == len(requested), granted
-
-
-def login_and_authorize(fields):
-    """The checks of api/app/routes/oauth.py:1129-1240, in its order; the JSON to answer."""
-    import bcrypt
-
-    # FastAPI: a required form field that is missing or empty is a 422.
-    missing = [name for name in REQUIRED if not fields.get(name)]
-    if missing:
-        raise Refused(422, [
-            {"type": "missing", "loc": ["body", name], "msg": "Field required", "input": None}
-            for name in missing
-        ])  # fmt: skip
-    values = {**OPTIONAL, **{k: v for k, v in fields.items() if k in OPTIONAL}}
-    conn = connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT id, password_hash, disabled FROM kg_auth.users WHERE username = %s",
-                (fields["username"],),
-            )
-            user = cur.fetchone()
-            if user is None:
-                raise Refused(401, "Invalid username or password")
-            user_id, password_hash, disabled = user
-            if disabled:
-                raise Refused(403, "User account is disabled")
-            if not bcrypt.checkpw(fields["password"].encode(), password_hash.encode()):
-                raise Refused(401, "Invalid username or password")
-            client_id, redirect_uri = fields["client_id"], fields["redirect_uri"]
-            cur.execute(
-                "SELECT client_type, grant_types, redirect_uris, scopes, is_active "
-                "FROM kg_auth.oauth_clients WHERE client_id = %s",
-                (client_id,),
-            )
-            client = cur.fetchone()
-            if client is None:
-                raise Refused(400, f"OAuth client '{client_id}' not found")
-            _type, grants, uris, allowed, active = client
-            if not active:
-                raise Refused(400, f"OAuth client '{client_id}' is inactive")
-            if "authorization_code" not in (grants or []):
-                raise Refused(
-                    400, f"Client '{client_id}' does not support authorization_code grant"
-                )
-            if redirect_uri not in (uris or []):
-                raise Refused(
-                    400, f"Redirect URI '{redirect_uri}' not registered for client '{client_id}'"
-                )
-            valid, granted = scopes_allowed((values["scope"] or "").split(), allowed)
-            if not valid:
-                raise Refused(400, "Requested scopes not allowed for this client")
-            code = secrets.token_urlsafe(32)
-            # The code is kept where the api keeps it, when the schema has that table.
-            cur.execute("SELECT to_regclass('kg_auth.oauth_authorization_codes') IS NOT NULL")
-            if cur.fetchone()[0]:
-                cur.execute(
-                    "INSERT INTO kg_auth.oauth_authorization_codes (code, client_id, user_id, "
-                    "redirect_uri, scopes, code_challenge, code_challenge_method, expires_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, now() + interval '10 minutes')",
-                    (code, client_id, user_id, redirect_uri, granted, fields["code_challenge"],
-                     values["code_challenge_method"]),
-                )  # fmt: skip
-        conn.commit()
-        return {"code": code, "state": values["state"]}
-    except Refused:
-        conn.rollback()
-        raise
-    except Exception as exc:
-        conn.rollback()
-        raise Refused(500, f"Failed to authorize: {first_line(exc)}") from None
-    finally:
-        conn.close()
-
-
 # ---- web --------------------------------------------------------------------------------------
 
 
@@ -341,16 +118,6 @@ PAGE = """<!doctype html>
 
 
 # ---- the server -------------------------------------------------------------------------------
-
-
-def first_line(exc):
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
-
-
-def log(message):
-    sys.stdout.write(f"{ROLE}: {message}\n")
-    sys.stdout.flush()
 
 
 class Handler(BaseHTTPRequestHandler):

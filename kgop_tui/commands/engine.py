@@ -1,4 +1,5 @@
-"""``kgop logs``, ``kgop restart``, ``kgop stop``: verbs on the Docker engine service."""
+"""``kgop logs``, ``kgop restart``, ``kgop stop``, ``kgop wait``: verbs on the Docker engine
+service."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ def register(verbs: Any) -> None:
             help="seconds to allow a clean stop before killing (default 10)",
         )  # fmt: skip
         parser.set_defaults(handler=cmd_lifecycle)
+
+    wait = verbs.add_parser(
+        "wait", help="wait until services are healthy (or running, without a healthcheck)"
+    )
+    wait.add_argument("services", nargs="+", metavar="SERVICE")
+    wait.add_argument(
+        "--timeout", type=float, default=180, metavar="S", help="give up after S seconds (180)"
+    )
+    wait.set_defaults(handler=cmd_wait)
 
 
 def _tail(value: str) -> int | None:
@@ -169,4 +179,22 @@ def cmd_lifecycle(args: argparse.Namespace, settings: Settings) -> int:
     else:
         compose.stop(args.services, grace_seconds=args.timeout)
         print(f"Stopped {', '.join(args.services)}.")
+    return ExitCode.OK
+
+
+def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
+    """What `operator.sh start-infra` waits with: "postgres healthy, garage healthy"."""
+    from kgop_tui.services.compose import ComposeService
+    from kgop_tui.services.docker_engine import DockerService
+    from kgop_tui.services.health import wait_healthy
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be more than 0 seconds", hint="e.g. --timeout 180")
+    ComposeService(settings).check_services(args.services)
+    docker = DockerService(settings)
+    try:
+        states = wait_healthy(docker, args.services, args.timeout)
+    finally:
+        docker.close()
+    print(states)
     return ExitCode.OK

@@ -10,7 +10,8 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Checkbox, DataTable, Footer, Header, Input, Select, Static
+from textual.reactive import var
+from textual.widgets import Checkbox, DataTable, Header, Input, Select, Static
 from textual.worker import Worker
 
 from kgop_tui.errors import KgopError, UsageError
@@ -18,6 +19,7 @@ from kgop_tui.models import AiProviderSetting, ConfigStatus, Device, Provider
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen, FormScreen
+from kgop_tui.widgets.footer import SteadyFooter
 
 PROVIDERS = [(p.value, p.value) for p in Provider]
 
@@ -38,9 +40,9 @@ class ConfigScreen(KgopScreen):
         Binding("r", "refresh", "Refresh", tooltip="Reload the configuration"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.status: ConfigStatus | None = None
+    status: var[ConfigStatus | None] = var(None, init=False)
+    """The configuration as last read; the summary and the keys are drawn from it."""
+    summary: var[str] = var("Loading…", init=False)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -48,7 +50,7 @@ class ConfigScreen(KgopScreen):
         yield Static("Loading…", id="config-summary")
         table: DataTable[str | Text] = DataTable(id="api-keys", cursor_type="row")
         yield table
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#api-keys", DataTable)
@@ -59,8 +61,7 @@ class ConfigScreen(KgopScreen):
 
     def worker_failed(self, worker: Worker[Any]) -> None:
         if worker.name == "load_config" and self.status is None:
-            summary = self.query_one("#config-summary", Static)
-            summary.update("The configuration could not be read; r tries again.")
+            self.summary = "The configuration could not be read; r tries again."
 
     def action_refresh(self) -> None:
         self.load()
@@ -69,10 +70,16 @@ class ConfigScreen(KgopScreen):
     async def load(self) -> None:
         status = await self.guarded(self.services.config.status())
         if status is not None:
-            self.show(status)
+            self.status = status
 
-    def show(self, status: ConfigStatus) -> None:
-        self.status = status
+    # ---- state → widgets ----------------------------------------------------------------
+
+    def watch_summary(self, summary: str) -> None:
+        self.query_one("#config-summary", Static).update(summary)
+
+    def watch_status(self, status: ConfigStatus | None) -> None:
+        if status is None:
+            return
         ai, emb, enc = status.ai_provider, status.embedding, status.encryption
         canary = {
             True: "[green]✔ matches the stored secrets[/]",
@@ -106,7 +113,7 @@ class ConfigScreen(KgopScreen):
             lines.append(
                 "[yellow]A key rotation was interrupted: run `kgop configure rotate-key`[/]"
             )
-        self.query_one("#config-summary", Static).update("\n".join(lines))
+        self.summary = "\n".join(lines)
         table = self.query_one("#api-keys", DataTable)
         table.clear()
         for key in status.api_keys:

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import var
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from kgop_tui.errors import KgopError
 from kgop_tui.messages import EngineDown, HostFactsRead, StatsSampled, StatusChanged
@@ -21,6 +21,7 @@ from kgop_tui.resources import ResourceBook
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
+from kgop_tui.widgets.footer import SteadyFooter
 from kgop_tui.widgets.service_detail import ServiceDetail, Trends
 from kgop_tui.widgets.service_table import KEYS, ServiceTable
 
@@ -58,6 +59,8 @@ class HealthScreen(KgopScreen):
     status: var[ProjectStatus | None] = var(None, always_update=True, init=False)
     """The project's containers, as the engine last reported them."""
     selected_service: var[str | None] = var(None, init=False)
+    expanded: var[frozenset[str]] = var(frozenset(), init=False)
+    """Swarm services whose tasks show as rows below them."""
     """The service under the cursor (its details and trends are shown)."""
 
     def __init__(self) -> None:
@@ -66,7 +69,6 @@ class HealthScreen(KgopScreen):
         self._stats: StatsSource | None = None
         self._live_timers: list[Timer] = []
         self.book = ResourceBook(HISTORY)
-        self.expanded: set[str] = set()
         """Swarm services whose tasks are rows of the table (Enter toggles, as in k9s)."""
         self.on_stack = False
         """The project is a Swarm stack (its services have tasks)."""
@@ -89,7 +91,7 @@ class HealthScreen(KgopScreen):
             yield Trends()
             yield Static("", id="tls-status")
             yield ServiceDetail("Waiting for the Docker engine…", id="service-detail")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self._show_trends(None)
@@ -234,7 +236,10 @@ class HealthScreen(KgopScreen):
         if s is None or s.tasks is None:
             return
         self.expanded ^= {s.service}
-        self.status = self.status  # redrawn; the cursor stays on the service's row
+
+    def watch_expanded(self) -> None:
+        if self.status is not None:  # redrawn; the cursor stays on the service's row
+            self.table.show(self.status, self.expanded)
 
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._show_detail()

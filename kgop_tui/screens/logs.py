@@ -7,7 +7,8 @@ import time
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Input, SelectionList, Static
+from textual.reactive import var
+from textual.widgets import Header, Input, SelectionList
 from textual.worker import get_current_worker
 
 from kgop_tui.errors import KgopError, UsageError, describe_unexpected
@@ -16,6 +17,8 @@ from kgop_tui.ports import LogSource
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import FormScreen
+from kgop_tui.widgets.footer import SteadyFooter
+from kgop_tui.widgets.log_status import LogStatus
 from kgop_tui.widgets.log_view import LogView
 
 TAIL = 500
@@ -46,20 +49,23 @@ class LogsScreen(KgopScreen):
         Binding("escape", "close_prompt", "Close", show=False),
     ]
 
+    chosen: var[list[str] | None] = var(None)
+    """The services followed; None: every service."""
+    ended: var[str | None] = var(None)
+    """Why the stream stopped for good (End follows again); None while it runs."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.chosen: list[str] | None = None  # None: every service
         self._prompt_for = "filter"
-        self.ended: str | None = None
-        """Why the stream stopped for good (End follows again); None while it runs."""
 
     def compose(self) -> ComposeResult:
+        view = LogView(id="log-view")
         yield Header()
         yield Banner(id="logs-banner")
-        yield Static("", id="log-status")
-        yield LogView(id="log-view")
+        yield LogStatus(view, id="log-status").data_bind(LogsScreen.chosen, LogsScreen.ended)
+        yield view
         yield Input(id="log-prompt", classes="-hidden")
-        yield Footer()
+        yield SteadyFooter()
 
     @property
     def view(self) -> LogView:
@@ -67,14 +73,13 @@ class LogsScreen(KgopScreen):
 
     def on_mount(self) -> None:
         self.follow()
-        self.update_status()
 
     # ---- following -----------------------------------------------------------------------
 
     def follow(self) -> None:
         self.ended = None
         self.view.clear()
-        self._follow_logs(self.chosen)
+        self._follow_logs(list(self.chosen) if self.chosen else None)
 
     @work(thread=True, exclusive=True, group="logs", name="follow_logs", exit_on_error=False)
     def _follow_logs(self, services: list[str] | None) -> None:
@@ -119,7 +124,6 @@ class LogsScreen(KgopScreen):
     def stream_died(self, reason: str) -> None:
         self.ended = reason
         self.banner.show_failure(f"log stream ended: {reason} — End follows again")
-        self.update_status()
 
     def ingest(self, batch: LogBatch) -> None:
         view = self.view
@@ -133,46 +137,17 @@ class LogsScreen(KgopScreen):
                 self.banner.show_info(f"{event.service}: log stream ended (container stopped)")
             else:
                 self.banner.show_info(f"{event.service}: log stream reattached")
-        self.update_status()
-
-    def update_status(self) -> None:
-        view = self.view
-        who = ", ".join(self.chosen) if self.chosen else "all services"
-        parts = [f"{who}", f"{view.visible_count:,}/{view.total:,} lines"]
-        if self.ended is not None:
-            parts.append("■ stream ended (End follows again)")
-        else:
-            parts.append("▶ following" if view.following else "⏸ paused (End resumes)")
-        if view.dropped:
-            parts.append(f"dropped {view.dropped:,}")
-        if view.filtering is not None:
-            parts.append(f"filtering /{view.pending_filter_text}… {view.filtering}%")
-        elif view.filter_text:
-            parts.append(f"filter /{view.filter_text}")
-        if view.show_timestamps:
-            parts.append("times")
-        if view.wrap:
-            parts.append("wrap")
-        self.query_one("#log-status", Static).update("  ·  ".join(parts))
-
-    def on_log_view_follow_changed(self, _: LogView.FollowChanged) -> None:
-        self.update_status()
-
-    def on_log_view_filter_progressed(self, _: LogView.FilterProgressed) -> None:
-        self.update_status()
 
     # ---- keys ----------------------------------------------------------------------------
 
     def action_flip(self, attribute: str) -> None:
         view = self.view
         setattr(view, attribute, not getattr(view, attribute))
-        self.update_status()
 
     def action_resume(self) -> None:
         if self.ended is not None:
             self.follow()  # the stream died: a new one, from the last lines again
         self.view.resume()
-        self.update_status()
 
     def action_prompt(self, purpose: str) -> None:
         self._prompt_for = purpose
@@ -207,12 +182,10 @@ class LogsScreen(KgopScreen):
             self.notify(exc.one_line(), severity="error")
             return
         self.action_close_prompt()
-        self.update_status()
 
     def action_find(self, forward: bool) -> None:
         if not self.view.find(forward):
             self.notify("No more matches.", severity="warning")
-        self.update_status()
 
     def action_save(self) -> None:
         lines = self.view.export_lines()
@@ -243,4 +216,3 @@ class LogsScreen(KgopScreen):
         picked = [str(v) for v in values.get("services") or []]
         self.chosen = None if not picked or len(picked) == len(names) else sorted(picked)
         self.follow()
-        self.update_status()

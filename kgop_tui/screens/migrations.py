@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.markup import escape
 from rich.text import Text
@@ -10,7 +10,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.reactive import var
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker
 
 from kgop_tui.errors import KgopError
@@ -25,6 +26,7 @@ from kgop_tui.models import (
 from kgop_tui.screens.base import KgopScreen
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
+from kgop_tui.widgets.footer import SteadyFooter
 
 STATE_LOOK = {
     "applied": ("✔ applied", "green"),
@@ -34,6 +36,13 @@ STATE_LOOK = {
     "drifted": ("✖ drifted", "red"),
     "missing": ("? missing file", "red"),
 }
+
+
+class Outcome(NamedTuple):
+    """The result line: its text (Rich markup) and its class (-ok, -error or none)."""
+
+    text: str = ""
+    look: str = ""
 
 
 class MigrationsScreen(KgopScreen):
@@ -56,11 +65,15 @@ class MigrationsScreen(KgopScreen):
         Binding("r", "refresh", "Refresh", tooltip="Reload the migrations"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.status: MigrationStatus | None = None
-        self.plan: dict[int, PlannedMigration] = {}
-        self.busy = False
+    status: var[MigrationStatus | None] = var(None, init=False)
+    """The migrations as last read; the table and the summary are drawn from it."""
+    plan: var[dict[int, PlannedMigration]] = var(dict, init=False)
+    """The pending files by version, with their SQL previews."""
+    summary: var[str] = var("Loading…", init=False)
+    outcome: var[Outcome] = var(Outcome(), init=False)
+    """What the last run (or the one running) did."""
+    busy: var[bool] = var(False)
+    """A run is under way: reloads wait."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,7 +84,7 @@ class MigrationsScreen(KgopScreen):
             yield table
             yield Static("", id="sql-preview")
         yield Static("", id="migration-result")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#migrations", DataTable)
@@ -83,12 +96,10 @@ class MigrationsScreen(KgopScreen):
     def worker_failed(self, worker: Worker[Any]) -> None:
         if worker.name == "run_migrations":
             self.busy = False
-            result = self.query_one("#migration-result", Static)
-            result.set_classes("-error")
-            result.update("✖ The run stopped on an error; r shows where the migrations stand.")
+            text = "✖ The run stopped on an error; r shows where the migrations stand."
+            self.outcome = Outcome(text, "-error")
         elif worker.name == "load_migrations" and self.status is None:
-            summary = self.query_one("#migration-summary", Static)
-            summary.update("The migrations could not be read; r tries again.")
+            self.summary = "The migrations could not be read; r tries again."
 
     def ready_to_reload(self) -> bool:
         return not self.busy
@@ -106,7 +117,14 @@ class MigrationsScreen(KgopScreen):
         return await self.services.migrations.status(), await self.services.migrations.plan()
 
     def show(self, status: MigrationStatus, plan: list[PlannedMigration]) -> None:
-        self.status, self.plan = status, {p.version: p for p in plan}
+        self.plan = {p.version: p for p in plan}
+        self.status = status
+
+    # ---- state → widgets ----------------------------------------------------------------
+
+    def watch_status(self, status: MigrationStatus | None) -> None:
+        if status is None:
+            return
         table = self.query_one("#migrations", DataTable)
         row = table.cursor_row
         table.clear()
@@ -124,12 +142,22 @@ class MigrationsScreen(KgopScreen):
             )
         if status.entries:
             table.move_cursor(row=min(max(row, 0), len(status.entries) - 1))
-        summary = status.summary()
         current = status.current_version
-        self.query_one("#migration-summary", Static).update(
-            f"Database at version {current if current is not None else '–'} · {summary}"
+        self.summary = (
+            f"Database at version {current if current is not None else '–'} · {status.summary()}"
         )
         self._preview()
+
+    def watch_plan(self) -> None:
+        self._preview()
+
+    def watch_summary(self, summary: str) -> None:
+        self.query_one("#migration-summary", Static).update(summary)
+
+    def watch_outcome(self, outcome: Outcome) -> None:
+        result = self.query_one("#migration-result", Static)
+        result.set_classes(outcome.look)
+        result.update(outcome.text)
 
     def selected(self) -> MigrationEntry | None:
         if self.status is None or not self.status.entries:
@@ -205,54 +233,47 @@ class MigrationsScreen(KgopScreen):
             self.run_migrations(dry_run=False, warm=warm)
 
     def _progress(self, event: str, file: MigrationFile, ms: int | None) -> None:
-        result = self.query_one("#migration-result", Static)
         name = escape(file.path or file.filename)
-        if event == "start":
-            result.update(f"Applying {name} …")
-        else:
-            result.update(f"Applied {name} ({ms} ms)")
+        text = f"Applying {name} …" if event == "start" else f"Applied {name} ({ms} ms)"
+        self.outcome = Outcome(text)
 
     @work(exclusive=True, group="migrations-run", name="run_migrations", exit_on_error=False)
     async def run_migrations(self, dry_run: bool, warm: bool = False) -> None:
         self.busy = True
-        result = self.query_one("#migration-result", Static)
-        result.set_classes("")
-        result.update("Dry run …" if dry_run else "Applying …")
+        self.outcome = Outcome("Dry run …" if dry_run else "Applying …")
         try:
             run = await self.services.migrations.up(
                 dry_run=dry_run, progress=self._progress, warm=warm
             )
         except KgopError as error:
-            result.set_classes("-error")
-            result.update(f"✖ {escape(error.message)}\n{escape(error.hint or '')}")
-            self.busy = False
+            text = f"✖ {escape(error.message)}\n{escape(error.hint or '')}"
+            self.outcome = Outcome(text, "-error")
             return
-        self.busy = False
-        self.show_run(run)
+        finally:
+            self.busy = False
+        self.outcome = outcome_of(run)
         self.load()
 
-    def show_run(self, run: MigrationRun) -> None:
-        result = self.query_one("#migration-result", Static)
-        verb = "would apply" if run.dry_run else "applied"
-        done = ", ".join(f"{s.version:04d}_{s.name}" for s in run.applied) or "nothing"
-        text = f"{'Dry run: ' if run.dry_run else ''}{verb} {done}"
-        if run.skipped:
-            text += f"\nnot tried (outside a transaction): {', '.join(run.skipped)}"
-        failure = run.failure
-        if failure is None:
-            result.set_classes("-ok")
-            result.update(escape(text) + ("\nnothing was changed" if run.dry_run else ""))
-            return
-        where = f" line {failure.line}, column {failure.column}" if failure.line else ""
-        lines = [
-            escape(text),
-            f"✖ {escape(failure.filename)}{where}: {escape(failure.message)}"
-            + (f" (sqlstate {failure.sqlstate})" if failure.sqlstate else ""),
-        ]
-        if failure.detail:
-            lines.append(f"detail: {escape(failure.detail)}")
-        lines.append(
-            "hint: " + escape(failure.hint or "fix the file, then apply again; earlier files stay")
-        )
-        result.set_classes("-error")
-        result.update("\n".join(lines))
+
+def outcome_of(run: MigrationRun) -> Outcome:
+    """A run in words: what it applied (or would), and where it failed."""
+    verb = "would apply" if run.dry_run else "applied"
+    done = ", ".join(f"{s.version:04d}_{s.name}" for s in run.applied) or "nothing"
+    text = f"{'Dry run: ' if run.dry_run else ''}{verb} {done}"
+    if run.skipped:
+        text += f"\nnot tried (outside a transaction): {', '.join(run.skipped)}"
+    failure = run.failure
+    if failure is None:
+        return Outcome(escape(text) + ("\nnothing was changed" if run.dry_run else ""), "-ok")
+    where = f" line {failure.line}, column {failure.column}" if failure.line else ""
+    lines = [
+        escape(text),
+        f"✖ {escape(failure.filename)}{where}: {escape(failure.message)}"
+        + (f" (sqlstate {failure.sqlstate})" if failure.sqlstate else ""),
+    ]
+    if failure.detail:
+        lines.append(f"detail: {escape(failure.detail)}")
+    lines.append(
+        "hint: " + escape(failure.hint or "fix the file, then apply again; earlier files stay")
+    )
+    return Outcome("\n".join(lines), "-error")

@@ -16,34 +16,25 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, RichLog, Static
+from textual.reactive import var
+from textual.widgets import Header, RichLog, Static
 from textual.worker import Worker
 
 from kgop_tui.errors import KgopError
 from kgop_tui.messages import UpgradeProgress
 from kgop_tui.models import (
-    POINT_OF_NO_RETURN,
-    UPGRADE_STEPS,
     RunState,
-    StepState,
     StoredPlan,
     UpgradePlan,
     UpgradeStatus,
 )
-from kgop_tui.render import step_label
 from kgop_tui.screens.base import KgopScreen
-from kgop_tui.text import clean, clean_line
+from kgop_tui.text import clean
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
+from kgop_tui.widgets.footer import SteadyFooter
+from kgop_tui.widgets.upgrade_steps import UpgradeSteps
 
-STEP_STYLE = {
-    StepState.PENDING: "dim",
-    StepState.RUNNING: "bold yellow",
-    StepState.DONE: "green",
-    StepState.FAILED: "bold red",
-    StepState.SKIPPED: "dim",
-    StepState.ROLLED_BACK: "magenta",
-}
 RUN_LOOK = {
     RunState.RUNNING: "yellow",
     RunState.SUCCEEDED: "green",
@@ -73,6 +64,9 @@ class UpgradeScreen(KgopScreen):
         Binding("R", "recover", "Recover", tooltip="Roll back an interrupted upgrade"),
     ]
 
+    summary: var[str | Text] = var("Checking…", init=False)
+    """The line above the steps: the plan, the run's state, or what went wrong."""
+
     def __init__(self) -> None:
         super().__init__()
         self.plan: UpgradePlan | None = None
@@ -87,21 +81,20 @@ class UpgradeScreen(KgopScreen):
         yield Banner(id="upgrade-banner")
         yield Static("Checking…", id="upgrade-summary")
         with Vertical(id="upgrade-body"):
-            table: DataTable[str | Text] = DataTable(id="upgrade-steps", cursor_type="none")
-            yield table
+            yield UpgradeSteps(id="upgrade-steps", cursor_type="none")
             yield Static("", id="upgrade-plan")
             yield RichLog(id="upgrade-log", max_lines=5000, wrap=False, markup=False)
         yield Static("", id="upgrade-report")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
-        table = self.query_one("#upgrade-steps", DataTable)
-        for column in ("Step", "State", "Detail"):
-            table.add_column(column, key=column.lower())
         self.set_interval(0.25, self.poll)
         self._reading = True
         self._read_progress(0, first=True)
+
+    def watch_summary(self, summary: str | Text) -> None:
+        self.query_one("#upgrade-summary", Static).update(summary)
 
     # ---- loading: files are read in a thread, the screen gets UpgradeProgress ------------
 
@@ -129,9 +122,7 @@ class UpgradeScreen(KgopScreen):
         if worker.name == "read_upgrade":  # the next poll reads again
             self._reading = False
             if self.run is None:
-                self.query_one("#upgrade-summary", Static).update(
-                    "The upgrade's status could not be read (see the error)."
-                )
+                self.summary = "The upgrade's status could not be read (see the error)."
 
     @on(UpgradeProgress)
     def _progress(self, message: UpgradeProgress) -> None:
@@ -175,13 +166,13 @@ class UpgradeScreen(KgopScreen):
     @work(exclusive=True, group="upgrade-plan", name="plan_upgrade", exit_on_error=False)
     async def check(self) -> None:
         self.plan = None
-        self.query_one("#upgrade-summary", Static).update(
+        self.summary = (
             f"{self.last_run()}Checking the upgrade to {self.target or 'the newest release'}…"
         )
         target = self.target
         plan = await self.guarded(asyncio.to_thread(self.services.upgrades.plan, target))
         if plan is None:
-            self.query_one("#upgrade-summary", Static).update(
+            self.summary = (
                 "The preflight found a problem (above); r checks again, t picks another target."
             )
             return
@@ -195,10 +186,10 @@ class UpgradeScreen(KgopScreen):
                 f"Upgrade {plan.from_version} → {plan.to_version}: press Enter to start, "
                 "t for another target."
             )
-        self.query_one("#upgrade-summary", Static).update(self.last_run() + summary)
+        self.summary = self.last_run() + summary
         self.show_plan(plan)
         if self.run is None:
-            self.show_steps(None)
+            self.query_one(UpgradeSteps).show(None)
 
     def plan_again(self) -> None:
         """A preflight, or in a read-only session the last stored plan (a preflight pulls
@@ -216,21 +207,20 @@ class UpgradeScreen(KgopScreen):
         await self.guarded(asyncio.to_thread(lambda: read.append(upgrades.last_plan())))
         if not read:
             return  # the banner says why
-        summary = self.query_one("#upgrade-summary", Static)
         if read[0] is None:
-            summary.update(
+            self.summary = (
                 f"{self.last_run()}No upgrade has been planned here yet. This session is "
                 "read-only: it runs no preflight (`kgop upgrade --dry-run` makes a plan)."
             )
             return
         plan, made = read[0].plan, read[0].made_at.astimezone(UTC)
-        summary.update(
+        self.summary = (
             f"{self.last_run()}Last plan, made {made:%Y-%m-%d %H:%M} UTC: "
             f"{plan.from_version} → {plan.to_version} (read-only: not checked again)."
         )
         self.show_plan(plan)
         if self.run is None:
-            self.show_steps(None)
+            self.query_one(UpgradeSteps).show(None)
 
     def last_run(self) -> str:
         if self.run is None or not self.run.state.final:
@@ -249,27 +239,6 @@ class UpgradeScreen(KgopScreen):
     @property
     def running(self) -> bool:
         return self.starting or (self.run is not None and not self.run.state.final)
-
-    def show_steps(self, status: UpgradeStatus | None) -> None:
-        table = self.query_one("#upgrade-steps", DataTable)
-        table.clear()
-        steps = (
-            [(s.key, s.title, s.state, s.detail) for s in status.steps]
-            if status is not None
-            else [(k, t, StepState.PENDING, "") for k, t in UPGRADE_STEPS]
-        )
-        passed = status is not None and status.passed_point_of_no_return
-        for key, title, state, detail in steps:
-            if key == POINT_OF_NO_RETURN:
-                marker = "passed" if passed else "Esc aborts until here"
-                table.add_row(
-                    Text("── point of no return ──", style="bold red"),
-                    Text(marker, style="red" if passed else "dim"),
-                    "",
-                    key="no-return",
-                )
-            label, style = step_label(state), STEP_STYLE[state]
-            table.add_row(title, Text(label, style=style), clean_line(detail)[:90], key=key)
 
     def follow(
         self, status: UpgradeStatus, lines: list[str] | None = None, offset: int = 0
@@ -291,7 +260,7 @@ class UpgradeScreen(KgopScreen):
         log = self.query_one("#upgrade-log", RichLog)
         for line in lines:  # steps quote compose and the engine: no escape sequences
             log.write(clean(line))
-        self.show_steps(status)
+        self.query_one(UpgradeSteps).show(status)
         colour = RUN_LOOK[status.state]
         summary = Text.assemble(
             f"Upgrade {status.from_version} → {status.to_version}: ",
@@ -303,7 +272,7 @@ class UpgradeScreen(KgopScreen):
                 if status.passed_point_of_no_return
                 else "  (Esc aborts)"
             )
-        self.query_one("#upgrade-summary", Static).update(summary)
+        self.summary = summary
         report = self.query_one("#upgrade-report", Static)
         lines = list(status.report)
         if status.hint and status.state is not RunState.SUCCEEDED:
@@ -345,12 +314,12 @@ class UpgradeScreen(KgopScreen):
             self.notify("Upgrade not started.")
             return
         self.starting = True
-        self.query_one("#upgrade-summary", Static).update(f"Starting the upgrade to {target}…")
+        self.summary = f"Starting the upgrade to {target}…"
         try:
             status = await asyncio.to_thread(self.services.upgrades.start, target)
         except KgopError as error:
             self.report(error)
-            self.query_one("#upgrade-summary", Static).update(f"Not started: {error.message}")
+            self.summary = f"Not started: {error.message}"
             return
         finally:
             self.starting = False
@@ -384,7 +353,7 @@ class UpgradeScreen(KgopScreen):
         if not await self.app.push_screen_wait(ConfirmScreen(question, danger=True)):
             return
         self.starting = True
-        self.query_one("#upgrade-summary", Static).update("Rolling back the interrupted upgrade…")
+        self.summary = "Rolling back the interrupted upgrade…"
         try:
             status = await asyncio.to_thread(self.services.upgrades.recover)
         except KgopError as error:

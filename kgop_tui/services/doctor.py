@@ -8,7 +8,6 @@ still run.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import stat
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from kgop_tui.checks import Check, CheckState, DoctorReport
 from kgop_tui.errors import KgopError
+from kgop_tui.services.doctor_data import check_backup, check_database, check_garage, check_tls
 from kgop_tui.settings import Settings
 from kgop_tui.text import clean, clean_line
 
@@ -28,7 +28,6 @@ OK, WARN, FAIL, SKIP = CheckState.OK, CheckState.WARN, CheckState.FAIL, CheckSta
 # Below this much free space, next to the newest backup's size, a backup would not fit.
 MIN_FREE = 2 * 1024**3
 MAX_SKEW_SECONDS = 60
-BACKUP_WARN_DAYS = 7
 
 
 # What to do when the platform's api reports a part of it unhealthy (its /health).
@@ -52,7 +51,6 @@ class Doctor:
         self.settings = settings
         self.checks: list[Check] = []
         self.engine_ok = False
-        self.database_ok = False
         self._docker: DockerService | None = None
 
     def add(self, ident: str, state: CheckState, detail: str, hint: str | None = None) -> None:
@@ -77,10 +75,10 @@ class Doctor:
             ("disk", self.check_disk),
             ("services", self.check_services),
             ("clock", self.check_clock),
-            ("database", self.check_database),
-            ("garage", self.check_garage),
-            ("tls", self.check_tls),
-            ("backup", self.check_backup),
+            ("database", lambda: check_database(self.settings, self.add)),
+            ("garage", lambda: check_garage(self.settings, self.add, self.engine_ok)),
+            ("tls", lambda: check_tls(self.settings, self.add)),
+            ("backup", lambda: check_backup(self.settings, self.add)),
         ):
             self.guarded(ident, check)
         if self._docker is not None:
@@ -312,135 +310,4 @@ class Doctor:
             OK if skew <= MAX_SKEW_SECONDS else FAIL,
             f"engine and kgop clocks {skew:.0f} s apart",
             None if skew <= MAX_SKEW_SECONDS else "sync the clocks (NTP): TLS and ACME need it",
-        )
-
-    # ---- database, garage, TLS, backups ----------------------------------------------------
-
-    def check_database(self) -> None:
-        from kgop_tui.models import MigrationState
-        from kgop_tui.services.config import ConfigService
-        from kgop_tui.services.database import DatabaseTarget
-        from kgop_tui.services.migrations import MigrationService
-
-        target = DatabaseTarget.from_settings(self.settings)
-        status = asyncio.run(MigrationService.of_install(self.settings).status())
-        self.database_ok = True
-        self.add("database", OK, f"{status.database} reachable, schema {status.current_version}")
-        drifted = status.by_state(MigrationState.DRIFTED)
-        pending = status.by_state(MigrationState.PENDING)
-        if drifted:
-            self.add(
-                "migrations", FAIL,
-                f"{len(drifted)} drifted (changed after they were applied): "
-                + ", ".join(str(e.filename) for e in drifted[:3]),
-                "put the applied file back; `kgop migrate status` shows the checksums",
-            )  # fmt: skip
-        elif pending:
-            self.add("migrations", WARN, f"{len(pending)} pending", "`kgop migrate up`")
-        else:
-            self.add("migrations", OK, status.summary())
-
-        async def canary() -> object:
-            service = ConfigService(target, self.settings)
-            async with service._conn("doctor") as conn:
-                return await service.encryption_status(conn)
-
-        enc = asyncio.run(canary())
-        from kgop_tui.models import EncryptionStatus
-
-        assert isinstance(enc, EncryptionStatus)
-        if enc.match is False:
-            self.add(
-                "encryption", FAIL,
-                f".env's key {enc.env_fingerprint} is not the stored secrets' "
-                f"{enc.database_fingerprint}",
-                "put the original ENCRYPTION_KEY back (`kgop configure status`)",
-            )  # fmt: skip
-        else:
-            detail = "no stored secrets yet" if enc.match is None else "key matches"
-            self.add(
-                "encryption",
-                OK,
-                detail + (", a rotation is unfinished" if enc.rotation_in_progress else ""),
-            )
-
-    def check_garage(self) -> None:
-        from kgop_tui.services.compose import ComposeService
-        from kgop_tui.services.garage import GarageAdmin
-
-        if self.engine_ok and "garage" not in ComposeService(self.settings, timeout=30).services():
-            self.add("garage", SKIP, "no garage service in this stack")
-            return
-        status = GarageAdmin.of_install(self.settings).status()
-        missing = [
-            what
-            for what, present in (
-                ("a layout role", status.has_role),
-                ("the bucket", status.bucket),
-                ("the key", status.key),
-            )
-            if not present
-        ]
-        cluster = f" ({status.nodes} nodes)" if status.nodes > 1 else ""
-        detail = f"node {status.node[:16]}…{cluster}, layout v{status.layout_version}" + (
-            f"; missing {', '.join(missing)}" if missing else ", bucket and key present"
-        )
-        if status.down and not missing:
-            down = ", ".join(f"{n[:16]}…" for n in status.down)
-            self.add("garage", WARN, f"{detail}; down: {down}", "`./operator.sh status`, "
-                     "and Garage's own `garage status` in a garage task")  # fmt: skip
-            return
-        self.add("garage", FAIL if missing else OK, detail,
-                 "`./operator.sh garage init`" if missing else None)  # fmt: skip
-
-    def check_tls(self) -> None:
-        from kgop_tui.services.certs import certificate_status, inspect
-        from kgop_tui.settings import read_env_file
-
-        status = certificate_status(self.settings.kg_home)
-        if status is None:
-            self.add("tls", SKIP, "no TLS (KG_SSL_MODE none)")
-            return
-        if status.problem is not None or status.days_left is None:
-            self.add("tls", FAIL, status.problem or "no certificate", "`kgop recert`")
-            return
-        certs = self.settings.kg_home / "certs"
-        names = inspect(certs / "kg.crt", certs / "kg.key").names
-        entry = read_env_file(self.settings.kg_home / ".env").get("KG_HOSTNAME")
-        hostname = entry.value if entry else "localhost"
-        if hostname not in names:
-            self.add(
-                "tls", FAIL, f"the certificate is for {', '.join(names)}, not {hostname}",
-                "`kgop recert --force` (self-signed, ACME) or replace it (manual)",
-            )  # fmt: skip
-            return
-        days = status.days_left
-        state = FAIL if days < 7 else WARN if days < 30 else OK
-        self.add(
-            "tls", state, f"{status.mode} certificate for {hostname}, {days} days left",
-            None if state is OK else "`kgop recert` (it runs daily in the operator container)",
-        )  # fmt: skip
-
-    def check_backup(self) -> None:
-        from kgop_tui.services.backup import BackupService
-
-        service = BackupService(self.settings)
-        backups = service.backups()
-        if not backups:
-            self.add("backup", WARN, "no backup yet", "`./operator.sh backup`")
-            return
-        newest = backups[-1]
-        age = (datetime.now(UTC) - newest.created_at).total_seconds() / 86400
-        from pathlib import Path
-
-        # Manifest, checksum and signature, not a full restore; a changed backup fails here.
-        checked = service.load(Path(newest.path), accept_unsigned=True)
-        signed = checked.signature == "verified"
-        old = age > BACKUP_WARN_DAYS
-        self.add(
-            "backup",
-            WARN if old or not signed else OK,
-            f"newest {Path(newest.path).name}, {age:.1f} days old, {newest.dump_bytes >> 10} KiB, "
-            "checksum matches, " + ("signature verifies" if signed else checked.signature),
-            "`./operator.sh backup` (and copy backups off the host)" if old or not signed else None,
         )

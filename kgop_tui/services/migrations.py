@@ -4,15 +4,11 @@
   one set in integer version order (see :mod:`kgop_tui.services.migration_files`).
 - A session advisory lock serialises runners across hosts; a waiting run names the holder
   and gives up after a timeout (exit 4). A killed runner's lock dies with its connection.
-- A kgop-managed file runs in its own transaction together with its tracking row. A
-  self-managed file (its own top-level BEGIN/COMMIT) is sent whole in one simple-query
-  call, as psql would run it, on the connection holding the lock: its own transaction
-  decides, and kgop's tracking row joins that transaction (before its final COMMIT). A file
-  marked ``-- kgop:no-transaction`` runs outside any transaction.
-- Session settings a file changes (``SET search_path``) are reset after it, as the
-  platform's psql-per-file runner started each file in a fresh session.
+- Each file is applied as psql would run it, its tracking row beside it (kgop-managed,
+  self-managed and no-transaction files: :mod:`kgop_tui.services.migration_apply`).
 - An applied file whose checksum changed is drift: ``up`` refuses until the change is
-  accepted explicitly (``kgop migrate accept VERSION``).
+  accepted explicitly (``kgop migrate accept VERSION``); what each version is in comes from
+  :mod:`kgop_tui.services.migration_state`.
 - ``dry_run`` runs the pending files inside one transaction and rolls it back; a
   self-managed file runs there without its own transaction control, in a savepoint.
 - Databases tracked by the platform's shell runner (``version, name, applied_at`` only;
@@ -26,52 +22,32 @@ from __future__ import annotations
 
 import getpass
 import socket
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 
-from kgop_tui.errors import ChecksumDrift, ConfigInvalid, RefusedForSafety
+from kgop_tui.errors import ConfigInvalid
 from kgop_tui.kinds import MigrationSource, MigrationState
 from kgop_tui.migration_types import MigrationEntry, MigrationFile, MigrationStatus
-from kgop_tui.services.baseline import (
-    Recorder,
-    SchemaSource,
-    apply_baseline,
-    needs_baseline,
-    recorded_checkpoint,
-)
+from kgop_tui.services.baseline import Recorder, SchemaSource, apply_baseline, needs_baseline
 from kgop_tui.services.database import DatabaseTarget, connect
+from kgop_tui.services.migration_apply import FileApplier, Progress
 from kgop_tui.services.migration_db import (
-    DURATION_SQL,
     KGOP_DDL,
     LOCK_KEY,
-    PLATFORM_ROW_SQL,
     PLATFORM_TRACKING_DDL,
-    RECORD_SQL,
     FileFailed,
     adopt,
     applied_rows,
-    file_failure,
-    literal,
     move_legacy_bookkeeping,
     record_release_edits,
     session_settings,
     take_lock,
 )
-from kgop_tui.services.migration_files import (
-    NO_TRANSACTION_MARKER,
-    checkpoint,
-    load_migrations,
-    preview,
-)
-from kgop_tui.services.sql_script import (
-    insertion_point,
-    statements,
-    without_transaction_control,
-)
+from kgop_tui.services.migration_files import NO_TRANSACTION_MARKER, load_migrations, preview
+from kgop_tui.services.migration_state import migration_entries, refuse_drift, refuse_foreign
 
 if TYPE_CHECKING:  # the results of plan and up: pydantic is imported when they are made
     from kgop_tui.models import (
@@ -83,13 +59,8 @@ if TYPE_CHECKING:  # the results of plan and up: pydantic is imported when they 
     )
     from kgop_tui.settings import Settings
 
-OPEN = "BEGIN;\n"
-"""What opens a kgop-managed file's transaction, in front of the file in its script."""
-
 __all__ = ["LOCK_KEY", "NO_TRANSACTION_MARKER", "MigrationService"]
 
-Progress = Callable[[str, MigrationFile, int | None], None]
-"""Called with ("start", file, None) and ("done", file, duration_ms) as files apply."""
 LockWait = Callable[[str], None]
 """Called once with a description of the lock holder when a run has to wait."""
 
@@ -132,6 +103,7 @@ class MigrationService:
         self.lock_timeout = lock_timeout
         self.applied_by = applied_by or default_applied_by()
         self.source = SchemaSource.of(directory, warm_directory, release)
+        self.applier = FileApplier(self.applied_by, kgop_version, self.source)
 
     @classmethod
     def of_install(cls, settings: Settings, lock_timeout: float = 60.0) -> MigrationService:
@@ -153,57 +125,10 @@ class MigrationService:
     def files(self) -> list[MigrationFile]:
         return load_migrations(self.directory, self.warm_directory)
 
-    @staticmethod
-    def _state(
-        file: MigrationFile | None,
-        row: dict[str, Any] | None,
-        cut: int | None,
-        release: str | None,
-    ) -> MigrationState:
-        if row is None:
-            return MigrationState.PENDING
-        if file is None:
-            version = int(row["version"])
-            baseline = cut is not None and version <= cut
-            return MigrationState.BASELINE if baseline else MigrationState.MISSING
-        # The platform edits applied files between releases: a file of another release than
-        # the one it was last checked under (or of a release when none was known then) is
-        # that release's, not a local change; `up` stamps the release on every row it checks.
-        recorded = row.get("release")
-        same_release = release is None or recorded == release
-        if row["checksum"] and row["checksum"] != file.checksum and same_release:
-            return MigrationState.DRIFTED
-        return MigrationState.APPLIED
-
     def _entries(
         self, files: list[MigrationFile], applied: dict[int, dict[str, Any]]
     ) -> list[MigrationEntry]:
-        by_version = {f.version: f for f in files}
-        cut = checkpoint(files)
-        if cut is None and self.source.baseline is not None:  # no archive: what it records
-            cut = recorded_checkpoint(self.source.baseline)
-        entries: list[MigrationEntry] = []
-        for version in sorted(set(by_version) | set(applied)):
-            file, row = by_version.get(version), applied.get(version)
-            entries.append(
-                MigrationEntry(
-                    version=version,
-                    name=file.name if file else str(row["name"] if row else ""),
-                    state=self._state(file, row, cut, self.source.release),
-                    filename=(file.path or file.filename) if file else None,
-                    applied_at=row["applied_at"] if row else None,
-                    duration_ms=row["duration_ms"] if row else None,
-                    applied_by=row["applied_by"] if row else None,
-                    kgop_version=row["kgop_version"] if row else None,
-                    checksum=row["checksum"] if row else None,
-                    file_checksum=file.checksum if file else None,
-                    transactional=file.transactional if file else True,
-                    self_managed=file.self_managed if file else False,
-                    source=file.source if file else None,
-                    adopted=row is not None and not row["applied_by"],
-                )
-            )
-        return entries
+        return migration_entries(files, applied, self.source.baseline, self.source.release)
 
     async def status(self) -> MigrationStatus:
         """Applied, adopted, baseline, pending, drifted and missing migrations (read-only)."""
@@ -214,7 +139,7 @@ class MigrationService:
             fresh = self.source.baseline is not None and await needs_baseline(conn)
         finally:
             await conn.close()
-        self._refuse_foreign(files, applied)
+        refuse_foreign(self.directory, files, applied)
         warm = self.warm_directory
         return MigrationStatus(
             database=self.target.label,
@@ -226,25 +151,6 @@ class MigrationService:
             baseline=str(self.source.baseline) if self.source.baseline else None,
             baseline_pending=fresh,
         )
-
-    def _refuse_foreign(self, files: list[MigrationFile], applied: dict[int, Any]) -> None:
-        """Refuse files of another schema: the database recorded their versions under other
-        names (kgop's packaged files against the platform's database, or the reverse)."""
-        clashes = [
-            (f, applied[f.version]["platform_name"])
-            for f in files
-            if f.version in applied and applied[f.version]["platform_name"] not in (None, f.name)
-        ]
-        if clashes:
-            file, recorded = clashes[0]
-            more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-            raise RefusedForSafety(
-                f"The database recorded version {file.version} as {recorded!r}, but "
-                f"{self.directory} has {file.path or file.filename} under that number{more}: "
-                "these files belong to another schema; nothing was read or applied",
-                hint="point KGOP_MIGRATIONS_DIR at the schema of the platform release this "
-                "database runs (its api image carries it at /app/schema/migrations)",
-            )
 
     @staticmethod
     def _selected(file: MigrationFile, to: int | None, warm: bool) -> bool:
@@ -274,140 +180,6 @@ class MigrationService:
 
     # ---- writing -----------------------------------------------------------------------
 
-    def _record_values(self, file: MigrationFile, ms: int | None) -> tuple[Any, ...]:
-        return (
-            file.version,
-            file.name,
-            file.checksum,
-            ms,
-            self.applied_by,
-            self.kgop_version,
-            self.source.release,
-        )
-
-    async def _record(self, conn: asyncpg.Connection, file: MigrationFile, ms: int) -> None:
-        # kgop's bookkeeping; the platform's files insert their own tracking row.
-        await conn.execute(
-            RECORD_SQL.format("$1::int, $2, $3, $4, $5, $6, $7"), *self._record_values(file, ms)
-        )
-        if not self.source.platform:
-            await conn.execute(PLATFORM_ROW_SQL.format("$1::int, $2"), file.version, file.name)
-
-    def _record_script(self, file: MigrationFile) -> str:
-        """The tracking row as a statement of its own, to join the file's script (sent with
-        it: no round trip of its own). Its duration is the server's: from the script's
-        arrival (``statement_timestamp()``) to this row."""
-        version, name, checksum, _, by, kgop, release = self._record_values(file, None)
-        values = f"{int(version)}, {literal(name)}, '{checksum}', {DURATION_SQL}, {literal(by)}, "
-        values += literal(kgop) + ", " + ("NULL" if release is None else literal(release))
-        script = "\n" + RECORD_SQL.format(values) + ";\n"
-        if not self.source.platform:
-            script += PLATFORM_ROW_SQL.format(f"{int(version)}, {literal(name)}") + ";\n"
-        return script
-
-    @staticmethod
-    def _refuse_drift(entries: Iterable[MigrationEntry]) -> None:
-        drifted = [e for e in entries if e.state is MigrationState.DRIFTED]
-        if drifted:
-            names = ", ".join(e.filename or str(e.version) for e in drifted)
-            versions = " ".join(str(e.version) for e in drifted)
-            raise ChecksumDrift(
-                f"Applied migration files changed since they were applied: {names}; "
-                "nothing was applied",
-                hint="restore the original files, or if the change is deliberate run "
-                f"`kgop migrate accept {versions}`",
-            )
-
-    async def _run_self_managed(self, conn: asyncpg.Connection, file: MigrationFile) -> int:
-        """Send the file whole; its own transaction decides, the tracking row joins it."""
-        record = self._record_script(file)
-        at = insertion_point(file.sql)
-        script = file.sql + "\n;" + record if at is None else file.sql[:at] + record + file.sql[at:]
-        started = time.perf_counter()
-        try:
-            await conn.execute(script)
-        except asyncpg.PostgresError as exc:
-            if conn.is_in_transaction():
-                await conn.execute("ROLLBACK")
-            raise FileFailed(file_failure(file, exc, at, len(record))) from None
-        if conn.is_in_transaction():
-            from kgop_tui.models import MigrationFailure
-
-            await conn.execute("ROLLBACK")
-            raise FileFailed(
-                MigrationFailure(
-                    version=file.version,
-                    filename=file.path or file.filename,
-                    message="the file opened a transaction it did not commit; it was rolled back",
-                    hint="end the file with COMMIT;",
-                )
-            )
-        return round((time.perf_counter() - started) * 1000)
-
-    async def _run_in_transaction(self, conn: asyncpg.Connection, file: MigrationFile) -> int:
-        """A kgop-managed file (or, in a dry run, any file) in a transaction or savepoint.
-
-        Outside a dry run the transaction, the file and its tracking row go in one script,
-        one round trip, as psql would send a file: per file, kgop costs what the file's own
-        SQL and its commit cost."""
-        sql = without_transaction_control(file.sql) if file.self_managed else file.sql
-        started = time.perf_counter()
-        if not conn.is_in_transaction():
-            script = OPEN + sql + "\n;" + self._record_script(file) + "COMMIT;\n"
-            try:
-                await conn.execute(script)
-            except asyncpg.PostgresError as exc:
-                if conn.is_in_transaction():
-                    await conn.execute("ROLLBACK")
-                raise FileFailed(file_failure(file, exc, offset=-len(OPEN))) from None
-            return round((time.perf_counter() - started) * 1000)
-        try:
-            async with conn.transaction():
-                await conn.execute(sql)
-                ms = round((time.perf_counter() - started) * 1000)
-                await self._record(conn, file, ms)
-        except asyncpg.PostgresError as exc:
-            raise FileFailed(file_failure(file, exc)) from None
-        return ms
-
-    async def _run_outside_transaction(self, conn: asyncpg.Connection, file: MigrationFile) -> int:
-        """Statement by statement, as psql sends them: several in one query string would
-        share an implicit transaction, which CREATE INDEX CONCURRENTLY refuses."""
-        started = time.perf_counter()
-        for statement in statements(file.sql):
-            try:
-                await conn.execute(file.sql[statement.start : statement.end])
-            except asyncpg.PostgresError as exc:
-                raise FileFailed(file_failure(file, exc, offset=statement.start)) from None
-        ms = round((time.perf_counter() - started) * 1000)
-        await self._record(conn, file, ms)
-        return ms
-
-    async def _apply(
-        self,
-        conn: asyncpg.Connection,
-        file: MigrationFile,
-        dry_run: bool,
-        restore: str,
-        progress: Progress | None,
-    ) -> int:
-        if progress:
-            progress("start", file, None)
-        try:
-            if file.self_managed and not dry_run:
-                ms = await self._run_self_managed(conn, file)
-            elif file.transactional:
-                ms = await self._run_in_transaction(conn, file)
-            else:
-                ms = await self._run_outside_transaction(conn, file)
-        finally:
-            # Each file starts with kgop's own session, as a psql-per-file run would.
-            if file.changes_session:
-                await conn.execute(restore)
-        if progress:
-            progress("done", file, ms)
-        return ms
-
     async def _apply_pending(
         self,
         conn: asyncpg.Connection,
@@ -428,7 +200,7 @@ class MigrationService:
                 skipped.append(file.path or file.filename)
                 continue
             try:
-                ms = await self._apply(conn, file, dry_run, restore, progress)
+                ms = await self.applier.apply(conn, file, dry_run, restore, progress)
             except FileFailed as failed:
                 return steps, skipped, failed.failure
             steps.append(AppliedStep(version=file.version, name=file.name, duration_ms=ms))
@@ -491,8 +263,8 @@ class MigrationService:
             return MigrationRun(dry_run=False, failure=failed.failure)
         await move_legacy_bookkeeping(conn)
         applied = await applied_rows(conn)
-        self._refuse_foreign(files, applied)
-        self._refuse_drift(self._entries(files, applied))
+        refuse_foreign(self.directory, files, applied)
+        refuse_drift(self._entries(files, applied))
         await conn.execute(PLATFORM_TRACKING_DDL + KGOP_DDL)
         adopted = await adopt(conn, files, applied, self.source.release)
         edited = []
@@ -526,8 +298,8 @@ class MigrationService:
             except FileFailed as failed:
                 return MigrationRun(dry_run=True, failure=failed.failure)
             applied = await applied_rows(conn)
-            self._refuse_foreign(files, applied)
-            self._refuse_drift(self._entries(files, applied))
+            refuse_foreign(self.directory, files, applied)
+            refuse_drift(self._entries(files, applied))
             await conn.execute(PLATFORM_TRACKING_DDL + KGOP_DDL)
             steps, skipped, failure = await self._apply_pending(conn, files, applied, run)
         finally:

@@ -10,14 +10,14 @@ resumes at the end.
 from __future__ import annotations
 
 from collections import deque
-from itertools import repeat
+from functools import partial
+from itertools import islice, repeat
 from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import work
 from textual.geometry import Size
-from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -26,14 +26,14 @@ from textual.worker import get_current_worker
 from kgop_tui.logtypes import LogFilter, user_regex
 from kgop_tui.text import clean
 from kgop_tui.widgets.log_filtering import (
-    BLOCK,
     CHUNK,
     FilterJob,
     LineSelector,
     filter_text,
+    next_hit,
     run_job,
 )
-from kgop_tui.widgets.log_lines import line_segments
+from kgop_tui.widgets.log_lines import line_segments, wrapped_row
 
 
 class LogView(ScrollView, can_focus=True):
@@ -47,15 +47,10 @@ class LogView(ScrollView, can_focus=True):
     wrap: var[bool] = var(False)
     following: var[bool] = var(True)
 
-    class FilterProgressed(Message):
-        """A filter running in a worker moved on, finished or was cancelled."""
-
-    class FollowChanged(Message):
-        """Following paused (scrolled up) or resumed (back at the end)."""
-
-        def __init__(self, following: bool) -> None:
-            super().__init__()
-            self.following = following
+    counts: var[tuple[int, int, int]] = var((0, 0, 0))
+    """Lines shown, held, and dropped from the ring buffer, as of the last flush."""
+    filter_state: var[tuple[str, int | None, str]] = var(("", None, ""))
+    """The filter applied, how far a running one got (percent, None: none runs), and its text."""
 
     def __init__(self, capacity: int = 500_000, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -118,6 +113,7 @@ class LogView(ScrollView, can_focus=True):
     def flush(self) -> None:
         """Update the scroll size after appends, following the end when following."""
         self.virtual_size = Size(self._width, self.visible_count)
+        self.counts = (self.visible_count, self.total, self.dropped)
         if self.following:
             # After the refresh: the new size is only laid out then.
             self.call_after_refresh(self._to_end)
@@ -195,12 +191,17 @@ class LogView(ScrollView, can_focus=True):
             self._filter = selector.filter
             self._view = selector.select(list(self._lines), self.dropped)
         else:
-            self._job = FilterJob(selector, list(self._lines), self.dropped)
-            self._run_filter(self._job)
-            self.post_message(self.FilterProgressed())
+            fetch = partial(self.app.call_from_thread, self._slice)  # from the worker's thread
+            self._job = FilterJob(selector, self.dropped, self._appended, fetch)
+            # The worker starts once the screen has redrawn (the prompt closed, its styles
+            # recomputed): started at once, it took the GIL from that redraw, and the key
+            # pressed next waited ~100 ms.
+            self.call_after_refresh(self._start_filter, self._job)
+            self._filter_changed()
             return
         self._current = None
         self.flush()
+        self._filter_changed()
 
     @property
     def filtering(self) -> int | None:
@@ -218,8 +219,20 @@ class LogView(ScrollView, can_focus=True):
             return False
         job.cancelled = True
         self.workers.cancel_group(self, "log-filter")
-        self.post_message(self.FilterProgressed())
+        self._filter_changed()
         return True
+
+    def _slice(self, start: int, stop: int) -> tuple[int, list[str]]:
+        """The raw lines with absolute ids in [start, stop) still held (on the UI thread)."""
+        first = max(start, self.dropped)
+        if first >= stop:
+            return stop, []
+        position = first - self.dropped
+        return first, list(islice(self._lines, position, position + stop - first))
+
+    def _start_filter(self, job: FilterJob) -> None:
+        if job is self._job:  # not cancelled or replaced meanwhile
+            self._run_filter(job)
 
     @work(thread=True, exclusive=True, group="log-filter", name="filter_logs", exit_on_error=False)
     def _run_filter(self, job: FilterJob) -> None:
@@ -237,7 +250,7 @@ class LogView(ScrollView, can_focus=True):
     def _filter_progressed(self, job: FilterJob, percent: int) -> None:
         if job is self._job:
             job.percent = percent
-            self.post_message(self.FilterProgressed())
+            self._filter_changed()
 
     def _filter_done(self, job: FilterJob, kept: list[int]) -> None:
         if job is not self._job:
@@ -248,7 +261,10 @@ class LogView(ScrollView, can_focus=True):
         self._prune_view()
         self._current = None
         self.flush()
-        self.post_message(self.FilterProgressed())
+        self._filter_changed()
+
+    def _filter_changed(self) -> None:
+        self.filter_state = (self.filter_text, self.filtering, self.pending_filter_text)
 
     @property
     def filter_text(self) -> str:
@@ -269,24 +285,19 @@ class LogView(ScrollView, can_focus=True):
             int(self.scroll_y) - 1 if forward else int(self.scroll_y) + self.size.height
         )  # fmt: skip
         row = start + 1 if forward else min(start - 1, rows - 1)
-        # A block of lines per RE2 scan (log_filtering), not one call per line.
         selector = LineSelector(LogFilter(self._search.pattern))
-        while 0 <= row < rows:
-            block = range(row, min(rows, row + BLOCK)) if forward else range(
-                max(0, row - BLOCK + 1), row + 1
-            )  # fmt: skip
-            ids = [self._absolute(r) for r in block]
-            raws = [self._lines[i - self.dropped] for i in ids if i is not None]
-            hits = selector.select(raws, block.start)
-            if hits:
-                row = hits[0] if forward else hits[-1]
-                self._current = self._absolute(row)
-                self.following = False
-                self.scroll_to(y=max(0, row - self.size.height // 2), animate=False)
-                self.refresh()
-                return True
-            row = block.stop if forward else block.start - 1
-        return False
+        found = next_hit(selector, rows, row, forward, self._raws)
+        if found is None:
+            return False
+        self._current = self._absolute(found)
+        self.following = False
+        self.scroll_to(y=max(0, found - self.size.height // 2), animate=False)
+        self.refresh()
+        return True
+
+    def _raws(self, rows: range) -> list[str]:
+        """The raw lines of visible rows."""
+        return [self._lines[i - self.dropped] for i in map(self._absolute, rows) if i is not None]
 
     def _row_of(self, absolute: int) -> int:
         if self._view is None:
@@ -314,13 +325,11 @@ class LogView(ScrollView, can_focus=True):
         at_end = new >= self.max_scroll_y
         if at_end != self.following and (new < old or at_end):
             self.following = at_end
-            self.post_message(self.FollowChanged(at_end))
 
     def resume(self) -> None:
         self.following = True
         self._current = None
         self.flush()
-        self.post_message(self.FollowChanged(True))
 
     def watch_show_timestamps(self) -> None:
         self.refresh()
@@ -361,37 +370,10 @@ class LogView(ScrollView, can_focus=True):
             self._strips[absolute] = strip
         return strip
 
-    def _wrap_start(self, width: int, style: Style) -> tuple[int, int]:
-        """The first visible row of a wrapped view, and how many of its rows are above it.
-
-        Following, the view is laid out from the newest line up, so that line ends at the
-        bottom however many rows the lines above it take."""
-        if not self.following:
-            return int(self.scroll_y), 0
-        height, rows, row = self.size.height, 0, self.visible_count - 1
-        while row >= 0:
-            absolute = self._absolute(row)
-            assert absolute is not None
-            rows += max(1, -(-self._strip(absolute, style).cell_length // width))
-            if rows >= height:
-                return row, rows - height
-            row -= 1
-        return 0, 0
-
     def _wrapped_row(self, y: int, width: int, style: Style) -> Strip:
-        """Rows of wrapped lines, starting at the first visible logical line."""
-        if width <= 0:
-            return Strip.blank(width, style)
-        row, remaining = self._wrap_start(width, style)
-        remaining += y
-        while True:
+        def strip_of(row: int) -> Strip | None:
             absolute = self._absolute(row)
-            if absolute is None:
-                return Strip.blank(width, style)
-            strip = self._strip(absolute, style)
-            height = max(1, -(-strip.cell_length // width))
-            if remaining < height:
-                start = remaining * width
-                return strip.crop_extend(start, start + width, style)
-            remaining -= height
-            row += 1
+            return None if absolute is None else self._strip(absolute, style)
+
+        first = None if self.following else int(self.scroll_y)  # following: from the end up
+        return wrapped_row(y, width, style, self.size.height, self.visible_count, first, strip_of)

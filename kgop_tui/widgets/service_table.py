@@ -92,7 +92,7 @@ class ServiceTable(DataTable[str | Text]):
         for column, key in zip(COLUMNS, KEYS, strict=True):
             self.add_column(column, key=key)
 
-    def show(self, status: ProjectStatus, expanded: set[str]) -> None:
+    def show(self, status: ProjectStatus, expanded: frozenset[str]) -> None:
         selected, row_before = self.selected(), self.selected_key()
         self.rows_shown = rows_of(status, expanded)
         keys = [key for key, _, _ in self.rows_shown]
@@ -193,7 +193,7 @@ class ServiceTable(DataTable[str | Text]):
         return human_duration(max(0, int((self.now() - s.started_at).total_seconds())))
 
 
-def rows_of(status: ProjectStatus, expanded: set[str]) -> list[Row]:
+def rows_of(status: ProjectStatus, expanded: frozenset[str]) -> list[Row]:
     rows: list[Row] = []
     for s in status.services:
         rows.append((s.container_name, s, None))

@@ -174,3 +174,28 @@ async def test_find_scans_a_large_buffer_both_ways(fakes: Fakes) -> None:
         view.set_search("id=30 ")
         assert view.find(True)
         assert view._current == 6 + 30
+
+
+async def test_the_footer_keeps_its_keys_when_the_prompt_opens_and_closes(fakes: Fakes) -> None:
+    """The prompt hides the keys it takes and closing it shows them again, without the
+    footer being rebuilt (a rebuild held the next key press ~100 ms)."""
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await logs_holding(pilot, app, 10)
+        await pilot.pause()
+        before = list(app.screen.query(FooterKey))
+        assert "Filter" in [key.description for key in before]
+        await pilot.press("slash")
+        await pilot.pause()
+        keys = app.screen.query(FooterKey)
+        shown = [k.description for k in keys if k.display and not k.has_class("-command-palette")]
+        assert shown == ["Filter", "Save"]  # what the prompt leaves to keys; typing takes the rest
+        await pilot.press("enter")
+        await pilot.pause()
+        assert list(app.screen.query(FooterKey)) == before
+        assert all(key.display for key in before)
+        await pilot.press("slash", "escape")
+        await pilot.pause()
+        assert list(app.screen.query(FooterKey)) == before

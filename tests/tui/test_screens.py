@@ -563,9 +563,12 @@ async def test_command_palette_lists_every_action(fakes: Fakes) -> None:
 
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "the services")
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for _, _, text in palette_actions():
-            assert text in titles
+        for _, action, text in palette_actions():
+            # Tasks applies to a Swarm stack only: on compose the palette leaves it out.
+            assert (text in titles) == (action != "toggle_tasks"), text
         await pilot.press("ctrl+p", *"apply the pending")
         await until(
             pilot,
@@ -579,6 +582,16 @@ async def test_command_palette_lists_every_action(fakes: Fakes) -> None:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await pilot.press("y")
         await until(pilot, lambda: not fakes.migrations.pending, "the migrations applied")
+
+
+async def test_the_palette_offers_tasks_on_a_swarm_stack(fakes: Fakes) -> None:
+    fakes.engine.status = swarm_status()
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#services", DataTable)
+        await until(pilot, lambda: table.row_count > 0, "the services")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Show or hide the service's tasks (or Enter)" in titles
 
 
 # ---- upgrade -----------------------------------------------------------------------------
@@ -639,6 +652,29 @@ async def test_upgrade_walkthrough_plans_then_enter_runs_it(fakes: Fakes) -> Non
         await pilot.press("enter")  # a finished run is not started again by accident
         await pilot.pause()
         assert fakes.upgrades.started == ["0.6.0"]
+
+
+async def test_the_palettes_upgrade_asks_first(fakes: Fakes) -> None:
+    app = make_app(fakes)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: "press Enter" in text_of(app, "#upgrade-summary"), "the plan")
+        await pilot.press("ctrl+p", *"start the planned upgrade")
+        await until(
+            pilot,
+            lambda: (
+                bool(app.screen.query("CommandList"))
+                and app.screen.query_one("CommandList", OptionList).option_count > 0
+            ),
+            "the palette's matches",
+        )
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "Upgrade 0.5.0 → 0.6.0?" in text_of(app, "#confirm-question")
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the answer")
+        await pilot.pause()
+        assert fakes.upgrades.started == []
 
 
 async def test_esc_aborts_before_the_point_of_no_return(fakes: Fakes) -> None:

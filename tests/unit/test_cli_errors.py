@@ -162,6 +162,16 @@ def upgrade_home(tmp_path: Path, version: str | None = "0.5.0") -> dict[str, str
         (["upgrade", "--status", "--attach"], "0.5.0", 2, "not allowed with argument"),
         (["restore", "/nonexistent/backup"], "0.5.0", 2, "is not a kgop backup"),
         (["releases", "--markdown"], "0.5.0", 0, ""),
+        # operator.sh deploy-swarm passes its options through this check before it renders.
+        (
+            ["stack", "render", "--resolve-image", "sometimes", "--check"],
+            "0.5.0",
+            2,
+            "invalid choice: 'sometimes'",
+        ),
+        (["stack", "render", "--resolve-image", "never", "--check"], "0.5.0", 0, ""),
+        (["stack", "render", "--detach", "--check"], "0.5.0", 2, "unrecognized arguments"),
+        (["wait", "--timeout", "0", "postgres"], "0.5.0", 2, "--timeout must be more than 0"),
     ],
 )
 def test_upgrade_verbs_bad_input(
