@@ -34,6 +34,30 @@ def banner(app: object) -> str | None:
 # ---- health ------------------------------------------------------------------------------
 
 
+async def refuse_the_upgrade(pilot: Any, app: Any, fakes: Fakes) -> None:
+    """The upgrade's question is asked; answered no, nothing starts."""
+    await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+    assert "Upgrade 0.5.0 → 0.6.0?" in text_of(app, "#confirm-question")
+    await pilot.press("n")
+    await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the answer")
+    await pilot.pause()
+    assert fakes.upgrades.started == []
+
+
+async def run_from_palette(pilot: Any, app: Any, words: str) -> None:
+    """Open the command palette, type ``words`` and take its first match."""
+    await pilot.press("ctrl+p", *words)
+    await until(
+        pilot,
+        lambda: (
+            bool(app.screen.query("CommandList"))
+            and app.screen.query_one("CommandList", OptionList).option_count > 0
+        ),
+        "the palette's matches",
+    )
+    await pilot.press("enter")
+
+
 async def test_health_lists_services_and_explains_the_unhealthy_one(fakes: Fakes) -> None:
     app = make_app(fakes)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -569,16 +593,7 @@ async def test_command_palette_lists_every_action(fakes: Fakes) -> None:
         for _, action, text in palette_actions():
             # Tasks applies to a Swarm stack only: on compose the palette leaves it out.
             assert (text in titles) == (action != "toggle_tasks"), text
-        await pilot.press("ctrl+p", *"apply the pending")
-        await until(
-            pilot,
-            lambda: (
-                bool(app.screen.query("CommandList"))
-                and app.screen.query_one("CommandList", OptionList).option_count > 0
-            ),
-            "the palette's matches",
-        )
-        await pilot.press("enter")
+        await run_from_palette(pilot, app, "apply the pending")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await pilot.press("y")
         await until(pilot, lambda: not fakes.migrations.pending, "the migrations applied")
@@ -633,12 +648,7 @@ async def test_upgrade_walkthrough_plans_then_enter_runs_it(fakes: Fakes) -> Non
         assert fakes.upgrades.started == []  # nothing runs before Enter
 
         await pilot.press("enter")  # asks first, as the CLI does without --yes
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "Upgrade 0.5.0 → 0.6.0?" in text_of(app, "#confirm-question")
-        await pilot.press("n")
-        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the answer")
-        await pilot.pause()
-        assert fakes.upgrades.started == []
+        await refuse_the_upgrade(pilot, app, fakes)
         await start(pilot, app)
         await until(pilot, lambda: run_state(app) == "succeeded", "the upgrade", limit=30)
         assert fakes.upgrades.started == ["0.6.0"]
@@ -659,22 +669,8 @@ async def test_the_palettes_upgrade_asks_first(fakes: Fakes) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("5")
         await until(pilot, lambda: "press Enter" in text_of(app, "#upgrade-summary"), "the plan")
-        await pilot.press("ctrl+p", *"start the planned upgrade")
-        await until(
-            pilot,
-            lambda: (
-                bool(app.screen.query("CommandList"))
-                and app.screen.query_one("CommandList", OptionList).option_count > 0
-            ),
-            "the palette's matches",
-        )
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "Upgrade 0.5.0 → 0.6.0?" in text_of(app, "#confirm-question")
-        await pilot.press("n")
-        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the answer")
-        await pilot.pause()
-        assert fakes.upgrades.started == []
+        await run_from_palette(pilot, app, "start the planned upgrade")
+        await refuse_the_upgrade(pilot, app, fakes)
 
 
 async def test_esc_aborts_before_the_point_of_no_return(fakes: Fakes) -> None:
