@@ -190,7 +190,7 @@ preflight_mounts() {
 # The image compose gives the operator: the images of the operator and of what it depends on
 # (postgres), without postgres's. From compose's own listing, not read out of its JSON.
 operator_image() {
-  compose config --images operator | grep -vxF -f <(compose config --images postgres) | head -n 1
+  comm -23 <(compose config --images operator | sort) <(compose config --images postgres | sort)
 }
 
 # A one-off container of the operator's image (OPTIONS -- COMMAND): KG_HOME and the Docker
