@@ -111,6 +111,33 @@ build_api() {
 }
 
 #######################################
+# The web's dependencies (`npm ci`) once per package-lock.json, Node.js version and machine,
+# in the cache: the releases share one lock, so each further release's bundle is only
+# `npm run build`. Arguments: the release's web/ folder. Outputs: the node_modules' path.
+#######################################
+node_modules() {
+  local web="$1" key dir
+  key="$({ sha256sum <"${web}/package-lock.json" && node --version && uname -m; } |
+    sha256sum | cut -c1-12)"
+  dir="${CACHE}/node_modules-${key}"
+  if [[ ! -f "${dir}/.complete" ]]; then
+    local work
+    work="$(mktemp -d)"
+    cp "${web}/package.json" "${web}/package-lock.json" "${work}/"
+    log "installing the web's dependencies (npm ci)"
+    (cd "${work}" && npm ci --no-audit --no-fund --loglevel=error >"${work}/npm.log" 2>&1) || {
+      tail -20 "${work}/npm.log" >&2
+      die "npm ci failed for the platform's web" "is the npm registry reachable?"
+    }
+    touch "${work}/node_modules/.complete"
+    rm -rf "${dir}"
+    mv "${work}/node_modules" "${dir}"
+    rm -rf "${work}"
+  fi
+  printf '%s\n' "${dir}"
+}
+
+#######################################
 # web/ built once per source tree with the machine's Node.js, into the cache.
 # Outputs: the bundle's path (dist/) on stdout.
 #######################################
@@ -126,12 +153,15 @@ web_bundle() {
     [[ "${node}" =~ ^v(2[1-9]|[3-9][0-9])\. || "${node}" =~ ^v20\.(19|[2-9][0-9])\. ]] ||
       die "Node.js ${node} is too old for the platform's web (Vite 7 needs >= 20.19)" \
         "install a newer Node.js"
-    local work
+    local work modules
+    modules="$(node_modules "${tree}/web")"
     work="$(mktemp -d)"
     cp -R "${tree}/web/." "${work}/"
-    log "building the web bundle (npm ci && npm run build)"
-    (cd "${work}" && npm ci --no-audit --no-fund --loglevel=error >"${work}/npm.log" 2>&1 &&
-      npm run build >>"${work}/npm.log" 2>&1) || {
+    # A copy, not a link: the build writes into node_modules (tsc -b's build info).
+    rm -rf "${work}/node_modules"
+    cp -a --reflink=auto "${modules}" "${work}/node_modules"
+    log "building the web bundle (npm run build)"
+    (cd "${work}" && npm run build >"${work}/npm.log" 2>&1) || {
       tail -20 "${work}/npm.log" >&2
       die "building the web bundle failed"
     }
