@@ -130,7 +130,9 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
     stored = machine.psql(home, "SELECT password_hash FROM kg_auth.users WHERE username = 'ops'")
     assert bcrypt.checkpw(password.encode(), stored.encode())
     row = machine.psql(
-        home, "SELECT provider, encode(encrypted_key, 'escape') FROM kg_api.system_api_keys"
+        home,
+        "SELECT provider, encode(encrypted_key, 'escape') FROM kg_api.system_api_keys "
+        "WHERE provider = 'openai'",
     )
     assert row.startswith("openai|")
     assert AI_KEY not in row
