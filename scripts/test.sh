@@ -9,9 +9,9 @@
 # pytest with every tier. Re-runs reuse the caches (venv, compose, base image, AGE's build,
 # the platform's wheels and web bundle, the engine's images).
 #
-# The platform's own api and web images are built from its release archive
-# of the manifest's newest release (KGOP_UPSTREAM_DIR, default ../shared/upstream beside the
-# checkout) with scripts/platform-images.sh: PyPI, the npm registry and Node.js >= 20.19.
+# The platform's own api and web images of every release the manifest lists are built from
+# its release archives (KGOP_UPSTREAM_DIR, default ../shared/upstream beside the checkout) with
+# scripts/platform-images.sh: PyPI, the npm registry and Node.js >= 20.19.
 #
 #   scripts/test.sh                  everything: what CI runs (root)
 #   scripts/test.sh --fast           static checks, unit and TUI tests; no engines, no root
