@@ -2,23 +2,25 @@
 # platform-images.sh — build the Knowledge Graph platform's own api and web images from a
 # release's source, offline except for PyPI and the npm registry:
 #
-#   scripts/platform-images.sh [--api] [--web] [--tag-prefix P] SOURCE VERSION
+#   scripts/platform-images.sh [--api] [--web] [--tag-prefix P] [--no-cache] SOURCE VERSION
 #
 #   SOURCE   the release's source: a `git archive` tarball (.tar.gz, one top folder) or a
 #            checkout of the platform at its tag (aaronsb/knowledge-graph-system)
 #   VERSION  the platform version it is (the images' tag and label)
-#   --api    build kg-api:VERSION (P/kg-api:VERSION with --tag-prefix P)  (images/platform-api: the api with the hash-locked
-#            dependencies of requirements/platform-api.lock, its schema at /app/schema)
-#   --web    build kg-web:VERSION  (images/platform-web: web/ built with `npm ci && npm run
-#            build`, served by Debian's nginx on 80 with the platform's nginx.conf and its
-#            entrypoint, which writes config.js from VITE_* at start)
-#   neither  both
+#   --api       build kg-api:VERSION (P/kg-api:VERSION with --tag-prefix P) (images/platform-api:
+#               the api with the hash-locked dependencies of requirements/platform-api.lock,
+#               its schema at /app/schema)
+#   --web       build kg-web:VERSION (images/platform-web: web/ built with `npm ci && npm run
+#               build`, served by Debian's nginx on 80 with the platform's nginx.conf and its
+#               entrypoint, which writes config.js from VITE_* at start)
+#   neither     both
+#   --no-cache  build every image layer anew (docker build --no-cache)
 #
-# Environment: BASE_IMAGE (default debian:bookworm-slim), KGOP_PLATFORM_CACHE (wheelhouse and
-# built web bundles, default ~/.cache/kgop-platform), PYTHON (for pip download, default
-# python3), DOCKER_HOST. The web bundle is built with the machine's Node.js (>= 20.19, what
-# the platform's Vite 7 needs; Debian bookworm's is 18). Exit codes: 0 built, 2 bad usage,
-# 1 a build failed.
+# Environment: BASE_IMAGE (default debian:bookworm-slim), KGOP_PLATFORM_CACHE (the wheelhouse,
+# the web's node_modules per package-lock.json, the built web bundles; default
+# ~/.cache/kgop-platform), PYTHON (for pip download, default python3), DOCKER_HOST. The web
+# bundle is built with the machine's Node.js (>= 20.19, what the platform's Vite 7 needs;
+# Debian bookworm's is 18). Exit codes: 0 built, 2 bad usage, 1 a build failed.
 
 set -Eeuo pipefail
 
@@ -30,6 +32,7 @@ PYTHON="${PYTHON:-python3}"
 PREFIX=""
 WANT_API=0
 WANT_WEB=0
+NO_CACHE=()
 
 die() {
   printf 'platform-images: %s\n' "$1" >&2
@@ -40,7 +43,7 @@ die() {
 log() { printf 'platform-images: %s\n' "$*" >&2; }
 
 usage() {
-  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 #######################################
@@ -105,9 +108,36 @@ build_api() {
   cp -R "${wheels}" "${context}/wheels"
   cp "${ROOT}/requirements/platform-api.lock" "${ROOT}/images/platform-api/Dockerfile" "${context}/"
   log "building ${PREFIX:+${PREFIX}/}kg-api:${version}"
-  docker build -q --network host --build-arg "BASE_IMAGE=${BASE_IMAGE}" \
+  docker build -q "${NO_CACHE[@]}" --network host --build-arg "BASE_IMAGE=${BASE_IMAGE}" \
     --build-arg "KG_VERSION=${version}" -t "${PREFIX:+${PREFIX}/}kg-api:${version}" "${context}" >/dev/null ||
     die "building ${PREFIX:+${PREFIX}/}kg-api:${version} failed"
+}
+
+#######################################
+# The web's dependencies (`npm ci`) once per package-lock.json, Node.js version and machine,
+# in the cache: the releases share one lock, so each further release's bundle is only
+# `npm run build`. Arguments: the release's web/ folder. Outputs: the node_modules' path.
+#######################################
+node_modules() {
+  local web="$1" key dir
+  key="$({ sha256sum <"${web}/package-lock.json" && node --version && uname -m; } |
+    sha256sum | cut -c1-12)"
+  dir="${CACHE}/node_modules-${key}"
+  if [[ ! -f "${dir}/.complete" ]]; then
+    local work
+    work="$(mktemp -d)"
+    cp "${web}/package.json" "${web}/package-lock.json" "${work}/"
+    log "installing the web's dependencies (npm ci)"
+    (cd "${work}" && npm ci --no-audit --no-fund --loglevel=error >"${work}/npm.log" 2>&1) || {
+      tail -20 "${work}/npm.log" >&2
+      die "npm ci failed for the platform's web" "is the npm registry reachable?"
+    }
+    touch "${work}/node_modules/.complete"
+    rm -rf "${dir}"
+    mv "${work}/node_modules" "${dir}"
+    rm -rf "${work}"
+  fi
+  printf '%s\n' "${dir}"
 }
 
 #######################################
@@ -126,12 +156,15 @@ web_bundle() {
     [[ "${node}" =~ ^v(2[1-9]|[3-9][0-9])\. || "${node}" =~ ^v20\.(19|[2-9][0-9])\. ]] ||
       die "Node.js ${node} is too old for the platform's web (Vite 7 needs >= 20.19)" \
         "install a newer Node.js"
-    local work
+    local work modules
+    modules="$(node_modules "${tree}/web")"
     work="$(mktemp -d)"
     cp -R "${tree}/web/." "${work}/"
-    log "building the web bundle (npm ci && npm run build)"
-    (cd "${work}" && npm ci --no-audit --no-fund --loglevel=error >"${work}/npm.log" 2>&1 &&
-      npm run build >>"${work}/npm.log" 2>&1) || {
+    # A copy, not a link: the build writes into node_modules (tsc -b's build info).
+    rm -rf "${work}/node_modules"
+    cp -a --reflink=auto "${modules}" "${work}/node_modules"
+    log "building the web bundle (npm run build)"
+    (cd "${work}" && npm run build >"${work}/npm.log" 2>&1) || {
       tail -20 "${work}/npm.log" >&2
       die "building the web bundle failed"
     }
@@ -155,7 +188,7 @@ build_web() {
     "${context}/platform/"
   cp "${ROOT}/images/platform-web/Dockerfile" "${context}/"
   log "building ${PREFIX:+${PREFIX}/}kg-web:${version}"
-  docker build -q --network host --build-arg "BASE_IMAGE=${BASE_IMAGE}" \
+  docker build -q "${NO_CACHE[@]}" --network host --build-arg "BASE_IMAGE=${BASE_IMAGE}" \
     --build-arg "KG_VERSION=${version}" -t "${PREFIX:+${PREFIX}/}kg-web:${version}" "${context}" >/dev/null ||
     die "building ${PREFIX:+${PREFIX}/}kg-web:${version} failed"
 }
@@ -165,6 +198,7 @@ main() {
   while (($#)); do
     case "$1" in
       --api) WANT_API=1 ;;
+      --no-cache) NO_CACHE=(--no-cache) ;;
       --web) WANT_WEB=1 ;;
       --tag-prefix)
         [[ -n "${2:-}" ]] || die "--tag-prefix needs a value" "" 2

@@ -9,9 +9,9 @@
 # pytest with every tier. Re-runs reuse the caches (venv, compose, base image, AGE's build,
 # the platform's wheels and web bundle, the engine's images).
 #
-# The platform's own api and web images are built from its release archive
-# of the manifest's newest release (KGOP_UPSTREAM_DIR, default ../shared/upstream beside the
-# checkout) with scripts/platform-images.sh: PyPI, the npm registry and Node.js >= 20.19.
+# The platform's own api and web images of every release the manifest lists are built from
+# its release archives (KGOP_UPSTREAM_DIR, default ../shared/upstream beside the checkout) with
+# scripts/platform-images.sh: PyPI, the npm registry and Node.js >= 20.19.
 #
 #   scripts/test.sh                  everything: what CI runs (root)
 #   scripts/test.sh --fast           static checks, unit and TUI tests; no engines, no root
@@ -444,9 +444,7 @@ build_images() {
   docker build "${common[@]}" -t "kg-operator:${version}" --build-arg "KG_VERSION=${version}" \
     --build-arg WHEELHOUSE=build/wheels --build-arg COMPOSE_BINARY=build/docker-compose \
     --build-arg "COMPOSE_SHA256_${arch^^}=${sum}" "${ROOT}" >/dev/null
-  # The platform's releases (the manifest's, oldest first: version, last migration): an api
-  # and a web stand-in for each, tagged with the platform's version; each api carries its
-  # release's schema at /app/schema, from the platform's source archive, as the real one does.
+  # The platform's releases (the manifest's, oldest first: version, last migration).
   local -a platform=()
   mapfile -t platform < <("${VENV}/bin/python" -c '
 from kgop_tui.releases import load_manifest
@@ -454,32 +452,22 @@ for r in load_manifest().releases:
     print(r.version, r.migrations[1])
 ')
   local newest="${platform[-1]% *}" previous="${platform[-2]% *}" entry release schema role
-  log "images: kg-api, kg-web (${platform[*]%% *}), kg-postgres, kg-garage-standin, kg-nginx"
+  log "images: kg-postgres, kg-garage-standin, kg-nginx, the reference api and web"
   for role in api web; do
-    # Also at kgop's version: the demo stand-ins (packaged schema) the other e2e tests run.
+    # The reference stand-in, also at kgop's version (tests/integration/test_reference_image.py).
     docker build "${common[@]}" -t "kg-${role}:reference" -t "kg-${role}:${version}" \
       --build-arg "KG_ROLE=${role}" --build-arg "KG_VERSION=${version}" \
       "${ROOT}/images/reference" >/dev/null
-  done
-  for entry in "${platform[@]}"; do
-    release="${entry% *}" schema="${entry#* }"
-    platform_schema "${release}"
-    docker build -q -t "kg-api:${release}" --build-arg IMAGE=kg-api:reference \
-      --build-arg "RELEASE=${release}" --build-arg "SCHEMA=${schema}" \
-      -f "${ROOT}/tests/images/platform-api/Dockerfile" "${STATE}/platform/${release}/schema" >/dev/null
-    docker build -q -t "kg-web:${release}" --build-arg IMAGE=kg-web:reference \
-      --build-arg "RELEASE=${release}" --build-arg "SCHEMA=${schema}" \
-      "${ROOT}/tests/images/release" >/dev/null
   done
   docker build "${common[@]}" -t "kg-postgres:${PG_MAJOR}" --build-arg "PG_MAJOR=${PG_MAJOR}" \
     --build-arg "AGE_SHA256=${AGE_SHA256}" "${ROOT}/images/postgres" >/dev/null
   docker build "${common[@]}" -t kg-garage-standin:test "${ROOT}/images/garage-standin" >/dev/null
   docker build "${common[@]}" -t kg-nginx:test "${ROOT}/images/nginx" >/dev/null
-  # The platform's own api and web, built from its source, of every release the manifest
-  # lists (installs, upgrades between releases and the adoption of a platform install run them).
   local archive
   for entry in "${platform[@]}"; do
-    release="${entry% *}"
+    release="${entry% *}" schema="${entry#* }"
+    # The platform's own api and web, built from its source: kg-api:RELEASE and kg-web:RELEASE
+    # (also platform/kg-ROLE:RELEASE), what every install, upgrade and restore test runs.
     archive="$(platform_archive "${release}")"
     log "images: the platform's own api and web ${release} (scripts/platform-images.sh)"
     env BASE_IMAGE="${BASE_IMAGE}" KGOP_PLATFORM_CACHE="${CACHE}/platform" \
@@ -488,6 +476,17 @@ for r in load_manifest().releases:
       tail -20 "${STATE}/platform-images.log" >&2
       die "building the platform's api and web images failed (log: ${STATE}/platform-images.log)"
     }
+    for role in api web; do
+      docker tag "platform/kg-${role}:${release}" "kg-${role}:${release}"
+    done
+    # The reference stand-in as this release (reference/kg-api:RELEASE), for the tests that
+    # need an api the platform's never is (never healthy, slow to start): relabelled, healthy
+    # once the database records the release's last migration, the release's schema at
+    # /app/schema as the platform's api image carries it.
+    platform_schema "${release}"
+    docker build -q -t "reference/kg-api:${release}" --build-arg IMAGE=kg-api:reference \
+      --build-arg "RELEASE=${release}" --build-arg "SCHEMA=${schema}" \
+      -f "${ROOT}/tests/images/reference-api/Dockerfile" "${STATE}/platform/${release}/schema" >/dev/null
   done
   export KGOP_TEST_PLATFORM_PREVIOUS="${previous}"
   export KGOP_TEST_VERSION="${version}" KGOP_TEST_PLATFORM="${newest}" KGOP_TEST_PREVIOUS="${previous}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import urllib.request
@@ -13,13 +12,14 @@ import pytest
 
 from tests.support.engines import DockerEngine, require_or_skip, wait_for
 from tests.support.stack import (
-    ROOT,
     InstallSite,
     Stack,
     UpgradeSite,
     free_port,
     images_or_skip,
+    kgop_version,
     minimal_path,
+    releases,
     shim_env,
     write_install,
 )
@@ -27,11 +27,15 @@ from tests.support.stack import (
 
 @pytest.fixture(scope="module")
 def stack(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
-    images_or_skip(docker_engine, version)
+    """An install of the platform's newest release as install.sh lays it down (its schema,
+    its own api and web, kgop's operator), not started."""
+    newest = releases()[0]
+    images_or_skip(docker_engine, newest)
     base = tmp_path_factory.mktemp("e2e")
     home = base / "kg"
-    project, ports = write_install(home, docker_engine, version)
+    project, ports = write_install(
+        home, docker_engine, newest, kgop_version(), platform_schema=True
+    )
     created = Stack(home=home, project=project, env=shim_env(base, docker_engine), ports=ports)
     try:
         yield created
@@ -55,8 +59,7 @@ def site(docker_engine: DockerEngine, tmp_path: Path) -> Iterator[UpgradeSite]:
 def machine(
     docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[InstallSite]:
-    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
-    images_or_skip(docker_engine, version)
+    images_or_skip(docker_engine, releases()[0])
     base = tmp_path_factory.mktemp("install")
     env = {
         "PATH": minimal_path(base / "bin") + ":/usr/bin:/bin",

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
 import tarfile
 from pathlib import Path
 
 from tests.support.engines import DockerEngine
-from tests.support.stack import ROOT, Stack, images_or_skip, shim_env, write_install
+from tests.support.stack import (
+    Stack,
+    images_or_skip,
+    kgop_version,
+    releases,
+    shim_env,
+    write_install,
+)
 
 
 def test_start_infra_refuses_a_missing_mount_source_and_creates_nothing(
     docker_engine: DockerEngine, tmp_path: Path
 ) -> None:
-    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
-    images_or_skip(docker_engine, version)
+    newest = releases()[0]
+    images_or_skip(docker_engine, newest)
     home = tmp_path / "kg"
-    project, ports = write_install(home, docker_engine, version)
+    project, ports = write_install(
+        home, docker_engine, newest, kgop_version(), platform_schema=True
+    )
     missing = home / "conf" / "api-extra.conf"
     (home / "compose" / "compose.extra.yml").write_text(
         "services:\n  api:\n    volumes:\n"

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.engines import DockerEngine, wait_for
-from tests.support.stack import ROOT, images_or_skip, shim_env, write_install
+from tests.support.stack import images_or_skip, kgop_version, releases, shim_env, write_install
 from tests.support.swarm import PrivateEngine, copy_images
 
 
 @pytest.fixture
 def engine(docker_engine: DockerEngine) -> Iterator[PrivateEngine]:
-    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
-    images_or_skip(docker_engine, version)
+    version = kgop_version()
+    images_or_skip(docker_engine, releases()[0])
     private = PrivateEngine(f"kgop-restart-{uuid.uuid4().hex[:6]}", ["--live-restore"])
     try:
         private.start()
@@ -40,9 +40,12 @@ def engine(docker_engine: DockerEngine) -> Iterator[PrivateEngine]:
 
 
 def test_the_operator_follows_a_restarted_engine(engine: PrivateEngine, tmp_path: Path) -> None:
-    version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
     home = tmp_path / "kg"
-    project, _ = write_install(home, DockerEngine(engine.host, ""), version)
+    # Only the operator runs here (the engine has no other image): the newest release's
+    # install as install.sh lays it down.
+    project, _ = write_install(
+        home, DockerEngine(engine.host, ""), releases()[0], kgop_version(), platform_schema=True
+    )
     env = shim_env(tmp_path, DockerEngine(engine.host, ""))
 
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

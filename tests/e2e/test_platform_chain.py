@@ -11,59 +11,21 @@ URI install.sh registered, ``/health`` healthy (database and Garage), and the we
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import secrets
 import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 from tests.e2e.test_install import ports
 from tests.support.engines import require_or_skip, wait_for
+from tests.support.platform_api import health, http, login, running_version
 from tests.support.stack import InstallSite, env_file, kgop_version, run_script
 
 PLATFORM = os.environ.get("KGOP_TEST_PLATFORM", "0.17.1")
 PREVIOUS = os.environ.get("KGOP_TEST_PLATFORM_PREVIOUS", "0.17.0")
 API = f"platform/kg-api:{PLATFORM}"
 WEB = f"platform/kg-web:{PLATFORM}"
-
-
-def http(url: str, data: dict[str, str] | None = None) -> tuple[int, str]:
-    body = urllib.parse.urlencode(data).encode() if data is not None else None
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=15) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except OSError as error:  # not listening yet
-        return 0, str(error)
-
-
-def health(api: str) -> dict[str, Any]:
-    status, body = http(f"{api}/health")
-    return json.loads(body) if status == 200 else {"status": f"HTTP {status}: {body[:200]}"}
-
-
-def login(api: str, username: str, password: str, redirect_uri: str) -> tuple[int, str]:
-    """The browser's first step as kg-web takes it: PKCE, then the api's own login."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    return http(
-        f"{api}/auth/oauth/login-and-authorize",
-        {
-            "username": username,
-            "password": password,
-            "client_id": "kg-web",
-            "redirect_uri": redirect_uri,
-            "code_challenge": challenge.decode().rstrip("="),
-            "code_challenge_method": "S256",
-        },
-    )
 
 
 def install_platform(machine: InstallSite, name: str, version: str) -> Path:
@@ -158,13 +120,7 @@ def test_an_upgrade_and_a_restore_keep_the_platforms_login(machine: InstallSite)
     wait_for(lambda: health(api).get("status") == "healthy", 120, f"the {PLATFORM} api healthy")
     status, body = login(api, "admin", password, redirect)
     assert status == 200, body
-    label = subprocess.run(
-        ["docker", "inspect", "--format",
-         '{{index .Config.Labels "org.opencontainers.image.version"}}',
-         f"{values['COMPOSE_PROJECT_NAME']}-web-1"],
-        env=machine.env, capture_output=True, text=True,
-    )  # fmt: skip
-    assert label.stdout.strip() == PLATFORM
+    assert running_version(machine.env, f"{values['COMPOSE_PROJECT_NAME']}-web-1") == PLATFORM
 
     folder = json.loads(shim(machine, home, "backup", "--json"))["path"]
     changed = secrets.token_urlsafe(16)

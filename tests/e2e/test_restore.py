@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from tests.e2e.upgrades import Probe, platform_rows, seeded
+from tests.e2e.upgrades import Probe, admin_password, platform_rows, seeded, serves
 from tests.support.engines import wait_for
 from tests.support.helpers import execute
-from tests.support.stack import UpgradeSite
+from tests.support.stack import UpgradeSite, releases
 
 # Enough data that pg_restore takes a while: the time the api must stay up through.
 BULK = (
@@ -27,6 +27,7 @@ def test_restore_downtime_is_one_stop_and_start_of_api(site: UpgradeSite) -> Non
     stack = site.install()
     port = stack.ports["API"]
     dsn, before = seeded(stack, BULK)
+    password = admin_password(stack)
     made = stack.shim("backup", "--json", timeout=300)
     assert made.returncode == 0, made.stderr
     folder = json.loads(made.stdout)["path"]
@@ -62,3 +63,4 @@ def test_restore_downtime_is_one_stop_and_start_of_api(site: UpgradeSite) -> Non
     served = [at for at, ok in probe.samples if began <= at < went_down and ok is True]
     assert served
     assert went_down - began >= 1.0
+    serves(stack, releases()[1], password)  # the platform's own api, its login restored

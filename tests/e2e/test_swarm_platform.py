@@ -125,8 +125,9 @@ def test_rolling_upgrade_serves_every_request(stack: Stack, site: UpgradeSite) -
 def test_an_update_that_never_gets_healthy_is_rolled_back_by_swarm(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
     tag = f"kgsick{uuid.uuid4().hex[:6]}"
-    site.image(f"kg-api:{newest}", f"{tag}/kg-api:{newest}", "ENV KG_FAIL_HEALTH=1")
-    api = site.image(f"kg-api:{previous}", f"{tag}/kg-api:{previous}")
+    # The reference api (KG_FAIL_HEALTH): the platform's own is never deliberately unhealthy.
+    site.image(f"reference/kg-api:{newest}", f"{tag}/kg-api:{newest}", "ENV KG_FAIL_HEALTH=1")
+    api = site.image(f"reference/kg-api:{previous}", f"{tag}/kg-api:{previous}")
     sick = deploy(site, api=api)
     done = sick.shim("upgrade", "--to", newest, "--yes", "--health-timeout", "240", timeout=900)
     assert done.returncode == 1, done.stdout + done.stderr

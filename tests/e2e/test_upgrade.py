@@ -16,11 +16,14 @@ from tests.e2e.upgrades import (
     NEW_FILE,
     NEW_MIGRATION,
     Probe,
+    admin_password,
     api_release_pair,
+    api_version,
     newest_schema_applied,
     operator_image,
     platform_rows,
     seeded,
+    serves,
     start_upgrade,
     step_states,
     upgrade_status,
@@ -35,10 +38,10 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: UpgradeSite) -> Non
     newest, previous, _ = releases()
     stack = site.install(tls=True)
     dsn, before = seeded(stack)
-    api = f"http://127.0.0.1:{stack.ports['API']}"
+    password = admin_password(stack)
     front = f"https://127.0.0.1:{stack.ports['HTTPS']}/api"
-    assert get_json(api + "/version")[1]["version"] == previous
-    assert get_json(front + "/version")[1]["version"] == previous
+    serves(stack, previous, password)
+    assert get_json(front + "/health")[1]["status"] == "healthy"
 
     dry = stack.shim("upgrade", "--to", newest, "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -72,9 +75,9 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: UpgradeSite) -> Non
         f"{outages[0]:.2f} s (probe), {status['api_downtime_seconds']} s (kgop)"
     )
 
-    assert get_json(api + "/version")[1]["version"] == newest
+    serves(stack, newest, password)  # the admin's login kept
     # Through the TLS front too: nginx was reloaded onto the new containers.
-    assert get_json(front + "/version")[1]["version"] == newest
+    assert get_json(front + "/health")[1]["status"] == "healthy"
     assert "nginx reloaded" in done.stdout
     assert platform_rows(dsn) == before
     assert fetch(dsn, "SELECT max(version) AS v FROM public.schema_migrations")[0]["v"] == 80
@@ -96,7 +99,8 @@ def test_upgrade_keeps_the_data_and_stops_the_api_once(site: UpgradeSite) -> Non
 
 def test_a_killed_session_does_not_stop_the_upgrade(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
-    # This build of the new api takes a while to come up: the session dies meanwhile.
+    # This build of the new api takes a while to come up: the session dies meanwhile. The
+    # reference api (KG_START_DELAY): the platform's own starts in a few seconds, too soon.
     stack = site.install(api=api_release_pair(site, "kgslow", "ENV KG_START_DELAY=6"))
     dsn, before = seeded(stack)
 
@@ -116,8 +120,7 @@ def test_a_killed_session_does_not_stop_the_upgrade(site: UpgradeSite) -> None:
     shown = stack.shim("upgrade", "--status")
     assert f"Upgrade {previous} → {newest}: succeeded" in shown.stdout
     assert "── point of no return ──" in shown.stdout
-    api = f"http://127.0.0.1:{stack.ports['API']}"
-    assert get_json(api + "/version")[1]["version"] == newest
+    assert api_version(stack) == newest
     assert platform_rows(dsn) == before
     assert operator_image(stack) == f"kg-operator:{kgop_version()}"
 
@@ -125,6 +128,7 @@ def test_a_killed_session_does_not_stop_the_upgrade(site: UpgradeSite) -> None:
 def test_abort_before_the_point_of_no_return_changes_nothing(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
     stack = site.install()
+    password = admin_password(stack)
     # Enough data that the backup takes a moment: the abort lands before anything stops.
     dsn, before = seeded(
         stack,
@@ -151,8 +155,7 @@ def test_abort_before_the_point_of_no_return_changes_nothing(site: UpgradeSite) 
     steps = step_states(status)
     assert steps["stop"] == steps["migrate"] == "skipped"
     assert probe.outages() == []  # the api never went down
-    api = f"http://127.0.0.1:{stack.ports['API']}"
-    assert get_json(api + "/version")[1]["version"] == previous
+    serves(stack, previous, password)
     assert env_values(stack.home)["KG_VERSION"] == previous
     assert platform_rows(dsn) == before
     assert not newest_schema_applied(dsn)

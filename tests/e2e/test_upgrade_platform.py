@@ -18,14 +18,13 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from tests.e2e.upgrades import upgrade_status
+from tests.e2e.upgrades import admin_password, serves, upgrade_status
 from tests.support.helpers import execute, fetch
 from tests.support.platform_db import add_graph, cypher
 from tests.support.stack import (
     Stack,
     UpgradeSite,
     env_values,
-    get_json,
     kgop_version,
     platform_stack,
     stack_dsn,
@@ -157,8 +156,8 @@ def test_the_platform_upgrades_0_14_to_0_16_to_0_17_1_keeping_its_data(
     site: UpgradeSite,
 ) -> None:
     stack = platform_stack(site, "0.14.0")
-    api = f"http://127.0.0.1:{stack.ports['API']}"
-    assert get_json(api + "/version")[1]["version"] == "0.14.0"
+    password = admin_password(stack)
+    serves(stack, "0.14.0", password)
     platform_owned = snapshot(stack_dsn(stack))  # what 0.14.0's own migrations put there
     dsn = seed(stack)
     before = snapshot(dsn)
@@ -182,7 +181,7 @@ def test_the_platform_upgrades_0_14_to_0_16_to_0_17_1_keeping_its_data(
 
     out, first = upgrade(stack, "0.16.0")
     assert "schema of 0.16.0 read from kg-api:0.16.0 (/app/schema)" in out
-    assert get_json(api + "/version")[1]["version"] == "0.16.0"
+    serves(stack, "0.16.0", password)
     assert_kept(before, snapshot(dsn))
     assert stored_keys(stack, dsn) == KEYS
     assert_clean(migrate_status(stack), 78)
@@ -192,7 +191,7 @@ def test_the_platform_upgrades_0_14_to_0_16_to_0_17_1_keeping_its_data(
     assert pending(stack, "0.17.1") == [79, 80]
     out, second = upgrade(stack, "0.17.1")
     assert "schema of 0.17.1 read from kg-api:0.17.1 (/app/schema)" in out
-    assert get_json(api + "/version")[1]["version"] == "0.17.1"
+    serves(stack, "0.17.1", password)
     assert_kept(before, snapshot(dsn))
     assert stored_keys(stack, dsn) == KEYS
     status = migrate_status(stack)

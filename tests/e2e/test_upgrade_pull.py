@@ -10,8 +10,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from tests.e2e.upgrades import Probe, operator_image, upgrade_status
-from tests.support.stack import UpgradeSite, env_file, get_json, kgop_version, releases
+from tests.e2e.upgrades import (
+    Probe,
+    admin_password,
+    operator_image,
+    serves,
+    upgrade_status,
+)
+from tests.support.stack import UpgradeSite, env_file, kgop_version, releases
 
 
 def push(site: UpgradeSite, ref: str) -> str:
@@ -24,10 +30,10 @@ def push(site: UpgradeSite, ref: str) -> str:
 
 
 def publish(site: UpgradeSite, registry: str, digests: dict[str, str] | None = None) -> str:
-    """The newest release's api and web in the registry only, as the platform publishes
-    them; kgop's operator (which operates both releases) here, under the registry's name,
-    its manifest recording the digests of api and web as pushed (or ``digests``); the previous
-    release's api and web here. The repository prefix."""
+    """The newest release's api and web (the platform's own images) in the registry only,
+    as the platform publishes them; kgop's operator (which operates both releases) here,
+    under the registry's name, its manifest recording the digests of api and web as pushed
+    (or ``digests``); the previous release's api and web here. The repository prefix."""
     newest, previous, _ = releases()
     kgop = kgop_version()
     repo = f"{registry}/kg"
@@ -77,6 +83,7 @@ def test_images_are_pulled_by_digest_before_anything_stops(
     pushed_after = push(site, other)
     assert site.docker("rmi", other).returncode == 0
     stack = site.install(**installed_images(repo))
+    password = admin_password(stack)
 
     dry = stack.shim("upgrade", "--to", newest, "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
@@ -108,8 +115,7 @@ def test_images_are_pulled_by_digest_before_anything_stops(
     image = site.docker("inspect", "-f", "{{.Image}}", running).stdout.strip()
     wanted = site.docker("image", "inspect", "-f", "{{.Id}}", f"{repo}/kg-web@{web_digest}")
     assert image == wanted.stdout.strip()
-    api = f"http://127.0.0.1:{stack.ports['API']}"
-    assert get_json(api + "/version")[1]["version"] == newest
+    serves(stack, newest, password)  # the platform's own api and web, pulled; login kept
     assert operator_image(stack) == f"{repo}/kg-operator:{kgop_version()}"
 
 

@@ -9,11 +9,14 @@ from pathlib import Path
 
 from tests.e2e.upgrades import (
     NEW_FILE,
+    admin_password,
     api_release_pair,
+    api_version,
     newest_schema_applied,
     operator_image,
     platform_rows,
     seeded,
+    serves,
     start_upgrade,
     step_states,
     upgrade_status,
@@ -27,7 +30,7 @@ def assert_back_on_previous(stack: Stack, dsn: str, before: object, previous: st
     api = f"http://127.0.0.1:{stack.ports['API']}"
     status, body = get_json(api + "/health")
     assert status == 200, body
-    assert get_json(api + "/version")[1]["version"] == previous
+    assert api_version(stack) == previous
     assert platform_rows(dsn) == before
     assert fetch(dsn, "SELECT max(version) AS v FROM public.schema_migrations")[0]["v"] == 78
     assert not newest_schema_applied(dsn)
@@ -40,6 +43,7 @@ def assert_back_on_previous(stack: Stack, dsn: str, before: object, previous: st
 
 def test_an_api_that_never_gets_healthy_is_rolled_back(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
+    # The reference api (KG_FAIL_HEALTH): the platform's own is never deliberately unhealthy.
     api = api_release_pair(site, "kgsick", "ENV KG_FAIL_HEALTH=1")
     stack = site.install(api=api)
     dsn, before = seeded(stack)
@@ -65,16 +69,18 @@ def test_an_api_that_never_gets_healthy_is_rolled_back(site: UpgradeSite) -> Non
 
 def test_a_failing_migration_is_rolled_back(site: UpgradeSite, tmp_path: Path) -> None:
     newest, previous, _ = releases()
-    # The new release's api image carries a 079 that fails half-way through.
+    # The new release's own api image, carrying a 079 that fails half-way through.
     api = api_release_pair(
         site,
         "kgbadmig",
         "RUN printf 'CREATE TABLE kg_api.upgrade_probe (id int);\\n"
         "INSERT INTO kg_api.no_such_table VALUES (1);\\n' "
         f"> /app/schema/migrations/{NEW_FILE}",
+        reference=False,
     )
     stack = site.install(api=api)
     dsn, before = seeded(stack)
+    password = admin_password(stack)
 
     done = stack.shim("upgrade", "--to", newest, "--yes", timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -88,10 +94,13 @@ def test_a_failing_migration_is_rolled_back(site: UpgradeSite, tmp_path: Path) -
     assert_back_on_previous(stack, dsn, before, previous)
     assert fetch(dsn, "SELECT to_regclass('kg_api.upgrade_probe') AS t")[0]["t"] is None
     assert env_values(stack.home)["KG_API_IMAGE"] == api
+    serves(stack, previous, password)  # the platform's api and web as before, login kept
 
 
 def test_an_interrupted_upgrade_is_recovered(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
+    # The reference api (KG_START_DELAY): the upgrade must still be waiting for its health
+    # when it is killed; the platform's own api starts in a few seconds.
     stack = site.install(api=api_release_pair(site, "kgcut", "ENV KG_START_DELAY=8"))
     dsn, before = seeded(stack)
 

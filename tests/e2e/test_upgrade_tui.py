@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.e2e.upgrades import operator_image
-from tests.support.stack import Tmux, UpgradeSite, get_json, kgop_version, releases
+from tests.e2e.upgrades import admin_password, operator_image, serves
+from tests.support.stack import Tmux, UpgradeSite, kgop_version, releases
 
 
 def prompt_after_shim(screen: str) -> bool:
@@ -14,6 +14,7 @@ def prompt_after_shim(screen: str) -> bool:
 def test_the_tui_walkthrough_completes_an_upgrade(site: UpgradeSite) -> None:
     newest, previous, _ = releases()
     stack = site.install()
+    password = admin_password(stack)
     tmux = Tmux(stack)
     try:
         tmux.send("./operator.sh", "Enter")
@@ -41,7 +42,6 @@ def test_the_tui_walkthrough_completes_an_upgrade(site: UpgradeSite) -> None:
         tmux.wait(prompt_after_shim, "the shell prompt after operator.sh", limit=120)
     finally:
         tmux.close()
-    api = f"http://127.0.0.1:{stack.ports['API']}"
-    assert get_json(api + "/version")[1]["version"] == newest
+    serves(stack, newest, password)
     # Both releases are operated by this kgop: the operator stays on its image.
     assert operator_image(stack) == f"kg-operator:{kgop_version()}"

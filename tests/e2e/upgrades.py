@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import threading
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 from tests.support.engines import wait_for
 from tests.support.helpers import execute, fetch
+from tests.support.platform_api import BASELINE_REDIRECT, health, login, running_version
 from tests.support.stack import Stack, UpgradeSite, get_json, releases, stack_dsn
 
 SEED = (
@@ -119,13 +121,44 @@ def seeded(stack: Stack, extra_sql: str = "") -> tuple[str, list[dict[str, objec
     return dsn, platform_rows(dsn)
 
 
-def api_release_pair(site: UpgradeSite, prefix: str, *newest: str) -> str:
+def api_release_pair(site: UpgradeSite, prefix: str, *newest: str, reference: bool = True) -> str:
     """Both releases' api under ``prefix/`` (the newest built with ``newest`` lines); the
-    previous one's reference, to install."""
+    previous one's reference, to install.
+
+    ``reference``: the reference stand-in as those releases (reference/kg-api:RELEASE, which
+    scripts/test.sh builds), for an api the platform's own never is: one that is never
+    healthy (KG_FAIL_HEALTH) or slow to start (KG_START_DELAY). Otherwise the platform's own
+    api images."""
     latest, previous, _ = releases()
+    source = "reference/kg-api" if reference else "kg-api"
     tag = f"{prefix}{uuid.uuid4().hex[:6]}"
-    site.image(f"kg-api:{latest}", f"{tag}/kg-api:{latest}", *newest)
-    return site.image(f"kg-api:{previous}", f"{tag}/kg-api:{previous}")
+    site.image(f"{source}:{latest}", f"{tag}/kg-api:{latest}", *newest)
+    return site.image(f"{source}:{previous}", f"{tag}/kg-api:{previous}")
+
+
+def admin_password(stack: Stack) -> str:
+    """A new password of the platform's seeded admin, set through operator.sh admin."""
+    password = secrets.token_urlsafe(16)
+    done = stack.shim("admin", "--password-stdin", stdin=password + "\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return password
+
+
+def serves(stack: Stack, version: str, password: str) -> None:
+    """The platform's own api and web of ``version`` run: the api healthy by its own /health
+    (database and Garage), and the admin logs in through it as kg-web does."""
+    for service in ("api", "web"):
+        assert running_version(stack.env, f"{stack.project}-{service}-1") == version, service
+    api = f"http://127.0.0.1:{stack.ports['API']}"
+    answer = health(api)
+    assert answer["status"] == "healthy", answer
+    status, body = login(api, "admin", password, BASELINE_REDIRECT)
+    assert status == 200, body
+
+
+def api_version(stack: Stack) -> str:
+    """The release the running api container is."""
+    return running_version(stack.env, f"{stack.project}-api-1")
 
 
 def step_states(status: dict[str, Any]) -> dict[str, str]:

@@ -326,7 +326,7 @@ class UpgradeSite:
 
 def platform_stack(site: UpgradeSite, version: str) -> Stack:
     """A stack of the platform's ``version`` as install.sh lays it down: kgop's operator, the
-    release's api and web stand-ins, the release's schema in KG_HOME/sql."""
+    release's own api and web (kg-api, kg-web), its schema in KG_HOME/sql."""
     operator = kgop_version()
     for image in (f"kg-operator:{operator}", f"kg-api:{version}", f"kg-web:{version}"):
         found = site.docker("image", "inspect", image)

@@ -83,6 +83,7 @@ def swarm_images() -> list[str]:
     newest, previous, _ = releases()
     images = [f"kg-{role}:{v}" for v in (newest, previous) for role in ("api", "web")]
     images += [platform_image(role, v) for v in (newest, previous) for role in ("api", "web")]
+    images += [f"reference/kg-api:{v}" for v in (newest, previous)]  # a never-healthy api
     return [*images, f"kg-operator:{kgop_version()}", "kg-postgres:15", "kg-garage-standin:test"]
 
 
