@@ -117,11 +117,13 @@ def test_dry_run_changes_nothing(platform: Standalone) -> None:
 def test_a_failure_halfway_restores_the_platform(platform: Standalone) -> None:
     before, data = platform.state(), snapshot(platform.dsn)
     done = adopt(platform, KG_WEB_IMAGE=f"{GHCR}/kg-web:not-here")
-    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
-    assert 'failed in the step "start"' in done.stderr
-    assert "the platform runs as before" in done.stderr
+    said = done.stdout + done.stderr  # after the plan, the log is on stdout as well
+    assert done.returncode == 1, said[-4000:]
+    assert 'failed in the step "start"' in said
+    assert "not-here" in said  # the reason: the image that is missing
+    assert "the platform runs as before" in said
     # It got as far as stopping the platform and starting kgop's stack.
-    assert "stopped kg-api" in done.stdout
+    assert "stopped kg-api" in said
     assert platform.state()["containers"] == before["containers"]  # the same ids, running
     assert platform.state()["files"] == before["files"]
     assert platform.state()["volumes"] == before["volumes"]
