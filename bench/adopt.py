@@ -82,7 +82,7 @@ def main() -> None:
         print(f"api downtime: {sum(outages):.1f} s in {len(outages)} outage(s) "
               f"({len(probe.samples)} probes every 50 ms, {probe.slow} slow)")  # fmt: skip
     finally:
-        home = site.folder / "kgop"
+        home = base / "kg"
         if (home / ".env").exists():
             subprocess.run(["docker", "compose", "down", "-t", "2"], cwd=home, env=env,
                            capture_output=True)  # fmt: skip

@@ -121,9 +121,11 @@ adopt_publish() {
 
 #######################################
 # What the platform runs, read from Docker (never guessed): its compose project, the volumes
-# at the platform's mount points (docker-compose.standalone.yml: postgres_data at
-# /var/lib/postgresql; docker-compose.yml: garage_data /data, garage_meta /meta), the images,
-# the published ports, its version.
+# at the platform's mount points, the images, the published ports, its version. Postgres's
+# data is at /var/lib/postgresql: docker-compose.standalone.yml:15-18 means postgres_data
+# there, but its `volumes: !reset` clears the list on compose >= 2.24, so on most hosts it is
+# the anonymous volume of the image's own VOLUME /var/lib/postgresql (docs/adopt.md).
+# Garage's are docker-compose.yml:107-108 (garage_data /data, garage_meta /meta).
 # Globals:
 #   ADOPT (written)
 #######################################
@@ -136,17 +138,12 @@ adopt_inspect() {
   ADOPT[project]="$(adopt_inspect_one "${pg}" '{{index .Config.Labels "com.docker.compose.project"}}')"
   [[ -n "${ADOPT[project]}" ]] || die 1 "${pg} was not created by docker compose; kgop adopts what the platform's compose files made"
   ADOPT[vol_postgres]="$(adopt_volume_at "${pg}" /var/lib/postgresql)"
-  ADOPT[vol_import]="$(adopt_volume_at "${pg}" /import)"
   ADOPT[vol_garage_data]="$(adopt_volume_at "${garage}" /data)"
   ADOPT[vol_garage_meta]="$(adopt_volume_at "${garage}" /meta)"
-  ADOPT[vol_hf_cache]="$(adopt_volume_at kg-api /home/api/.cache)"
   [[ -n "${ADOPT[vol_postgres]}" ]] ||
-    die 1 "${pg} mounts no volume at /var/lib/postgresql (docker-compose.standalone.yml); kgop will not guess where the data is"
+    die 1 "${pg} mounts no volume at /var/lib/postgresql: its data is in the container itself, which kgop cannot carry over; nothing was changed. Hint: docs/adopt.md"
   [[ -n "${ADOPT[vol_garage_data]}" && -n "${ADOPT[vol_garage_meta]}" ]] ||
     die 1 "${garage} mounts no volumes at /data and /meta (config/garage.toml); kgop will not guess where the objects are"
-  # The project's naming for the ones a stopped or missing container does not show.
-  [[ -n "${ADOPT[vol_import]}" ]] || ADOPT[vol_import]="${ADOPT[project]}_postgres_import"
-  [[ -n "${ADOPT[vol_hf_cache]}" ]] || ADOPT[vol_hf_cache]="${ADOPT[project]}_hf_cache"
   ADOPT[img_postgres]="$(adopt_inspect_one "${pg}" '{{.Config.Image}}')"
   ADOPT[img_garage]="$(adopt_inspect_one "${garage}" '{{.Config.Image}}')"
   ADOPT[img_api]="$(adopt_inspect_one kg-api '{{.Config.Image}}')"
@@ -217,7 +214,7 @@ adopt_plan() {
   say "Kept as it is:"
   say "  - ${ADOPT[dir]}: every file untouched (.env, .operator.conf, compose files, config/garage.toml, schema/, certs/)"
   say "  - .env: every line and value byte for byte, copied to ${OPT[dir]}/.env"
-  say "  - volumes: ${ADOPT[vol_postgres]} (/var/lib/postgresql), ${ADOPT[vol_import]} (/import), ${ADOPT[vol_garage_meta]} (/meta), ${ADOPT[vol_garage_data]} (/data), ${ADOPT[vol_hf_cache]} (/home/api/.cache)"
+  say "  - volumes: ${ADOPT[vol_postgres]} (/var/lib/postgresql), ${ADOPT[vol_garage_meta]} (/meta), ${ADOPT[vol_garage_data]} (/data)"
   say "  - config/garage.toml mounted read-only as it is; Garage's key kg-api-key and bucket"
   say "  - images: ${ADOPT[img_postgres]}, ${ADOPT[img_garage]}, ${ADOPT[img_api]}, ${ADOPT[img_web]}"
   say "  - ports: postgres ${ADOPT[pub_postgres]:-none}, garage ${ADOPT[pub_s3]:-none}/${ADOPT[pub_admin]:-none}, api ${ADOPT[pub_api]:-8000}, web ${ADOPT[pub_web]:-3000}"
@@ -225,7 +222,7 @@ adopt_plan() {
   say "kgop adds:"
   say "  - ${OPT[dir]}: operator.sh, compose/, sql/ (the schema of ${ADOPT[img_api]}), backups/, logs/"
   say "  - .env lines: COMPOSE_PROJECT_NAME=${ADOPT[kgop_project]}, COMPOSE_FILE, KG_* settings, GARAGE_ADMIN_TOKEN, KG_SESSION_SECRET, KG_BACKUP_KEY"
-  say "  - its bookkeeping in the schema kgop; a kgop backup before the platform's api and web start again"
+  say "  - its bookkeeping in the schema kgop; a kgop backup of the database before kgop's api and web start"
   say "kgop replaces:"
   say "  - the running containers ${running[*]:-(none are running)}: stopped, never removed (docker start brings them back)"
   say "  - by the compose project ${ADOPT[kgop_project]}: postgres, garage, ${ADOPT[kgop_project]}-operator, api, web"
@@ -261,10 +258,8 @@ adopt_env_directives() {
   done
   printf 'set KG_DOCKER_SOCKET=%s\n' "${KG_DOCKER_SOCKET:-${socket}}"
   printf 'set KG_ADOPT_POSTGRES_VOLUME=%s\n' "${ADOPT[vol_postgres]}"
-  printf 'set KG_ADOPT_IMPORT_VOLUME=%s\n' "${ADOPT[vol_import]}"
   printf 'set KG_ADOPT_GARAGE_META_VOLUME=%s\n' "${ADOPT[vol_garage_meta]}"
   printf 'set KG_ADOPT_GARAGE_DATA_VOLUME=%s\n' "${ADOPT[vol_garage_data]}"
-  printf 'set KG_ADOPT_HF_CACHE_VOLUME=%s\n' "${ADOPT[vol_hf_cache]}"
   printf 'set KG_ADOPT_GARAGE_CONFIG=%s/config/garage.toml\n' "${ADOPT[dir]}"
   printf 'set KG_POSTGRES_PORT=%s\n' "$(adopt_port "${ADOPT[pub_postgres]}" 5432)"
   printf 'set KG_GARAGE_S3_PORT=%s\n' "$(adopt_port "${ADOPT[pub_s3]}" 3900)"
@@ -318,8 +313,8 @@ adopt_stop() {
 }
 
 #######################################
-# On failure: kgop's containers and network down (its volumes are the platform's, declared
-# external: never removed), KG_HOME's new files removed (backups/ and logs/ kept), the
+# On failure: kgop's containers and network removed (no volume: the volumes are the
+# platform's), KG_HOME's new files removed (backups/ and logs/ kept), the
 # platform's containers started again by id, in the reverse order they were stopped.
 # Globals:
 #   ADOPT_STOPPED, ADOPT_STATE, ADOPT_CREATED, OPT (read)
@@ -329,9 +324,13 @@ adopt_stop() {
 adopt_rollback() {
   local i name path
   printf 'install.sh: adoption failed in the step "%s"; restoring the platform as it was\n' "${STEP}" >&2
-  if [[ -f "${OPT[dir]}/.env" && -d "${OPT[dir]}/compose" ]]; then
-    (cd "${OPT[dir]}" && docker compose down -t 10 --remove-orphans >/dev/null 2>&1) || true
-  fi
+  # By the label compose gives what it creates under kgop's project name, never by the
+  # compose files (they might resolve to another project's).
+  local -a ids
+  mapfile -t ids < <(docker ps -aq --filter "label=com.docker.compose.project=${ADOPT[kgop_project]}")
+  ((${#ids[@]} == 0)) || docker rm -f "${ids[@]}" >/dev/null 2>&1 || true
+  mapfile -t ids < <(docker network ls -q --filter "label=com.docker.compose.project=${ADOPT[kgop_project]}")
+  ((${#ids[@]} == 0)) || docker network rm "${ids[@]}" >/dev/null 2>&1 || true
   for ((i = ${#ADOPT_STOPPED[@]} - 1; i >= 0; i--)); do
     name="${ADOPT_STOPPED[i]}"
     if docker start "${ADOPT_STATE[${name}]%% *}" >/dev/null 2>&1; then
@@ -364,6 +363,30 @@ adopt_on_error() {
 }
 
 #######################################
+# KG_HOME (--dir, default ~/kg) must be a folder of its own: not DIR, and neither it nor a
+# folder above it may hold a compose file. compose looks for one in the working directory
+# and then upwards, and where it finds one it takes that folder's .env, not KG_HOME's: in
+# DIR/kgop every `docker compose` of kgop would act on the platform's project.
+# Globals:
+#   OPT (read)
+# Arguments:
+#   DIR
+#######################################
+adopt_check_home() {
+  local home="${OPT[dir]}" probe name
+  [[ "${home}" != "$1" ]] ||
+    bad "--dir ${home}: that is the platform's folder; kgop keeps its files apart (e.g. --dir ${1%/*}/kg)"
+  probe="${home}"
+  while [[ -n "${probe}" ]]; do
+    for name in compose.yaml compose.yml docker-compose.yaml docker-compose.yml; do
+      [[ ! -f "${probe}/${name}" ]] ||
+        bad "--dir ${home}: ${probe}/${name} is above it, and docker compose would run that project from there. Hint: a folder beside the platform's, e.g. --dir ${1%/*}/kg"
+    done
+    probe="${probe%/*}"
+  done
+}
+
+#######################################
 # --adopt DIR: recognise, plan (--dry-run stops there), then take over.
 # Globals:
 #   OPT, ADOPT (read and written)
@@ -375,13 +398,9 @@ adopt_main() {
   [[ "${dir}" == /* ]] || dir="$(pwd)/${dir}"
   dir="${dir%/}"
   adopt_recognise "${dir}"
-  given dir || OPT[dir]="${dir}/kgop"
-  [[ "${OPT[dir]}" == /* ]] || OPT[dir]="$(pwd)/${OPT[dir]}"
-  OPT[dir]="${OPT[dir]%/}"
-  [[ "${OPT[dir]}" != "${dir}" ]] ||
-    bad "--dir ${OPT[dir]}: that is the platform's folder; kgop keeps its files apart (default ${dir}/kgop)"
+  adopt_check_home "${dir}"
   [[ ! -f "${OPT[dir]}/.env" ]] ||
-    die 4 "${OPT[dir]}/.env exists: ${dir} is adopted already, nothing was changed. Hint: ${OPT[dir]}/operator.sh status"
+    die 4 "${OPT[dir]}/.env exists: an install is there already (adopted before?); nothing was changed. Hint: ${OPT[dir]}/operator.sh status, or another --dir"
   command -v docker >/dev/null || die 3 "docker is not installed"
   docker info >/dev/null 2>&1 || die 3 "cannot reach the Docker daemon at ${DOCKER_HOST:-unix:///var/run/docker.sock}. Hint: start Docker"
   adopt_inspect

@@ -102,6 +102,14 @@ def address(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def bind_address(value: str) -> tuple[str, int]:
+    """Where to listen: Garage listens on ``[::]`` dual-stack (the platform's own
+    config/garage.toml binds its three ports there); the stand-in's servers are IPv4, so
+    ``[::]`` is every IPv4 address."""
+    host, port = address(value)
+    return ("0.0.0.0" if host == "::" else host), port
+
+
 def node_id(config: dict) -> str:
     """The node's identity, kept in metadata_dir like Garage's node_key."""
     meta = Path(config["metadata_dir"])
@@ -425,7 +433,7 @@ def connect(store: Store, state: dict, spec: str) -> dict[str, object]:
 
 
 def rpc_server(config: dict, store: Store) -> None:
-    host, port = address(config["rpc_bind_addr"])
+    host, port = bind_address(config["rpc_bind_addr"])
     server = socket.create_server((host, port))
     expected = rpc_proof(config["rpc_secret"], store.node)
 
@@ -504,7 +512,7 @@ def serve(config: dict) -> int:
                 return store.load()
 
         s3 = ThreadingHTTPServer(
-            address(s3_bind), s3_handler(snapshot, store.region, config["data_dir"])
+            bind_address(s3_bind), s3_handler(snapshot, store.region, config["data_dir"])
         )
         threading.Thread(target=s3.serve_forever, daemon=True).start()
         print(f"INFO garage_api::generic_server: S3 API server listening on {s3_bind}", flush=True)
@@ -515,7 +523,7 @@ def serve(config: dict) -> int:
         threading.Event().wait()
     handler = admin_handler(store, config["admin"]["admin_token"])
     print(f"INFO garage_api::generic_server: Admin API server listening on {bind}", flush=True)
-    ThreadingHTTPServer(address(bind), handler).serve_forever()
+    ThreadingHTTPServer(bind_address(bind), handler).serve_forever()
     return 0
 
 

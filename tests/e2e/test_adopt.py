@@ -68,7 +68,7 @@ def platform(
         set_password(site, "ops", PASSWORD)
         yield site
     finally:
-        home = site.folder / "kgop"
+        home = site.folder.parent / "kg"
         if (home / ".env").exists():
             subprocess.run(
                 ["docker", "compose", "down", "-t", "2"], cwd=home, env=env, capture_output=True
@@ -85,7 +85,7 @@ def adopt(site: Standalone, *args: str, **env: str) -> subprocess.CompletedProce
 
 
 def shim(site: Standalone, *args: str) -> str:
-    home = site.folder / "kgop"
+    home = site.folder.parent / "kg"
     done = run_script([str(home / "operator.sh"), *args], site.env, None, 900, cwd=home)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     return done.stdout
@@ -111,7 +111,7 @@ def test_dry_run_changes_nothing(platform: Standalone) -> None:
     assert "stopped, never removed" in done.stdout
     assert "nothing was changed" in done.stdout
     assert platform.state() == before, summary(platform.state())
-    assert not (platform.folder / "kgop").exists()
+    assert not (platform.folder.parent / "kg").exists()
 
 
 def test_a_failure_halfway_restores_the_platform(platform: Standalone) -> None:
@@ -128,8 +128,8 @@ def test_a_failure_halfway_restores_the_platform(platform: Standalone) -> None:
     assert platform.state()["files"] == before["files"]
     assert platform.state()["volumes"] == before["volumes"]
     assert kgop_containers(platform) == []
-    assert not (platform.folder / "kgop" / ".env").exists()
-    assert list((platform.folder / "kgop" / "backups").iterdir()), "the backup is kept"
+    assert not (platform.folder.parent / "kg" / ".env").exists()
+    assert list((platform.folder.parent / "kg" / "backups").iterdir()), "the backup is kept"
     wait_for(lambda: health(platform.api).get("status") == "healthy", 120, "the api healthy again")
     assert logs_in(platform)
     assert_kept(data, snapshot(platform.dsn))
@@ -143,7 +143,7 @@ def test_adoption_keeps_everything_and_kgop_operates_it(platform: Standalone) ->
     )
     done = adopt(platform)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    home = platform.folder / "kgop"
+    home = platform.folder.parent / "kg"
 
     # The platform's files untouched; its .env copied byte for byte, kgop's lines after it.
     assert platform.state()["files"] == before["files"]

@@ -13,10 +13,8 @@ from tests.support.engines import DockerEngine
 
 ADOPTED = {
     "KG_ADOPT_POSTGRES_VOLUME": "knowledge-graph_postgres_data",
-    "KG_ADOPT_IMPORT_VOLUME": "knowledge-graph_postgres_import",
     "KG_ADOPT_GARAGE_META_VOLUME": "knowledge-graph_garage_meta",
     "KG_ADOPT_GARAGE_DATA_VOLUME": "knowledge-graph_garage_data",
-    "KG_ADOPT_HF_CACHE_VOLUME": "knowledge-graph_hf_cache",
     "KG_ADOPT_GARAGE_CONFIG": "/home/me/knowledge-graph/config/garage.toml",
     "KG_ADOPT_API_PUBLISH": "8000",
     "KG_ADOPT_WEB_PUBLISH": "3000",
@@ -42,17 +40,13 @@ def test_the_platforms_volumes_mounted_where_it_mounted_them(docker_engine: Dock
     code, err, doc = rendered({**os.environ, **ENV, **ADOPTED})
     assert code == 0, err
     services, volumes = doc["services"], doc["volumes"]
-    assert mounts(services["postgres"]) == {
-        ("volume", "postgres-data", "/var/lib/postgresql"),
-        ("volume", "postgres-import", "/import"),
-    }
+    assert mounts(services["postgres"]) == {("volume", "postgres-data", "/var/lib/postgresql")}
     assert mounts(services["garage"]) == {
         ("bind", ADOPTED["KG_ADOPT_GARAGE_CONFIG"], "/etc/garage.toml"),
         ("volume", "garage-meta", "/meta"),
         ("volume", "garage-data", "/data"),
     }
     assert services["garage"]["command"] == ["/garage", "-c", "/etc/garage.toml", "server"]
-    assert ("volume", "hf-cache", "/home/api/.cache") in mounts(services["api"])
     for key, name in (("postgres-data", "knowledge-graph_postgres_data"),
                       ("garage-meta", "knowledge-graph_garage_meta"),
                       ("garage-data", "knowledge-graph_garage_data")):  # fmt: skip

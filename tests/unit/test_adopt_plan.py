@@ -89,6 +89,15 @@ def test_kgop_keeps_its_files_apart(tmp_path: Path) -> None:
     assert "that is the platform's folder" in done.stderr
 
 
+def test_kgop_refuses_a_home_below_a_compose_file(tmp_path: Path) -> None:
+    """compose would find the platform's docker-compose.yml above DIR/kgop and run its project."""
+    folder = install_folder(tmp_path)
+    done = adopt(tmp_path, folder, "--dir", str(folder / "kgop"), "--dry-run")
+    assert done.returncode == 2
+    assert f"{folder}/docker-compose.yml is above it" in done.stderr
+    assert not (folder / "kgop").exists()
+
+
 def bash(script: str) -> str:
     """Run ``script`` with install.d/adopt.sh sourced and install.sh's helpers stubbed."""
     prelude = f"""
@@ -124,17 +133,16 @@ def test_the_env_lines_an_adoption_adds() -> None:
 ADOPT=([dir]=/srv/kg [version]=0.16.0 [kgop_project]=knowledge-graph-kgop
   [img_api]=ghcr.io/x/kg-api:latest [img_web]=ghcr.io/x/kg-web:latest
   [img_postgres]=ghcr.io/x/kg-postgres:latest [img_garage]=dxflrs/garage:v1.0.0
-  [vol_postgres]=knowledge-graph_postgres_data [vol_import]=knowledge-graph_postgres_import
-  [vol_garage_meta]=knowledge-graph_garage_meta [vol_garage_data]=knowledge-graph_garage_data
-  [vol_hf_cache]=knowledge-graph_hf_cache [pub_postgres]=127.0.0.1:5432 [pub_s3]=127.0.0.1:3900
-  [pub_admin]=127.0.0.1:3903 [pub_api]=8000 [pub_web]=3000)
+  [vol_postgres]=0f3a9c [vol_garage_meta]=knowledge-graph_garage_meta
+  [vol_garage_data]=knowledge-graph_garage_data [pub_postgres]=127.0.0.1:5432
+  [pub_s3]=127.0.0.1:3900 [pub_admin]=127.0.0.1:3903 [pub_api]=8000 [pub_web]=3000)
 adopt_env_directives
 """
     )
     lines = out.splitlines()
     assert "set COMPOSE_PROJECT_NAME=knowledge-graph-kgop" in lines
     assert "set COMPOSE_FILE=compose/compose.yml:compose/compose.adopted.yml" in lines
-    assert "set KG_ADOPT_POSTGRES_VOLUME=knowledge-graph_postgres_data" in lines
+    assert "set KG_ADOPT_POSTGRES_VOLUME=0f3a9c" in lines  # an anonymous volume's name
     assert "set KG_ADOPT_GARAGE_CONFIG=/srv/kg/config/garage.toml" in lines
     assert "set KG_ADOPT_API_PUBLISH=8000" in lines  # every address, as "8000:8000" published it
     assert "set KG_POSTGRES_PORT=5432" in lines
