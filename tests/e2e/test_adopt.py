@@ -97,6 +97,12 @@ def kgop_containers(site: Standalone) -> list[str]:
     return out.split()
 
 
+def mounted(site: Standalone, container: str) -> set[tuple[str, str]]:
+    """The volumes a container mounts: (name, mount point)."""
+    mounts = json.loads(site.docker("inspect", "--format", "{{json .Mounts}}", container))
+    return {(m["Name"], m["Destination"]) for m in mounts if m["Type"] == "volume"}
+
+
 def logs_in(site: Standalone) -> bool:
     return login(site.api, "ops", PASSWORD, REDIRECT)[0] == 200
 
@@ -120,7 +126,8 @@ def test_a_failure_halfway_restores_the_platform(platform: Standalone) -> None:
     said = done.stdout + done.stderr  # after the plan, the log is on stdout as well
     assert done.returncode == 1, said[-4000:]
     assert 'failed in the step "start"' in said
-    assert "not-here" in said  # the reason: the image that is missing
+    # The reason: compose could not get the image (no registry is reachable here).
+    assert "`docker compose up --detach --no-deps api web` failed" in said
     assert "the platform runs as before" in said
     # It got as far as stopping the platform and starting kgop's stack.
     assert "stopped kg-api" in said
@@ -155,12 +162,8 @@ def test_adoption_keeps_everything_and_kgop_operates_it(platform: Standalone) ->
         now = platform.docker("inspect", "--format", "{{.Id}} {{.State.Running}}", name)
         assert now.strip() == before["containers"][name].replace(" true", " false")
     assert platform.state()["volumes"] == before["volumes"]
-    mounts = json.loads(
-        platform.docker("inspect", "--format", "{{json .Mounts}}", f"{KGOP_PROJECT}-postgres-1")
-    )
-    assert {(m.get("Name"), m["Destination"]) for m in mounts} >= {
-        ("knowledge-graph_postgres_data", "/var/lib/postgresql")
-    }
+    kgop_postgres = f"{KGOP_PROJECT}-postgres-1"
+    assert mounted(platform, kgop_postgres) == mounted(platform, "knowledge-graph-postgres")
 
     # The same data, the same port, the admin logs in, the api reads the stored Garage key.
     wait_for(lambda: health(platform.api).get("status") == "healthy", 120, "kgop's api healthy")
@@ -176,7 +179,7 @@ def test_adoption_keeps_everything_and_kgop_operates_it(platform: Standalone) ->
     # kgop's verbs on the adopted install.
     status = json.loads(shim(platform, "status", "--json"))
     assert status, status
-    assert shim(platform, "logs", "api", "--tail", "5").strip()
+    assert "api-1" in shim(platform, "logs", "api")  # compose prefixes each line
     configured = shim(platform, "configure", "status", "--json")
     for provider in (*KEYS, "garage"):
         assert provider in configured
