@@ -75,7 +75,7 @@ Usage: install.sh [OPTIONS]
   --dry-run                 print the plan and change nothing
   --adopt DIR               take over a platform installed by its own install.sh in DIR
                             (standalone): its .env, volumes, garage.toml and ports kept; kgop's
-                            files in --dir (default DIR/kgop); see docs/adopt.md
+                            files in --dir (default ~/kg, beside DIR); docs/adopt.md
   -y, --yes, --non-interactive   never ask; use defaults for what is not given
   -h, --help                this help
 TEXT
