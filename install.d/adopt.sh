@@ -8,8 +8,9 @@
 
 # The platform's fixed container names (docker/docker-compose.yml:container_name,
 # docker-compose.standalone.yml, install.sh:2439-2446 for the operator run outside compose),
-# in the order they are stopped; started again in the reverse order.
-readonly ADOPT_CONTAINERS=(kg-web kg-api kg-operator knowledge-graph-garage knowledge-graph-postgres)
+# in the order they are stopped (the operator first: it serves no one, so the downtime starts
+# with web and api); started again in the reverse order.
+readonly ADOPT_CONTAINERS=(kg-operator kg-web kg-api knowledge-graph-garage knowledge-graph-postgres)
 # What a standalone install folder holds (install.sh:1730-1797, 1842-1868).
 readonly ADOPT_FILES=(.env .operator.conf docker-compose.yml docker-compose.ghcr.yml
   docker-compose.standalone.yml config/garage.toml schema/00_baseline.sql)
@@ -136,6 +137,10 @@ adopt_inspect() {
   [[ -n "$(adopt_inspect_one "${garage}" '{{.Id}}')" ]] ||
     die 1 "--adopt ${ADOPT[dir]}: there is no container ${garage}. Hint: start the platform with its ./operator.sh start first"
   ADOPT[project]="$(adopt_inspect_one "${pg}" '{{index .Config.Labels "com.docker.compose.project"}}')"
+  # shellcheck disable=SC2016 # a Go template, not shell
+  local networks='{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}'
+  ADOPT[network]="$(adopt_inspect_one "${pg}" "${networks}")"
+  ADOPT[network]="${ADOPT[network]%% *}"
   [[ -n "${ADOPT[project]}" ]] || die 1 "${pg} was not created by docker compose; kgop adopts what the platform's compose files made"
   ADOPT[vol_postgres]="$(adopt_volume_at "${pg}" /var/lib/postgresql)"
   ADOPT[vol_garage_data]="$(adopt_volume_at "${garage}" /data)"
@@ -222,11 +227,11 @@ adopt_plan() {
   say "kgop adds:"
   say "  - ${OPT[dir]}: operator.sh, compose/, sql/ (the schema of ${ADOPT[img_api]}), backups/, logs/"
   say "  - .env lines: COMPOSE_PROJECT_NAME=${ADOPT[kgop_project]}, COMPOSE_FILE, KG_* settings, GARAGE_ADMIN_TOKEN, KG_SESSION_SECRET, KG_BACKUP_KEY"
-  say "  - its bookkeeping in the schema kgop; a kgop backup of the database before kgop's api and web start"
+  say "  - its bookkeeping in the schema kgop; a kgop backup of the database first, while the platform runs"
   say "kgop replaces:"
   say "  - the running containers ${running[*]:-(none are running)}: stopped, never removed (docker start brings them back)"
   say "  - by the compose project ${ADOPT[kgop_project]}: postgres, garage, ${ADOPT[kgop_project]}-operator, api, web"
-  say "Expected downtime: from stopping kg-api until kgop's api is healthy (typically under a minute; the backup's time on a large database)."
+  say "Expected downtime: from stopping kg-api until kgop's api is healthy (its containers starting: typically well under a minute)."
 }
 
 #######################################
@@ -297,7 +302,22 @@ adopt_files() {
 }
 
 #######################################
-# Stop the platform's running containers (never remove them), web first, postgres last.
+# A kgop backup of the platform's database while the platform still runs (no downtime for
+# it): a one-off operator container on the platform's network, KG_HOME mounted at its path,
+# reaching the platform's postgres by its container name.
+# Globals:
+#   ADOPT, OPT (read)
+# Outputs:
+#   kgop's line about the backup
+#######################################
+adopt_backup() {
+  docker run --rm --network "${ADOPT[network]}" -e "KG_HOME=${OPT[dir]}" \
+    -e POSTGRES_HOST=knowledge-graph-postgres -e POSTGRES_PORT=5432 \
+    -v "${OPT[dir]}:${OPT[dir]}" -w "${OPT[dir]}" "$(image operator)" kgop backup
+}
+
+#######################################
+# Stop the platform's running containers (never remove them), postgres last.
 # Globals:
 #   ADOPT_STATE (read), ADOPT_STOPPED (written)
 #######################################
@@ -417,12 +437,12 @@ adopt_main() {
   LOG="$(mktemp --suffix=.log "${OPT[dir]}/logs/adopt-$(date -u +%Y%m%dT%H%M%SZ)-XXXXXX")"
   exec 3>&1
   exec > >(tee -a "${LOG}") 2>&1
+  step "backup"
+  adopt_backup
   step "stop the platform's containers"
   adopt_stop
   step "infrastructure"
   shim start-infra
-  step "backup"
-  shim backup
   step "start"
   shim start
   trap - ERR

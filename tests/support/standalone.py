@@ -73,7 +73,8 @@ def platform_images(env: dict[str, str], version: str, base_image: str) -> list[
     build(env, "FROM kg-postgres:15\nVOLUME /var/lib/postgresql\n", f"{GHCR}/kg-postgres:latest")
     # The platform's operator image cannot be built offline (pip and npm): one that idles,
     # which is all its install.sh's `docker run -d kg-operator` needs for these tests.
-    build(env, f'FROM {base_image}\nLABEL kgop.test=operator-standin\nCMD ["sleep", "infinity"]\n',
+    idle = "trap 'exit 0' TERM; sleep infinity & wait"  # stops when docker stop asks
+    build(env, f'FROM {base_image}\nLABEL kgop.test=operator-standin\nCMD ["sh", "-c", "{idle}"]\n',
           OPERATOR_STANDIN)  # fmt: skip
     return [*sources, f"{GHCR}/kg-postgres:latest", OPERATOR_STANDIN]
 
