@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -500,6 +501,9 @@ def cli_status(config: dict) -> int:
 
 
 def serve(config: dict) -> int:
+    # Garage exits on SIGTERM (docker stop); as PID 1 without a handler the stand-in would
+    # ignore it and be killed only after the stop timeout.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     store = Store(config)
     Path(config["data_dir"]).mkdir(parents=True, exist_ok=True)
     threading.Thread(target=rpc_server, args=(config, store), daemon=True).start()
