@@ -195,7 +195,8 @@ class Standalone:
 
     def state(self) -> dict[str, Any]:
         """What an adoption must not change by looking: the folder's files, the platform's
-        containers (id, running), the volumes and networks of the engine."""
+        containers (id, running), the volumes, networks and containers of its project and of
+        kgop's beside it."""
         files = {
             str(p.relative_to(self.folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(self.folder.rglob("*"))
@@ -207,12 +208,26 @@ class Standalone:
                 "inspect", "--format", "{{.Id}} {{.State.Running}}", name, check=False
             )
             containers[name] = out.strip()
+        # This install's, and kgop's project beside it: other tests share the engine.
+        projects = (PROJECT, f"{PROJECT}-kgop")
+
+        def listed(*args: str) -> list[str]:
+            label = "label=com.docker.compose.project="
+            return sorted(
+                n for p in projects for n in self.docker(*args, "--filter", label + p).split()
+            )
+
+        mounts = "{{range .Mounts}}{{.Name}} {{end}}"
+        pg = "knowledge-graph-postgres"
+        data = self.docker("inspect", "--format", mounts, pg, check=False).split()
+        present = set(self.docker("volume", "ls", "-q").split())
         return {
             "files": files,
             "containers": containers,
-            "volumes": sorted(self.docker("volume", "ls", "-q").split()),
-            "networks": sorted(self.docker("network", "ls", "--format", "{{.Name}}").split()),
-            "all_containers": sorted(self.docker("ps", "-a", "--format", "{{.Names}}").split()),
+            # Its compose's volumes, and the one postgres mounts (anonymous: no label).
+            "volumes": [*listed("volume", "ls", "-q"), *(v for v in data if v in present)],
+            "networks": listed("network", "ls", "--format", "{{.Name}}"),
+            "all_containers": listed("ps", "-a", "--format", "{{.Names}}"),
         }
 
     def teardown(self) -> None:
