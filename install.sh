@@ -29,7 +29,7 @@ declare -A OPT=(
   [dir]="${HOME}/kg" [source]="" [source_sha256]="" [version]="" [hostname]="" [ssl]="" [ssl_cert]=""
   [ssl_key]="" [ssl_email]="" [admin_user]="" [admin_password_file]="" [ai_provider]=""
   [ai_model]="" [ai_key_file]="" [embedding]="" [macvlan_parent]="" [macvlan_subnet]=""
-  [macvlan_gateway]="" [macvlan_ip]="" [demo]=0 [dry_run]=0 [yes]=0
+  [macvlan_gateway]="" [macvlan_ip]="" [adopt]="" [demo]=0 [dry_run]=0 [yes]=0
 )                       # options (parse_args, interview); validated by validate
 GIVEN=" "               # options given as flags or answers (parse_args, ask)
 SOURCE=""               # where operator.sh, compose/ and sql/ come from (resolve_source)
@@ -73,6 +73,9 @@ Usage: install.sh [OPTIONS]
                             a static LAN address for web (all four or none)
   --demo                    use the reference api/web images, built from the source
   --dry-run                 print the plan and change nothing
+  --adopt DIR               take over a platform installed by its own install.sh in DIR
+                            (standalone): its .env, volumes, garage.toml and ports kept; kgop's
+                            files in --dir (default ~/kg, beside DIR); docs/adopt.md
   -y, --yes, --non-interactive   never ask; use defaults for what is not given
   -h, --help                this help
 TEXT
@@ -150,7 +153,7 @@ parse_args() {
       -y | --yes | --non-interactive) OPT[yes]=1 ;;
       --demo) OPT[demo]=1 ;;
       --dry-run) OPT[dry_run]=1 ;;
-      --dir | --source | --source-sha256 | --version | --hostname | --ssl | --ssl-cert | --ssl-key | --ssl-email | \
+      --adopt | --dir | --source | --source-sha256 | --version | --hostname | --ssl | --ssl-cert | --ssl-key | --ssl-email | \
         --admin-user | --admin-password-file | --ai-provider | --ai-model | --ai-key-file | \
         --embedding | --macvlan-parent | --macvlan-subnet | --macvlan-gateway | --macvlan-ip)
         [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || bad "${flag} needs a value (see --help)"
@@ -1041,9 +1044,17 @@ main() {
   umask 077
   parse_args "$@"
   validate
-  interview
+  [[ -n "${OPT[adopt]}" ]] || interview
   [[ "${OPT[dir]}" == /* ]] || OPT[dir]="$(pwd)/${OPT[dir]}"
   OPT[dir]="${OPT[dir]%/}"
+  if [[ -n "${OPT[adopt]}" ]]; then
+    resolve_source
+    [[ -f "${SOURCE}/install.d/adopt.sh" ]] || bad "--adopt: ${SOURCE}/install.d/adopt.sh is missing"
+    # shellcheck source=install.d/adopt.sh
+    source "${SOURCE}/install.d/adopt.sh"
+    adopt_main
+    return 0
+  fi
   resolve_source
   if ((OPT[dry_run])) && [[ ! -f "${OPT[dir]}/.env" ]]; then
     print_plan

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -100,6 +101,14 @@ def read_config(argv: list[str]) -> dict:
 def address(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def bind_address(value: str) -> tuple[str, int]:
+    """Where to listen: Garage listens on ``[::]`` dual-stack (the platform's own
+    config/garage.toml binds its three ports there); the stand-in's servers are IPv4, so
+    ``[::]`` is every IPv4 address."""
+    host, port = address(value)
+    return ("0.0.0.0" if host == "::" else host), port
 
 
 def node_id(config: dict) -> str:
@@ -425,7 +434,7 @@ def connect(store: Store, state: dict, spec: str) -> dict[str, object]:
 
 
 def rpc_server(config: dict, store: Store) -> None:
-    host, port = address(config["rpc_bind_addr"])
+    host, port = bind_address(config["rpc_bind_addr"])
     server = socket.create_server((host, port))
     expected = rpc_proof(config["rpc_secret"], store.node)
 
@@ -492,6 +501,9 @@ def cli_status(config: dict) -> int:
 
 
 def serve(config: dict) -> int:
+    # Garage exits on SIGTERM (docker stop); as PID 1 without a handler the stand-in would
+    # ignore it and be killed only after the stop timeout.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     store = Store(config)
     Path(config["data_dir"]).mkdir(parents=True, exist_ok=True)
     threading.Thread(target=rpc_server, args=(config, store), daemon=True).start()
@@ -504,7 +516,7 @@ def serve(config: dict) -> int:
                 return store.load()
 
         s3 = ThreadingHTTPServer(
-            address(s3_bind), s3_handler(snapshot, store.region, config["data_dir"])
+            bind_address(s3_bind), s3_handler(snapshot, store.region, config["data_dir"])
         )
         threading.Thread(target=s3.serve_forever, daemon=True).start()
         print(f"INFO garage_api::generic_server: S3 API server listening on {s3_bind}", flush=True)
@@ -515,15 +527,83 @@ def serve(config: dict) -> int:
         threading.Event().wait()
     handler = admin_handler(store, config["admin"]["admin_token"])
     print(f"INFO garage_api::generic_server: Admin API server listening on {bind}", flush=True)
-    ThreadingHTTPServer(address(bind), handler).serve_forever()
+    ThreadingHTTPServer(bind_address(bind), handler).serve_forever()
     return 0
 
 
-def main(argv: list[str]) -> int:
-    words = [a for i, a in enumerate(argv) if not a.startswith("-") and
-             (i == 0 or argv[i - 1] not in ("-c", "--config"))]  # fmt: skip
+def cli_admin(config: dict, words: list[str], argv: list[str]) -> int:
+    """The CLI commands the platform's own installer and operator run in the garage
+    container (its install.sh:2600-2650, operator/lib/start-infra.sh:230-280), on the
+    state the server keeps: layout assign/apply, bucket create/list/allow, key create."""
+    store = Store(config)
+    state = store.load()
+
+    def flag(*names: str) -> str | None:
+        for i, arg in enumerate(argv):
+            if arg in names and i + 1 < len(argv):
+                return argv[i + 1]
+        return None
+
+    def key_id(name: str) -> str:
+        found = [k for k, v in state["keys"].items() if v["name"] == name or k == name]
+        if len(found) != 1:
+            raise Fatal(f"No key matching {name}")
+        return found[0]
+
+    def bucket_id(alias: str) -> str:
+        for bid, bucket in state["buckets"].items():
+            if alias in bucket["globalAliases"]:
+                return bid
+        raise Fatal(f"Bucket not found: {alias}")
+
     try:
-        config = read_config(argv)
+        if words[:2] == ["layout", "assign"]:
+            node = next(n for n in (store.node,) if n.startswith(words[2]))
+            capacity = 10 * 1024**3 if (flag("-c", "--capacity") or "") else None
+            post(store, state, "/v1/layout", [{"id": node, "zone": flag("-z", "--zone") or "dc1",
+                                               "capacity": capacity, "tags": []}])  # fmt: skip
+        elif words[:2] == ["layout", "apply"]:
+            post(store, state, "/v1/layout/apply", {"version": int(flag("--version") or 0)})
+            print("==== NEW CLUSTER LAYOUT AFTER APPLYING CHANGES ====")
+        elif words[:2] == ["bucket", "create"]:
+            post(store, state, "/v1/bucket", {"globalAlias": words[2]})
+            print(f"Bucket {words[2]} was created.")
+        elif words[:2] == ["bucket", "list"]:
+            for bucket in state["buckets"].values():
+                print(" ".join(bucket["globalAliases"]))
+        elif words[:2] == ["bucket", "allow"]:
+            permissions = {p: f"--{p}" in argv for p in ("read", "write", "owner")}
+            body = {"bucketId": bucket_id(words[2]), "accessKeyId": key_id(flag("--key") or ""),
+                    "permissions": permissions}  # fmt: skip
+            post(store, state, "/v1/bucket/allow", body)
+            print(f"New permissions for key on bucket {words[2]} applied.")
+        elif words[:2] == ["key", "create"]:
+            info = post(store, state, "/v1/key", {"name": words[2]})
+            print(f"Key name: {words[2]}\nKey ID: {info['accessKeyId']}\n"
+                  f"Secret key: {info['secretAccessKey']}")  # fmt: skip
+        else:
+            raise Fatal(f"stand-in: unsupported command {' '.join(words)}")
+    except (ApiError, IndexError, StopIteration) as exc:
+        raise Fatal(f"{' '.join(words)}: {getattr(exc, 'message', exc)}") from None
+    store.save(state)
+    return 0
+
+
+# The options that take a value, in the commands the stand-in knows.
+VALUED = {"-c", "--config", "-z", "--zone", "--capacity", "--version", "--key", "-t", "--tag"}
+
+
+def main(argv: list[str]) -> int:
+    # Garage's global options come before the command (`garage -c FILE layout assign -c 1G`).
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-") and
+                  (i == 0 or argv[i - 1] not in ("-c", "--config"))), len(argv))  # fmt: skip
+    words, skip = [], False
+    for arg in argv[first:]:
+        if not skip and not arg.startswith("-"):
+            words.append(arg)
+        skip = not skip and arg in VALUED
+    try:
+        config = read_config(argv[:first])
         if words[:1] == ["server"]:
             return serve(config)
         if words[:1] == ["status"]:
@@ -531,6 +611,8 @@ def main(argv: list[str]) -> int:
         if words[:2] == ["node", "id"]:
             print(node_id(config))
             return 0
+        if words[:1] in (["layout"], ["bucket"], ["key"]):
+            return cli_admin(config, words, argv[first:])
         raise Fatal(f"stand-in: unsupported command {' '.join(words) or '(none)'}")
     except Fatal as exc:
         print(f"Error: {exc}", file=sys.stderr, flush=True)

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 BUCKET = GARAGE_BUCKET  # the default; an install's is Settings.garage_bucket (GARAGE_BUCKET)
 KEY_NAME = "kg-api"
+# The name the platform's own installer and operator give the api's key (its install.sh:2629-2640,
+# operator/lib/start-infra.sh:243): an adopted install's key is found, never replaced.
+PLATFORM_KEY_NAME = "kg-api-key"
 DEFAULT_REGION = "garage"
 
 # No secret in here: GARAGE_RPC_SECRET and GARAGE_ADMIN_TOKEN reach the container from .env.
@@ -153,13 +156,15 @@ class GarageAdmin:
             ) from None
 
     def find_key(self) -> dict[str, Any] | None:
-        """The api's key by its exact name (Garage's search also matches id prefixes)."""
-        keys = [k for k in self._call("GET", "/v1/key") if k.get("name") == KEY_NAME]
+        """The api's key by its exact name, kgop's or the platform's (Garage's search also
+        matches id prefixes)."""
+        names = (KEY_NAME, PLATFORM_KEY_NAME)
+        keys = [k for k in self._call("GET", "/v1/key") if k.get("name") in names]
         if len(keys) > 1:
             ids = ", ".join(k["id"] for k in keys)
             raise RefusedForSafety(
-                f"Garage holds {len(keys)} keys named {KEY_NAME} ({ids}); kgop will not guess "
-                "which one the api uses",
+                f"Garage holds {len(keys)} keys named {KEY_NAME} or {PLATFORM_KEY_NAME} "
+                f"({ids}); kgop will not guess which one the api uses",
                 hint="delete the unused one with `garage key delete --yes ID` in the garage "
                 "container, then run `kgop garage init`",
             )
