@@ -1097,4 +1097,7 @@ main() {
   summary
 }
 
-main "$@"
+# Sourced (by tests), it only defines the functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

@@ -103,6 +103,7 @@ def bash(script: str) -> str:
     prelude = f"""
 set -euo pipefail
 declare -A OPT=([dir]=/srv/kg/kgop)
+SOURCE={ROOT}
 die() {{ local c="$1"; shift; echo "$*" >&2; exit "$c"; }}
 bad() {{ die 2 "$*"; }}
 say() {{ printf '%s\\n' "$*"; }}

@@ -56,3 +56,32 @@ def test_sourcing_the_shim_runs_nothing(shim: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) >= 5
     assert "Usage" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("kg.example.com", True),
+        ("10.0.0.7", True),
+        ("fd00::7", True),
+        ("localhost", True),
+        ("-bad.example.com", False),
+        ("kg_example.com", False),
+        ("a" * 64 + ".example.com", False),
+        ("kg.example.com;rm -rf /", False),
+    ],
+)
+def test_install_sh_sourced_runs_nothing_and_checks_hostnames(
+    tmp_path: Path, name: str, valid: bool
+) -> None:
+    """install.sh, sourced, defines its functions without installing anything (no output, no
+    file written): its checks can be tried one by one."""
+    done = subprocess.run(
+        ["bash", "-c", f'source {ROOT / "install.sh"} && valid_hostname "$1"', "_", name],
+        cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert (done.returncode == 0) == valid, done.stderr
+    assert done.stdout == ""
+    assert done.stderr == ""
+    assert list(tmp_path.iterdir()) == []
