@@ -152,10 +152,11 @@ def probe(site: UpgradeSite, stack: Stack) -> Iterator[dict[str, Any]]:
     folder = site.base / f"probe-{uuid.uuid4().hex[:6]}"
     folder.mkdir()
     name = f"{stack.project}-probe-{folder.name[-6:]}"
-    # One short DNS try: with no task behind `api` the lookup fails fast, counted.
+    # One short DNS try: with no task behind `api` the lookup fails fast, counted. As root:
+    # the api image runs as its own user, who may not write into the test's folder.
     started = docker(site.engine, "run", "-d", "--name", name, "--network",
                      f"{stack.project}_default", "--dns-opt", "timeout:1",
-                     "--dns-opt", "attempts:1", "-v", f"{folder}:/probe",
+                     "--dns-opt", "attempts:1", "--user", "0", "-v", f"{folder}:/probe",
                      "--entrypoint", "python3", f"kg-api:{newest}", "-c", PROBE)  # fmt: skip
     assert started.returncode == 0, started.stderr
     result: dict[str, Any] = {}
