@@ -800,6 +800,21 @@ setup_tls() {
 # ---- steps --------------------------------------------------------------------------------
 
 #######################################
+# The run's log in the install's logs/: a new file of its own (mktemp: O_EXCL, 0600), never
+# one a link points at. From here on everything said goes to the terminal and the log; fd 3
+# keeps the terminal (for what must not be logged).
+# Globals:
+#   OPT (read), LOG (written)
+# Arguments:
+#   what runs (install, adopt): the start of the file's name
+#######################################
+open_log() {
+  LOG="$(mktemp --suffix=.log "${OPT[dir]}/logs/$1-$(date -u +%Y%m%dT%H%M%SZ)-XXXXXX")"
+  exec 3>&1
+  exec > >(tee -a "${LOG}") 2>&1
+}
+
+#######################################
 # The ERR trap: name the step that failed and the log.
 # Globals:
 #   STEP, LOG (read)
@@ -1076,10 +1091,7 @@ main() {
   trap 'on_error $?' ERR
   step "files"
   install_files
-  # A new file of its own (mktemp: O_EXCL, 0600), never one a link points at.
-  LOG="$(mktemp --suffix=.log "${OPT[dir]}/logs/install-$(date -u +%Y%m%dT%H%M%SZ)-XXXXXX")"
-  exec 3>&1
-  exec > >(tee -a "${LOG}") 2>&1
+  open_log install
   ((RERUN)) && say "An install exists in ${OPT[dir]}: re-run mode, every secret is kept."
   step ".env"
   write_env

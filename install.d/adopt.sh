@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # install.sh --adopt DIR: take over a platform installed by the platform's own install.sh
 # (standalone mode), keeping its .env, volumes, garage.toml, certificates and ports.
-# Sourced by install.sh (which defines OPT, SOURCE, die, bad, say, step, image, env_tool,
+# Sourced by install.sh (which defines OPT, SOURCE, die, bad, say, step, open_log, image, env_tool,
 # install_files, ensure_operator_image); docs/adopt.md says what is kept, what changes and
 # how to go back. The platform's layout is its install.sh (download_files:1718-1799,
 # generate_secrets:1811-1870, start_containers:2394-2470) and its docker/docker-compose*.yml.
@@ -221,9 +221,7 @@ adopt_main() {
   trap 'adopt_on_error $?' ERR
   step "files"
   adopt_files
-  LOG="$(mktemp --suffix=.log "${OPT[dir]}/logs/adopt-$(date -u +%Y%m%dT%H%M%SZ)-XXXXXX")"
-  exec 3>&1
-  exec > >(tee -a "${LOG}") 2>&1
+  open_log adopt
   step "backup"
   adopt_backup
   step "stop the platform's containers"
