@@ -226,7 +226,7 @@ cmd_start_infra() {
   preflight_mounts
   note "Starting postgres, the operator and garage..."
   compose up -d postgres operator garage || die 1 "docker compose up failed (see above)"
-  # kgop's wait (services/health.py), in the operator, which compose starts once postgres is healthy.
+  # kgop's wait (services/docker/health.py), in the operator, which compose starts once postgres is healthy.
   docker exec "$(operator_name)" kgop wait --timeout "${KG_HEALTH_DEADLINE:-180}" postgres garage operator
 }
 

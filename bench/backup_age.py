@@ -31,8 +31,8 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from bench.common import median_of
-from kgop_tui.services.backup import BackupService
-from kgop_tui.services.pg_tools import find_tool, libpq_environment
+from kgop_tui.services.backups.backup import BackupService
+from kgop_tui.services.database.pg_tools import find_tool, libpq_environment
 from kgop_tui.settings import load_settings
 from tests.support.engines import PgServer, create_database, drop_database, start_cluster
 from tests.support.helpers import fetch, kgop_env, run_kgop

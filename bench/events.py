@@ -20,8 +20,8 @@ import docker as docker_sdk
 
 from bench.common import bench_project, run_service
 from kgop_tui.models import ContainerState, StatusUpdate
-from kgop_tui.services.docker_engine import DockerService
-from kgop_tui.services.events import ProjectWatcher
+from kgop_tui.services.docker.docker_engine import DockerService
+from kgop_tui.services.docker.events import ProjectWatcher
 from kgop_tui.settings import load_settings
 
 

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kgop_tui import __version__
-from kgop_tui.services.database import DatabaseTarget
-from kgop_tui.services.migrations import MigrationService
+from kgop_tui.services.database.connection import DatabaseTarget
+from kgop_tui.services.database.migrations import MigrationService
 from tests.support.engines import PgServer, create_database, start_cluster
 
 

@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from kgop_tui.services.logs import LogBatch, LogChunk
+from kgop_tui.services.docker.logs import LogBatch, LogChunk
 from tests.tui.fakes import NOW, Fakes
 
 KGOP = [sys.executable, "-m", "kgop_tui.cli"]
@@ -235,7 +235,7 @@ async def _health_keys(home: Path, services: int, seconds: float) -> tuple[list[
 
     from kgop_tui.app import KgopApp
     from kgop_tui.screens.health import HealthScreen
-    from kgop_tui.services.bundle import build_services
+    from kgop_tui.services.wiring import build_services
     from kgop_tui.settings import load_settings
 
     app = KgopApp(build_services(load_settings(kg_home=home)))

@@ -118,7 +118,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
     from kgop_tui.errors import ExitCode
     from kgop_tui.render import emit, render_project_status
-    from kgop_tui.services.docker_engine import DockerService
+    from kgop_tui.services.docker.docker_engine import DockerService
 
     service = DockerService(settings)
     try:
@@ -147,7 +147,7 @@ def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
             hint="use the plain verbs (`kgop status`, `kgop logs`, ...) in scripts",
         )
     from kgop_tui.app import KgopApp
-    from kgop_tui.services.bundle import build_services
+    from kgop_tui.services.wiring import build_services
 
     KgopApp(build_services(settings), read_only=getattr(args, "read_only", False)).run()
     return ExitCode.OK

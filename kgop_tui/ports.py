@@ -1,6 +1,6 @@
 """What the TUI needs from the services, as protocols.
 
-Screens talk only to these. The real implementations are in ``services/bundle.py``; the
+Screens talk only to these. The real implementations are in ``services/wiring.py``; the
 TUI tests use fakes that a shared contract test holds to the same behaviour.
 """
 

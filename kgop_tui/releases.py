@@ -259,7 +259,7 @@ def render_markdown(manifest: Manifest) -> str:
 def _last_file_version(folder: Path) -> int | None:
     """The newest version a schema records: its files' (``archived/`` included), or what
     the baseline beside them records when it is newer (kgop's packaged subset ships none)."""
-    from kgop_tui.services.baseline import BASELINE_FILE, recorded_checkpoint
+    from kgop_tui.services.database.baseline import BASELINE_FILE, recorded_checkpoint
 
     numbers = [
         int(p.name.split("_", 1)[0])

@@ -265,8 +265,8 @@ def render_upgrade_status(status: UpgradeStatus) -> str:
 def describe_backup(info: BackupInfo) -> str:
     """One line a person reads: where, when, why, version, size, rows, graphs, signature."""
     from kgop_tui.models import CheckedBackup
-    from kgop_tui.services.age_graphs import describe_graphs
-    from kgop_tui.services.backup_mac import describe_signature
+    from kgop_tui.services.backups.backup_mac import describe_signature
+    from kgop_tui.services.database.age_graphs import describe_graphs
 
     rows = sum(info.tables.values())
     return (

@@ -63,8 +63,8 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
     from kgop_tui.render import describe_backup as describe
     from kgop_tui.render import emit
-    from kgop_tui.services.backup import BackupService
-    from kgop_tui.services.backup_mac import listing_key
+    from kgop_tui.services.backups.backup import BackupService
+    from kgop_tui.services.backups.backup_mac import listing_key
 
     service = BackupService(settings)
     if args.prune is not None:
@@ -93,7 +93,11 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 def _passphrase(args: argparse.Namespace) -> str | None:
     """The passphrase to seal .env with: asked or read (and checked), generated, or none."""
     from kgop_tui.errors import UsageError
-    from kgop_tui.services.sealed import check_passphrase, generate_passphrase, read_passphrase
+    from kgop_tui.services.backups.sealed import (
+        check_passphrase,
+        generate_passphrase,
+        read_passphrase,
+    )
 
     if args.generate_passphrase:
         if not sys.stderr.isatty():  # shown once: never into a log file or a pipe
@@ -115,12 +119,12 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.models import RestoreResult
     from kgop_tui.render import describe_backup as describe
     from kgop_tui.render import emit
-    from kgop_tui.services.age_graphs import describe_graphs
-    from kgop_tui.services.backup import BackupService
-    from kgop_tui.services.backup_mac import describe_signature
-    from kgop_tui.services.compose import ComposeService
-    from kgop_tui.services.docker_engine import DockerService
-    from kgop_tui.services.health import wait_healthy
+    from kgop_tui.services.backups.backup import BackupService
+    from kgop_tui.services.backups.backup_mac import describe_signature
+    from kgop_tui.services.database.age_graphs import describe_graphs
+    from kgop_tui.services.docker.compose import ComposeService
+    from kgop_tui.services.docker.docker_engine import DockerService
+    from kgop_tui.services.docker.health import wait_healthy
     from kgop_tui.services.upgrade import APP_SERVICES, UpgradeFiles, hold_lock, lock_is_free
     from kgop_tui.settings import load_settings
 
@@ -139,7 +143,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         )
     passphrase = None
     if args.secrets_passphrase_stdin:
-        from kgop_tui.services.sealed import read_passphrase
+        from kgop_tui.services.backups.sealed import read_passphrase
 
         passphrase = read_passphrase(from_stdin=True, confirm=False)
     else:

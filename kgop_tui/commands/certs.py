@@ -50,12 +50,12 @@ def register(verbs: Any) -> None:
 
 
 def cmd_certs(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.services.certs import inspect, self_signed
+    from kgop_tui.services.tls.certs import inspect, self_signed
 
     if args.certs_verb == "self-signed":
         self_signed(args.hostname, args.cert, args.key, args.days)
     elif args.certs_verb == "acme":
-        from kgop_tui.services.acme import LETS_ENCRYPT, issue_certificate
+        from kgop_tui.services.tls.acme import LETS_ENCRYPT, issue_certificate
 
         issue_certificate(
             args.directory or LETS_ENCRYPT,
@@ -90,7 +90,7 @@ def cmd_certs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def reload_nginx(settings: Settings) -> str:
-    from kgop_tui.services.docker_engine import DockerService
+    from kgop_tui.services.docker.docker_engine import DockerService
 
     docker = DockerService(settings)
     try:
@@ -103,7 +103,7 @@ def reload_nginx(settings: Settings) -> str:
 
 
 def cmd_recert(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.services.certs import CertificateInfo, inspect, self_signed
+    from kgop_tui.services.tls.certs import CertificateInfo, inspect, self_signed
     from kgop_tui.settings import read_env_file
 
     env_path = settings.kg_home / ".env"
@@ -128,7 +128,7 @@ def cmd_recert(args: argparse.Namespace, settings: Settings) -> int:
         if mode == "self-signed":
             self_signed(hostname, cert, key)
         elif mode == "letsencrypt":
-            from kgop_tui.services.acme import LETS_ENCRYPT, issue_certificate
+            from kgop_tui.services.tls.acme import LETS_ENCRYPT, issue_certificate
 
             email = args.email or env.get("KG_SSL_EMAIL")
             if not email:

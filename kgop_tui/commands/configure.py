@@ -2,7 +2,7 @@
 rotate-key|forget-secrets``.
 
 Each verb writes the platform's own tables as the platform's operator does
-(``operator/configure.py``) and its api reads them (see :mod:`kgop_tui.services.config`).
+(``operator/configure.py``) and its api reads them (see :mod:`kgop_tui.services.platform.config`).
 Scriptable with flags; on a terminal, missing input is asked for (questionary). Without a
 terminal nothing is ever asked: missing input is exit 2 naming what is missing. Secrets
 come from stdin or a file, never from argv.
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         OAuthClient,
         Provider,
     )
-    from kgop_tui.services.config import ConfigService
+    from kgop_tui.services.platform.config import ConfigService
 
 DEFAULT_MODELS = {  # the platform operator's defaults (operator/configure.py:190-195)
     "openai": "gpt-4o",
@@ -106,8 +106,8 @@ def register(verbs: Any) -> None:
 
 
 def service(settings: Settings) -> ConfigService:
-    from kgop_tui.services.config import ConfigService
-    from kgop_tui.services.database import DatabaseTarget
+    from kgop_tui.services.database.connection import DatabaseTarget
+    from kgop_tui.services.platform.config import ConfigService
 
     return ConfigService(DatabaseTarget.from_settings(settings), settings)
 

@@ -32,7 +32,7 @@ def register(verbs: Any) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.services.doctor import Doctor
+    from kgop_tui.services.diagnosis.doctor import Doctor
 
     report = Doctor(settings).run()
     if args.json:
@@ -44,8 +44,8 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_check_mounts(args: argparse.Namespace, settings: Settings) -> int:
     from kgop_tui.checks import CheckState
-    from kgop_tui.services.compose import ComposeService
-    from kgop_tui.services.mounts import mount_checks, require_mounts
+    from kgop_tui.services.docker.compose import ComposeService
+    from kgop_tui.services.docker.mounts import mount_checks, require_mounts
 
     compose = ComposeService(settings)
     require_mounts(compose, args.services or None)
@@ -58,7 +58,7 @@ def cmd_check_mounts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bundle(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.services.support_bundle import write_bundle
+    from kgop_tui.services.diagnosis.support_bundle import write_bundle
 
     result = write_bundle(settings, args.output, args.log_lines)
     print(

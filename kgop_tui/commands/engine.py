@@ -13,7 +13,7 @@ from kgop_tui.settings import Settings
 from kgop_tui.text import clean, clean_line
 
 if TYPE_CHECKING:
-    from kgop_tui.services.logs import LogChunk, LogFilter
+    from kgop_tui.services.docker.logs import LogChunk, LogFilter
 
 # Compose's palette: readable on dark and light terminals, 16-colour safe.
 _COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
@@ -123,8 +123,8 @@ def _kept(chunks: list[LogChunk], keep: LogFilter) -> list[LogChunk]:
 
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.services.docker_engine import DockerService
-    from kgop_tui.services.logs import LogFilter, LogFollower, history, parse_since
+    from kgop_tui.services.docker.docker_engine import DockerService
+    from kgop_tui.services.docker.logs import LogFilter, LogFollower, history, parse_since
 
     tail = _tail(args.tail)
     since = parse_since(args.since) if args.since else None
@@ -158,8 +158,8 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_lifecycle(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.services.compose import ComposeService
-    from kgop_tui.services.docker_engine import DockerService
+    from kgop_tui.services.docker.compose import ComposeService
+    from kgop_tui.services.docker.docker_engine import DockerService
 
     swarm = DockerService(settings).swarm()
     if swarm.services():  # a Swarm stack: tasks are replaced, rolling, by Swarm itself
@@ -184,9 +184,9 @@ def cmd_lifecycle(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_wait(args: argparse.Namespace, settings: Settings) -> int:
     """What `operator.sh start-infra` waits with: "postgres healthy, garage healthy"."""
-    from kgop_tui.services.compose import ComposeService
-    from kgop_tui.services.docker_engine import DockerService
-    from kgop_tui.services.health import wait_healthy
+    from kgop_tui.services.docker.compose import ComposeService
+    from kgop_tui.services.docker.docker_engine import DockerService
+    from kgop_tui.services.docker.health import wait_healthy
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be more than 0 seconds", hint="e.g. --timeout 180")

@@ -38,7 +38,7 @@ def register(verbs: Any) -> None:
 
 
 def _generate(kind: str, where: str) -> str:
-    from kgop_tui.services.secrets import generate_key
+    from kgop_tui.services.platform.secrets import generate_key
 
     if kind == "fernet":
         return generate_key()

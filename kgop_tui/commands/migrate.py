@@ -17,7 +17,7 @@ if TYPE_CHECKING:
         MigrationFile,
         MigrationRun,
     )
-    from kgop_tui.services.migrations import MigrationService
+    from kgop_tui.services.database.migrations import MigrationService
 
 
 def register(verbs: Any) -> None:
@@ -62,7 +62,7 @@ def register(verbs: Any) -> None:
 
 def service(settings: Settings, lock_timeout: float = 60.0) -> MigrationService:
     """The migration service for this install (asyncpg is imported only here)."""
-    from kgop_tui.services.migrations import MigrationService
+    from kgop_tui.services.database.migrations import MigrationService
 
     return MigrationService.of_install(settings, lock_timeout)
 

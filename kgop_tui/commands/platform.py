@@ -50,7 +50,7 @@ def done(started: float, detail: str = "ok") -> None:
 async def wait_database(settings: Settings, deadline: float) -> None:
     import asyncio
 
-    from kgop_tui.services.database import DatabaseTarget, connect
+    from kgop_tui.services.database.connection import DatabaseTarget, connect
 
     target = DatabaseTarget.from_settings(settings)
     while True:
@@ -65,7 +65,7 @@ async def wait_database(settings: Settings, deadline: float) -> None:
 
 
 def garage_admin(settings: Settings) -> Any:
-    from kgop_tui.services.garage import GarageAdmin
+    from kgop_tui.services.platform.garage import GarageAdmin
 
     return GarageAdmin.of_install(settings)
 
@@ -76,8 +76,8 @@ def garage_init(settings: Settings, deadline: float, swarm: bool = False) -> str
     import asyncio
 
     from kgop_tui.commands.configure import service as config_service
-    from kgop_tui.services.garage import cluster_peers
-    from kgop_tui.services.provider_keys import GARAGE
+    from kgop_tui.services.platform.garage import cluster_peers
+    from kgop_tui.services.platform.provider_keys import GARAGE
 
     admin = garage_admin(settings)
     while True:
@@ -103,7 +103,7 @@ def garage_init(settings: Settings, deadline: float, swarm: bool = False) -> str
 
 
 def ensure_garage_config(settings: Settings) -> bool:
-    from kgop_tui.services.garage import ensure_config
+    from kgop_tui.services.platform.garage import ensure_config
 
     return ensure_config(settings.kg_home, settings.kg_garage_region)
 
@@ -113,10 +113,10 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
     from kgop_tui.commands.migrate import failure_error
     from kgop_tui.commands.migrate import service as migration_service
-    from kgop_tui.services.compose import ComposeService
-    from kgop_tui.services.docker_engine import DockerService
-    from kgop_tui.services.health import wait_healthy
-    from kgop_tui.services.mounts import require_mounts
+    from kgop_tui.services.docker.compose import ComposeService
+    from kgop_tui.services.docker.docker_engine import DockerService
+    from kgop_tui.services.docker.health import wait_healthy
+    from kgop_tui.services.docker.mounts import require_mounts
 
     warm = settings.warm_migrations_dir() is not None
     total = 6 if warm else 5
@@ -172,7 +172,7 @@ def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_garage(args: argparse.Namespace, settings: Settings) -> int:
     if args.garage_verb == "config":
-        from kgop_tui.services.garage import config_path
+        from kgop_tui.services.platform.garage import config_path
 
         written = ensure_garage_config(settings)
         state = "written" if written else "present, kept as it is"
@@ -180,7 +180,7 @@ def cmd_garage(args: argparse.Namespace, settings: Settings) -> int:
         return ExitCode.OK
     if args.garage_verb == "init":
         from kgop_tui.errors import KgopError
-        from kgop_tui.services.docker_engine import DockerService
+        from kgop_tui.services.docker.docker_engine import DockerService
 
         try:  # a Swarm stack's garage tasks form one cluster
             swarm = DockerService(settings).is_stack()

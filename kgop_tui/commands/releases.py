@@ -49,8 +49,8 @@ def cmd_releases(args: argparse.Namespace, settings: Settings) -> int:
 def check_releases(manifest: Any, settings: Settings) -> int:
     """``--check``: exit 1 naming each inconsistency or mismatched running image."""
     from kgop_tui.releases import ROLES, check_manifest
-    from kgop_tui.services.baseline import BASELINE_FILE
-    from kgop_tui.services.docker_engine import DockerService
+    from kgop_tui.services.database.baseline import BASELINE_FILE
+    from kgop_tui.services.docker.docker_engine import DockerService
 
     # The installed release's schema, when the install holds the platform's (its baseline
     # beside the migrations): the manifest's range must be what its files record.

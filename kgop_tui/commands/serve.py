@@ -123,7 +123,7 @@ def published_addresses(status: ProjectStatus) -> tuple[dict[str, str], list[str
 def use_published_ports(settings: Settings) -> None:
     """On the host's network, Postgres and Garage are where compose publishes them; the
     sessions (child processes) inherit the addresses through the environment."""
-    from kgop_tui.services.docker_engine import DockerService
+    from kgop_tui.services.docker.docker_engine import DockerService
 
     docker = DockerService(settings)
     try:

@@ -41,7 +41,7 @@ def register(verbs: Any) -> None:
 
 
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
-    from kgop_tui.services.stack_file import render
+    from kgop_tui.services.docker.stack_file import render
 
     if not args.check:
         print(json.dumps(render(settings), indent=2))
@@ -50,7 +50,7 @@ def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_image(args: argparse.Namespace, settings: Settings) -> int:
     """Read from compose's JSON with a JSON parser (operator.sh has none on the host)."""
-    from kgop_tui.services.compose import ComposeService
+    from kgop_tui.services.docker.compose import ComposeService
 
     compose = ComposeService(settings)
     compose.check_services([args.service])

@@ -577,7 +577,7 @@ def pebble(tmp_path: Path) -> Iterator[dict[str, str]]:
         from tests.support.engines import require_or_skip
 
         require_or_skip("pebble is not installed (scripts/test.sh installs it)")
-    from kgop_tui.services.certs import self_signed
+    from kgop_tui.services.tls.certs import self_signed
 
     tls_cert, tls_key = tmp_path / "pebble.pem", tmp_path / "pebble.key"
     self_signed("localhost", tls_cert, tls_key)

@@ -11,9 +11,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from kgop_tui.models import BackupInfo, Provider
-from kgop_tui.services.backup_mac import read_key, signed_manifest
-from kgop_tui.services.config import ConfigService
-from kgop_tui.services.database import DatabaseTarget
+from kgop_tui.services.backups.backup_mac import read_key, signed_manifest
+from kgop_tui.services.database.connection import DatabaseTarget
+from kgop_tui.services.platform.config import ConfigService
 from kgop_tui.settings import load_settings, read_env_file
 from tests.support.engines import DockerEngine
 from tests.support.helpers import execute, fetch, kgop_env, run_kgop, table_snapshot

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from kgop_tui.errors import RefusedForSafety
-from kgop_tui.services.backup import BackupService
-from kgop_tui.services.backup_mac import decode_key, new_key
+from kgop_tui.services.backups.backup import BackupService
+from kgop_tui.services.backups.backup_mac import decode_key, new_key
 from kgop_tui.services.files import update_env_file
 from kgop_tui.settings import load_settings, read_env_file
 from tests.integration import test_backup

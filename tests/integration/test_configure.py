@@ -18,8 +18,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from kgop_tui.models import Provider
-from kgop_tui.services.config import ConfigService
-from kgop_tui.services.database import DatabaseTarget
+from kgop_tui.services.database.connection import DatabaseTarget
+from kgop_tui.services.platform.config import ConfigService
 from kgop_tui.settings import load_settings
 from tests.support.engines import PgServer
 from tests.support.helpers import execute, fetch, kgop_env, run_kgop
@@ -325,7 +325,7 @@ def test_wrong_encryption_key_is_refused_before_writing(install: Install) -> Non
     assert fetch(install.dsn, "SELECT * FROM kg_api.system_api_keys") == before
     status = ok(install.kgop("configure", "status"))
     assert "DOES NOT MATCH" in status
-    from kgop_tui.services.config import KeyMismatch
+    from kgop_tui.services.platform.config import KeyMismatch
 
     with pytest.raises(KeyMismatch):
         asyncio.run(install.service().read_api_key(Provider.OPENAI))

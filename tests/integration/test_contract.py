@@ -27,10 +27,10 @@ from kgop_tui.models import (
     ValidationStatus,
 )
 from kgop_tui.ports import ConfigPort, DoctorPort, EnginePort, MigrationsPort, UpgradePort
-from kgop_tui.services.bundle import DoctorControl, Engine, UpgradeControl
-from kgop_tui.services.config import ConfigService
-from kgop_tui.services.database import DatabaseTarget
-from kgop_tui.services.migrations import MigrationService
+from kgop_tui.services.database.connection import DatabaseTarget
+from kgop_tui.services.database.migrations import MigrationService
+from kgop_tui.services.platform.config import ConfigService
+from kgop_tui.services.wiring import DoctorControl, Engine, UpgradeControl
 from kgop_tui.settings import load_settings
 from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
 from tests.tui.fakes import FakeConfig, FakeDoctor, FakeEngine, FakeMigrations, FakeUpgrades

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from kgop_tui.models import ContainerState, Health, StatusUpdate
-from kgop_tui.services.docker_engine import DockerService
-from kgop_tui.services.events import ProjectWatcher
-from kgop_tui.services.logs import LogFollower, sort_key
+from kgop_tui.services.docker.docker_engine import DockerService
+from kgop_tui.services.docker.events import ProjectWatcher
+from kgop_tui.services.docker.logs import LogFollower, sort_key
 from kgop_tui.settings import Settings, load_settings
 from tests.support.engines import ComposeProject, DockerEngine, compose_project, wait_for
 from tests.support.helpers import KGOP, kgop_env, run_kgop

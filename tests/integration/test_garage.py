@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kgop_tui.services.garage import CONFIG_TEMPLATE, config_path, ensure_config
+from kgop_tui.services.platform.garage import CONFIG_TEMPLATE, config_path, ensure_config
 from tests.support.engines import TEST_LABEL, DockerEngine, free_port, wait_for
 from tests.support.helpers import kgop_env, run_kgop
 
@@ -254,7 +254,7 @@ def test_a_cluster_of_nodes_is_connected_and_every_node_gets_a_role(
     """Garage on three nodes (three tasks of a Swarm stack): init connects them, gives each
     a role in one layout, and every node ends up knowing the others and that layout."""
     from kgop_tui.errors import OperationFailed
-    from kgop_tui.services.garage import GarageAdmin
+    from kgop_tui.services.platform.garage import GarageAdmin
 
     ensure_config(tmp_path)
     rpc, token = secrets.token_hex(32), secrets.token_hex(16)

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 
 from kgop_tui.app import KgopApp
 from kgop_tui.screens.health import KEYS
-from kgop_tui.services.bundle import build_services
+from kgop_tui.services.wiring import build_services
 from kgop_tui.settings import load_settings
 from tests.support.engines import ComposeProject, DockerEngine, busy_and_idle
 from tests.support.tui import until

@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from kgop_tui.services.migration_db import LOCK_KEY
+from kgop_tui.services.database.migration_db import LOCK_KEY
 from tests.support.engines import wait_for
 from tests.support.helpers import KGOP, execute, fetch, kgop_env, run_kgop, schema_dump
 
@@ -336,7 +336,7 @@ def test_lock_held_elsewhere_gives_up_with_exit_4(
 
     import asyncpg
 
-    from kgop_tui.services.migrations import LOCK_KEY
+    from kgop_tui.services.database.migrations import LOCK_KEY
 
     write(migrations, "0001_one.sql", "CREATE TABLE one (id int);")
 

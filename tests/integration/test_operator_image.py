@@ -67,7 +67,7 @@ def test_the_built_image_runs_compose_for_this_architecture(docker_engine: Docke
 def test_the_operator_container_renews_an_expired_certificate_by_itself(
     docker_engine: DockerEngine, tmp_path: Path
 ) -> None:
-    from kgop_tui.services.certs import certificate_status
+    from kgop_tui.services.tls.certs import certificate_status
 
     version = os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()
     home = tmp_path / "kg"

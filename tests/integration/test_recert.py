@@ -54,7 +54,7 @@ def home(tmp_path: Path, docker_engine: DockerEngine) -> Path:
 
 
 def test_an_expired_certificate_is_renewed(home: Path) -> None:
-    from kgop_tui.services.certs import certificate_status
+    from kgop_tui.services.tls.certs import certificate_status
 
     expired_pair(home / "certs" / "kg.crt", home / "certs" / "kg.key")
     before = certificate_status(home)

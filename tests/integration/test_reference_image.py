@@ -29,7 +29,7 @@ import bcrypt
 import pytest
 from cryptography.fernet import Fernet
 
-from kgop_tui.services.docker_engine import status_from_inspect
+from kgop_tui.services.docker.docker_engine import status_from_inspect
 from tests.support.engines import DockerEngine, free_port, require_or_skip, wait_for
 from tests.support.helpers import execute, fetch
 from tests.support.platform import baseline_for_pg15

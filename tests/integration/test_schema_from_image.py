@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kgop_tui.services.database import DatabaseTarget
-from kgop_tui.services.docker_engine import DockerService
-from kgop_tui.services.migrations import MigrationService
+from kgop_tui.services.database.connection import DatabaseTarget
+from kgop_tui.services.database.migrations import MigrationService
+from kgop_tui.services.docker.docker_engine import DockerService
 from kgop_tui.services.upgrade.images import ImageStore
 from kgop_tui.services.upgrade.state import UpgradeFiles
 from kgop_tui.settings import load_settings

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kgop_tui.services.sql_script import controls_transaction, statements
+from kgop_tui.services.database.sql_script import controls_transaction, statements
 from tests.unit.test_sql_script import SPLITS, TRANSACTIONS
 
 _LOGGED = re.compile(r"\*{9} QUERY \*{10}\n(.*?)\n\*{26}\n", re.S)

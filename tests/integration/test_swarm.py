@@ -142,7 +142,7 @@ async def test_health_screen_shows_replicas_and_tasks(site: Site) -> None:
     from textual.widgets import DataTable, Static
 
     from kgop_tui.app import KgopApp
-    from kgop_tui.services.bundle import build_services
+    from kgop_tui.services.wiring import build_services
     from kgop_tui.settings import load_settings
     from tests.support.tui import until
 

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from kgop_tui.app import KgopApp
 from kgop_tui.screens.logs import LogsScreen
-from kgop_tui.services.bundle import build_services
+from kgop_tui.services.wiring import build_services
 from kgop_tui.settings import load_settings
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen

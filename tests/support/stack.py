@@ -301,7 +301,7 @@ class UpgradeSite:
             key = f"KG_{role.upper()}_IMAGE="
             lines = [line for line in lines if not line.startswith(key)] + [key + ref]
         if tls:
-            from kgop_tui.services.certs import self_signed
+            from kgop_tui.services.tls.certs import self_signed
 
             (home / "certs").mkdir()
             self_signed("localhost", home / "certs" / "kg.crt", home / "certs" / "kg.key")

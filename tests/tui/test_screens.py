@@ -14,7 +14,7 @@ from kgop_tui.screens.health import HealthScreen
 from kgop_tui.screens.logs import LogsScreen
 from kgop_tui.screens.migrations import MigrationsScreen
 from kgop_tui.screens.upgrade import UpgradeScreen
-from kgop_tui.services.logs import LogBatch, StreamEvent
+from kgop_tui.services.docker.logs import LogBatch, StreamEvent
 from kgop_tui.widgets.banner import Banner
 from kgop_tui.widgets.dialogs import ConfirmScreen
 from kgop_tui.widgets.log_view import LogView

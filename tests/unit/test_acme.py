@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kgop_tui.errors import OperationFailed
-from kgop_tui.services.acme import (
+from kgop_tui.services.tls.acme import (
     AcmeClient,
     _install_pair,
     account_key_path,
@@ -27,7 +27,7 @@ from kgop_tui.services.acme import (
     check_url,
     issue_certificate,
 )
-from kgop_tui.services.certs import self_signed
+from kgop_tui.services.tls.certs import self_signed
 
 DIRECTORY = "https://acme.example.org/dir"
 
@@ -159,7 +159,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def hostile(tmp_path: Path) -> Iterator[tuple[str, str, type[_Handler]]]:
     """(directory URL, CA bundle, handler class) of a server on loopback."""
-    from kgop_tui.services.certs import self_signed
+    from kgop_tui.services.tls.certs import self_signed
 
     cert, key = tmp_path / "srv.crt", tmp_path / "srv.key"
     self_signed("127.0.0.1", cert, key)

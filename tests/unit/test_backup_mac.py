@@ -14,7 +14,7 @@ import pytest
 
 from kgop_tui.errors import ConfigInvalid, RefusedForSafety
 from kgop_tui.models import BackupInfo
-from kgop_tui.services.backup_mac import (
+from kgop_tui.services.backups.backup_mac import (
     checked,
     decode_key,
     ensure_key,
@@ -127,7 +127,7 @@ def test_a_key_that_is_not_32_bytes_is_refused() -> None:
 RACER = """
 import sys, time
 from pathlib import Path
-from kgop_tui.services.backup_mac import ensure_key, key_id
+from kgop_tui.services.backups.backup_mac import ensure_key, key_id
 go = Path(sys.argv[1]) / "go"
 (Path(sys.argv[1]) / f"ready-{sys.argv[2]}").touch()
 while not go.exists():

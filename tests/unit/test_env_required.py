@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from kgop_tui.checks import CheckState
-from kgop_tui.services.doctor import Doctor
+from kgop_tui.services.diagnosis.doctor import Doctor
 from kgop_tui.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kgop_tui.errors import DockerUnavailable, describe_unexpected
-from kgop_tui.services.logs import LogFollower
+from kgop_tui.services.docker.logs import LogFollower
 
 
 @pytest.mark.parametrize(

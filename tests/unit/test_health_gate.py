@@ -11,8 +11,8 @@ import pytest
 
 from kgop_tui.errors import OperationFailed
 from kgop_tui.models import ProjectStatus
-from kgop_tui.services.docker_engine import status_from_inspect
-from kgop_tui.services.health import wait_healthy
+from kgop_tui.services.docker.docker_engine import status_from_inspect
+from kgop_tui.services.docker.health import wait_healthy
 from tests.unit.test_status_model import NOW, inspect_doc
 
 

@@ -20,7 +20,7 @@ def imported_after(code: str) -> set[str]:
     "module",
     [
         "kgop_tui.services",
-        "kgop_tui.services.docker_engine",
+        "kgop_tui.services.docker.docker_engine",
         "kgop_tui.cli",
         "kgop_tui.render",
         "kgop_tui.settings",

@@ -10,7 +10,7 @@ import pytest
 
 from kgop_tui.commands.engine import _Printer
 from kgop_tui.errors import UsageError
-from kgop_tui.services.logs import (
+from kgop_tui.services.docker.logs import (
     TRUNCATED,
     Demuxer,
     LogChunk,

@@ -6,8 +6,8 @@ import base64
 import hashlib
 import hmac
 
-from kgop_tui.services.pg_tools import tool_error
-from kgop_tui.services.restore_role import restore_list, scram_verifier
+from kgop_tui.services.backups.restore_role import restore_list, scram_verifier
+from kgop_tui.services.database.pg_tools import tool_error
 
 TOC = """;
 ; Selected TOC Entries:

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kgop_tui.errors import UsageError
-from kgop_tui.services import sealed
+from kgop_tui.services.backups import sealed
 from tests.support.helpers import kgop_env, run_kgop
 
 CONTEXT = b"sha256 of the dump"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from kgop_tui.services.sql_script import (
+from kgop_tui.services.database.sql_script import (
     controls_transaction,
     insertion_point,
     meta_command,

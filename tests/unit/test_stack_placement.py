@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kgop_tui.services.stack_file import Nodes, swarm_document
+from kgop_tui.services.docker.stack_file import Nodes, swarm_document
 
 HERE = "node.id == n0d3"
 

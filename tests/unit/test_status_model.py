@@ -7,7 +7,7 @@ from typing import Any
 
 from kgop_tui.models import ContainerState, Health, MigrationState, ProjectStatus
 from kgop_tui.render import human_duration, render_project_status
-from kgop_tui.services.docker_engine import parse_docker_time, status_from_inspect
+from kgop_tui.services.docker.docker_engine import parse_docker_time, status_from_inspect
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 

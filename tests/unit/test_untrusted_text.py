@@ -101,7 +101,7 @@ def hostile_status() -> ProjectStatus:
 
 @pytest.fixture
 def fake_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from kgop_tui.services import docker_engine, logs
+    from kgop_tui.services.docker import docker_engine, logs
 
     (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=kg\n")
     monkeypatch.setenv("KG_HOME", str(tmp_path))
@@ -150,7 +150,7 @@ def test_logs_arrive_clean_on_a_pipe_too_and_raw_only_when_asked(
 
 
 def test_doctor_findings_quote_containers_clean(tmp_path: Path) -> None:
-    from kgop_tui.services.doctor import FAIL, Doctor
+    from kgop_tui.services.diagnosis.doctor import FAIL, Doctor
     from kgop_tui.settings import load_settings
 
     (tmp_path / ".env").write_text("COMPOSE_PROJECT_NAME=kg\n")

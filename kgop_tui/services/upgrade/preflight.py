@@ -17,7 +17,7 @@ from kgop_tui.models import (
     UpgradePlan,
 )
 from kgop_tui.releases import ROLES, Release, load_manifest, parse_version
-from kgop_tui.services.baseline import BASELINE_FILE
+from kgop_tui.services.database.baseline import BASELINE_FILE
 from kgop_tui.services.upgrade.images import image_variable, retag
 from kgop_tui.services.upgrade.state import UpgradeFiles, save_plan
 from kgop_tui.services.upgrade.steps import UpgradeContext, UpgradeSteps
@@ -59,7 +59,7 @@ async def preflight(steps: UpgradeSteps, to: str | None, no_backup: bool = False
     with steps.docker.translate_errors():
         steps.docker.client().ping()
     # A bind mount whose source is missing would become a directory at the first `up`.
-    from kgop_tui.services.mounts import require_mounts
+    from kgop_tui.services.docker.mounts import require_mounts
 
     require_mounts(steps.compose)
     current_images = steps.current_images()

@@ -62,7 +62,7 @@ class Undo:
 async def rollback(
     steps: UpgradeSteps, rec: Recorder, undo: Undo, error: str, health_timeout: float
 ) -> None:
-    from kgop_tui.services.health import wait_healthy
+    from kgop_tui.services.docker.health import wait_healthy
 
     status = rec.status
     status.steps.append(UpgradeStep(key=ROLLBACK[0], title=ROLLBACK[1]))
@@ -133,7 +133,7 @@ async def rollback(
 
 def recover(settings: Settings, health_timeout: float = 180.0) -> UpgradeStatus:
     """Finish an interrupted upgrade by rolling it back (or closing it, if nothing changed)."""
-    from kgop_tui.services.backup import BackupService
+    from kgop_tui.services.backups.backup import BackupService
 
     files = UpgradeFiles.of(settings)
     with hold_lock(files):

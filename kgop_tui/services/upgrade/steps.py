@@ -19,9 +19,9 @@ from kgop_tui.models import (
     UpgradePlan,
 )
 from kgop_tui.releases import ROLES, Release
-from kgop_tui.services.baseline import BASELINE_FILE
-from kgop_tui.services.database import DatabaseTarget
-from kgop_tui.services.migrations import MigrationService
+from kgop_tui.services.database.baseline import BASELINE_FILE
+from kgop_tui.services.database.connection import DatabaseTarget
+from kgop_tui.services.database.migrations import MigrationService
 from kgop_tui.services.upgrade.images import (
     ImageStore,
     image_variable,
@@ -66,9 +66,9 @@ class UpgradeSteps:
     the runner calls them in order and records each."""
 
     def __init__(self, settings: Settings, log: Callable[[str], None] = lambda _: None) -> None:
-        from kgop_tui.services.backup import BackupService
-        from kgop_tui.services.compose import ComposeService
-        from kgop_tui.services.docker_engine import DockerService
+        from kgop_tui.services.backups.backup import BackupService
+        from kgop_tui.services.docker.compose import ComposeService
+        from kgop_tui.services.docker.docker_engine import DockerService
 
         self.settings = settings
         self.files = UpgradeFiles.of(settings)
@@ -231,7 +231,7 @@ class UpgradeSteps:
     # ---- the runner ---------------------------------------------------------------------------
 
     def wait_app(self, ctx: UpgradeContext, timeout: float) -> str:
-        from kgop_tui.services.health import wait_healthy
+        from kgop_tui.services.docker.health import wait_healthy
 
         wanted = {s: ctx.target_images[s] for s in ctx.services}
         if ctx.swarm:

@@ -1,8 +1,8 @@
 """The configuration port: admins, provider, embedding profiles, keys, flags, OAuth clients.
 
 Seeded as kgop's packaged schema (the platform's 0.17.1 seed rows) is; behaving as
-:class:`kgop_tui.services.config.ConfigService` does there (tests/integration/test_contract.py
-keeps the two honest)."""
+:class:`kgop_tui.services.platform.config.ConfigService` does there
+(tests/integration/test_contract.py keeps the two honest)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from kgop_tui.models import (
     StoredApiKey,
     ValidationStatus,
 )
-from kgop_tui.services.provider_keys import check_format, mask
+from kgop_tui.services.platform.provider_keys import check_format, mask
 from tests.tui.fakes.clock import NOW
 
 
@@ -106,7 +106,7 @@ class FakeConfig:
         )
 
     async def set_admin(self, username: str, password: str) -> tuple[bool, str]:
-        from kgop_tui.services.config import check_password
+        from kgop_tui.services.platform.config import check_password
 
         self._check()
         check_password(username, password)

@@ -22,7 +22,7 @@ from kgop_tui.models import (
     StatusUpdate,
 )
 from kgop_tui.project import TaskStatus
-from kgop_tui.services.logs import LogBatch, LogChunk
+from kgop_tui.services.docker.logs import LogBatch, LogChunk
 from kgop_tui.tls import CertificateStatus
 from tests.tui.fakes.clock import NOW
 

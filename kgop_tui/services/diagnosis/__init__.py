@@ -1,0 +1,1 @@
+"""Diagnosis: kgop doctor and the support bundle."""
