@@ -447,7 +447,9 @@ image() {
   elif ((OPT[demo])) && [[ "${role}" == operator ]]; then
     printf 'kg-operator:%s' "${KGOP_VERSION}" # kgop's own version, not the platform's
   elif ((OPT[demo])) && [[ "${role}" == api || "${role}" == web ]]; then
-    printf 'kg-%s:%s' "${role}" "${OPT[version]}"
+    # A tag of its own: kg-api:VERSION may be the platform's own image built here
+    # (scripts/platform-images.sh), which does not run on the demo's schema.
+    printf 'kg-%s:%s-demo' "${role}" "${OPT[version]}"
   else
     default_image "${role}"
   fi
