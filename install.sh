@@ -610,6 +610,17 @@ external_url() {
 }
 
 #######################################
+# The Docker engine's socket on this host: DOCKER_HOST's when it names one, else the default.
+# Outputs:
+#   the path
+#######################################
+docker_socket() {
+  local socket="/var/run/docker.sock"
+  [[ "${DOCKER_HOST:-}" != unix://* ]] || socket="${DOCKER_HOST#unix://}"
+  printf '%s' "${socket}"
+}
+
+#######################################
 # A directive for a setting: a flag given now wins, else the existing value, else the default.
 # Arguments:
 #   key, value, flag name (empty: the value always wins)
@@ -634,8 +645,7 @@ setting() {
 #   the directives
 #######################################
 env_directives() {
-  local socket="/var/run/docker.sock" role var
-  [[ "${DOCKER_HOST:-}" == unix://* ]] && socket="${DOCKER_HOST#unix://}"
+  local role var
   printf 'header Knowledge Graph platform — written by install.sh; a re-run keeps every line it does not own.\n'
   printf 'header Mode 0600: this file holds the keys to the data. Back it up somewhere safe.\n'
   if [[ -n "${COMPOSE_PROJECT_NAME:-}" ]]; then
@@ -666,7 +676,7 @@ env_directives() {
   if [[ -n "${KG_DOCKER_SOCKET:-}" ]]; then
     setting KG_DOCKER_SOCKET "${KG_DOCKER_SOCKET}"
   else
-    setting KG_DOCKER_SOCKET "${socket}" keep
+    setting KG_DOCKER_SOCKET "$(docker_socket)" keep
   fi
   for role in POSTGRES API WEB GARAGE_S3 GARAGE_ADMIN HTTP HTTPS; do
     var="KG_${role}_PORT"

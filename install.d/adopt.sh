@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # install.sh --adopt DIR: take over a platform installed by the platform's own install.sh
 # (standalone mode), keeping its .env, volumes, garage.toml, certificates and ports.
-# Sourced by install.sh (which defines OPT, SOURCE, die, bad, say, step, open_log, image, env_tool,
-# install_files, ensure_operator_image); docs/adopt.md says what is kept, what changes and
-# how to go back. The platform's layout is its install.sh (download_files:1718-1799,
+# Sourced by install.sh (which defines OPT, SOURCE, die, bad, say, step, open_log, setting,
+# docker_socket, image, env_tool, install_files, ensure_operator_image); docs/adopt.md says
+# what is kept, what changes and how to go back. The platform's layout is its install.sh (download_files:1718-1799,
 # generate_secrets:1811-1870, start_containers:2394-2470) and its docker/docker-compose*.yml.
 
 # The platform's fixed container names (docker/docker-compose.yml:container_name,
@@ -30,40 +30,41 @@ source "${SOURCE}/install.d/adopt-inspect.sh"
 #   the directives
 #######################################
 adopt_env_directives() {
-  local socket="/var/run/docker.sock" role var
-  [[ "${DOCKER_HOST:-}" == unix://* ]] && socket="${DOCKER_HOST#unix://}"
-  printf 'set COMPOSE_PROJECT_NAME=%s\n' "${ADOPT[kgop_project]}"
-  printf 'set COMPOSE_FILE=compose/compose.yml:compose/compose.adopted.yml\n'
-  printf 'set KG_HOME=%s\n' "${OPT[dir]}"
-  printf 'set KG_VERSION=%s\n' "${ADOPT[version]}"
-  printf 'set KG_ADOPTED_FROM=%s\n' "${ADOPT[dir]}"
-  printf 'set KG_HOSTNAME=localhost\nset KG_SSL_MODE=none\n'
+  local role var
+  setting COMPOSE_PROJECT_NAME "${ADOPT[kgop_project]}"
+  setting COMPOSE_FILE compose/compose.yml:compose/compose.adopted.yml
+  setting KG_HOME "${OPT[dir]}"
+  setting KG_VERSION "${ADOPT[version]}"
+  setting KG_ADOPTED_FROM "${ADOPT[dir]}"
+  setting KG_HOSTNAME localhost
+  setting KG_SSL_MODE none
   for role in operator api web postgres garage; do
     var="KG_${role^^}_IMAGE"
     if [[ -n "${!var:-}" ]]; then
-      printf 'set %s=%s\n' "${var}" "${!var}"
+      setting "${var}" "${!var}"
     elif [[ "${role}" == operator ]]; then
-      printf 'set %s=%s\n' "${var}" "$(image operator)"
+      setting "${var}" "$(image operator)"
     else
-      printf 'set %s=%s\n' "${var}" "${ADOPT[img_${role}]}"
+      setting "${var}" "${ADOPT[img_${role}]}"
     fi
   done
-  printf 'set KG_DOCKER_SOCKET=%s\n' "${KG_DOCKER_SOCKET:-${socket}}"
-  printf 'set KG_ADOPT_POSTGRES_VOLUME=%s\n' "${ADOPT[vol_postgres]}"
-  printf 'set KG_ADOPT_GARAGE_META_VOLUME=%s\n' "${ADOPT[vol_garage_meta]}"
-  printf 'set KG_ADOPT_GARAGE_DATA_VOLUME=%s\n' "${ADOPT[vol_garage_data]}"
-  printf 'set KG_ADOPT_GARAGE_CONFIG=%s/config/garage.toml\n' "${ADOPT[dir]}"
-  printf 'set KG_POSTGRES_PORT=%s\n' "$(adopt_port "${ADOPT[pub_postgres]}" 5432)"
-  printf 'set KG_GARAGE_S3_PORT=%s\n' "$(adopt_port "${ADOPT[pub_s3]}" 3900)"
-  printf 'set KG_GARAGE_ADMIN_PORT=%s\n' "$(adopt_port "${ADOPT[pub_admin]}" 3903)"
-  printf 'set KG_API_PORT=%s\n' "$(adopt_port "${ADOPT[pub_api]}" 8000)"
-  printf 'set KG_WEB_PORT=%s\n' "$(adopt_port "${ADOPT[pub_web]}" 3000)"
-  printf 'set KG_ADOPT_API_PUBLISH=%s\n' "${ADOPT[pub_api]:-127.0.0.1:8000}"
-  printf 'set KG_ADOPT_WEB_PUBLISH=%s\n' "${ADOPT[pub_web]:-127.0.0.1:3000}"
-  printf 'set EXTERNAL_URL=http://localhost:%s\n' "$(adopt_port "${ADOPT[pub_web]}" 3000)"
+  setting KG_DOCKER_SOCKET "${KG_DOCKER_SOCKET:-$(docker_socket)}"
+  setting KG_ADOPT_POSTGRES_VOLUME "${ADOPT[vol_postgres]}"
+  setting KG_ADOPT_GARAGE_META_VOLUME "${ADOPT[vol_garage_meta]}"
+  setting KG_ADOPT_GARAGE_DATA_VOLUME "${ADOPT[vol_garage_data]}"
+  setting KG_ADOPT_GARAGE_CONFIG "${ADOPT[dir]}/config/garage.toml"
+  setting KG_POSTGRES_PORT "$(adopt_port "${ADOPT[pub_postgres]}" 5432)"
+  setting KG_GARAGE_S3_PORT "$(adopt_port "${ADOPT[pub_s3]}" 3900)"
+  setting KG_GARAGE_ADMIN_PORT "$(adopt_port "${ADOPT[pub_admin]}" 3903)"
+  setting KG_API_PORT "$(adopt_port "${ADOPT[pub_api]}" 8000)"
+  setting KG_WEB_PORT "$(adopt_port "${ADOPT[pub_web]}" 3000)"
+  setting KG_ADOPT_API_PUBLISH "${ADOPT[pub_api]:-127.0.0.1:8000}"
+  setting KG_ADOPT_WEB_PUBLISH "${ADOPT[pub_web]:-127.0.0.1:3000}"
+  setting EXTERNAL_URL "http://localhost:$(adopt_port "${ADOPT[pub_web]}" 3000)"
   # The platform's defaults (docker-compose.yml, init-secrets.sh): kept when .env has them.
-  printf 'default POSTGRES_USER=admin\ndefault POSTGRES_DB=knowledge_graph\n'
-  printf 'default GARAGE_BUCKET=kg-storage\n'
+  setting POSTGRES_USER admin keep
+  setting POSTGRES_DB knowledge_graph keep
+  setting GARAGE_BUCKET kg-storage keep
   # kgop's own secrets; the platform's are in .env already and stay as they are.
   printf 'secret GARAGE_ADMIN_TOKEN hex:32\nsecret KG_SESSION_SECRET hex:32\n'
   printf 'secret KG_BACKUP_KEY fernet\n'

@@ -99,15 +99,12 @@ def test_kgop_refuses_a_home_below_a_compose_file(tmp_path: Path) -> None:
 
 
 def bash(script: str) -> str:
-    """Run ``script`` with install.d/adopt.sh sourced and install.sh's helpers stubbed."""
+    """Run ``script`` with install.sh's own helpers and install.d/adopt.sh sourced (the
+    operator image's name stubbed: it would read the source's VERSION)."""
     prelude = f"""
-set -euo pipefail
-declare -A OPT=([dir]=/srv/kg/kgop)
+source {ROOT}/install.sh
+OPT[dir]=/srv/kg/kgop
 SOURCE={ROOT}
-die() {{ local c="$1"; shift; echo "$*" >&2; exit "$c"; }}
-bad() {{ die 2 "$*"; }}
-say() {{ printf '%s\\n' "$*"; }}
-given() {{ return 1; }}
 image() {{ printf 'kg-operator:test'; }}
 source {ROOT}/install.d/adopt.sh
 """
