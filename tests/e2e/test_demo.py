@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 
-from tests.support.engines import DockerEngine, free_port
-from tests.support.stack import InstallSite, env_file
+from tests.support.engines import DockerEngine
+from tests.support.stack import InstallSite, env_file, install_ports
 
 
 def test_the_readme_command_brings_the_demo_up_and_the_operator_answers(
@@ -19,11 +18,7 @@ def test_the_readme_command_brings_the_demo_up_and_the_operator_answers(
     home = machine.base / "demo"
     # The demo builds its api and web from images/reference on this base (no registry here).
     machine.env["KG_BASE_IMAGE"] = docker_engine.base_image
-    machine.env.update(
-        {f"KG_{n}_PORT": str(free_port()) for n in ("POSTGRES", "API", "WEB", "GARAGE_S3",
-                                                    "GARAGE_ADMIN", "HTTP", "HTTPS")}
-        | {"COMPOSE_PROJECT_NAME": f"kgd{uuid.uuid4().hex[:6]}"}
-    )  # fmt: skip
+    machine.env.update(install_ports("kgd"))
     done = machine.install("--demo", "--yes", home=home)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "kgop's packaged (demo) schema" in done.stdout

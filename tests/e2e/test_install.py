@@ -27,7 +27,15 @@ import pytest
 
 from tests.support.engines import free_port, wait_for
 from tests.support.platform_api import health, login
-from tests.support.stack import ROOT, InstallSite, Tmux, env_file, kgop_version, releases
+from tests.support.stack import (
+    ROOT,
+    InstallSite,
+    Tmux,
+    env_file,
+    install_ports,
+    kgop_version,
+    releases,
+)
 
 SECRET_KEYS = (
     "POSTGRES_PASSWORD",
@@ -55,13 +63,6 @@ def platform_images(machine: InstallSite) -> Iterator[None]:
     yield
     for key in chosen:
         machine.env.pop(key, None)
-
-
-def ports(machine: InstallSite) -> dict[str, str]:
-    names = ("POSTGRES", "API", "WEB", "GARAGE_S3", "GARAGE_ADMIN", "HTTP", "HTTPS")
-    return {f"KG_{n}_PORT": str(free_port()) for n in names} | {
-        "COMPOSE_PROJECT_NAME": f"kgi{uuid.uuid4().hex[:6]}"
-    }
 
 
 HEADERS: dict[int, dict[str, str]] = {}
@@ -99,7 +100,7 @@ def test_fresh_install_then_rerun_keeps_every_secret(machine: InstallSite, tmp_p
     home = machine.base / "fresh"
     keyfile = tmp_path / "openai.key"
     keyfile.write_text(AI_KEY + "\n")
-    machine.env.update(ports(machine))
+    machine.env.update(install_ports())
     args = [
         "--yes",
         "--hostname",
@@ -387,7 +388,7 @@ def test_manual_certificate_is_checked_and_served(machine: InstallSite, tmp_path
         capture_output=True,
     )
     home = machine.base / "manual"
-    machine.env.update(ports(machine))
+    machine.env.update(install_ports())
     mismatch = machine.install(
         "--yes",
         "--ssl",
@@ -422,7 +423,7 @@ def test_manual_certificate_is_checked_and_served(machine: InstallSite, tmp_path
 def test_interactive_install_through_a_terminal(machine: InstallSite) -> None:
     home = machine.base / "asked"
     machine.homes.append(home)
-    machine.env.update(ports(machine))
+    machine.env.update(install_ports())
     tmux = Tmux.__new__(Tmux)
     tmux.socket = f"kgop-install-{uuid.uuid4().hex[:6]}"
     env = " ".join(f"{k}={v}" for k, v in machine.env.items())
@@ -654,7 +655,7 @@ def pebble(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def test_lets_encrypt_against_pebble(machine: InstallSite, pebble: dict[str, str]) -> None:
     home = machine.base / "acme"
-    machine.env.update(ports(machine))
+    machine.env.update(install_ports())
     machine.env.update(pebble)
     args = ["--yes", "--hostname", "kg.test", "--ssl", "letsencrypt"]
     args += ["--ssl-email", "ops@example.org"]

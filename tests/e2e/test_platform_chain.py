@@ -17,10 +17,9 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from tests.e2e.test_install import ports
 from tests.support.engines import require_or_skip, wait_for
 from tests.support.platform_api import health, http, login, running_version
-from tests.support.stack import InstallSite, env_file, kgop_version, run_script
+from tests.support.stack import InstallSite, env_file, install_ports, kgop_version, run_script
 
 PLATFORM = os.environ.get("KGOP_TEST_PLATFORM", "0.17.1")
 PREVIOUS = os.environ.get("KGOP_TEST_PLATFORM_PREVIOUS", "0.17.0")
@@ -38,7 +37,7 @@ def install_platform(machine: InstallSite, name: str, version: str) -> Path:
             require_or_skip(f"{image} is not built (scripts/test.sh builds it)")
     home = machine.base / name
     chosen = {
-        **ports(machine),
+        **install_ports(),
         "KG_API_IMAGE": f"platform/kg-api:{version}",
         "KG_WEB_IMAGE": f"platform/kg-web:{version}",
         "KG_OPERATOR_IMAGE": f"kg-operator:{kgop_version()}",

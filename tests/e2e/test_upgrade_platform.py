@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet
 
 from tests.e2e.upgrades import admin_password, serves, upgrade_status
 from tests.support.helpers import execute, fetch
+from tests.support.platform_api import stored_key_sql
 from tests.support.platform_db import add_graph, cypher
 from tests.support.stack import (
     Stack,
@@ -36,7 +37,6 @@ KEYS = {"openai": "sk-test-openai-0123456789", "anthropic": "sk-ant-test-9876543
 def seed(stack: Stack) -> str:
     """Users, group memberships and stored keys as the platform writes them; a graph."""
     dsn = stack_dsn(stack)
-    fernet = Fernet(env_values(stack.home)["ENCRYPTION_KEY"].encode())
     hashed = "$2b$12$" + "a" * 53  # the shape of passlib's bcrypt hash; never checked here
     users = "".join(
         f"INSERT INTO kg_auth.users (username, password_hash, primary_role, disabled) "
@@ -48,11 +48,8 @@ def seed(stack: Stack) -> str:
         "SELECT id, 2, 1 FROM kg_auth.users WHERE username = 'ops' "
         "ON CONFLICT (user_id, group_id) DO NOTHING;"
     )
-    keys = "".join(
-        "INSERT INTO kg_api.system_api_keys (provider, encrypted_key) "
-        f"VALUES ('{provider}', convert_to('{fernet.encrypt(key.encode()).decode()}', 'UTF8'));"
-        for provider, key in KEYS.items()
-    )
+    encryption_key = env_values(stack.home)["ENCRYPTION_KEY"]
+    keys = "".join(stored_key_sql(encryption_key, p, key) for p, key in KEYS.items())
     execute(dsn, users + groups + keys)
     add_graph(dsn, 40)
     return dsn

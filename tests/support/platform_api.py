@@ -71,3 +71,17 @@ def running_version(env: dict[str, str], container: str) -> str:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def stored_key_sql(encryption_key: str, provider: str, key: str) -> str:
+    """The statement that stores ``key`` as the platform's operator (configure.py) does: a
+    Fernet token under ENCRYPTION_KEY in kg_api.system_api_keys, which its api's
+    lib/encrypted_keys.py reads back."""
+    from cryptography.fernet import Fernet
+
+    token = Fernet(encryption_key.encode()).encrypt(key.encode()).decode()
+    return (
+        "INSERT INTO kg_api.system_api_keys (provider, encrypted_key) "
+        f"VALUES ('{provider}', convert_to('{token}', 'UTF8')) ON CONFLICT (provider) DO UPDATE "
+        "SET encrypted_key = EXCLUDED.encrypted_key;"
+    )

@@ -105,6 +105,15 @@ def images_or_skip(engine: DockerEngine, version: str) -> None:
             require_or_skip(f"image {image} is missing (scripts/test.sh builds it)")
 
 
+def install_ports(prefix: str = "kgi") -> dict[str, str]:
+    """Free host ports for every port an install publishes, and a project name of its own:
+    what an install.sh test puts in its environment."""
+    names = ("POSTGRES", "API", "WEB", "GARAGE_S3", "GARAGE_ADMIN", "HTTP", "HTTPS")
+    return {f"KG_{n}_PORT": str(free_port()) for n in names} | {
+        "COMPOSE_PROJECT_NAME": f"{prefix}{uuid.uuid4().hex[:6]}"
+    }
+
+
 def kgop_version() -> str:
     """kgop's own version: the tag of the operator image the test command builds."""
     return os.environ.get("KGOP_TEST_VERSION") or (ROOT / "VERSION").read_text().strip()

@@ -316,19 +316,11 @@ def register_web_client(site: Standalone) -> None:
 
 
 def store_key(site: Standalone, provider: str, key: str) -> None:
-    """As its operator's configure.py stores a key: a Fernet token under ENCRYPTION_KEY in
-    kg_api.system_api_keys (its api's lib/encrypted_keys.py reads it back)."""
-    from cryptography.fernet import Fernet
-
+    """As its operator's configure.py stores a key."""
     from tests.support.helpers import execute
+    from tests.support.platform_api import stored_key_sql
 
-    token = Fernet(site.values()["ENCRYPTION_KEY"].encode()).encrypt(key.encode()).decode()
-    execute(
-        site.dsn,
-        "INSERT INTO kg_api.system_api_keys (provider, encrypted_key) "
-        f"VALUES ('{provider}', convert_to('{token}', 'UTF8')) ON CONFLICT (provider) DO UPDATE "
-        "SET encrypted_key = EXCLUDED.encrypted_key",
-    )
+    execute(site.dsn, stored_key_sql(site.values()["ENCRYPTION_KEY"], provider, key))
 
 
 def set_password(site: Standalone, username: str, password: str) -> None:
